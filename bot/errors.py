@@ -1,0 +1,92 @@
+"""Every exception edubot raises on purpose, in one tree.
+
+::
+
+    EdubotError
+     ├── ConfigError            bad config file: names the file, the key and the problem
+     ├── RequestError           an inbound HTTP request we refuse (carries its status)
+     │    ├── Forbidden         403: bad signature, stale timestamp, wrong receiver id
+     │    ├── MalformedRequest  400: body or query we cannot parse
+     │    └── PayloadTooLarge   413: body over the limit
+     ├── BotError               a refusal shown to the user verbatim; nothing is recorded
+     ├── StorageUnavailable     the database is locked or unreachable: retry later (503)
+     └── DeliveryError          an outbound push failed
+          ├── RetryableDelivery throttled, busy, 5xx, timeout: try again with backoff
+          └── PermanentDelivery bad key, bad signature, dissolved group: stop, alert once
+"""
+
+from __future__ import annotations
+
+
+class EdubotError(Exception):
+    """Base of all deliberate edubot errors."""
+
+
+class ConfigError(EdubotError):
+    """The configuration is invalid. ``str()`` reads ``file: key: problem``."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+
+
+class RequestError(EdubotError):
+    """An inbound request we refuse. ``status`` is the HTTP status to answer."""
+
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Forbidden(RequestError):
+    """Authentication failed: answer 403 and leave no trace but a log line."""
+
+    status = 403
+
+
+class MalformedRequest(RequestError):
+    """The body or the query string cannot be parsed."""
+
+    status = 400
+
+
+class PayloadTooLarge(RequestError):
+    """The body is larger than the configured limit."""
+
+    status = 413
+
+
+class BotError(EdubotError):
+    """A refusal for the user. ``str()`` is the Simplified Chinese text to send back."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class StorageUnavailable(EdubotError):
+    """The database did not answer in time; the platform should retry the delivery."""
+
+
+class DeliveryError(EdubotError):
+    """Sending a push failed."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class RetryableDelivery(DeliveryError):
+    """Throttled or transient: retry after ``retry_after`` seconds at the earliest."""
+
+    def __init__(self, message: str, *, code: int | None = None, retry_after: float = 0.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, code=code)
+
+
+class PermanentDelivery(DeliveryError):
+    """Will never succeed as configured (bad key, bad secret, dissolved group)."""
