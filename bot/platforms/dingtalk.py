@@ -1,0 +1,192 @@
+"""DingTalk (钉钉) enterprise internal app robot, HTTP mode: inbound JSON and session replies.
+
+Pure translators; no I/O. The HTTP layer checks the ``timestamp`` / ``sign`` headers with
+``bot.platforms.dingtalk_sign.verify_dingtalk_request`` before calling ``parse_message``.
+Anything we cannot read becomes ``MalformedRequest`` (400); no other exception escapes,
+whatever the body holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+from bot.errors import MalformedRequest
+from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# msgtype → attachment kind for the types whose ``content`` holds a ``downloadCode``.
+_MEDIA: dict[str, AttachmentKind] = {
+    "picture": "image",
+    "file": "file",
+    "audio": "voice",
+    "video": "video",
+}
+
+
+def parse_message(body: bytes) -> InboundMessage:
+    """The robot callback body as an ``InboundMessage``.
+
+    Text keeps DingTalk's leading space in groups (the command parser strips it). Audio
+    carries DingTalk's transcription as text; ``richText`` joins its text items with
+    newlines and attaches its first picture. Unknown types come back with empty text.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and over-long integers.
+        raise MalformedRequest("dingtalk: body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedRequest("dingtalk: body is not a JSON object")
+
+    message_id = _str(data, "msgId")
+    sender_id = _str(data, "senderStaffId")
+    msg_type = _str(data, "msgtype")
+
+    chat_type: ChatType
+    chat_id = ""
+    conversation_type = data.get("conversationType")
+    if conversation_type == "1":
+        chat_type = "private"
+    elif conversation_type == "2":
+        chat_type = "group"
+        chat_id = _str(data, "conversationId")
+    else:
+        raise MalformedRequest("dingtalk: conversationType is neither 1 nor 2")
+
+    text = ""
+    attachment: Attachment | None = None
+    if msg_type == "text":
+        text = _str(_obj(data, "text"), "content", allow_empty=True)
+    elif msg_type == "richText":
+        text, attachment = _rich_text(_obj(data, "content"))
+    elif msg_type in _MEDIA:
+        content = _obj(data, "content")
+        attachment = Attachment(
+            kind=_MEDIA[msg_type],
+            ref=_str(content, "downloadCode"),
+            filename=_optional_str(content, "fileName"),
+        )
+        if msg_type == "audio":
+            text = _optional_str(content, "recognition")
+
+    return InboundMessage(
+        platform="dingtalk",
+        channel="dingtalk",
+        message_id=message_id,
+        sender_id=sender_id,
+        text=text,
+        chat_type=chat_type,
+        chat_id=chat_id,
+        sent_at=_optional_ms(data, "createAt"),
+        sender_name=_optional_str(data, "senderNick"),
+        attachment=attachment,
+        reply_url=_optional_str(data, "sessionWebhook"),
+        reply_url_expires_at=_optional_ms(data, "sessionWebhookExpiredTime"),
+    )
+
+
+def render_reply(reply: Reply) -> dict[str, object]:
+    """The JSON body to POST to the message's ``sessionWebhook``.
+
+    DingTalk only notifies a mentioned person when ``@mobile`` (or ``@userId`` when no
+    mobile is known) also appears in the text, so missing ones are appended.
+    """
+    mobiles: list[str] = []
+    user_ids: list[str] = []
+    missing: list[str] = []
+    for mention in reply.mentions:
+        if mention.mobile and mention.mobile not in mobiles:
+            mobiles.append(mention.mobile)
+        if mention.dingtalk_userid and mention.dingtalk_userid not in user_ids:
+            user_ids.append(mention.dingtalk_userid)
+        # One visible @ per person: the mobile when we have it, else the userId.
+        handle = mention.mobile or mention.dingtalk_userid
+        if handle and handle not in missing and not _mentions(reply.text, handle):
+            missing.append(handle)
+    text = reply.text
+    if missing:
+        tags = " ".join(f"@{handle}" for handle in missing)
+        text = f"{text} {tags}" if text else tags
+    return {
+        "msgtype": "text",
+        "text": {"content": text},
+        "at": {"atUserIds": user_ids, "atMobiles": mobiles, "isAtAll": False},
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _str(obj: dict[str, object], key: str, *, allow_empty: bool = False) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or (not allow_empty and not value):
+        raise MalformedRequest(f"dingtalk: {key} is missing or not a string")
+    return _utf8(value, key)
+
+
+def _optional_str(obj: dict[str, object], key: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedRequest(f"dingtalk: {key} is not a string")
+    return _utf8(value, key)
+
+
+def _utf8(value: str, key: str) -> str:
+    # JSON may spell a lone surrogate ("\ud800"); such a str cannot be stored or sent
+    # later, so refuse it here rather than fail deep inside storage.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedRequest(f"dingtalk: {key} is not valid Unicode") from exc
+    return value
+
+
+def _obj(obj: dict[str, object], key: str) -> dict[str, object]:
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"dingtalk: {key} is missing or not an object")
+    return value
+
+
+def _optional_ms(obj: dict[str, object], key: str) -> datetime | None:
+    """A millisecond epoch field; DingTalk documents some as String but sends numbers."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        millis = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        millis = value
+    else:
+        raise MalformedRequest(f"dingtalk: {key} is not a millisecond timestamp")
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError as exc:
+        raise MalformedRequest(f"dingtalk: {key} is out of range") from exc
+
+
+def _rich_text(content: dict[str, object]) -> tuple[str, Attachment | None]:
+    items = content.get("richText")
+    if not isinstance(items, list):
+        raise MalformedRequest("dingtalk: content.richText is not a list")
+    texts: list[str] = []
+    attachment: Attachment | None = None
+    for item in items:
+        if not isinstance(item, dict):
+            raise MalformedRequest("dingtalk: content.richText holds a non-object")
+        if "text" in item:
+            texts.append(_str(item, "text", allow_empty=True))
+        elif "downloadCode" in item and attachment is None:
+            # Only pictures can be embedded in rich text today; the type is informative.
+            attachment = Attachment(kind="image", ref=_str(item, "downloadCode"))
+    return "\n".join(texts), attachment
+
+
+def _mentions(text: str, handle: str) -> bool:
+    # "@1380000000" must not count as present inside "@13800000001".
+    return re.search(f"@{re.escape(handle)}(?![0-9A-Za-z_-])", text) is not None
