@@ -1,0 +1,297 @@
+"""Typed SQLAlchemy models. The config is synced into these at start (``storage.sync``);
+scores, submissions, the inbound log and the outbox are the service's own state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import DecimalText, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, Decimal: DecimalText}
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    unit: Mapped[str] = mapped_column(String(128), default="")
+    roles: Mapped[str] = mapped_column(String(128), default="")
+    """Comma-separated roles (judge,host,principal,leader,organizer,admin)."""
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    mobile: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def has_role(self, *roles: str) -> bool:
+        mine = set(self.roles.split(",")) if self.roles else set()
+        return bool(mine.intersection(roles))
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    platform: Mapped[str] = mapped_column(String(16))
+    webhook: Mapped[str] = mapped_column(String(512), default="")
+    secret: Mapped[str] = mapped_column(String(256), default="")
+    chat_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    organizers: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Rubric(Base):
+    __tablename__ = "rubrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    decimals: Mapped[int] = mapped_column(Integer, default=1)
+    aggregate: Mapped[str] = mapped_column(String(16), default="mean")
+    trim_min_judges: Mapped[int] = mapped_column(Integer, default=5)
+    allow_total: Mapped[bool] = mapped_column(Boolean, default=False)
+    outlier_threshold: Mapped[Decimal] = mapped_column(default=Decimal(15))
+    tie_break: Mapped[list[str]] = mapped_column(JSON, default=list)
+    items: Mapped[list[RubricItem]] = relationship(
+        order_by="RubricItem.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RubricItem(Base):
+    __tablename__ = "rubric_items"
+    __table_args__ = (UniqueConstraint("rubric_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rubric_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    max: Mapped[Decimal] = mapped_column()
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Forum(Base):
+    """One venue (会场)."""
+
+    __tablename__ = "forums"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    starts_at: Mapped[datetime] = mapped_column()
+    location: Mapped[str] = mapped_column(String(255), default="")
+    rubric_id: Mapped[int] = mapped_column(ForeignKey("rubrics.id"))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    results_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    auto_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    published_at: Mapped[datetime | None] = mapped_column()
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    rubric: Mapped[Rubric] = relationship(lazy="joined")
+    host: Mapped[Person | None] = relationship(lazy="joined")
+    group: Mapped[Group | None] = relationship(lazy="joined")
+    judges: Mapped[list[ForumJudge]] = relationship(
+        order_by="ForumJudge.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    contestants: Mapped[list[Contestant]] = relationship(
+        order_by="Contestant.position", lazy="selectin"
+    )
+
+    @property
+    def locked(self) -> bool:
+        return self.published_at is not None
+
+
+class ForumJudge(Base):
+    __tablename__ = "forum_judges"
+
+    forum_id: Mapped[int] = mapped_column(
+        ForeignKey("forums.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    person: Mapped[Person] = relationship(lazy="joined")
+
+
+class Contestant(Base):
+    __tablename__ = "contestants"
+    __table_args__ = (UniqueConstraint("forum_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    """1-based order in the venue; 0 when removed from the config (kept for its scores)."""
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class InboundMessageRow(Base):
+    """Every authenticated message, once: the de-duplication key and the answer we gave."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("platform", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    chat_id: Mapped[str] = mapped_column(String(128), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    """ok, refused (a BotError), unknown_person, error (a bug, answered politely)."""
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class ScoreSheet(Base):
+    """One judge × one contestant: the current scores. Every revision is in ScoreRevision."""
+
+    __tablename__ = "score_sheets"
+    __table_args__ = (UniqueConstraint("forum_id", "judge_id", "contestant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id"), index=True)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id"))
+    total: Mapped[Decimal] = mapped_column()
+    items: Mapped[list[str] | None] = mapped_column(JSON)
+    """Item scores as decimal strings in rubric order; None for a bare total."""
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column()
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    """Set when the judge confirmed an outlying total (确认)."""
+
+
+class ScoreRevision(Base):
+    """The audit trail: who recorded what, when, from which message."""
+
+    __tablename__ = "score_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("score_sheets.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    """score, correct or confirm."""
+    total: Mapped[Decimal] = mapped_column()
+    items: Mapped[list[str] | None] = mapped_column(JSON)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    recorded_at: Mapped[datetime] = mapped_column()
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    source: Mapped[str] = mapped_column(String(160), default="")
+    """Platform and message id, e.g. "wecom:4363689963896700987" or "chat"."""
+
+
+class OutboxRow(Base):
+    """A push waiting to be sent, being sent, or done. Written with its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(191), unique=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(512))
+    rate_key: Mapped[str] = mapped_column(String(191), default="", index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, sending, sent, dropped, failed."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(191), default="")
+    """Why it exists, checked before sending ("remind:deadline:report:3d", "publish:forum:x")."""
+
+
+class Deadline(Base):
+    """A report (上交材料) due by a time."""
+
+    __tablename__ = "deadlines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    due_at: Mapped[datetime] = mapped_column()
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    format_note: Mapped[str] = mapped_column(Text, default="")
+    remind_before: Mapped[list[str]] = mapped_column(JSON, default=list)
+    escalate_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    workdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    campaign: Mapped[str] = mapped_column(String(64), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    group: Mapped[Group | None] = relationship(lazy="joined")
+    submitters: Mapped[list[DeadlineSubmitter]] = relationship(
+        order_by="DeadlineSubmitter.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class DeadlineSubmitter(Base):
+    """Who owes a deadline: a person, or a unit (any principal of it may submit for it)."""
+
+    __tablename__ = "deadline_submitters"
+    __table_args__ = (UniqueConstraint("deadline_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))
+    """person or unit."""
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class Submission(Base):
+    """One version of a hand-in. Every version is kept; the latest counts."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_deadline_owner", "deadline_id", "owner"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id"))
+    owner: Mapped[str] = mapped_column(String(128))
+    """The submitter entry it satisfies: the person's name, or the unit's name."""
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    submitted_at: Mapped[datetime] = mapped_column()
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str] = mapped_column(Text, default="")
+    file_name: Mapped[str] = mapped_column(String(255), default="")
+    file_path: Mapped[str] = mapped_column(String(512), default="")
+    file_size: Mapped[int] = mapped_column(Integer, default=0)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    source: Mapped[str] = mapped_column(String(160), default="")

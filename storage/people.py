@@ -1,0 +1,84 @@
+"""Looking up people, groups and venues."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Forum, ForumJudge, Group, Person
+
+
+def person_by_platform_id(session: Session, platform: str, user_id: str) -> Person | None:
+    """The active person with this WeCom userid / DingTalk staffId."""
+    column = Person.wecom_userid if platform == "wecom" else Person.dingtalk_userid
+    return session.scalar(select(Person).where(column == user_id, Person.active.is_(True)))
+
+
+def person_by_name(session: Session, name: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.name == name))
+
+
+def people_with_role(session: Session, role: str) -> list[Person]:
+    people = session.scalars(select(Person).where(Person.active.is_(True)).order_by(Person.id))
+    return [p for p in people if p.has_role(role)]
+
+
+def people_in_unit(session: Session, unit: str) -> list[Person]:
+    return list(
+        session.scalars(
+            select(Person).where(Person.unit == unit, Person.active.is_(True)).order_by(Person.id)
+        )
+    )
+
+
+def group_by_chat_id(session: Session, chat_id: str) -> Group | None:
+    if not chat_id:
+        return None
+    return session.scalar(select(Group).where(Group.chat_id == chat_id, Group.active.is_(True)))
+
+
+def group_by_key(session: Session, key: str) -> Group | None:
+    return session.scalar(select(Group).where(Group.key == key))
+
+
+def active_forums(session: Session) -> list[Forum]:
+    return list(
+        session.scalars(
+            select(Forum).where(Forum.active.is_(True)).order_by(Forum.starts_at, Forum.id)
+        )
+    )
+
+
+def forum_by_key(session: Session, key: str) -> Forum | None:
+    return session.scalar(select(Forum).where(Forum.key == key))
+
+
+def forums_judged_by(session: Session, person_id: int) -> list[Forum]:
+    return list(
+        session.scalars(
+            select(Forum)
+            .join(ForumJudge, ForumJudge.forum_id == Forum.id)
+            .where(ForumJudge.person_id == person_id, Forum.active.is_(True))
+            .order_by(Forum.starts_at, Forum.id)
+        )
+    )
+
+
+def forums_hosted_by(session: Session, person_id: int) -> list[Forum]:
+    return list(
+        session.scalars(
+            select(Forum)
+            .where(Forum.host_id == person_id, Forum.active.is_(True))
+            .order_by(Forum.starts_at, Forum.id)
+        )
+    )
+
+
+def forums_in_group(session: Session, group_id: int) -> list[Forum]:
+    return list(
+        session.scalars(
+            select(Forum)
+            .where(Forum.group_id == group_id, Forum.active.is_(True))
+            .order_by(Forum.starts_at, Forum.id)
+        )
+    )
