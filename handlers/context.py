@@ -1,0 +1,42 @@
+"""What a handler gets: the sender, the message, the time, and a session to work in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.messages import InboundMessage
+from storage.models import Person
+
+WEEKDAYS = "一二三四五六日"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One inbound message being handled inside one database transaction."""
+
+    session: Session
+    person: Person
+    message: InboundMessage
+    now: datetime
+    tz: ZoneInfo
+    inbound_id: int | None = None
+    data_dir: Path = Path("edubot-data")
+
+    @property
+    def source(self) -> str:
+        """Where a recorded change came from, for the audit trail."""
+        return f"{self.message.platform}:{self.message.message_id}"
+
+    def local(self, when: datetime) -> str:
+        """``2月13日（周日）08:00`` in the campaign's time zone."""
+        return local_time(when, self.tz)
+
+
+def local_time(when: datetime, tz: ZoneInfo) -> str:
+    here = when.astimezone(tz)
+    return f"{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"

@@ -1,0 +1,104 @@
+"""Completion and publication of a venue (公布), and the pushes they cause.
+
+Pushes are written into the outbox in the same transaction as their cause; the dedupe keys
+make a completion announcement or a result push happen once per venue however often the
+code path runs.
+"""
+
+from __future__ import annotations
+
+from bot.errors import BotError
+from bot.messages import OutboundMessage
+from handlers.context import Context
+from handlers.standings import VenueTable, ranking_text, venue_table
+from handlers.venues import venue_name
+from storage.models import Forum
+from storage.outbox import enqueue
+from storage.people import group_by_key
+
+
+def after_scoring(ctx: Context, forum: Forum) -> str:
+    """Announce completion once; publish automatically when the venue asks for it."""
+    table = venue_table(ctx.session, forum)
+    if not table.complete or forum.completed_at is not None:
+        return ""
+    forum.completed_at = ctx.now
+    if forum.group is not None:
+        _push_group(
+            ctx,
+            forum.group.key,
+            forum.group.platform,
+            f"{table.venue}全部评分已完成（{len(table.judges)} 位评委 × "
+            f"{len(table.contestants)} 位选手）。请主持人发送“公布”发布成绩。",
+            dedupe=f"complete:{forum.key}",
+            title=f"{table.venue}评分完成",
+        )
+    note = f"🎉 {table.venue}全部评分已完成。"
+    if forum.auto_publish and not table.unconfirmed_outliers():
+        publish(ctx, forum, table)
+        note += "成绩已自动公布。"
+    return note
+
+
+def publish(ctx: Context, forum: Forum, table: VenueTable | None = None) -> list[str]:
+    """Lock the venue and push the result to ``results_to`` and the venue group.
+
+    Returns the names of the groups the result goes to. Raises BotError when the venue is
+    incomplete, already published, or has unconfirmed outlying scores.
+    """
+    table = table or venue_table(ctx.session, forum)
+    if forum.published_at is not None:
+        raise BotError(f"{table.venue}成绩已于{ctx.local(forum.published_at)}公布。")
+    if not table.complete:
+        missing = [
+            f"{judge}（{len(table.missing_for(judge))} 位未评）"
+            for judge in table.judges
+            if table.missing_for(judge)
+        ]
+        raise BotError(
+            f"{table.venue}还有评分未完成（已评 {table.scored}/{table.expected}）："
+            f"{'、'.join(missing)}。全部完成后再公布。"
+        )
+    blocking = table.unconfirmed_outliers()
+    if blocking:
+        listing = "；".join(f"{j} → {c} {t} 分" for j, c, t in blocking)
+        raise BotError(
+            f"以下评分与其他评委相差过大，需评委本人发送“确认 选手名”或更正后才能公布：{listing}"
+        )
+    forum.published_at = ctx.now
+    text = ranking_text(table, heading=f"【成绩公布】{forum.title}·{table.venue}")
+    sent_to: list[str] = []
+    targets = list(dict.fromkeys([*forum.results_to, *([forum.group.key] if forum.group else [])]))
+    for key in targets:
+        group = group_by_key(ctx.session, key)
+        if group is None or not group.active:
+            continue
+        _push_group(
+            ctx,
+            group.key,
+            group.platform,
+            text,
+            dedupe=f"publish:{forum.key}:{group.key}",
+            title=f"{venue_name(forum)}成绩公布",
+        )
+        sent_to.append(group.name or group.key)
+    return sent_to
+
+
+def _push_group(
+    ctx: Context, key: str, platform: str, text: str, *, dedupe: str, title: str
+) -> None:
+    enqueue(
+        ctx.session,
+        OutboundMessage(
+            platform="wecom" if platform == "wecom" else "dingtalk",
+            target_kind="group",
+            target=key,
+            text=text,
+            title=title,
+        ),
+        dedupe_key=dedupe,
+        due_at=ctx.now,
+        now=ctx.now,
+        reason=dedupe,
+    )

@@ -1,0 +1,38 @@
+"""The explicit command → handler table, and the one entry point the dispatcher calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.messages import Reply
+from handlers import commands as c
+from handlers.context import Context
+from handlers.help import handle_help, handle_unknown
+from handlers.scoring import handle_confirm, handle_score
+from handlers.status import handle_progress, handle_publish, handle_ranking
+
+Handler = Callable[[Context, Any], Reply]
+
+HANDLERS: dict[type[Any], Handler] = {
+    c.Score: handle_score,
+    c.Confirm: handle_confirm,
+    c.Progress: handle_progress,
+    c.Ranking: handle_ranking,
+    c.Publish: handle_publish,
+    c.Help: handle_help,
+    c.Unknown: handle_unknown,
+}
+
+
+def register(command_type: type[Any], handler: Handler) -> None:
+    """Add a handler (used by feature modules that are wired in by the composition root)."""
+    HANDLERS[command_type] = handler
+
+
+def handle(ctx: Context, command: c.Command) -> Reply:
+    """Run the handler for ``command``. Commands without one get an honest answer."""
+    handler = HANDLERS.get(type(command))
+    if handler is None:
+        return Reply("该功能暂未开放。发送“帮助”查看可用命令。")
+    return handler(ctx, command)

@@ -1,0 +1,110 @@
+"""A venue's table as it stands, and the messages built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from handlers.results import Standing, outliers, standings
+from handlers.rubric import RubricSpec, SheetScores, fmt
+from handlers.venues import current_contestants, rubric_spec, venue_name
+from storage.models import Forum, ScoreSheet
+from storage.scores import sheets_for_forum
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTable:
+    """Everything the 成绩汇总表 and the status replies need about one venue."""
+
+    forum_key: str
+    title: str
+    venue: str
+    rubric: RubricSpec
+    judges: tuple[str, ...]
+    contestants: tuple[str, ...]
+    sheets: dict[tuple[str, str], SheetScores]
+    standings: tuple[Standing, ...]
+    sheet_rows: dict[tuple[str, str], ScoreSheet]
+
+    @property
+    def expected(self) -> int:
+        return len(self.judges) * len(self.contestants)
+
+    @property
+    def scored(self) -> int:
+        return len(self.sheets)
+
+    @property
+    def complete(self) -> bool:
+        return self.scored >= self.expected > 0
+
+    def missing_for(self, judge: str) -> list[str]:
+        return [c for c in self.contestants if (c, judge) not in self.sheets]
+
+    def unconfirmed_outliers(self) -> list[tuple[str, str, Decimal]]:
+        """(judge, contestant, total) pairs far from the others and not yet confirmed."""
+        found: list[tuple[str, str, Decimal]] = []
+        for contestant in self.contestants:
+            totals = {
+                judge: self.sheets[(contestant, judge)].total
+                for judge in self.judges
+                if (contestant, judge) in self.sheets
+            }
+            for judge in outliers(totals, self.rubric.outlier_threshold):
+                if self.sheet_rows[(contestant, judge)].confirmed_at is None:
+                    found.append((judge, contestant, totals[judge]))
+        return found
+
+
+def venue_table(session: Session, forum: Forum) -> VenueTable:
+    rubric = rubric_spec(forum)
+    judges = tuple(j.person.name for j in forum.judges)
+    judge_names = {j.person_id: j.person.name for j in forum.judges}
+    names = {c.id: c.name for c in forum.contestants}
+    contestants = tuple(c.name for c in current_contestants(forum))
+    sheets: dict[tuple[str, str], SheetScores] = {}
+    rows: dict[tuple[str, str], ScoreSheet] = {}
+    for sheet in sheets_for_forum(session, forum.id):
+        judge = judge_names.get(sheet.judge_id)
+        contestant = names.get(sheet.contestant_id)
+        if judge is None or contestant not in contestants:
+            continue  # a judge or contestant removed from the config: kept, not counted
+        items = None if sheet.items is None else tuple(Decimal(v) for v in sheet.items)
+        sheets[(contestant, judge)] = SheetScores(sheet.total, items)
+        rows[(contestant, judge)] = sheet
+    table = standings(rubric, contestants, judges, sheets)
+    return VenueTable(
+        forum.key,
+        forum.title,
+        venue_name(forum),
+        rubric,
+        judges,
+        contestants,
+        sheets,
+        tuple(table),
+        rows,
+    )
+
+
+def result_value(table: VenueTable, value: Decimal | None) -> str:
+    """A result with exactly the rubric's decimals (88.0, 84.3)."""
+    if value is None:
+        return "—"
+    return f"{value:.{table.rubric.decimals}f}"
+
+
+def ranking_text(table: VenueTable, *, heading: str = "") -> str:
+    """The venue table as chat text, one contestant a line, in rank order."""
+    head = heading or f"{table.venue} 成绩"
+    done = f"（已评 {table.scored}/{table.expected}）"
+    lines = [f"{head}{done if not table.complete else ''}"]
+    for row in table.standings:
+        per_judge = " · ".join(
+            f"{judge} {fmt(total) if total is not None else '未评'}"
+            for judge, total in zip(table.judges, row.totals, strict=True)
+        )
+        rank = f"第{row.rank}名" if row.rank is not None else "未评"
+        lines.append(f"{rank} {row.contestant} {result_value(table, row.result)}（{per_judge}）")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Finding the venue and the contestant a judge means.
+
+A judge names a contestant by full name, a unique prefix, or number (3 / 3号). A judge who
+sits on several venues either writes in that venue's group or names the venue first
+(``评分 瑞泉中学会场 瑞泉中学共同体 18 …``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.errors import BotError
+from handlers.context import Context
+from handlers.rubric import ItemSpec, RubricSpec
+from storage.models import Contestant, Forum
+from storage.people import active_forums, group_by_chat_id
+
+_NUMBER = re.compile(r"^(?:第)?(\d{1,3})号?$")
+
+
+def rubric_spec(forum: Forum) -> RubricSpec:
+    rubric = forum.rubric
+    return RubricSpec(
+        key=rubric.key,
+        name=rubric.name,
+        items=tuple(ItemSpec(i.name, i.max, tuple(i.aliases)) for i in rubric.items),
+        decimals=rubric.decimals,
+        aggregate=rubric.aggregate,
+        trim_min_judges=rubric.trim_min_judges,
+        allow_total=rubric.allow_total,
+        outlier_threshold=rubric.outlier_threshold,
+        tie_break=tuple(rubric.tie_break),
+    )
+
+
+def venue_name(forum: Forum) -> str:
+    """How people call a venue: its location + 会场 (瑞泉中学会场), else its title."""
+    return f"{forum.location}会场" if forum.location else forum.title
+
+
+def current_contestants(forum: Forum) -> list[Contestant]:
+    return [c for c in forum.contestants if c.position > 0]
+
+
+def judge_ids(forum: Forum) -> list[int]:
+    return [j.person_id for j in forum.judges]
+
+
+def match_forum(forums: Sequence[Forum], text: str) -> Forum | None:
+    """The forum ``text`` names by key, venue name, location or title (unique match only)."""
+    text = text.strip()
+    if not text:
+        return None
+    exact = [f for f in forums if text in (f.key, venue_name(f), f.location, f.title) and text]
+    if len(exact) == 1:
+        return exact[0]
+    loose = [f for f in forums if f.location and text.removesuffix("会场") == f.location]
+    return loose[0] if len(loose) == 1 else None
+
+
+def find_forum_ref(ctx: Context, text: str) -> Forum | None:
+    return match_forum(active_forums(ctx.session), text)
+
+
+def chat_forums(ctx: Context) -> list[Forum]:
+    """The venues whose group this message was written in."""
+    group = group_by_chat_id(ctx.session, ctx.message.chat_id)
+    if group is None:
+        return []
+    return [f for f in active_forums(ctx.session) if f.group_id == group.id]
+
+
+@dataclass(frozen=True, slots=True)
+class ContestantMatch:
+    contestant: Contestant | None
+    candidates: tuple[Contestant, ...] = ()
+
+
+def match_contestant(forum: Forum, ref: str) -> ContestantMatch:
+    """Full name, then number, then unique prefix."""
+    ref = re.sub(r"\s+", "", ref)
+    people = current_contestants(forum)
+    for contestant in people:
+        if contestant.name == ref:
+            return ContestantMatch(contestant)
+    number = _NUMBER.match(ref)
+    if number:
+        position = int(number.group(1))
+        found = [c for c in people if c.position == position]
+        return ContestantMatch(found[0] if found else None)
+    prefixed = [c for c in people if c.name.startswith(ref)]
+    if len(prefixed) == 1:
+        return ContestantMatch(prefixed[0])
+    if prefixed:
+        return ContestantMatch(None, tuple(prefixed))
+    inside = [c for c in people if ref and ref in c.name]
+    if len(inside) == 1:
+        return ContestantMatch(inside[0])
+    return ContestantMatch(None, tuple(inside))
+
+
+def contestant_list(forum: Forum) -> str:
+    return "、".join(f"{c.position}号{c.name}" for c in current_contestants(forum))
+
+
+def resolve_judge_target(ctx: Context, target: str) -> tuple[Forum, Contestant]:
+    """The (venue, contestant) a judge's score line refers to, or a BotError saying why not."""
+    person = ctx.person
+    words = target.split(" ")
+    venue_hint: Forum | None = None
+    contestant_ref = target.replace(" ", "")
+    if len(words) > 1:
+        venue_hint = find_forum_ref(ctx, " ".join(words[:-1])) or find_forum_ref(ctx, words[0])
+        if venue_hint is not None:
+            contestant_ref = words[-1]
+
+    judged = [f for f in active_forums(ctx.session) if person.id in judge_ids(f)]
+    in_chat = chat_forums(ctx)
+    if venue_hint is not None:
+        candidates = [venue_hint]
+    elif in_chat:
+        candidates = in_chat
+    else:
+        candidates = judged
+    if not judged:
+        raise BotError(f"{person.name}，您不是任何会场的评委，不能评分。如有疑问请联系活动组织者。")
+    mine = [f for f in candidates if person.id in judge_ids(f)]
+    if not mine:
+        names = "、".join(venue_name(f) for f in candidates)
+        judges = "、".join(j.person.name for f in candidates for j in f.judges)
+        raise BotError(
+            f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
+            f"您的会场：{'、'.join(venue_name(f) for f in judged)}。"
+        )
+    hits: list[tuple[Forum, Contestant]] = []
+    ambiguous: list[Contestant] = []
+    for forum in mine:
+        found = match_contestant(forum, contestant_ref)
+        if found.contestant is not None:
+            hits.append((forum, found.contestant))
+        ambiguous.extend(found.candidates)
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        names = "、".join(venue_name(f) for f, _ in hits)
+        raise BotError(
+            f"您是多个会场的评委，“{contestant_ref}”在{names}都能对上。请写明会场，例如："
+            f"评分 {venue_name(hits[0][0])} {hits[0][1].name} …"
+        )
+    if ambiguous:
+        names = "、".join(c.name for c in ambiguous)
+        raise BotError(f"“{contestant_ref}”能对上多位选手：{names}。请写全名或序号。")
+    listing = "；".join(f"{venue_name(f)}：{contestant_list(f)}" for f in mine)
+    raise BotError(f"没有找到选手“{contestant_ref}”。{listing}")
