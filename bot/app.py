@@ -1,0 +1,313 @@
+"""The HTTP service: explicit routes, each a thin translator between a platform's wire and
+the dispatcher. ``create_app`` is the composition root; nothing is built at import time.
+
+Every inbound request is verified first (403 and a log line otherwise), parsed (400), size
+checked (413), then handled in a worker thread. A database in trouble answers 503 so the
+platform retries; no input produces a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.dispatcher import Dispatcher, Outcome
+from bot.errors import Forbidden, PayloadTooLarge, RequestError, StorageUnavailable
+from bot.messages import InboundMessage
+from bot.platforms import dingtalk, wecom
+from bot.platforms.dingtalk_sign import verify_dingtalk_request
+from bot.platforms.wecom_crypto import WeComCrypto
+from storage.db import make_engine, make_session_factory, ping, transaction, upgrade
+from storage.models import OutboxRow
+from storage.sync import sync_config
+
+log = logging.getLogger("edubot.http")
+
+
+class Background(Protocol):
+    """What runs beside the web app: the outbox sender and the scheduler."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def wake(self) -> None: ...
+    def healthy(self) -> bool: ...
+
+
+@dataclass
+class Services:
+    """Everything the routes need, built once per app."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    factory: sessionmaker[Session]
+    dispatcher: Dispatcher
+    wecom_app: WeComCrypto | None
+    wecom_robot: WeComCrypto | None
+    background: list[Background] = field(default_factory=list)
+
+    def wake(self) -> None:
+        for item in self.background:
+            item.wake()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    migrate: bool = True,
+) -> Services:
+    """Connect, migrate, sync the config and wire the dispatcher."""
+    clock = clock or SystemClock()
+    engine = engine or make_engine(
+        settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms
+    )
+    if migrate:
+        upgrade(engine)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        sync_config(session, settings)
+    wc = settings.wecom
+    background: list[Background] = []
+
+    def wake() -> None:
+        for item in background:
+            item.wake()
+
+    dispatcher = Dispatcher(
+        factory,
+        clock=clock,
+        tz=settings.tz,
+        data_dir=Path(settings.server.data_dir),
+        on_push=wake,
+    )
+    return Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        factory=factory,
+        dispatcher=dispatcher,
+        wecom_app=WeComCrypto(wc.token, wc.encoding_aes_key, wc.corp_id)
+        if wc.app_enabled
+        else None,
+        wecom_robot=WeComCrypto(wc.robot_token, wc.robot_encoding_aes_key, "")
+        if wc.robot_enabled
+        else None,
+        background=background,
+    )
+
+
+def create_app(services: Services) -> Starlette:
+    """The ASGI app. Background workers start and stop with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        for item in services.background:
+            item.start()
+        try:
+            yield
+        finally:
+            for item in reversed(services.background):
+                item.stop()
+            services.engine.dispose()
+
+    routes = [
+        Route("/wecom/callback", _guard(services, _wecom_app_get), methods=["GET"]),
+        Route("/wecom/callback", _guard(services, _wecom_app_post), methods=["POST"]),
+        Route("/wecom/robot", _guard(services, _wecom_robot_get), methods=["GET"]),
+        Route("/wecom/robot", _guard(services, _wecom_robot_post), methods=["POST"]),
+        Route("/dingtalk/callback", _guard(services, _dingtalk_post), methods=["POST"]),
+        Route("/healthz", _guard(services, _healthz), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+Endpoint = Callable[[Services, Request], Awaitable[Response]]
+
+
+def _guard(services: Services, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """Map deliberate errors to their status; anything else is logged and answered 503."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(services, request)
+        except Forbidden as exc:
+            log.warning("403 %s %s: %s", request.method, request.url.path, exc.reason)
+            return PlainTextResponse("forbidden", status_code=403)
+        except RequestError as exc:
+            log.info("%d %s %s: %s", exc.status, request.method, request.url.path, exc.reason)
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        except StorageUnavailable as exc:
+            log.error("503 %s: database unavailable: %s", request.url.path, exc)
+            return PlainTextResponse("storage unavailable, retry", status_code=503)
+        except Exception:
+            log.exception("unexpected failure on %s %s", request.method, request.url.path)
+            return PlainTextResponse("temporarily unavailable, retry", status_code=503)
+
+    return run
+
+
+async def _body(services: Services, request: Request) -> bytes:
+    limit = services.settings.server.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _query(request: Request, *names: str) -> list[str]:
+    missing = [n for n in names if not request.query_params.get(n)]
+    if missing:
+        raise Forbidden(f"missing {', '.join(missing)}")
+    return [request.query_params[n] for n in names]
+
+
+def _tolerance(services: Services) -> timedelta | None:
+    seconds = services.settings.wecom.timestamp_tolerance_s
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _crypto(crypto: WeComCrypto | None, what: str) -> WeComCrypto:
+    if crypto is None:
+        # Not configured: nobody can have signed for it.
+        raise Forbidden(f"{what} is not configured")
+    return crypto
+
+
+async def _wecom_verify(services: Services, request: Request, crypto: WeComCrypto) -> Response:
+    plain = wecom.verify_url(
+        crypto,
+        dict(request.query_params),
+        now=services.clock.now(),
+        tolerance=_tolerance(services),
+    )
+    return Response(plain.encode("utf-8"), media_type="text/plain")
+
+
+async def _wecom_app_get(services: Services, request: Request) -> Response:
+    return await _wecom_verify(services, request, _crypto(services.wecom_app, "wecom app"))
+
+
+async def _wecom_robot_get(services: Services, request: Request) -> Response:
+    return await _wecom_verify(services, request, _crypto(services.wecom_robot, "wecom robot"))
+
+
+async def _open(services: Services, request: Request, crypto: WeComCrypto, encrypt: str) -> str:
+    signature, timestamp, nonce = _query(request, "msg_signature", "timestamp", "nonce")
+    return crypto.open(
+        signature,
+        timestamp,
+        nonce,
+        encrypt,
+        now=services.clock.now(),
+        tolerance=_tolerance(services),
+    )
+
+
+async def _wecom_app_post(services: Services, request: Request) -> Response:
+    crypto = _crypto(services.wecom_app, "wecom app")
+    _query(request, "msg_signature", "timestamp", "nonce")  # 403 before reading a body
+    encrypt = wecom.parse_app_envelope(await _body(services, request))
+    message = wecom.parse_app_message(await _open(services, request, crypto, encrypt))
+    if message is None:
+        return Response(b"", status_code=200)  # an event: nothing to say
+    outcome = await _dispatch(services, message)
+    body = wecom.render_app_reply(
+        crypto,
+        outcome.reply,
+        to_user=message.sender_id,
+        from_user=services.settings.wecom.corp_id,
+        timestamp=str(int(services.clock.now().timestamp())),
+        nonce=secrets.token_hex(8),
+    )
+    return Response(body, media_type="application/xml")
+
+
+async def _wecom_robot_post(services: Services, request: Request) -> Response:
+    crypto = _crypto(services.wecom_robot, "wecom robot")
+    _query(request, "msg_signature", "timestamp", "nonce")
+    encrypt = wecom.parse_robot_envelope(await _body(services, request))
+    message = wecom.parse_robot_message(await _open(services, request, crypto, encrypt))
+    outcome = await _dispatch(services, message)
+    body = wecom.render_robot_reply(
+        crypto,
+        outcome.reply,
+        stream_id=f"s{message.message_id}"[:64],
+        timestamp=str(int(services.clock.now().timestamp())),
+        nonce=secrets.token_hex(8),
+    )
+    return Response(body, media_type="application/json")
+
+
+async def _dingtalk_post(services: Services, request: Request) -> Response:
+    secret = services.settings.dingtalk.app_secret
+    if not secret:
+        raise Forbidden("dingtalk is not configured")
+    verify_dingtalk_request(
+        request.headers.get("timestamp", ""),
+        request.headers.get("sign", ""),
+        secret,
+        now=services.clock.now(),
+    )
+    message = dingtalk.parse_message(await _body(services, request))
+    await _dispatch(services, message)
+    # The answer goes through the sessionWebhook (queued with the message); DingTalk only
+    # needs a 200 here.
+    return JSONResponse({})
+
+
+async def _dispatch(services: Services, message: InboundMessage) -> Outcome:
+    return await run_in_threadpool(services.dispatcher.process, message)
+
+
+async def _healthz(services: Services, request: Request) -> Response:
+    database = await run_in_threadpool(ping, services.engine)
+    backlog = -1
+    if database:
+        backlog = await run_in_threadpool(_backlog, services)
+    workers = all(item.healthy() for item in services.background)
+    ok = database and workers
+    return JSONResponse(
+        {
+            "status": "ok" if ok else "degraded",
+            "database": database,
+            "scheduler": workers,
+            "outbox_backlog": backlog,
+        },
+        status_code=200 if ok else 503,
+    )
+
+
+def _backlog(services: Services) -> int:
+    with transaction(services.factory) as session:
+        now = services.clock.now()
+        count = session.scalar(
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.status.in_(("pending", "sending")), OutboxRow.due_at <= now)
+        )
+        return int(count or 0)

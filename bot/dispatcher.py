@@ -1,0 +1,159 @@
+"""From an authenticated ``InboundMessage`` to a committed answer.
+
+One transaction per message: the inbound log row (unique on platform + message id), the
+handler's changes, any pushes it caused and the answer text commit together, so a message
+answered with 200 is stored, and a retried delivery gets the stored answer without running
+the handler again. The handler runs in a savepoint: a refusal (``BotError``) or a bug rolls
+back everything it wrote, and only the log row with the answer remains.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.errors import BotError, StorageUnavailable
+from bot.messages import InboundMessage, OutboundMessage, Reply
+from handlers.context import Context
+from handlers.parsing import parse
+from handlers.registry import handle
+from storage.db import transaction
+from storage.inbound import claim_inbound, find_inbound
+from storage.models import InboundMessageRow
+from storage.outbox import enqueue
+from storage.people import people_with_role, person_by_platform_id
+
+log = logging.getLogger("edubot.dispatch")
+
+POLITE_FAILURE = "抱歉，处理您的消息时出错了，工作人员已收到记录。请稍后再试。"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the HTTP layer needs to answer."""
+
+    reply: Reply
+    duplicate: bool = False
+    status: str = "ok"
+
+
+class Dispatcher:
+    """Runs one inbound message through the handlers inside one transaction."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        clock: Clock,
+        tz: ZoneInfo,
+        data_dir: Path,
+        on_push: Callable[[], None] | None = None,
+    ) -> None:
+        self._factory = factory
+        self._clock = clock
+        self._tz = tz
+        self._data_dir = data_dir
+        self._on_push = on_push or (lambda: None)
+
+    def process(self, message: InboundMessage) -> Outcome:
+        try:
+            outcome = self._process(message)
+        except IntegrityError:
+            # Another delivery of the same message won the race for the log row.
+            outcome = self._replay(message)
+        if message.channel == "dingtalk" and not outcome.duplicate:
+            self._on_push()
+        return outcome
+
+    def _replay(self, message: InboundMessage) -> Outcome:
+        with transaction(self._factory) as session:
+            row = find_inbound(session, message.platform, message.message_id)
+            if row is None:
+                raise StorageUnavailable("concurrent write conflict; retry")
+            return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
+
+    def _process(self, message: InboundMessage) -> Outcome:
+        now = self._clock.now()
+        with transaction(self._factory) as session:
+            seen = find_inbound(session, message.platform, message.message_id)
+            if seen is not None:
+                log.info("duplicate delivery %s:%s", message.platform, message.message_id)
+                return Outcome(Reply(seen.reply_text), duplicate=True, status=seen.status)
+            row = claim_inbound(session, message, now)
+            person = person_by_platform_id(session, message.platform, message.sender_id)
+            if person is None:
+                reply, status = _stranger(session, message), "unknown_person"
+                log.warning("unknown sender %s:%s", message.platform, message.sender_id)
+            else:
+                row.person_id = person.id
+                ctx = Context(
+                    session=session,
+                    person=person,
+                    message=message,
+                    now=now,
+                    tz=self._tz,
+                    inbound_id=row.id,
+                    data_dir=self._data_dir,
+                )
+                reply, status = self._run(ctx)
+            row.reply_text = reply.text
+            row.status = status
+            if message.channel == "dingtalk" and message.reply_url:
+                _queue_session_reply(session, message, reply, row, now)
+            return Outcome(reply, status=status)
+
+    def _run(self, ctx: Context) -> tuple[Reply, str]:
+        """The one error funnel: BotError → its text; a bug → logged, answered politely."""
+        command = parse(ctx.message.text)
+        try:
+            with ctx.session.begin_nested():
+                return handle(ctx, command), "ok"
+        except BotError as refusal:
+            return Reply(refusal.message), "refused"
+        except DBAPIError:
+            raise  # the database is in trouble: let the platform retry the delivery
+        except Exception:
+            log.exception("handler failed for %s", ctx.source)
+            return Reply(POLITE_FAILURE), "error"
+
+
+def _stranger(session: Session, message: InboundMessage) -> Reply:
+    organizers = "、".join(p.name for p in people_with_role(session, "organizer")) or "活动组织者"
+    platform = "企业微信" if message.platform == "wecom" else "钉钉"
+    return Reply(
+        f"您好，您的{platform}账号（{message.sender_id}）不在本次活动名单中，暂时无法使用。"
+        f"请联系{organizers}把您加入名单。"
+    )
+
+
+def _queue_session_reply(
+    session: Session,
+    message: InboundMessage,
+    reply: Reply,
+    row: InboundMessageRow,
+    now: datetime,
+) -> None:
+    """DingTalk answers through the sessionWebhook: a push, durable with the message."""
+    enqueue(
+        session,
+        OutboundMessage(
+            platform="dingtalk",
+            target_kind="session",
+            target=message.reply_url,
+            text=reply.text,
+            mentions=reply.mentions,
+        ),
+        dedupe_key=f"reply:dingtalk:{message.message_id}"[:191],
+        due_at=now,
+        now=now,
+        reason=f"reply:{row.id}",
+        expires_at=message.reply_url_expires_at,
+    )
