@@ -1,0 +1,106 @@
+"""DingTalk custom group robot (自定义机器人) and reply-by-sessionWebhook.
+
+Both take the same JSON body and answer with an ``errcode``. The custom robot URL is signed
+afresh for every request (a signature is only valid for an hour); the body carries a
+``msgUuid`` derived from the outbox ``dedupe_key`` so DingTalk drops a resend after a crash.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from bot.clock import Clock
+from bot.errors import PermanentDelivery
+from bot.messages import OutboundMessage
+from bot.platforms.dingtalk_sign import signed_robot_url
+from bot.senders.base import (
+    bounded_rate_key,
+    check_errcode,
+    check_not_empty,
+    check_size,
+    check_status,
+    encode_json,
+    errcode_of,
+    json_object,
+    post_json,
+)
+from bot.senders.limits import LIMITS
+from bot.senders.render import dingtalk_robot_body
+
+SESSION_EXPIRED = 300001
+
+
+def robot_token(webhook: str) -> str:
+    """The access_token from a full robot URL (``...send?access_token=T``) or a bare token."""
+    value = webhook.strip()
+    if "?" in value or "://" in value:
+        tokens = parse_qs(urlsplit(value).query).get("access_token", [])
+        return tokens[0].strip() if tokens else ""
+    return value
+
+
+def _post_robot_body(
+    http: httpx.Client, where: str, url: str, message: OutboundMessage, dedupe_key: str
+) -> None:
+    check_not_empty(where, message)
+    body = encode_json(dingtalk_robot_body(message, dedupe_key=dedupe_key))
+    check_size(where, len(body), LIMITS["dingtalk"])
+    response = post_json(http, where, url, body)
+    check_status(where, response)
+    data = json_object(where, response)
+    check_errcode(where, errcode_of(data), str(data.get("errmsg", "")))
+
+
+class DingTalkRobotSender:
+    """Pushes to one DingTalk group through its custom robot (token + optional SEC secret)."""
+
+    def __init__(
+        self, *, http: httpx.Client, clock: Clock, oapi_base: str, webhook: str, secret: str
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._oapi_base = oapi_base
+        self._token = robot_token(webhook)
+        self._secret = secret.strip()
+
+    def rate_key(self, message: OutboundMessage) -> str:
+        return bounded_rate_key("dingtalk-robot", self._token)
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        where = "dingtalk robot"
+        if not self._token:
+            raise PermanentDelivery(f"{where}: no access_token in the configured webhook")
+        url = signed_robot_url(self._oapi_base, self._token, self._secret, self._clock.now())
+        _post_robot_body(self._http, where, url, message, dedupe_key)
+
+
+class DingTalkSessionSender:
+    """Answers through the ``sessionWebhook`` of an inbound message (``message.target``).
+
+    The URL is used as DingTalk gave it; it expires after about 90 minutes, after which
+    DingTalk answers 300001 and the answer can only be dropped.
+    """
+
+    def __init__(self, *, http: httpx.Client) -> None:
+        self._http = http
+
+    def rate_key(self, message: OutboundMessage) -> str:
+        parts = urlsplit(message.target)
+        return bounded_rate_key("session", f"{parts.netloc}{parts.path}")
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        where = "dingtalk session"
+        scheme = urlsplit(message.target).scheme
+        if scheme not in ("http", "https"):
+            raise PermanentDelivery(f"{where}: target is not a URL")
+        try:
+            _post_robot_body(self._http, where, message.target, message, dedupe_key)
+        except PermanentDelivery as exc:
+            if exc.code == SESSION_EXPIRED:
+                raise PermanentDelivery(
+                    f"{where}: the sessionWebhook has expired (errcode 300001)",
+                    code=SESSION_EXPIRED,
+                ) from exc
+            raise
