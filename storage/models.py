@@ -230,11 +230,26 @@ class OutboxRow(Base):
     """pending, sending, sent, dropped, failed."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(191), default="")
     """Why it exists, checked before sending ("remind:deadline:report:3d", "publish:forum:x")."""
+
+
+class OutboxRate(Base):
+    """Per-robot sending state shared by every instance.
+
+    Claimers lock the row of each robot they are about to use, so two instances cannot both
+    see 19 sends in the window and send a 20th and 21st. ``blocked_until`` remembers
+    DingTalk's 10-minute block (and WeCom's throttling) across restarts.
+    """
+
+    __tablename__ = "outbox_rate"
+
+    rate_key: Mapped[str] = mapped_column(String(191), primary_key=True)
+    blocked_until: Mapped[datetime | None] = mapped_column()
 
 
 class Deadline(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 22:59:20.055254
+Create Date: 2026-11-22 23:06:41.385345
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('claimed_by', sa.String(length=64), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.Column('sent_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
@@ -62,6 +63,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_sent_at'), ['sent_at'], unique=False)
         batch_op.create_index('ix_outbox_status_due', ['status', 'due_at'], unique=False)
 
+    op.create_table('outbox_rate',
+    sa.Column('rate_key', sa.String(length=191), nullable=False),
+    sa.Column('blocked_until', storage.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('rate_key', name=op.f('pk_outbox_rate'))
+    )
     op.create_table('people',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -266,6 +272,7 @@ def downgrade() -> None:
     op.drop_table('deadlines')
     op.drop_table('rubrics')
     op.drop_table('people')
+    op.drop_table('outbox_rate')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_due')
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))

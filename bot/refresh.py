@@ -1,0 +1,24 @@
+"""The last look before a push goes out: is its reason still there?"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.messages import OutboundMessage
+from bot.reminders import PREFIX as FORUM_PREFIX
+from bot.reminders import refresh_forum_reminder
+
+
+def refresh(
+    session: Session, reason: str, message: OutboundMessage, now: datetime
+) -> OutboundMessage | None:
+    """None drops the push; otherwise the (possibly re-rendered) message to send."""
+    if reason.startswith(FORUM_PREFIX):
+        return refresh_forum_reminder(session, reason, message)
+    if reason.startswith(("remind:deadline:", "overdue:deadline:")):
+        from bot import planner  # noqa: PLC0415 - the deadlines feature is optional to import
+
+        return planner.refresh(session, reason, message, now)
+    return message

@@ -1,0 +1,62 @@
+"""Wiring the background side: senders, outbox, scheduler, and closing them again."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.app import Services
+from bot.outbox import OutboxSender
+from bot.refresh import refresh
+from bot.reminders import plan_forum_reminders
+from bot.scheduler import Scheduler, instance_name
+from bot.senders import build_router
+from storage.db import transaction
+
+
+class _HttpCloser:
+    """Closes the shared HTTP client after the scheduler has stopped."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self._http.close()
+
+    def wake(self) -> None:
+        return None
+
+    def healthy(self) -> bool:
+        return True
+
+
+def make_outbox(services: Services, http: httpx.Client) -> OutboxSender:
+    """An outbox sender over the real platform senders (URLs from the config)."""
+    router = build_router(services.settings, http=http, clock=services.clock)
+    return OutboxSender(
+        services.factory,
+        router,
+        clock=services.clock,
+        settings=services.settings.outbox,
+        instance=instance_name(),
+        refresh=refresh,
+    )
+
+
+def plan_on_start(services: Services) -> int:
+    """Venue reminders are planned when the config is synced (idempotent)."""
+    with transaction(services.factory) as session:
+        return plan_forum_reminders(session, services.settings, services.clock.now())
+
+
+def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
+    """Give ``services`` its scheduler; returns the outbox sender it drives."""
+    client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+    outbox = make_outbox(services, client)
+    services.background.append(_HttpCloser(client))
+    services.background.append(
+        Scheduler(services.factory, services.settings, outbox, clock=services.clock)
+    )
+    return outbox

@@ -1,0 +1,144 @@
+"""APScheduler as the timer, the database as the truth.
+
+Jobs in the ``serve`` process: drain the outbox every ``poll_seconds`` (and at once when a
+handler queued something), plan deadline reminders and overdue lists every minute, and one
+``CronTrigger`` per digest. Every job only writes or sends outbox rows with stable dedupe
+keys, so several instances running the same jobs still send each push once; a job killed
+mid-run loses nothing because its work is in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.outbox import OutboxSender
+from storage.db import transaction
+
+log = logging.getLogger("edubot.scheduler")
+
+PlanJob = Callable[[Session, Settings, datetime], object]
+
+
+def instance_name() -> str:
+    """host:pid, for the outbox's claimed_by column and the logs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def planning_jobs() -> list[PlanJob]:
+    """The periodic planners: deadline reminders and overdue lists (when available)."""
+    try:
+        from bot import planner  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - the deadlines feature ships with the package
+        return []
+    return [planner.plan_deadline_reminders, planner.plan_overdue]
+
+
+def run_planners(factory: sessionmaker[Session], settings: Settings, now: datetime) -> None:
+    for job in planning_jobs():
+        with transaction(factory) as session:
+            job(session, settings, now)
+
+
+def enqueue_digest_now(
+    factory: sessionmaker[Session], settings: Settings, key: str, now: datetime
+) -> None:
+    from bot import planner  # noqa: PLC0415
+
+    with transaction(factory) as session:
+        planner.enqueue_digest(session, settings, key, now, now)
+
+
+class Scheduler:
+    """The background worker of ``edubot serve``."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        outbox: OutboxSender,
+        *,
+        clock: Clock,
+    ) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._outbox = outbox
+        self._clock = clock
+        self._scheduler = BackgroundScheduler(timezone=settings.tz)
+
+    def start(self) -> None:
+        poll = self._settings.outbox.poll_seconds
+        self._scheduler.add_job(
+            self._drain,
+            IntervalTrigger(seconds=poll),
+            id="outbox",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.add_job(
+            self._plan,
+            IntervalTrigger(minutes=1),
+            id="plan",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(self._settings.tz),
+        )
+        for digest in self._settings.digests:
+            self._scheduler.add_job(
+                self._digest,
+                CronTrigger.from_crontab(digest.cron, timezone=self._settings.tz),
+                args=[digest.key],
+                id=f"digest:{digest.key}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,  # a digest late by an hour is still worth sending
+            )
+        self._scheduler.start()
+        self.wake()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def wake(self) -> None:
+        """Drain now instead of at the next poll (a handler just queued a push)."""
+        if self._scheduler.running:
+            job = self._scheduler.get_job("outbox")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(self._settings.tz))
+
+    def healthy(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def _drain(self) -> None:
+        try:
+            stats = self._outbox.drain_all()
+            if stats.handled:
+                log.info("outbox: %s", stats)
+        except Exception:
+            log.exception("outbox drain failed; will retry at the next poll")
+
+    def _plan(self) -> None:
+        try:
+            run_planners(self._factory, self._settings, self._clock.now())
+        except Exception:
+            log.exception("planning failed; will retry in a minute")
+
+    def _digest(self, key: str) -> None:
+        try:
+            enqueue_digest_now(self._factory, self._settings, key, self._clock.now())
+            self.wake()
+        except Exception:
+            log.exception("digest %s failed", key)
