@@ -1,0 +1,43 @@
+"""``python -m bot.emulator [--config edubot.toml] [--port 9100]``: serve the emulator.
+
+Uses the real clock. With ``--config`` every configured group robot and app is registered;
+point ``wecom.api_base``, ``dingtalk.api_base`` and ``dingtalk.oapi_base`` at the printed
+URL. ``GET /_emulator/messages`` shows what arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from bot.clock import SystemClock
+from bot.config import load_settings
+from bot.emulator.app import create_emulator_app
+from bot.emulator.state import EmulatorState
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot.emulator", description=__doc__)
+    parser.add_argument("--config", help="edubot TOML whose groups and apps to register")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args(argv)
+    clock = SystemClock()
+    if args.config:
+        state = EmulatorState.from_settings(load_settings(args.config), clock)
+    else:
+        state = EmulatorState(clock)
+    print(f"edubot emulator on http://{args.host}:{args.port}")
+    uvicorn.run(
+        create_emulator_app(state),
+        host=args.host,
+        port=args.port,
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
