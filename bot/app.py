@@ -199,6 +199,7 @@ def _crypto(crypto: WeComCrypto | None, what: str) -> WeComCrypto:
 
 
 async def _wecom_verify(services: Services, request: Request, crypto: WeComCrypto) -> Response:
+    _query(request, "msg_signature", "timestamp", "nonce", "echostr")  # unsigned: 403
     plain = wecom.verify_url(
         crypto,
         dict(request.query_params),
