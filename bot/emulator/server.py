@@ -5,26 +5,16 @@
     with EmulatorServer(state) as emu:
         settings = ...  # wecom.api_base = dingtalk.api_base = dingtalk.oapi_base = emu.base_url
         httpx.post(f"{emu.base_url}/cgi-bin/webhook/send?key=K", json={...})
-
-The socket is bound before uvicorn starts (port 0 = an ephemeral port), so ``base_url`` is
-known at once; ``start()`` returns only when uvicorn is serving, and ``stop()`` joins the
-thread and leaves no socket open.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from types import TracebackType
-
-import uvicorn
-
 from bot.emulator.app import create_emulator_app
 from bot.emulator.state import EmulatorState
+from bot.serving import LoopbackServer
 
 
-class EmulatorServer:
+class EmulatorServer(LoopbackServer):
     """uvicorn serving ``create_emulator_app(state)`` on ``host:port`` in a thread."""
 
     def __init__(
@@ -36,80 +26,12 @@ class EmulatorServer:
         startup_timeout_s: float = 10.0,
         shutdown_timeout_s: float = 5.0,
     ) -> None:
+        super().__init__(
+            create_emulator_app(state),
+            name="edubot-emulator",
+            host=host,
+            port=port,
+            startup_timeout_s=startup_timeout_s,
+            shutdown_timeout_s=shutdown_timeout_s,
+        )
         self.state = state
-        self.host = host
-        self._requested_port = port
-        self._startup_timeout_s = startup_timeout_s
-        self._shutdown_timeout_s = shutdown_timeout_s
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``; every platform base URL points here."""
-        if not self.port:
-            raise RuntimeError("the emulator server is not started")
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> EmulatorServer:
-        """Bind, start uvicorn and wait until it serves. Returns ``self``."""
-        if self._thread is not None:
-            raise RuntimeError("the emulator server is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError:
-            sock.close()
-            raise
-        config = uvicorn.Config(
-            create_emulator_app(self.state),
-            loop="asyncio",
-            ws="none",  # no websocket library import (and none of its deprecation warnings)
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=max(1, int(self._shutdown_timeout_s)),
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="edubot-emulator", daemon=True
-        )
-        self._socket, self._server, self._thread = sock, server, thread
-        self.port = sock.getsockname()[1]
-        thread.start()
-        deadline = time.monotonic() + self._startup_timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the emulator server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit, join its thread and close the socket. Idempotent."""
-        server, thread, sock = self._server, self._thread, self._socket
-        self._server = self._thread = self._socket = None
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(self._shutdown_timeout_s)
-            if thread.is_alive() and server is not None:
-                server.force_exit = True
-                thread.join(self._shutdown_timeout_s)
-        if sock is not None:
-            sock.close()
-        self.port = 0
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
