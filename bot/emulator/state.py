@@ -172,6 +172,13 @@ class EmulatorState:
     def from_settings(cls, settings: Settings, clock: Clock) -> EmulatorState:
         """A state that knows every configured group robot and both apps."""
         state = cls(clock)
+        state.register(settings)
+        return state
+
+    def register(self, settings: Settings) -> None:
+        """Learn every configured group robot and both apps (for a server already running,
+        whose URL the settings needed first)."""
+        state = self
         for group in settings.groups:
             if not group.webhook:
                 continue
@@ -189,7 +196,6 @@ class EmulatorState:
         dingtalk = settings.dingtalk
         if dingtalk.app_key and dingtalk.app_secret:
             state.dingtalk_app(dingtalk.app_key, dingtalk.app_secret, dingtalk.robot_code or None)
-        return state
 
     # --- the log --------------------------------------------------------------------------
 

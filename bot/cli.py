@@ -1,0 +1,108 @@
+"""``edubot`` — the operator's command line (also ``python -m bot``).
+
+edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
+edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
+edubot chat --config edubot.toml --as 申毅  talk to the bot in the terminal
+edubot check-config edubot.toml          validate and print the plan
+edubot export --config edubot.toml --forum KEY --format csv|xlsx [--out FILE]
+edubot db upgrade --config edubot.toml   apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.errors import ConfigError, EdubotError
+
+log = logging.getLogger("edubot")
+
+
+def _config_arg(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    if positional:
+        parser.add_argument("config", nargs="?", default="edubot.toml", help="the TOML file")
+    else:
+        parser.add_argument("--config", "-c", default="edubot.toml", help="the TOML file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edubot", description="edubot operator commands")
+    parser.add_argument(
+        "--log-level",
+        default="",
+        help="DEBUG, INFO, WARNING (default: INFO; demo and chat: WARNING)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service, scheduler and outbox sender")
+    _config_arg(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
+
+    check = sub.add_parser("check-config", help="validate the config and print the plan")
+    _config_arg(check, positional=True)
+
+    export = sub.add_parser("export", help="print or write a venue's 成绩汇总表")
+    _config_arg(export)
+    export.add_argument("--forum", required=True)
+    export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    export.add_argument("--out", type=Path)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
+    _config_arg(upgrade)
+
+    demo = sub.add_parser("demo", help="play the whole story on a sample campaign")
+    demo.add_argument("--out", type=Path, default=Path.cwd())
+    demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
+    demo.add_argument("--fast", action="store_true", help="no pauses between steps")
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal as a configured person")
+    _config_arg(chat)
+    chat.add_argument("--as", dest="person", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet = args.command in ("demo", "chat", "check-config", "export")
+    level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
+    logging.basicConfig(
+        level=getattr(logging, level_name, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"配置错误 / config error: {exc}", file=sys.stderr)
+        return 2
+    except EdubotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot import commands  # noqa: PLC0415 - keeps `edubot --help` fast
+
+    handlers = {
+        "serve": commands.serve,
+        "check-config": commands.check_config,
+        "export": commands.export,
+        "db": commands.db_upgrade,
+        "demo": commands.demo,
+        "chat": commands.chat,
+    }
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

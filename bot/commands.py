@@ -1,0 +1,92 @@
+"""The CLI subcommands. Each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from bot.config import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from bot.app import build_services, create_app  # noqa: PLC0415
+    from bot.runtime import attach_background, plan_on_start  # noqa: PLC0415
+
+    settings = _settings(args)
+    services = build_services(settings)
+    if not args.no_scheduler:
+        plan_on_start(services)
+        attach_background(services)
+    app = create_app(services)
+    uvicorn.run(
+        app,
+        host=args.host or settings.server.host,
+        port=args.port if args.port is not None else settings.server.port,
+        log_level="info",
+        ws="none",
+    )
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    from bot.plan import describe  # noqa: PLC0415
+
+    settings = _settings(args)
+    print(describe(settings, now=datetime.now(settings.tz)))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from handlers.export import export_forum  # noqa: PLC0415
+    from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
+    from storage.sync import sync_config  # noqa: PLC0415
+
+    settings = _settings(args)
+    engine = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        with transaction(factory) as session:
+            sync_config(session, settings)
+            text, path = export_forum(
+                session, args.forum, fmt=args.format, out=args.out, tz=settings.tz
+            )
+    finally:
+        engine.dispose()
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        print(f"已导出：{path}", file=sys.stderr)
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import make_engine, upgrade  # noqa: PLC0415
+
+    settings = _settings(args)
+    engine = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print("database is at the latest schema", file=sys.stderr)
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(out=args.out, keep=args.keep, fast=args.fast)
+
+
+def chat(args: argparse.Namespace) -> int:
+    from bot.chat import run_chat  # noqa: PLC0415
+
+    return run_chat(_settings(args), args.person)

@@ -1,0 +1,86 @@
+"""``edubot check-config``: a readable summary and the reminder plan of a config."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.config import Settings
+from bot.reminders import forum_reminders
+from handlers.context import local_time
+
+
+def describe(settings: Settings, *, now: datetime) -> str:
+    """Everything an organizer should check before the campaign starts."""
+    tz = settings.tz
+    out: list[str] = [f"配置有效 / config OK: {settings.source}", f"时区: {settings.timezone}"]
+    roles: dict[str, int] = {}
+    for person in settings.people:
+        for role in person.roles:
+            roles[role] = roles.get(role, 0) + 1
+    out.append(
+        f"人员 {len(settings.people)} 人（"
+        + "、".join(f"{k} {v}" for k, v in sorted(roles.items()))
+        + f"）；群 {len(settings.groups)} 个；评分表 {len(settings.rubrics)} 张"
+    )
+    for rubric in settings.rubrics:
+        items = " / ".join(f"{i.name} {i.max}" for i in rubric.items)
+        out.append(
+            f"  评分表 {rubric.key}: {items} = {rubric.total_max}（{rubric.decimals} 位小数）"
+        )
+    for campaign in settings.campaigns:
+        out.append(f"\n活动 {campaign.title}")
+        for phase in campaign.phases:
+            out.append(
+                f"  {phase.name}: {local_time(phase.start, tz)} — {local_time(phase.end, tz)}"
+            )
+    if settings.forums:
+        out.append("\n会场与提醒计划:")
+    for forum in settings.forums:
+        out.append(
+            f"  [{forum.key}] {forum.title}·{forum.location} {local_time(forum.starts_at, tz)}"
+            f" 主持 {forum.host or '—'} 评委 {'、'.join(forum.judges)}"
+            f" 选手 {len(forum.contestants)} 位 → 群 {forum.group or '—'}"
+        )
+        for reminder in forum_reminders(forum, tz):
+            state = "已过" if reminder.at < now else "计划"
+            label = "前一晚" if reminder.label == "eve" else f"提前 {reminder.label}"
+            out.append(f"      {state} {local_time(reminder.at, tz)} 会场提醒（{label}）")
+    out.extend(_deadline_plan(settings, now))
+    if settings.digests:
+        out.append("\n定期汇总:")
+    for digest in settings.digests:
+        trigger = CronTrigger.from_crontab(digest.cron, timezone=tz)
+        upcoming = trigger.get_next_fire_time(None, now)
+        when = local_time(upcoming, tz) if upcoming else "—"
+        out.append(
+            f"  [{digest.key}] {digest.title} cron '{digest.cron}' 下次 {when} → {'、'.join(digest.to)}"
+        )
+    return "\n".join(out)
+
+
+def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
+    if not settings.deadlines:
+        return []
+    try:
+        from handlers.deadlines import reminder_times  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        return []
+    tz = settings.tz
+    out = ["\n材料截止与提醒计划:"]
+    for deadline in settings.deadlines:
+        out.append(
+            f"  [{deadline.key}] {deadline.title} 截止 {local_time(deadline.due, tz)}"
+            f" 提交人 {len(deadline.submitters)} 个 → 群 {deadline.group or '—'}"
+            + ("（仅工作日）" if deadline.workdays_only else "")
+        )
+        rounds = reminder_times(
+            deadline.due, deadline.remind_before, workdays_only=deadline.workdays_only, tz=tz
+        )
+        for label, at in rounds:
+            state = "已过" if at < now else "计划"
+            out.append(f"      {state} {local_time(at, tz)} 提醒未交者（提前 {label}）")
+        if deadline.escalate_to:
+            out.append(f"      截止时 逾期名单 → {'、'.join(deadline.escalate_to)}")
+    return out

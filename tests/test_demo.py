@@ -1,0 +1,47 @@
+"""`edubot demo` end to end, as a user runs it: a subprocess, exit 0, the story told, the
+xlsx written where asked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+
+def test_demo_runs_the_whole_story_and_writes_the_sheet(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--fast", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    # Reminders, scoring on both platforms, a refused typo, publication, submissions.
+    assert "【会场提醒】学校管理论坛·瑞泉中学会场明天开始" in out
+    assert "任务措施满分 25，收到 27。" in out
+    assert "已更正 梁飞 → 杜桥中学" in out
+    assert "已记录 党攀峰 → 实验初中共同体：86 分" in out
+    assert "推送 → 领导小组群（企业微信） 【成绩公布】学校管理论坛·瑞泉中学会场" in out
+    assert "逾期 2 小时 5 分钟（已标记为逾期提交）" in out
+    assert "Traceback" not in result.stderr
+
+    sheet = tmp_path / "ruiquan-成绩汇总表.xlsx"
+    assert f"成绩汇总表已写入：{sheet}" in out
+    book = load_workbook(sheet)
+    summary = book.worksheets[0]
+    rows = [[cell.value for cell in row] for row in summary.iter_rows(min_row=3, max_row=7)]
+    assert [r[0] for r in rows] == [
+        "杜桥中学",
+        "瑞泉中学共同体",
+        "尚德中学",
+        "韩马初中共同体",
+        "育红初中共同体",
+    ]
+    assert [r[-2] for r in rows] == [88.3, 87.7, 87.7, 81.0, 79.2]
+    assert [r[-1] for r in rows] == [1, 2, 2, 4, 5]
