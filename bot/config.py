@@ -180,7 +180,7 @@ class PersonConfig(_Frozen):
     dingtalk_userid: str = ""
     mobile: str = ""
 
-    @field_validator("name")
+    @field_validator("name", "unit")
     @classmethod
     def _name(cls, value: str) -> str:
         # The seed writes two-character names with padding ("李  强"); people type "李强".
@@ -301,6 +301,12 @@ class DeadlineConfig(_Frozen):
     workdays_only: bool = False
     campaign: str = ""
 
+    @field_validator("submitters")
+    @classmethod
+    def _submitters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Same padding rule as people's names and units ("李  强" is 李强).
+        return tuple(re.sub(r"\s+", "", who) for who in value)
+
     @field_validator("remind_before")
     @classmethod
     def _before(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -390,7 +396,7 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read the file ({exc.strerror})") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # Windows editors may add a BOM
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "", "the file is not UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -424,8 +430,10 @@ def _expand(value: Any, key: str, source: str, env: Mapping[str, str]) -> Any:
 
         def repl(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
+            found = env.get(name)
+            # As in the shell, ":-" also replaces a variable that is set but empty.
+            if found is not None and (found or default is None):
+                return found
             if default is not None:
                 return default
             raise ConfigError(source, key, f"environment variable {name} is not set")

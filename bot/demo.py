@@ -210,7 +210,8 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
     s.wecom_app(
         "liangfei",
         "梁飞",
-        "打分 瑞泉中学共同体 90\n杜桥中学 88\n尚德 八十九\n韩马 80\n5号 目标16 措施20 进展15.5 成效20 表现8",
+        "打分 瑞泉中学共同体 90\n杜桥中学 88\n尚德 八十九\n韩马 80\n"
+        "5号 目标16 措施20 进展15.5 成效20 表现8",
     )
     s.wecom_app("zhangweili", "张伟利", "评分 瑞泉中学 19 27 17 20 9")
     s.wecom_app("zhangweili", "张伟利", "评分 瑞泉中学 19 22 17 20 9")
@@ -312,7 +313,8 @@ def run_demo(
                 )
                 story.base_url_emulator = emulator.base_url
                 console.print(
-                    f"[bold]edubot demo[/] — 服务 {server.base_url} · 平台模拟器 {emulator.base_url}"
+                    f"[bold]edubot demo[/] — 服务 {server.base_url}"
+                    f" · 平台模拟器 {emulator.base_url}"
                     f" · SQLite {tmp}/edubot.db"
                 )
                 path = play(story, out, fast=fast)

@@ -54,9 +54,8 @@ def describe(settings: Settings, *, now: datetime) -> str:
         trigger = CronTrigger.from_crontab(digest.cron, timezone=tz)
         upcoming = trigger.get_next_fire_time(None, now)
         when = local_time(upcoming, tz) if upcoming else "—"
-        out.append(
-            f"  [{digest.key}] {digest.title} cron '{digest.cron}' 下次 {when} → {'、'.join(digest.to)}"
-        )
+        targets = "、".join(digest.to)
+        out.append(f"  [{digest.key}] {digest.title} cron '{digest.cron}' 下次 {when} → {targets}")
     return "\n".join(out)
 
 

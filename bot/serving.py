@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import Literal
 
 import uvicorn
-
 from starlette.types import ASGIApp
 
 

@@ -144,7 +144,8 @@ def test_scripted_venue_ends_in_the_right_ranking_and_csv(
     assert say("申毅", "更正 瑞泉中学 20 22 17 20 9").startswith("瑞泉中学会场成绩已于")
     with transaction(services.factory) as session:
         forum = session.scalars(select(Forum).where(Forum.key == "ruiquan")).one()
-        assert forum.published_at is not None and forum.completed_at is not None
+        assert forum.published_at is not None
+        assert forum.completed_at is not None
         pushes = {
             row.dedupe_key: row
             for row in session.scalars(select(OutboxRow).where(OutboxRow.target_kind == "group"))
