@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
-import defusedxml.ElementTree as safe_xml  # type: ignore[import-untyped]
+import defusedxml.ElementTree as safe_xml
 
 from bot.errors import MalformedRequest
 from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
