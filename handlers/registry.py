@@ -8,9 +8,11 @@ from typing import Any
 from bot.messages import Reply
 from handlers import commands as c
 from handlers.context import Context
+from handlers.exporting import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.scoring import handle_confirm, handle_score
 from handlers.status import handle_progress, handle_publish, handle_ranking
+from handlers.submissions import handle_mine, handle_missing, handle_submit
 
 Handler = Callable[[Context, Any], Reply]
 
@@ -20,6 +22,10 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Progress: handle_progress,
     c.Ranking: handle_ranking,
     c.Publish: handle_publish,
+    c.Export: handle_export,
+    c.Submit: handle_submit,
+    c.Missing: handle_missing,
+    c.Mine: handle_mine,
     c.Help: handle_help,
     c.Unknown: handle_unknown,
 }

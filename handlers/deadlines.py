@@ -1,0 +1,450 @@
+"""Pure rules for deadlines (上交材料): when to remind, who still owes, and the texts.
+
+Nothing here touches the database or the clock: values in, values out. The ORM rows
+(``Deadline``, ``Person``, ``Submission``) fit the small read-only protocols below, and so do
+the plain dataclasses the tests build.
+
+- ``reminder_times``: the rounds of a deadline, moved off holidays and weekends when asked.
+- ``entry_states`` / ``owed``: each submitter entry (a person, or a unit whose members may
+  submit for it) as 已交 / 逾期交 / 未交, with whom to @-mention.
+- ``render_*``: reminder, overdue list, 未交 reply and digest, split into ``Part``s that fit
+  a platform's byte limit (``paginate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Literal, Protocol, TypeAlias
+
+import chinese_calendar
+
+from bot.config import parse_offset
+from bot.messages import Mention
+from bot.senders.limits import split_text, utf8_len
+from handlers.context import WEEKDAYS
+
+State = Literal["on_time", "late", "missing"]
+NO_UNIT = "未分单位"
+_MAX_SHIFT_DAYS = 40  # the longest run of days off (春节 + weekends) is far shorter
+
+
+class SubmitterLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class DeadlineLike(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def format_note(self) -> str: ...
+    @property
+    def submitters(self) -> Sequence[SubmitterLike]: ...
+
+
+class PersonLike(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def wecom_userid(self) -> str | None: ...
+    @property
+    def dingtalk_userid(self) -> str | None: ...
+    @property
+    def mobile(self) -> str: ...
+    def has_role(self, *roles: str) -> bool: ...
+
+
+class SubmissionLike(Protocol):
+    @property
+    def owner(self) -> str: ...
+    @property
+    def person_id(self) -> int: ...
+    @property
+    def late(self) -> bool: ...
+
+
+# --------------------------------------------------------------------------- reminder times
+
+
+def is_working_day(day: date) -> bool:
+    """A Chinese working day: 调休 make-up weekends count, statutory holidays do not.
+
+    ``chinese_calendar`` only knows the years the State Council has published; beyond them we
+    can only skip weekends.
+    """
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def previous_working_time(at: datetime, tz: tzinfo) -> datetime:
+    """``at`` itself on a working day, else the same local time on the previous working day."""
+    local = at.astimezone(tz)
+    day = local.date()
+    for _ in range(_MAX_SHIFT_DAYS):
+        if is_working_day(day):
+            break
+        day -= timedelta(days=1)
+    if day == local.date():
+        return at
+    return datetime.combine(day, local.timetz())
+
+
+def reminder_times(
+    due: datetime, offsets: Sequence[str], *, workdays_only: bool, tz: tzinfo
+) -> list[tuple[str, datetime]]:
+    """(round, time) pairs in time order: ``due - offset`` for each offset (``"3d"``, ``"2h"``).
+
+    With ``workdays_only`` a time on a holiday or weekend moves to the previous working day.
+    A round at or after ``due`` is dropped (the overdue list covers it), and so is a round
+    that lands on the time of an earlier-listed round (two pushes at once are noise).
+    """
+    kept: dict[datetime, str] = {}
+    for label in offsets:
+        at = due - parse_offset(label)
+        if workdays_only:
+            at = previous_working_time(at, tz)
+        if at < due and at not in kept:
+            kept[at] = label
+    return sorted(((label, at) for at, label in kept.items()), key=lambda pair: pair[1])
+
+
+# --------------------------------------------------------------------------- who owes
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One submitter entry of a deadline: a person, or a unit any member may submit for."""
+
+    name: str
+    kind: str
+    """``person`` or ``unit``."""
+    unit: str
+    """The unit to group under: the person's unit or the unit itself (``""`` when none)."""
+    contacts: tuple[Mention, ...]
+    """Whom to @-mention: the person, or the unit's principals (all members if none)."""
+
+
+Owed: TypeAlias = Entry
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    entry: Entry
+    state: State
+
+
+def mention_of(person: PersonLike) -> Mention:
+    return Mention(
+        person.name, person.wecom_userid or "", person.dingtalk_userid or "", person.mobile
+    )
+
+
+def entry_for(submitters: Sequence[SubmitterLike], person: PersonLike) -> SubmitterLike | None:
+    """The entry a person's submission counts for: their own name first, then their unit."""
+    for kind, name in (("person", person.name), ("unit", person.unit)):
+        for entry in submitters:
+            if name and entry.kind == kind and entry.name == name:
+                return entry
+    return None
+
+
+def entry_states(
+    deadline: DeadlineLike,
+    submissions: Sequence[SubmissionLike],
+    people: Sequence[PersonLike],
+) -> list[EntryState]:
+    """Every entry of ``deadline`` in config order with its state.
+
+    An entry counts as submitted by a submission recorded for it (``owner``), or, for a
+    unit, by any submission from a current member of the unit; 已交 (on time) wins over
+    逾期交 when there are several versions, since the on-time one was handed in.
+    """
+    active = [p for p in people if p.active]
+    by_id = {p.id: p for p in people}
+    states: list[EntryState] = []
+    for sub in deadline.submitters:
+        if sub.kind == "unit":
+            members = [p for p in active if p.unit == sub.name]
+            principals = [p for p in members if p.has_role("principal")] or members
+            entry = Entry(sub.name, "unit", sub.name, tuple(mention_of(p) for p in principals))
+        else:
+            person = next((p for p in active if p.name == sub.name), None)
+            unit = person.unit if person is not None else ""
+            contacts = (mention_of(person),) if person is not None else ()
+            entry = Entry(sub.name, "person", unit, contacts)
+        mine = [s for s in submissions if _counts_for(s, sub, by_id)]
+        state: State = "missing"
+        if mine:
+            state = "late" if all(s.late for s in mine) else "on_time"
+        states.append(EntryState(entry, state))
+    return states
+
+
+def _counts_for(
+    submission: SubmissionLike, entry: SubmitterLike, people: dict[int, PersonLike]
+) -> bool:
+    if submission.owner == entry.name:
+        return True
+    person = people.get(submission.person_id)
+    if person is None:
+        return False
+    return person.unit == entry.name if entry.kind == "unit" else person.name == entry.name
+
+
+def owed(
+    deadline: DeadlineLike,
+    submissions: Sequence[SubmissionLike],
+    people: Sequence[PersonLike],
+) -> list[Owed]:
+    """The entries that have not submitted anything yet, in config order."""
+    return [s.entry for s in entry_states(deadline, submissions, people) if s.state == "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCount:
+    unit: str
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    missing_names: tuple[str, ...] = ()
+
+
+def unit_counts(states: Sequence[EntryState]) -> list[UnitCount]:
+    """已交 / 逾期交 / 未交 per unit, units in order of first appearance."""
+    counts: dict[str, UnitCount] = {}
+    for item in states:
+        unit = item.entry.unit or NO_UNIT
+        c = counts.get(unit, UnitCount(unit))
+        missing = item.state == "missing"
+        names = c.missing_names + ((item.entry.name,) if missing else ())
+        counts[unit] = UnitCount(
+            unit,
+            c.on_time + (item.state == "on_time"),
+            c.late + (item.state == "late"),
+            c.missing + missing,
+            names,
+        )
+    return list(counts.values())
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def local_text(when: datetime, tz: tzinfo) -> str:
+    """``4月8日（周三）17:00`` in ``tz``."""
+    here = when.astimezone(tz)
+    return f"{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"
+
+
+def duration_text(delta: timedelta) -> str:
+    """``2 天 3 小时``, ``5 小时``, ``5 小时 12 分钟``, ``25 分钟``, ``不到 1 分钟``."""
+    minutes = int(abs(delta).total_seconds()) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} 天" + (f" {hours} 小时" if hours else "")
+    if hours:
+        return f"{hours} 小时" + (f" {mins} 分钟" if mins else "")
+    return f"{mins} 分钟" if mins else "不到 1 分钟"
+
+
+def timing_text(submitted_at: datetime, due: datetime) -> str:
+    """How a submission stands against its due time: ``提前 2 天 3 小时`` / ``逾期 5 小时``."""
+    if submitted_at == due:
+        return "准时"
+    word = "逾期" if submitted_at > due else "提前"
+    return f"{word} {duration_text(submitted_at - due)}"
+
+
+def remaining_text(due: datetime, now: datetime) -> str:
+    """``还剩 2 天 3 小时`` before the due time, ``已逾期 5 小时`` after it."""
+    if now >= due:
+        return (
+            "已到截止时间"
+            if now - due < timedelta(minutes=1)
+            else f"已逾期 {duration_text(now - due)}"
+        )
+    return f"还剩 {duration_text(due - now)}"
+
+
+def state_counts(states: Sequence[EntryState]) -> str:
+    on_time = sum(s.state == "on_time" for s in states)
+    late = sum(s.state == "late" for s in states)
+    missing = sum(s.state == "missing" for s in states)
+    return f"应交 {len(states)} · 已交 {on_time} · 逾期交 {late} · 未交 {missing}"
+
+
+Line: TypeAlias = tuple[str, tuple[Mention, ...]]
+"""A line of a push and the mentions of the people it names."""
+
+
+def owed_lines(entries: Sequence[Entry]) -> list[Line]:
+    """One line per unit (``杜桥中学：孙校长、李校长``) or unit entry (``尚德中学``), with the
+    mentions of the entries on it."""
+    lines: list[Line] = []
+    grouped: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.kind == "unit":
+            lines.append((entry.name, entry.contacts))
+        else:
+            grouped.setdefault(entry.unit or NO_UNIT, []).append(entry)
+    for unit, people in grouped.items():
+        names = "、".join(e.name for e in people)
+        lines.append((f"{unit}：{names}", tuple(m for e in people for m in e.contacts)))
+    return lines
+
+
+# --------------------------------------------------------------------------- paginating
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One message of a possibly split push, with the mentions of the people it lists."""
+
+    text: str
+    mentions: tuple[Mention, ...] = ()
+
+
+def paginate(head: str, lines: Sequence[Line], limit: int, *, tail: str = "") -> list[Part]:
+    """Pack ``head``, ``lines`` and ``tail`` into parts of at most ``limit`` UTF-8 bytes.
+
+    A line is never split between parts unless it is too long for any part on its own;
+    later parts start with the head's first line and （续）so each can be read on its own.
+    """
+    again = head.split("\n", 1)[0] + "（续）"
+    # Room for one line in a part that holds nothing else, whichever header it starts with.
+    room = limit - max(utf8_len(head), utf8_len(again)) - 1
+    parts: list[Part] = []
+    text, mentions, empty = head, list[Mention](), True
+
+    def flush() -> None:
+        nonlocal text, mentions, empty
+        parts.append(Part(text, tuple(dict.fromkeys(mentions))))
+        text, mentions, empty = again, [], True
+
+    for line, who in [*lines, *([(tail, ())] if tail else [])]:
+        fits = utf8_len(text) + 1 + utf8_len(line) <= limit
+        if not fits and not empty:
+            flush()
+            fits = utf8_len(text) + 1 + utf8_len(line) <= limit
+        for index, piece in enumerate([line] if fits else split_text(line, room)):
+            if index:
+                flush()
+            text, empty = f"{text}\n{piece}", False
+        mentions.extend(who)
+    parts.append(Part(text, tuple(dict.fromkeys(mentions))))
+    return parts
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def submit_hint(deadline: DeadlineLike) -> str:
+    return f"提交方式：发送“提交 {deadline.title} 链接或说明”，或直接把文件发给我。"
+
+
+def render_reminder(
+    deadline: DeadlineLike, entries: Sequence[Entry], *, now: datetime, tz: tzinfo, limit: int
+) -> list[Part]:
+    """The group reminder naming (and @-mentioning) exactly ``entries``. Plain text."""
+    head = (
+        f"【交材料提醒】{deadline.title}\n"
+        f"截止时间：{local_text(deadline.due_at, tz)}（{remaining_text(deadline.due_at, now)}）\n"
+        f"以下 {len(entries)} 个单位/个人尚未提交："
+    )
+    tail = submit_hint(deadline)
+    if deadline.format_note:
+        tail += f"\n格式要求：{deadline.format_note}"
+    return paginate(head, owed_lines(entries), limit, tail=tail)
+
+
+def render_overdue(
+    deadline: DeadlineLike, states: Sequence[EntryState], *, now: datetime, tz: tzinfo, limit: int
+) -> list[Part]:
+    """The overdue list for leaders (markdown, no mentions), missing entries by unit."""
+    missing = [s.entry for s in states if s.state == "missing"]
+    head = (
+        f"### 【逾期未交】{deadline.title}\n"
+        f"截止时间：{local_text(deadline.due_at, tz)}（{remaining_text(deadline.due_at, now)}）\n"
+        f"{state_counts(states)}"
+    )
+    lines = [(f"- {text}", ()) for text, _ in owed_lines(missing)]
+    return [
+        Part(p.text) for p in paginate(head, lines, limit, tail="逾期提交仍会接收，并标记为逾期。")
+    ]
+
+
+def due_note(
+    deadline: DeadlineLike, states: Sequence[EntryState], *, now: datetime, tz: tzinfo
+) -> str:
+    """``截止 4月8日（周三）17:00，还剩 2 天`` / ``…，已逾期 1 天`` while someone owes, and
+    ``…，已截止`` once everyone has handed in (nobody is overdue then)."""
+    done = all(s.state != "missing" for s in states)
+    when = "已截止" if done and now >= deadline.due_at else remaining_text(deadline.due_at, now)
+    return f"截止 {local_text(deadline.due_at, tz)}，{when}"
+
+
+def render_missing(
+    deadline: DeadlineLike, states: Sequence[EntryState], *, now: datetime, tz: tzinfo
+) -> str:
+    """The 未交 answer for one deadline (plain text, one block)."""
+    missing = [s.entry for s in states if s.state == "missing"]
+    head = f"“{deadline.title}”（{due_note(deadline, states, now=now, tz=tz)}）"
+    if not missing:
+        return f"{head}已全部提交。{state_counts(states)}"
+    lines = [text for text, _ in owed_lines(missing)]
+    return "\n".join([f"{head}未交名单：", state_counts(states), *lines])
+
+
+@dataclass(frozen=True, slots=True)
+class VenueProgress:
+    name: str
+    scored: int
+    expected: int
+    state: str
+    """进行中 / 已完成 / 已公布."""
+
+
+def render_digest(
+    title: str,
+    sections: Sequence[tuple[DeadlineLike, Sequence[EntryState]]],
+    venues: Sequence[VenueProgress],
+    *,
+    now: datetime,
+    tz: tzinfo,
+    limit: int,
+) -> list[Part]:
+    """A digest (markdown): per deadline the counts by unit with missing names, then venues."""
+    lines: list[Line] = []
+    for deadline, states in sections:
+        lines.append((f"**{deadline.title}**（{due_note(deadline, states, now=now, tz=tz)}）", ()))
+        lines.append((state_counts(states), ()))
+        for c in unit_counts(states):
+            # A unit that owes as a unit is named by the line already.
+            named = [n for n in c.missing_names if n != c.unit]
+            names = f"（{'、'.join(named)}）" if named else ""
+            counts = f"已交 {c.on_time} · 逾期交 {c.late} · 未交 {c.missing}"
+            lines.append((f"- {c.unit}：{counts}{names}", ()))
+    if venues:
+        lines.append(("**会场评分进度**", ()))
+        lines.extend((f"- {v.name}：已评 {v.scored}/{v.expected}（{v.state}）", ()) for v in venues)
+    if not lines:
+        lines.append(("暂无需要汇报的事项。", ()))
+    head = f"### {title}\n统计时间：{local_text(now, tz)}"
+    return paginate(head, lines, limit)

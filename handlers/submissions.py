@@ -1,0 +1,318 @@
+"""提交, 未交 and 我的: principals hand in reports, leaders ask who has not.
+
+A submission is recorded for the submitter entry it satisfies (the person, or the unit they
+belong to) as the next version, with its time and late flag; files go through the injected
+``FileIntake``. ``handle_submit`` / ``handle_attachment`` refuse files until the composition
+root registers handlers built with a real fetcher (``submit_handler`` / ``attachment_handler``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.errors import BotError
+from bot.files import (
+    FileIntake,
+    StoredFile,
+    display_name,
+    fetch_unavailable,
+    human_size,
+    store_submission_file,
+)
+from bot.messages import Attachment, Reply
+from handlers.commands import Mine, Missing, Submit
+from handlers.context import Context
+from handlers.deadlines import (
+    EntryState,
+    entry_states,
+    local_text,
+    remaining_text,
+    render_missing,
+    state_counts,
+    timing_text,
+)
+from handlers.parsing import parse
+from handlers.standings import venue_table
+from handlers.venues import venue_name
+from storage.models import Deadline, DeadlineSubmitter, Person, Submission
+from storage.people import forums_hosted_by, forums_judged_by
+from storage.submissions import (
+    active_deadlines,
+    active_people,
+    duties_of,
+    find_deadline,
+    last_text_from,
+    next_version,
+    record_submission,
+    submissions_for,
+)
+
+log = logging.getLogger("edubot.submissions")
+
+REVIEWERS = ("host", "leader", "organizer", "admin")
+INTENT_WINDOW = timedelta(minutes=10)
+"""A file sent this soon after "提交 实施方案" (without content) is that submission."""
+FILE_KINDS = ("file", "image", "video")
+
+Duty = tuple[Deadline, DeadlineSubmitter]
+
+
+def deadline_states(
+    session: Session, deadline: Deadline, people: Sequence[Person] | None = None
+) -> list[EntryState]:
+    """Each entry of ``deadline`` as 已交 / 逾期交 / 未交, from what is stored now."""
+    everyone = active_people(session) if people is None else people
+    return entry_states(deadline, submissions_for(session, deadline.id), everyone)
+
+
+def open_duties(session: Session, person: Person) -> list[Duty]:
+    """The person's deadlines whose entry has nothing submitted yet (overdue ones included)."""
+    people = active_people(session)
+    result: list[Duty] = []
+    for deadline, entry in duties_of(session, person):
+        states = deadline_states(session, deadline, people)
+        if any(s.entry.name == entry.name and s.state == "missing" for s in states):
+            result.append((deadline, entry))
+    return result
+
+
+def _open_list(ctx: Context, duties: Sequence[Duty]) -> str:
+    if not duties:
+        return "您的材料都已提交；如需更新，发送：提交 材料名 新内容或链接。"
+    lines = [
+        f"{i}. {d.title}（截止 {ctx.local(d.due_at)}，{remaining_text(d.due_at, ctx.now)}）"
+        for i, (d, _entry) in enumerate(duties, start=1)
+    ]
+    return "您待交的材料：\n" + "\n".join(lines) + f"\n请发送：提交 {duties[0][0].title} https://…"
+
+
+# --------------------------------------------------------------------------- 提交
+
+
+def submit_handler(intake: FileIntake) -> Callable[[Context, Submit], Reply]:
+    """A 提交 handler whose files come through ``intake`` (register it for ``Submit``)."""
+
+    def handle(ctx: Context, command: Submit) -> Reply:
+        deadline, entry = _pick_deadline(ctx, command)
+        attachment = ctx.message.attachment
+        if not command.content and attachment is None:
+            raise BotError(
+                f"请附上“{deadline.title}”的内容：10 分钟内直接把文件发给我，"
+                f"或发送：提交 {deadline.title} https://…"
+            )
+        return _record(
+            ctx, intake, (deadline, entry), content=command.content, attachment=attachment
+        )
+
+    return handle
+
+
+def _pick_deadline(ctx: Context, command: Submit) -> Duty:
+    duties = duties_of(ctx.session, ctx.person)
+    if not duties:
+        raise BotError(f"{ctx.person.name}，您目前没有需要提交的材料。如有疑问请联系活动组织者。")
+    if not command.material:
+        pending = open_duties(ctx.session, ctx.person)
+        if len(pending) == 1 and (command.content or ctx.message.attachment):
+            return pending[0]
+        raise BotError("请写明材料名。" + _open_list(ctx, pending))
+    mine = [d for d, _ in duties]
+    match = find_deadline(ctx.session, command.material, mine)
+    if match.deadline is None and not match.candidates:
+        match = find_deadline(ctx.session, command.material)
+    if match.candidates:
+        names = "、".join(d.title for d in match.candidates)
+        raise BotError(f"“{command.material}”能对上多项材料：{names}。请写全称。")
+    entry = next((e for d, e in duties if d is match.deadline), None)
+    if match.deadline is None or entry is None:
+        about = "没有找到材料" if match.deadline is None else "您不在提交名单中："
+        title = command.material if match.deadline is None else match.deadline.title
+        pending = open_duties(ctx.session, ctx.person)
+        raise BotError(f"{about}“{title}”。" + _open_list(ctx, pending))
+    return match.deadline, entry
+
+
+def _record(
+    ctx: Context,
+    intake: FileIntake,
+    duty: Duty,
+    *,
+    content: str = "",
+    attachment: Attachment | None = None,
+) -> Reply:
+    deadline, entry = duty
+    version = next_version(ctx.session, deadline.id, entry.name)
+    stored = None
+    if attachment is not None:
+        stored = _store(
+            ctx, intake, attachment, key=deadline.key, owner=entry.name, version=version
+        )
+    sub = record_submission(
+        ctx.session,
+        deadline=deadline,
+        owner=entry.name,
+        person=ctx.person,
+        now=ctx.now,
+        version=version,
+        content=content,
+        file_name=stored.name if stored else "",
+        file_path=stored.relative_path if stored else "",
+        file_size=stored.size if stored else 0,
+        inbound_id=ctx.inbound_id,
+        source=ctx.source,
+    )
+    return Reply(_receipt(ctx, deadline, entry, sub))
+
+
+def _store(
+    ctx: Context, intake: FileIntake, attachment: Attachment, *, key: str, owner: str, version: int
+) -> StoredFile:
+    if attachment.kind not in FILE_KINDS:
+        raise BotError("暂不接收语音消息。请发送文件、图片或链接。")
+    try:
+        data = intake.fetch(attachment)
+    except BotError:
+        raise
+    except Exception as exc:  # network or platform trouble: say so, record nothing
+        log.warning("fetching %s for %s failed", attachment.ref, ctx.source, exc_info=True)
+        raise BotError("未能从平台下载文件，未记录。请稍后重发，或上传网盘后发送链接。") from exc
+    name = display_name(attachment, data, ctx.message.message_id)
+    return store_submission_file(
+        ctx.data_dir,
+        deadline_key=key,
+        owner=owner,
+        version=version,
+        name=name,
+        content=data,
+        max_bytes=intake.max_bytes,
+    )
+
+
+def _receipt(ctx: Context, deadline: Deadline, entry: DeadlineSubmitter, sub: Submission) -> str:
+    what: list[str] = []
+    if sub.file_name:
+        what.append(f"文件《{sub.file_name}》（{human_size(sub.file_size)}）")
+    if sub.content:
+        shown = sub.content if len(sub.content) <= 60 else sub.content[:60] + "…"
+        what.append(("链接 " if sub.content.startswith("http") else "内容：") + shown)
+    behalf = f"（代{entry.name}）" if entry.name != ctx.person.name else ""
+    lines = [
+        f"已收到{ctx.person.name}{behalf}提交的“{deadline.title}”第 {sub.version} 版："
+        + "；".join(what),
+        f"提交时间 {ctx.local(sub.submitted_at)} · 截止 {ctx.local(deadline.due_at)} · "
+        + timing_text(sub.submitted_at, deadline.due_at)
+        + ("（已标记为逾期提交）" if sub.late else ""),
+    ]
+    if sub.version > 1:
+        lines.append(f"此前的 {sub.version - 1} 个版本均已保留。")
+    others = [d for d, _ in open_duties(ctx.session, ctx.person) if d.id != deadline.id]
+    if others:
+        lines.append(
+            "您还有待交：" + "；".join(f"{d.title}（截止 {ctx.local(d.due_at)}）" for d in others)
+        )
+    return "\n".join(lines)
+
+
+def attachment_handler(intake: FileIntake) -> Callable[[Context], Reply | None]:
+    """For a file or image with no command text: None when there is no attachment."""
+
+    def handle(ctx: Context) -> Reply | None:
+        attachment = ctx.message.attachment
+        if attachment is None:
+            return None
+        shown = attachment.filename or "文件"
+        duties = duties_of(ctx.session, ctx.person)
+        if not duties:
+            raise BotError(f"收到《{shown}》，但您目前没有需要提交的材料。")
+        intent = parse(last_text_from(ctx.session, ctx.person.id, ctx.now - INTENT_WINDOW))
+        if isinstance(intent, Submit) and intent.material and not intent.content:
+            match = find_deadline(ctx.session, intent.material, [d for d, _ in duties])
+            for deadline, entry in duties:
+                if deadline is match.deadline:
+                    return _record(ctx, intake, (deadline, entry), attachment=attachment)
+        pending = open_duties(ctx.session, ctx.person)
+        if len(pending) == 1:
+            return _record(ctx, intake, pending[0], attachment=attachment)
+        hint = "请先发送“提交 材料名”，再在 10 分钟内重发文件。"
+        raise BotError(
+            f"收到《{shown}》，但无法确定是哪项材料。{hint}\n" + _open_list(ctx, pending)
+        )
+
+    return handle
+
+
+DEFAULT_INTAKE = FileIntake(fetch_unavailable)
+handle_submit = submit_handler(DEFAULT_INTAKE)
+handle_attachment = attachment_handler(DEFAULT_INTAKE)
+
+
+# --------------------------------------------------------------------------- 未交 / 我的
+
+
+def handle_missing(ctx: Context, command: Missing) -> Reply:
+    """Who has not submitted, by unit (hosts, leaders, organizers, admins)."""
+    if not ctx.person.has_role(*REVIEWERS):
+        raise BotError("“未交”名单只向主持人、领导和组织者开放。发送“我的”可查看您自己的待交材料。")
+    deadlines = active_deadlines(ctx.session)
+    if not deadlines:
+        raise BotError("目前没有需要上交的材料。")
+    if command.material:
+        match = find_deadline(ctx.session, command.material)
+        if match.deadline is None:
+            names = "、".join(d.title for d in (match.candidates or deadlines))
+            raise BotError(f"没有找到唯一的材料“{command.material}”。可选：{names}")
+        deadlines = [match.deadline]
+    people = active_people(ctx.session)
+    blocks = [
+        render_missing(d, deadline_states(ctx.session, d, people), now=ctx.now, tz=ctx.tz)
+        for d in deadlines
+    ]
+    return Reply("\n\n".join(blocks))
+
+
+def handle_mine(ctx: Context, command: Mine) -> Reply:
+    """My open duties: reports to hand in and sheets to score, with their times."""
+    lines: list[str] = []
+    duties = duties_of(ctx.session, ctx.person)
+    pending = open_duties(ctx.session, ctx.person)
+    for deadline, entry in pending:
+        behalf = f"，代{entry.name}提交" if entry.kind == "unit" else ""
+        late = "，仍可补交" if ctx.now > deadline.due_at else ""
+        lines.append(
+            f"· 交材料 {deadline.title}：截止 {ctx.local(deadline.due_at)}"
+            f"（{remaining_text(deadline.due_at, ctx.now)}{behalf}{late}）"
+        )
+    for forum in forums_judged_by(ctx.session, ctx.person.id):
+        left = [] if forum.locked else venue_table(ctx.session, forum).missing_for(ctx.person.name)
+        if left:
+            when = ctx.local(forum.starts_at)
+            lines.append(
+                f"· 评分 {venue_name(forum)}（{when}）：还剩 {len(left)} 位未评：{'、'.join(left)}"
+            )
+    for forum in forums_hosted_by(ctx.session, ctx.person.id):
+        if not forum.locked:
+            table = venue_table(ctx.session, forum)
+            lines.append(
+                f"· 主持 {venue_name(forum)}：已评 {table.scored}/{table.expected}，待公布"
+            )
+    done = len(duties) - len(pending)
+    if not lines:
+        return Reply(
+            f"{ctx.person.name}，您目前没有待办事项。" + (f"已交材料 {done} 项。" if done else "")
+        )
+    tail = [f"已交材料 {done} 项。"] if done else []
+    return Reply("\n".join([f"{ctx.person.name}的待办：", *lines, *tail]))
+
+
+def deadline_progress(ctx: Context) -> list[str]:
+    """One line per active deadline for organizers' 进度 (``实施方案：应交 3 · 已交 2 …``)."""
+    people = active_people(ctx.session)
+    return [
+        f"{d.title}（截止 {local_text(d.due_at, ctx.tz)}）："
+        + state_counts(deadline_states(ctx.session, d, people))
+        for d in active_deadlines(ctx.session)
+    ]
