@@ -1,0 +1,175 @@
+"""导出 in chat: who may export, where the file goes, and the push of the file to the group."""
+
+from __future__ import annotations
+
+from itertools import count
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from bot.app import Services
+from bot.clock import FakeClock
+from bot.dispatcher import Outcome
+from bot.messages import InboundMessage
+from storage.db import transaction
+from storage.models import OutboxRow
+from storage.outbox import message_of
+
+_ids = count(1)
+
+WECOM = {
+    "李学斌": "lixuebin",
+    "申毅": "shenyi",
+    "梁飞": "liangfei",
+    "张伟利": "zhangweili",
+    "郭锋": "guofeng",
+    "王局长": "wangjz",
+    "教育股": "jiaoyugu",
+}
+STAMP = "20220213-0830"  # FORUM_MORNING in Shanghai
+
+
+def send(services: Services, person: str, text: str, chat_id: str = "") -> Outcome:
+    return services.dispatcher.process(
+        InboundMessage(
+            platform="wecom",
+            channel="wecom_robot" if chat_id else "wecom_app",
+            message_id=f"export-{next(_ids)}",
+            sender_id=WECOM[person],
+            text=text,
+            chat_type="group" if chat_id else "private",
+            chat_id=chat_id,
+        )
+    )
+
+
+def pushes(services: Services) -> list[OutboxRow]:
+    with transaction(services.factory) as session:
+        rows = session.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def export_dir(services: Services) -> Path:
+    return Path(services.settings.server.data_dir) / "exports"
+
+
+def test_host_export_writes_an_xlsx_and_queues_it_for_the_venue_group(
+    sqlite_services: Services,
+) -> None:
+    send(sqlite_services, "申毅", "评分 瑞泉中学 18 22 17 20 9")
+    send(sqlite_services, "梁飞", "评分 瑞泉中学 90")
+
+    outcome = send(sqlite_services, "李学斌", "导出")
+
+    path = export_dir(sqlite_services) / f"ruiquan-成绩汇总表-{STAMP}.xlsx"
+    assert outcome.status == "ok", outcome.reply.text
+    assert outcome.reply.text == (
+        "已导出瑞泉中学会场成绩汇总表（Excel，5 位选手，评分未完成（已评 2/15，未评处留空））：\n"
+        f"{path}\n"
+        "文件将推送至瑞泉中学会场群。"
+    )
+    workbook = load_workbook(path)
+    assert workbook.sheetnames == ["成绩汇总表", "评分明细", "修改记录"]
+    summary = workbook["成绩汇总表"]
+    assert summary.cell(row=3, column=1).value == "瑞泉中学共同体"
+    assert summary.cell(row=3, column=2).value == 86
+
+    [row] = pushes(sqlite_services)
+    message = message_of(row.payload)
+    assert (row.target_kind, row.target, row.platform) == ("group", "ruiquan", "wecom")
+    assert row.dedupe_key == f"export:ruiquan:{STAMP}"
+    assert row.status == "pending"
+    assert message.file_path == str(path)
+    assert message.text == "瑞泉中学会场成绩汇总表（评分尚未全部完成）"
+
+
+def test_export_as_csv_in_the_same_minute_rewrites_and_pushes_once(
+    sqlite_services: Services,
+) -> None:
+    first = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
+    again = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
+
+    path = export_dir(sqlite_services) / f"ruiquan-成绩汇总表-{STAMP}.csv"
+    assert str(path) in first.reply.text
+    assert first.reply.text.endswith("文件将推送至瑞泉中学会场群。")
+    assert again.reply.text.endswith("不再重复推送（文件已更新）。")
+    assert path.read_bytes().startswith("\ufeff姓名,申毅,梁飞,张伟利,平均成绩,排名".encode())
+    assert len(pushes(sqlite_services)) == 1
+
+
+def test_a_complete_venue_says_so(sqlite_services: Services, clock: FakeClock) -> None:
+    for judge, total in (("申毅", 86), ("梁飞", 88), ("张伟利", 87)):
+        batch = "\n".join(f"{n}号 {total - n}" for n in range(1, 6))
+        send(sqlite_services, judge, f"评分\n{batch}")
+    clock.advance(60)
+
+    outcome = send(sqlite_services, "王局长", "导出 瑞泉中学")
+
+    assert "评分已全部完成（15/15）" in outcome.reply.text
+    row = pushes(sqlite_services)[-1]
+    assert message_of(row.payload).text == "瑞泉中学会场成绩汇总表"
+    assert row.dedupe_key == "export:ruiquan:20220213-0831"
+
+
+@pytest.mark.parametrize(
+    ("person", "text", "chat_id", "expected"),
+    [
+        pytest.param(
+            "申毅",
+            "导出",
+            "",
+            "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。",
+            id="judge-privately",
+        ),
+        pytest.param(
+            "申毅",
+            "导出",
+            "wrRuiquan",
+            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出。",
+            id="judge-in-venue-group",
+        ),
+        pytest.param(
+            "郭锋",
+            "导出 瑞泉中学会场",
+            "",
+            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出。",
+            id="other-venue-host",
+        ),
+        pytest.param(
+            "李学斌",
+            "导出 城关中学",
+            "",
+            "没有找到会场“城关中学”。可选：瑞泉中学会场、育红初中会场",
+            id="unknown-venue",
+        ),
+        pytest.param(
+            "教育股",
+            "导出",
+            "",
+            "请写明会场，例如：导出 瑞泉中学会场（可选：瑞泉中学会场、育红初中会场）",
+            id="several-venues",
+        ),
+    ],
+)
+def test_refusals_write_nothing(
+    sqlite_services: Services, person: str, text: str, chat_id: str, expected: str
+) -> None:
+    outcome = send(sqlite_services, person, text, chat_id)
+
+    assert (outcome.status, outcome.reply.text) == ("refused", expected)
+    assert pushes(sqlite_services) == []
+    assert not export_dir(sqlite_services).exists()
+
+
+def test_an_organizer_names_the_venue_and_gets_the_dingtalk_group(
+    sqlite_services: Services,
+) -> None:
+    outcome = send(sqlite_services, "教育股", "导出 育红初中 excel")
+
+    assert outcome.reply.text.endswith("文件将推送至育红初中会场群。")
+    [row] = pushes(sqlite_services)
+    assert (row.platform, row.target) == ("dingtalk", "yuhong")
+    assert load_workbook(message_of(row.payload).file_path)["成绩汇总表"].max_row >= 6
