@@ -106,8 +106,10 @@ def read_scores(
 
 def _check_precision(rubric: RubricSpec, value: ScoreValue, example: str) -> None:
     places = max(1, rubric.decimals)
-    exponent = value.value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -places:
+    # Count the decimals that matter: "18.50" is typed with two but is 18.5 (one place).
+    # Plain text, not normalize(), which would round values longer than the context precision.
+    decimals = format(value.value, "f").partition(".")[2].rstrip("0")
+    if len(decimals) > places:
         raise BotError(
             f"分数最多保留 {places} 位小数，收到 {fmt(value.value)}。请重新发送：{example}"
         )
