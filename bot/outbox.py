@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -323,9 +324,12 @@ def _lock(session: Session, key: str) -> OutboxRate:
     """Lock (creating if needed) the rate row ``key`` for this transaction."""
     state = session.get(OutboxRate, key, with_for_update=True)
     if state is None:
-        with session.begin_nested():
-            session.add(OutboxRate(rate_key=key))
-        state = session.get(OutboxRate, key, with_for_update=True)
+        try:
+            with session.begin_nested():
+                session.add(OutboxRate(rate_key=key))
+        except IntegrityError:
+            pass  # another instance created it first; the locking read below waits for it
+        state = session.get(OutboxRate, key, with_for_update=True, populate_existing=True)
         assert state is not None
     return state
 
