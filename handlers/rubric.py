@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from bot.errors import BotError
 from handlers.commands import ScoreValue
@@ -77,31 +77,37 @@ def read_scores(
 ) -> SheetScores:
     """Check ``values`` against ``rubric``; raise ``BotError`` saying why and what to send.
 
-    ``retry_hint`` is the command the judge should send instead, e.g. ``评分 瑞泉中学``; the
-    refusal appends example numbers to it.
+    ``retry_hint`` is the command the judge should send instead, e.g. ``评分 瑞泉中学``. A score
+    over its item's maximum is answered with the judge's own numbers and a ``？`` where the
+    bad one was; other refusals give an example. Examples are never the maxima: a judge who
+    copies an example must not silently record full marks.
     """
-    example = f"{retry_hint} {' '.join(fmt(item.max) for item in rubric.items)}"
+    example = f"{retry_hint} {' '.join(fmt(_example_value(item)) for item in rubric.items)}"
     if not values:
-        raise BotError(f"没有收到分数。请发送：{example}")
+        raise BotError(f"没有收到分数。请发送，例如：{example}")
     for value in values:
         _check_precision(rubric, value, example)
     labelled = [v for v in values if v.label is not None]
     if labelled and len(labelled) != len(values):
-        raise BotError(f"请全部按项目名或全部按顺序给分，不要混用。请重新发送：{example}")
+        raise BotError(f"请全部按项目名或全部按顺序给分，不要混用。请重新发送，例如：{example}")
 
     if len(values) == 1 and (values[0].label is None or values[0].label in TOTAL_LABELS):
         if len(rubric.items) == 1:
-            return _items(rubric, [values[0].value], example)
+            return _items(rubric, [values[0].value], example, retry_hint)
         return _bare_total(rubric, values[0].value, example)
     if labelled:
-        return _items(rubric, _by_label(rubric, labelled, example), example)
+        return _items(rubric, _by_label(rubric, labelled, example), example, retry_hint)
     if len(values) != len(rubric.items):
         names = " ".join(item.name for item in rubric.items)
         raise BotError(
             f"{rubric.name or '评分表'}有 {len(rubric.items)} 项（{names}），收到 {len(values)} "
-            f"个分数。请重新发送：{example}"
+            f"个分数。请重新发送，例如：{example}"
         )
-    return _items(rubric, [v.value for v in values], example)
+    return _items(rubric, [v.value for v in values], example, retry_hint)
+
+
+def _example_value(item: ItemSpec) -> Decimal:
+    return (item.max * Decimal("0.8")).to_integral_value(rounding=ROUND_FLOOR)
 
 
 def _check_precision(rubric: RubricSpec, value: ScoreValue, example: str) -> None:
@@ -111,25 +117,27 @@ def _check_precision(rubric: RubricSpec, value: ScoreValue, example: str) -> Non
     decimals = format(value.value, "f").partition(".")[2].rstrip("0")
     if len(decimals) > places:
         raise BotError(
-            f"分数最多保留 {places} 位小数，收到 {fmt(value.value)}。请重新发送：{example}"
+            f"分数最多保留 {places} 位小数，收到 {fmt(value.value)}。请重新发送，例如：{example}"
         )
 
 
 def _bare_total(rubric: RubricSpec, total: Decimal, example: str) -> SheetScores:
     if not rubric.allow_total:
-        raise BotError(f"本评分表需要逐项给分（{len(rubric.items)} 项）。请发送：{example}")
+        raise BotError(f"本评分表需要逐项给分（{len(rubric.items)} 项）。请发送，例如：{example}")
     if total > rubric.total_max:
         raise BotError(
-            f"总分满分 {fmt(rubric.total_max)}，收到 {fmt(total)}。请重新发送：{example}"
+            f"总分满分 {fmt(rubric.total_max)}，收到 {fmt(total)}。请重新发送，例如：{example}"
         )
     return SheetScores(total=total, items=None)
 
 
-def _items(rubric: RubricSpec, scores: Sequence[Decimal], example: str) -> SheetScores:
-    for item, score in zip(rubric.items, scores, strict=True):
+def _items(rubric: RubricSpec, scores: Sequence[Decimal], example: str, hint: str) -> SheetScores:
+    for index, (item, score) in enumerate(zip(rubric.items, scores, strict=True)):
         if score > item.max:
+            mine = " ".join("？" if i == index else fmt(v) for i, v in enumerate(scores))
             raise BotError(
-                f"{item.name}满分 {fmt(item.max)}，收到 {fmt(score)}。请重新发送：{example}"
+                f"{item.name}满分 {fmt(item.max)}，收到 {fmt(score)}。"
+                f"请改正后重新发送：{hint} {mine}"
             )
     return SheetScores(total=sum(scores, Decimal(0)), items=tuple(scores))
 
@@ -155,12 +163,12 @@ def _by_label(rubric: RubricSpec, labelled: Sequence[ScoreValue], example: str) 
         if index is None:
             names = "、".join(short_label(item) for item in rubric.items)
             raise BotError(
-                f"没有名为“{value.label}”的评分项（可用：{names}）。请重新发送：{example}"
+                f"没有名为“{value.label}”的评分项（可用：{names}）。请重新发送，例如：{example}"
             )
         if index in found:
-            raise BotError(f"{rubric.items[index].name}给了两次分。请重新发送：{example}")
+            raise BotError(f"{rubric.items[index].name}给了两次分。请重新发送，例如：{example}")
         found[index] = value.value
     missing = [item.name for i, item in enumerate(rubric.items) if i not in found]
     if missing:
-        raise BotError(f"缺少：{'、'.join(missing)}。请重新发送：{example}")
+        raise BotError(f"缺少：{'、'.join(missing)}。请重新发送，例如：{example}")
     return [found[i] for i in range(len(rubric.items))]

@@ -35,6 +35,9 @@ def handle_score(ctx: Context, command: Score) -> Reply:
             answers.append(text)
         except BotError as refusal:
             answers.append(_prefix(command, line.line_no, refusal.message))
+    if not touched:
+        # Nothing was recorded: a refusal, so the inbound log says "refused".
+        raise BotError("\n".join(answers))
     notes = [after_scoring(ctx, forum) for forum in touched.values()]
     return Reply("\n".join(answers + [n for n in notes if n]))
 

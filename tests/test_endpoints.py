@@ -331,3 +331,18 @@ def test_a_locked_database_answers_503_and_records_nothing(
     response = client.post("/wecom/callback", params=query, content=body)
     assert response.status_code == 200
     assert _count(sqlite_services, ScoreSheet) == 1
+
+
+def test_a_score_message_refused_on_every_line_is_logged_as_refused(
+    sqlite_services: Services, client: TestClient, clock: FakeClock
+) -> None:
+    query, body = wecom_app_request(
+        "shenyi", "评分\n瑞泉中学 18 27 17 20 9\n杜桥", "ref-1", clock.now()
+    )
+    answer = open_app_reply(client.post("/wecom/callback", params=query, content=body).content)
+    assert answer.splitlines()[0] == (
+        "第1行：任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学共同体 18 ？ 17 20 9"
+    )
+    with transaction(sqlite_services.factory) as session:
+        assert session.scalars(select(InboundMessageRow.status)).one() == "refused"
+    assert _count(sqlite_services, ScoreSheet) == 0

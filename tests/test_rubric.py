@@ -40,8 +40,8 @@ HUNDREDTHS = replace(RUBRIC, decimals=2)
 ONE_ITEM = RubricSpec("one", "总评表", (ItemSpec("总体", Decimal(100)),))
 
 HINT = "评分 瑞泉中学"
-EXAMPLE = "评分 瑞泉中学 20 25 20 25 10"
-RETRY = f"请重新发送：{EXAMPLE}"
+EXAMPLE = "评分 瑞泉中学 16 20 16 20 8"  # never the maxima: copying it must not record 100
+RETRY = f"请重新发送，例如：{EXAMPLE}"
 
 
 def values(spec: str) -> tuple[ScoreValue, ...]:
@@ -150,15 +150,16 @@ def test_read_scores_accepts(
 
 NAMES = "工作目标 任务措施 工作阶段进展 工作预期成效 个人表现"
 REFUSED = [
-    ("empty", RUBRIC, "", f"没有收到分数。请发送：{EXAMPLE}"),
-    ("over an item max", RUBRIC, "18 27 17 20 9", f"任务措施满分 25，收到 27。{RETRY}"),
-    ("over the first item max", RUBRIC, "20.5 25 20 25 10", f"工作目标满分 20，收到 20.5。{RETRY}"),
-    ("over the last item max", RUBRIC, "18 22 17 20 11", f"个人表现满分 10，收到 11。{RETRY}"),
+    ("empty", RUBRIC, "", f"没有收到分数。请发送，例如：{EXAMPLE}"),
+    ("over an item max", RUBRIC, "18 27 17 20 9", "任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学 18 ？ 17 20 9"),
+    ("over the first item max", RUBRIC, "20.5 25 20 25 10", "工作目标满分 20，收到 20.5。请改正后重新发送：评分 瑞泉中学 ？ 25 20 25 10"),
+    ("over the last item max", RUBRIC, "18 22 17 20 11", "个人表现满分 10，收到 11。请改正后重新发送：评分 瑞泉中学 18 22 17 20 ？"),
     (
         "over an item max, labelled",
         RUBRIC,
         "表现=9 措施=25.5 目标=18 进展=17 成效=20",
-        f"任务措施满分 25，收到 25.5。{RETRY}",
+        # rubric order, so the corrected line can be sent positionally
+        "任务措施满分 25，收到 25.5。请改正后重新发送：评分 瑞泉中学 18 ？ 17 20 9",
     ),
     (
         "too few",
@@ -265,18 +266,18 @@ REFUSED = [
     ),
     ("total over the maximum", RUBRIC, "101", f"总分满分 100，收到 101。{RETRY}"),
     ("labelled total over the maximum", RUBRIC, "总分=100.5", f"总分满分 100，收到 100.5。{RETRY}"),
-    ("bare total not allowed", STRICT, "86", f"本评分表需要逐项给分（5 项）。请发送：{EXAMPLE}"),
+    ("bare total not allowed", STRICT, "86", f"本评分表需要逐项给分（5 项）。请发送，例如：{EXAMPLE}"),
     (
         "总分 not allowed",
         STRICT,
         "总分=86",
-        f"本评分表需要逐项给分（5 项）。请发送：{EXAMPLE}",
+        f"本评分表需要逐项给分（5 项）。请发送，例如：{EXAMPLE}",
     ),
     (
         "one-item rubric over max",
         ONE_ITEM,
         "101",
-        "总体满分 100，收到 101。请重新发送：评分 瑞泉中学 100",
+        "总体满分 100，收到 101。请改正后重新发送：评分 瑞泉中学 ？",
     ),
 ]
 
