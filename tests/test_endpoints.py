@@ -341,7 +341,7 @@ def test_a_score_message_refused_on_every_line_is_logged_as_refused(
     )
     answer = open_app_reply(client.post("/wecom/callback", params=query, content=body).content)
     assert answer.splitlines()[0] == (
-        "第1行：任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学共同体 18 ？ 17 20 9"
+        "第2行：任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学共同体 18 ？ 17 20 9"
     )
     with transaction(sqlite_services.factory) as session:
         assert session.scalars(select(InboundMessageRow.status)).one() == "refused"
