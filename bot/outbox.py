@@ -43,6 +43,8 @@ log = logging.getLogger("edubot.outbox")
 
 CLAIM_LOCK = "__claim__"
 WINDOW = timedelta(seconds=60)
+MAX_SCAN = 5000
+"""How many due rows one claim pass may look at before giving up for now."""
 
 
 class Sender(Protocol):
@@ -146,49 +148,88 @@ class OutboxSender:
     # ------------------------------------------------------------------ claim
 
     def _claim(self, batch: int) -> list[_Claimed]:
+        """Claim up to ``batch`` due rows, scanning past robots whose window is full.
+
+        The scan is paged by (due_at, id) so a robot with a large backlog cannot hide the
+        rows of other robots behind it; rows of a robot found to be full are skipped in SQL
+        for the rest of the pass (their rate key is written on first sight).
+        """
         now = self._clock.now()
         grace = self._settings.grace_delta
+        page_size = batch * 4
         with transaction(self._factory) as session:
             _lock(session, CLAIM_LOCK)
-            candidates = session.scalars(
-                select(OutboxRow)
-                .where(
+            budget: dict[str, int] = {}
+            full: set[str] = set()
+            claimed: list[_Claimed] = []
+            after: tuple[datetime, int] | None = None
+            scanned = 0
+            while len(claimed) < batch and scanned < MAX_SCAN:
+                query = select(OutboxRow).where(
                     or_(
                         (OutboxRow.status == "pending") & (OutboxRow.due_at <= now),
                         (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
                     )
                 )
-                .order_by(OutboxRow.due_at, OutboxRow.id)
-                .limit(batch * 4)
-                .with_for_update(skip_locked=True)
-            ).all()
-            budget: dict[str, int] = {}
-            claimed: list[_Claimed] = []
-            for row in candidates:
-                if row.expires_at is not None and row.expires_at < now:
-                    _drop(row, "expired before it could be sent")
-                    continue
-                if row.attempts == 0 and row.due_at < now - grace:
-                    _drop(row, f"fell due {row.due_at.isoformat()}, past the grace of {grace}")
-                    continue
-                message = message_of(row.payload)
-                key = self._rate_key(row, message)
-                if key not in budget:
-                    budget[key] = self._budget(session, key, now)
-                if budget[key] <= 0:
-                    continue
-                budget[key] -= 1
-                row.rate_key = key
-                row.status = "sending"
-                row.attempts += 1
-                row.lease_until = now + timedelta(seconds=self._settings.lease_seconds)
-                row.claimed_by = self._instance
-                claimed.append(
-                    _Claimed(row.id, row.dedupe_key, row.reason, key, message, row.attempts)
-                )
-                if len(claimed) >= batch:
+                if full:
+                    query = query.where(OutboxRow.rate_key.not_in(full))
+                if after is not None:
+                    query = query.where(
+                        or_(
+                            OutboxRow.due_at > after[0],
+                            (OutboxRow.due_at == after[0]) & (OutboxRow.id > after[1]),
+                        )
+                    )
+                page = session.scalars(
+                    query.order_by(OutboxRow.due_at, OutboxRow.id)
+                    .limit(page_size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+                if not page:
                     break
+                scanned += len(page)
+                after = (page[-1].due_at, page[-1].id)
+                for row in page:
+                    if len(claimed) >= batch:
+                        break
+                    taken = self._consider(
+                        session, row, now=now, grace=grace, budget=budget, full=full
+                    )
+                    if taken is not None:
+                        claimed.append(taken)
             return claimed
+
+    def _consider(
+        self,
+        session: Session,
+        row: OutboxRow,
+        *,
+        now: datetime,
+        grace: timedelta,
+        budget: dict[str, int],
+        full: set[str],
+    ) -> _Claimed | None:
+        """Drop, skip or claim one candidate row."""
+        if row.expires_at is not None and row.expires_at < now:
+            _drop(row, "expired before it could be sent")
+            return None
+        if row.attempts == 0 and row.due_at < now - grace:
+            _drop(row, f"fell due {row.due_at.isoformat()}, past the grace of {grace}")
+            return None
+        message = message_of(row.payload)
+        key = self._rate_key(row, message)
+        row.rate_key = key
+        if key not in budget:
+            budget[key] = self._budget(session, key, now)
+        if budget[key] <= 0:
+            full.add(key)
+            return None
+        budget[key] -= 1
+        row.status = "sending"
+        row.attempts += 1
+        row.lease_until = now + timedelta(seconds=self._settings.lease_seconds)
+        row.claimed_by = self._instance
+        return _Claimed(row.id, row.dedupe_key, row.reason, key, message, row.attempts)
 
     def _rate_key(self, row: OutboxRow, message: OutboundMessage) -> str:
         try:
@@ -219,6 +260,11 @@ class OutboxSender:
     def _deliver(self, row: _Claimed) -> str:
         now = self._clock.now()
         with transaction(self._factory) as session:
+            blocked = _blocked_until(session, row.rate_key)
+            if blocked is not None and blocked > now:
+                # The robot was blocked after this row was claimed in the same batch.
+                _defer(session, row, blocked)
+                return "retried"
             message = self._refresh(session, row.reason, row.message, now)
         if message is None:
             self._finish(row, "dropped", "the reason for this push is gone")
@@ -332,6 +378,20 @@ def _lock(session: Session, key: str) -> OutboxRate:
         state = session.get(OutboxRate, key, with_for_update=True, populate_existing=True)
         assert state is not None
     return state
+
+
+def _blocked_until(session: Session, key: str) -> datetime | None:
+    return session.scalar(select(OutboxRate.blocked_until).where(OutboxRate.rate_key == key))
+
+
+def _defer(session: Session, row: _Claimed, until: datetime) -> None:
+    """Give a claimed row back untouched: not an attempt, due again when the block ends."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row.id, OutboxRow.status == "sending")
+        .values(status="pending", due_at=until, lease_until=None, attempts=row.attempts - 1)
+    )
+    log.info("deferred %s: %s is blocked until %s", row.dedupe_key, row.rate_key, until)
 
 
 def _drop(row: OutboxRow, why: str) -> None:
