@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dispatcher import Dispatcher, Outcome
@@ -135,6 +136,7 @@ def create_app(services: Services) -> Starlette:
         Route("/wecom/robot", _guard(services, _wecom_robot_post), methods=["POST"]),
         Route("/dingtalk/callback", _guard(services, _dingtalk_post), methods=["POST"]),
         Route("/healthz", _guard(services, _healthz), methods=["GET"]),
+        Route("/files/exports/{name}", _guard(services, _export_file), methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -283,6 +285,21 @@ async def _dingtalk_post(services: Services, request: Request) -> Response:
 
 async def _dispatch(services: Services, message: InboundMessage) -> Outcome:
     return await run_in_threadpool(services.dispatcher.process, message)
+
+
+async def _export_file(services: Services, request: Request) -> Response:
+    """A signed download link for an exported sheet (see ``bot.links``)."""
+    try:
+        path = links.verify(
+            services.settings.server,
+            request.path_params["name"],
+            request.query_params.get("exp", ""),
+            request.query_params.get("sig", ""),
+            services.clock.now(),
+        )
+    except LookupError as exc:
+        raise Forbidden(f"download refused: {exc}") from exc
+    return FileResponse(path, filename=path.name)
 
 
 async def _healthz(services: Services, request: Request) -> Response:

@@ -75,6 +75,10 @@ class ServerSettings(_Frozen):
     """How the platforms reach us, e.g. https://edubot.example.edu.cn (used in docs and links)."""
     data_dir: str = "edubot-data"
     """Where submitted files and exports are stored."""
+    link_secret: str = ""
+    """Signs download links for exported files pushed to platforms that cannot carry files
+    (DingTalk robots). Empty: no links; the push says where to ask for the file instead."""
+    link_ttl_hours: int = Field(default=72, gt=0)
 
 
 class DatabaseSettings(_Frozen):

@@ -15,11 +15,16 @@ Anything else cannot be delivered and raises ``PermanentDelivery`` from ``send``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
 import httpx
 
 from bot.clock import Clock
 from bot.config import GroupConfig, Settings
 from bot.errors import PermanentDelivery
+from bot.links import link_maker
 from bot.messages import OutboundMessage
 from bot.senders.base import Sender, bounded_rate_key
 from bot.senders.dingtalk_app import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
@@ -38,7 +43,9 @@ class SenderRouter:
         wecom_app: Sender | None,
         dingtalk_person: Sender | None,
         session: Sender,
+        links: Callable[[str], str | None] = lambda _path: None,
     ) -> None:
+        self._links = links
         self._groups = groups
         self._wecom_app = wecom_app
         self._dingtalk_person = dingtalk_person
@@ -60,7 +67,17 @@ class SenderRouter:
         raise PermanentDelivery(f"no way to send a {platform} message to a {kind}")
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
-        self.route(message).send(message, dedupe_key=dedupe_key)
+        sender = self.route(message)
+        if message.file_path and not isinstance(sender, WeComWebhookSender):
+            message = self._as_link(message)
+        sender.send(message, dedupe_key=dedupe_key)
+
+    def _as_link(self, message: OutboundMessage) -> OutboundMessage:
+        """Only the WeCom group robot carries files; everyone else gets a download link."""
+        name = Path(message.file_path).name
+        link = self._links(message.file_path)
+        note = f"下载：{link}" if link else f"文件 {name} 已生成，请向主持人或组织者索取。"
+        return replace(message, text=f"{message.text}\n{note}", file_path="")
 
     def rate_key(self, message: OutboundMessage) -> str:
         """Never raises: an unroutable message gets a key of its own (``send`` refuses it)."""
@@ -144,4 +161,5 @@ def build_router(settings: Settings, *, http: httpx.Client, clock: Clock) -> Sen
         wecom_app=wecom_app,
         dingtalk_person=dingtalk_person,
         session=DingTalkSessionSender(http=http),
+        links=link_maker(settings.server, clock.now),
     )

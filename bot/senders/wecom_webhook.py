@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from bot.errors import PermanentDelivery
+from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.messages import OutboundMessage
 from bot.senders.base import (
     bounded_rate_key,
@@ -42,6 +43,7 @@ class WeComWebhookSender:
     def __init__(self, *, http: httpx.Client, api_base: str, webhook: str) -> None:
         self._http = http
         self._url = f"{api_base.rstrip('/')}/cgi-bin/webhook/send"
+        self._upload_url = f"{api_base.rstrip('/')}/cgi-bin/webhook/upload_media"
         self._key = webhook_key(webhook)
 
     def rate_key(self, message: OutboundMessage) -> str:
@@ -52,12 +54,50 @@ class WeComWebhookSender:
         where = "wecom webhook"
         if not self._key:
             raise PermanentDelivery(f"{where}: no robot key in the configured webhook")
-        _check_size(message)
-        body = encode_json(wecom_webhook_body(message))
+        if message.file_path:
+            # One visible message (the file, named after the export) keeps a retry from
+            # repeating a text that already went out.
+            media_id = self._upload(message.file_path)
+            body = encode_json({"msgtype": "file", "file": {"media_id": media_id}})
+        else:
+            _check_size(message)
+            body = encode_json(wecom_webhook_body(message))
         response = post_json(self._http, where, self._url, body, params={"key": self._key})
         check_status(where, response)
         data = json_object(where, response)
         check_errcode(where, errcode_of(data), str(data.get("errmsg", "")))
+
+    def _upload(self, file_path: str) -> str:
+        """``webhook/upload_media``: the media_id of the file (valid for three days)."""
+        where = "wecom webhook upload"
+        path = Path(file_path)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise PermanentDelivery(f"{where}: cannot read {path.name}: {exc.strerror}") from exc
+        if not MEDIA_MIN < len(content) <= MEDIA_MAX:
+            raise PermanentDelivery(f"{where}: {path.name} is {len(content)} bytes")
+        try:
+            response = self._http.post(
+                self._upload_url,
+                params={"key": self._key, "type": "file"},
+                files={"media": (path.name, content, "application/octet-stream")},
+            )
+        except httpx.TimeoutException as exc:
+            raise RetryableDelivery(f"{where}: timed out") from exc
+        except httpx.HTTPError as exc:
+            raise RetryableDelivery(f"{where}: {exc!r}") from exc
+        check_status(where, response)
+        data = json_object(where, response)
+        check_errcode(where, errcode_of(data), str(data.get("errmsg", "")))
+        media_id = data.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise RetryableDelivery(f"{where}: no media_id in the answer")
+        return media_id
+
+
+MEDIA_MIN = 5  # WeCom refuses files of 5 bytes or fewer
+MEDIA_MAX = 20 * 1024 * 1024
 
 
 def _check_size(message: OutboundMessage) -> None:

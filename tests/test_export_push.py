@@ -1,0 +1,124 @@
+"""导出 all the way to the group: the WeCom group robot receives the file itself (uploaded
+with upload_media); a DingTalk group, whose robot cannot carry files, receives a signed,
+expiring download link that edubot serves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from bot.app import Services, build_services, create_app
+from bot.clock import FakeClock
+from bot.config import settings_from_mapping
+from bot.dispatcher import Outcome
+from bot.emulator import EmulatorServer, EmulatorState
+from bot.messages import InboundMessage
+from bot.runtime import make_outbox
+from tests.support.campaign import campaign
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, clock: FakeClock
+) -> Iterator[tuple[Services, EmulatorState, httpx.Client]]:
+    state = EmulatorState(clock)
+    with EmulatorServer(state) as emulator, httpx.Client(timeout=5) as http:
+        data = campaign(f"sqlite:///{tmp_path / 'e.db'}")
+        for section in ("wecom", "dingtalk"):
+            data[section]["api_base"] = emulator.base_url
+        data["dingtalk"]["oapi_base"] = emulator.base_url
+        data["server"] = {
+            "data_dir": str(tmp_path / "data"),
+            "public_url": "http://testserver",
+            "link_secret": "s3cret-for-links",
+        }
+        settings = settings_from_mapping(data)
+        state.register(settings)
+        services = build_services(settings, clock=clock)
+        yield services, state, http
+        services.engine.dispose()
+
+
+def _say(services: Services, user: str, text: str, msg_id: str) -> Outcome:
+    return services.dispatcher.process(
+        InboundMessage(
+            platform="wecom",
+            channel="wecom_app",
+            message_id=msg_id,
+            sender_id=user,
+            text=text,
+            chat_type="private",
+        )
+    )
+
+
+def test_a_wecom_group_receives_the_exported_file_itself(
+    world: tuple[Services, EmulatorState, httpx.Client],
+) -> None:
+    services, state, http = world
+    reply = _say(services, "lixuebin", "导出", "x1").reply.text
+    assert "成绩汇总表" in reply
+    make_outbox(services, http).drain_all()
+
+    sent = state.messages(api="webhook/send", target="ruiquan-key")
+    assert len(sent) == 1
+    assert sent[0].body["msgtype"] == "file"
+    upload = state.upload(sent[0].body["file"]["media_id"])
+    assert upload is not None
+    exported = next((Path(services.settings.server.data_dir) / "exports").glob("ruiquan-*.xlsx"))
+    assert upload.content == exported.read_bytes()
+
+
+def test_a_dingtalk_group_receives_a_signed_link_that_serves_the_file(
+    world: tuple[Services, EmulatorState, httpx.Client], clock: FakeClock
+) -> None:
+    services, state, http = world
+    _say(services, "guofeng", "导出 育红初中会场", "x2")
+    make_outbox(services, http).drain_all()
+
+    sent = state.messages(api="robot/send", target="yuhong-token")
+    assert len(sent) == 1
+    text = sent[0].body["text"]["content"]
+    link = text.split("下载：", 1)[1].split()[0]
+    parts = urlsplit(link)
+    assert parts.path.startswith("/files/exports/yuhong-")
+    exported = next((Path(services.settings.server.data_dir) / "exports").glob("yuhong-*.xlsx"))
+
+    with TestClient(create_app(services)) as client:
+        ok = client.get(f"{parts.path}?{parts.query}")
+        assert ok.status_code == 200
+        assert ok.content == exported.read_bytes()
+        query = parse_qs(parts.query)
+        forged = f"{parts.path}?exp={query['exp'][0]}&sig={'0' * 64}"
+        assert client.get(forged).status_code == 403
+        escape = f"/files/exports/..%2Fedubot.db?exp={query['exp'][0]}&sig={query['sig'][0]}"
+        assert client.get(escape).status_code in (403, 404)
+        clock.advance(timedelta(hours=73))  # past link_ttl_hours
+        assert client.get(f"{parts.path}?{parts.query}").status_code == 403
+
+
+def test_without_a_link_secret_the_push_says_whom_to_ask(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = EmulatorState(clock)
+    with EmulatorServer(state) as emulator, httpx.Client(timeout=5) as http:
+        data = campaign(f"sqlite:///{tmp_path / 'n.db'}")
+        data["dingtalk"]["oapi_base"] = emulator.base_url
+        data["server"] = {"data_dir": str(tmp_path / "data")}
+        settings = settings_from_mapping(data)
+        state.register(settings)
+        services = build_services(settings, clock=clock)
+        try:
+            _say(services, "guofeng", "导出 育红初中会场", "x3")
+            make_outbox(services, http).drain_all()
+            text = state.messages(api="robot/send")[0].body["text"]["content"]
+        finally:
+            services.engine.dispose()
+    assert "已生成，请向主持人或组织者索取" in text
+    assert "下载：" not in text
