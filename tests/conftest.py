@@ -3,6 +3,7 @@ clock, and a ready service built on the seed campaign."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,18 +33,41 @@ def _reachable(port: int) -> bool:
         return False
 
 
-def _reset(engine: Engine) -> None:
-    """Drop everything so each test starts from an empty database."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+# Each test run works in its own PostgreSQL schema / MariaDB database, so two runs on one
+# machine (two developers, or CI next to a developer) cannot wipe each other's tables.
+RUN = f"edubot_t{os.getpid()}"
+POSTGRES_RUN_URL = f"{POSTGRES_URL}?options=-csearch_path%3D{RUN}"
+MARIADB_RUN_URL = f"mysql://root@127.0.0.1:3306/{RUN}"
+
+
+def _reset(admin: Engine, kind: str) -> None:
+    """Give this run an empty schema (PostgreSQL) or database (MariaDB)."""
+    with admin.begin() as conn:
+        if kind == "postgresql":
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {RUN} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {RUN}"))
         else:
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-            names = conn.execute(text("SHOW TABLES")).scalars().all()
-            for name in names:
-                conn.execute(text(f"DROP TABLE IF EXISTS `{name}`"))
-            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {RUN}"))
+            conn.execute(text(f"CREATE DATABASE {RUN} CHARACTER SET utf8mb4"))
+
+
+def _drop_run(kind: str) -> None:
+    admin = make_engine(POSTGRES_URL if kind == "postgresql" else MARIADB_URL)
+    try:
+        with admin.begin() as conn:
+            what = "SCHEMA" if kind == "postgresql" else "DATABASE"
+            cascade = " CASCADE" if kind == "postgresql" else ""
+            conn.execute(text(f"DROP {what} IF EXISTS {RUN}{cascade}"))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _server_runs() -> Iterator[set[str]]:
+    used: set[str] = set()
+    yield used
+    for kind in used:
+        _drop_run(kind)
 
 
 @pytest.fixture(
@@ -53,19 +77,25 @@ def _reset(engine: Engine) -> None:
         pytest.param("mariadb", marks=pytest.mark.mariadb),
     ]
 )
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, _server_runs: set[str]) -> Iterator[str]:
     """A database URL on each backend; servers that are not reachable are skipped."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'edubot.db'}"
         return
-    url, port = (POSTGRES_URL, 5432) if request.param == "postgresql" else (MARIADB_URL, 3306)
+    kind = str(request.param)
+    admin_url, url, port = (
+        (POSTGRES_URL, POSTGRES_RUN_URL, 5432)
+        if kind == "postgresql"
+        else (MARIADB_URL, MARIADB_RUN_URL, 3306)
+    )
     if not _reachable(port):
-        pytest.skip(f"{request.param} is not reachable on 127.0.0.1:{port}")
-    engine = make_engine(url)
+        pytest.skip(f"{kind} is not reachable on 127.0.0.1:{port}")
+    admin = make_engine(admin_url)
     try:
-        _reset(engine)
+        _reset(admin, kind)
     finally:
-        engine.dispose()
+        admin.dispose()
+    _server_runs.add(kind)
     yield url
 
 
