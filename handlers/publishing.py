@@ -8,8 +8,10 @@ code path runs.
 from __future__ import annotations
 
 from bot.errors import BotError
-from bot.messages import OutboundMessage
+from bot.messages import OutboundMessage, Platform
+from bot.senders.limits import max_text_bytes
 from handlers.context import Context
+from handlers.deadlines import paginate
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.venues import venue_name
 from storage.models import Forum
@@ -88,17 +90,20 @@ def publish(ctx: Context, forum: Forum, table: VenueTable | None = None) -> list
 def _push_group(
     ctx: Context, key: str, platform: str, text: str, *, dedupe: str, title: str
 ) -> None:
-    enqueue(
-        ctx.session,
-        OutboundMessage(
-            platform="wecom" if platform == "wecom" else "dingtalk",
-            target_kind="group",
-            target=key,
-            text=text,
-            title=title,
-        ),
-        dedupe_key=dedupe,
-        due_at=ctx.now,
-        now=ctx.now,
-        reason=dedupe,
-    )
+    """Enqueue ``text`` for a group, split under the platform's size limit if needed
+    (a large venue's ranking can exceed WeCom's 2,048 bytes)."""
+    target: Platform = "wecom" if platform == "wecom" else "dingtalk"
+    head, *lines = text.split("\n")
+    parts = paginate(head, [(line, ()) for line in lines], max_text_bytes(target, False))
+    for number, part in enumerate(parts, start=1):
+        key_n = dedupe if number == 1 else f"{dedupe}:p{number}"
+        enqueue(
+            ctx.session,
+            OutboundMessage(
+                platform=target, target_kind="group", target=key, text=part.text, title=title
+            ),
+            dedupe_key=key_n,
+            due_at=ctx.now,
+            now=ctx.now,
+            reason=dedupe,
+        )
