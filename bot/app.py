@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, func, select
+import httpx
+from sqlalchemy import Engine, String, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,13 +30,21 @@ from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dispatcher import Dispatcher, Outcome
-from bot.errors import Forbidden, PayloadTooLarge, RequestError, StorageUnavailable
-from bot.messages import InboundMessage
+from bot.errors import (
+    Forbidden,
+    MalformedRequest,
+    PayloadTooLarge,
+    RequestError,
+    StorageUnavailable,
+)
+from bot.files import FileIntake
+from bot.media import PlatformMedia
+from bot.messages import Channel, InboundMessage
 from bot.platforms import dingtalk, wecom
 from bot.platforms.dingtalk_sign import verify_dingtalk_request
 from bot.platforms.wecom_crypto import WeComCrypto
 from storage.db import make_engine, make_session_factory, ping, transaction, upgrade
-from storage.models import OutboxRow
+from storage.models import InboundMessageRow, OutboxRow
 from storage.sync import sync_config
 
 log = logging.getLogger("edubot.http")
@@ -68,14 +77,40 @@ class Services:
             item.wake()
 
 
+class _Closer:
+    """A ``Background`` that only closes something when the app stops."""
+
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close = close
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self._close()
+
+    def wake(self) -> None:
+        return None
+
+    def healthy(self) -> bool:
+        return True
+
+
 def build_services(
     settings: Settings,
     *,
     clock: Clock | None = None,
     engine: Engine | None = None,
     migrate: bool = True,
+    http: httpx.Client | None = None,
+    files: Mapping[Channel, FileIntake] | None = None,
 ) -> Services:
-    """Connect, migrate, sync the config and wire the dispatcher."""
+    """Connect, migrate, sync the config and wire the dispatcher.
+
+    Files people send are fetched from the platforms (``PlatformMedia``) through ``http``
+    (a client of its own, made on first use and closed with the app, when not given).
+    ``files`` replaces that per channel (tests); a channel left out refuses files.
+    """
     clock = clock or SystemClock()
     engine = engine or make_engine(
         settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms
@@ -92,12 +127,20 @@ def build_services(
         for item in background:
             item.wake()
 
+    if files is None:
+        media = PlatformMedia(
+            settings, http=http, clock=clock, max_bytes=settings.server.max_upload_bytes
+        )
+        files = media.intakes()
+        if http is None:
+            background.append(_Closer(media.close))
     dispatcher = Dispatcher(
         factory,
         clock=clock,
         tz=settings.tz,
         data_dir=Path(settings.server.data_dir),
         on_push=wake,
+        files=files,
     )
     return Services(
         settings=settings,
@@ -284,7 +327,42 @@ async def _dingtalk_post(services: Services, request: Request) -> Response:
 
 
 async def _dispatch(services: Services, message: InboundMessage) -> Outcome:
+    _check_storable(message)
     return await run_in_threadpool(services.dispatcher.process, message)
+
+
+# What the schema holds: a longer value would fail inside the transaction on PostgreSQL or
+# MariaDB (or, for the id, defeat de-duplication), which answers 503 and has the platform
+# retry a message that can never succeed. Refused up front instead (400).
+def _length(column: Any) -> int:
+    kind = column.type
+    if not isinstance(kind, String) or not kind.length:
+        raise TypeError(f"{column} is not a bounded string column")
+    return int(kind.length)
+
+
+_COLUMN_LIMITS = {
+    "message_id": _length(InboundMessageRow.message_id),
+    "sender_id": _length(InboundMessageRow.sender_id),
+    "chat_id": _length(InboundMessageRow.chat_id),
+    "reply_url": _length(OutboxRow.target),
+}
+_MAX_TEXT_BYTES = 65_535  # MySQL/MariaDB TEXT
+
+
+def _check_storable(message: InboundMessage) -> None:
+    for name, limit in _COLUMN_LIMITS.items():
+        if len(getattr(message, name)) > limit:
+            raise MalformedRequest(f"{message.platform}: {name} is longer than {limit}")
+    if len(message.text.encode("utf-8")) > _MAX_TEXT_BYTES:
+        raise MalformedRequest(f"{message.platform}: text is longer than {_MAX_TEXT_BYTES} bytes")
+    attachment = message.attachment
+    values = [message.message_id, message.sender_id, message.chat_id, message.text]
+    values += [message.sender_name, message.reply_url]
+    values += [attachment.ref, attachment.filename] if attachment else []
+    if any("\x00" in value for value in values):
+        # PostgreSQL text cannot hold NUL; no platform sends one in earnest.
+        raise MalformedRequest(f"{message.platform}: a field holds a NUL character")
 
 
 async def _export_file(services: Services, request: Request) -> Response:

@@ -75,6 +75,8 @@ class ServerSettings(_Frozen):
     """How the platforms reach us, e.g. https://edubot.example.edu.cn (used in docs and links)."""
     data_dir: str = "edubot-data"
     """Where submitted files and exports are stored."""
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Files people submit larger than this are refused with a message naming the limit."""
     link_secret: str = ""
     """Signs download links for exported files pushed to platforms that cannot carry files
     (DingTalk robots). Empty: no links; the push says where to ask for the file instead."""

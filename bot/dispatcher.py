@@ -10,7 +10,7 @@ back everything it wrote, and only the log row with the answer remains.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.errors import BotError, StorageUnavailable
-from bot.messages import InboundMessage, OutboundMessage, Reply
+from bot.files import FileIntake
+from bot.messages import Channel, InboundMessage, OutboundMessage, Reply
+from handlers.commands import Submit, Unknown
 from handlers.context import Context
 from handlers.parsing import parse
 from handlers.registry import handle
+from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
 from storage.inbound import claim_inbound, find_inbound
 from storage.models import InboundMessageRow
@@ -56,12 +59,19 @@ class Dispatcher:
         tz: ZoneInfo,
         data_dir: Path,
         on_push: Callable[[], None] | None = None,
+        files: Mapping[Channel, FileIntake] | None = None,
     ) -> None:
+        """``files``: how each channel's attachments are fetched. A channel without one
+        refuses files (the registry's 提交 handler and ``handle_attachment``)."""
         self._factory = factory
         self._clock = clock
         self._tz = tz
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
+        self._file_handlers = {
+            channel: (submit_handler(intake), attachment_handler(intake))
+            for channel, intake in (files or {}).items()
+        }
 
     def process(self, message: InboundMessage) -> Outcome:
         try:
@@ -104,6 +114,7 @@ class Dispatcher:
                     data_dir=self._data_dir,
                 )
                 reply, status = self._run(ctx)
+            reply = _fit(reply)
             row.reply_text = reply.text
             row.status = status
             if message.channel == "dingtalk" and message.reply_url:
@@ -111,11 +122,24 @@ class Dispatcher:
             return Outcome(reply, status=status)
 
     def _run(self, ctx: Context) -> tuple[Reply, str]:
-        """The one error funnel: BotError → its text; a bug → logged, answered politely."""
+        """The one error funnel: BotError → its text; a bug → logged, answered politely.
+
+        A file or image without a command (no text, a bare @-mention or text that is no
+        command) goes to the attachment handler; ``提交 材料`` with a file in the same
+        message (WeCom robot ``mixed``, DingTalk ``richText``) to the channel's 提交 handler,
+        which stores the file with that material.
+        """
         command = parse(ctx.message.text)
+        by_channel = self._file_handlers.get(ctx.message.channel)
         try:
             with ctx.session.begin_nested():
-                return handle(ctx, command), "ok"
+                reply: Reply | None = None
+                if by_channel is not None and isinstance(command, Submit):
+                    reply = by_channel[0](ctx, command)
+                elif ctx.message.attachment is not None and isinstance(command, Unknown):
+                    attach = by_channel[1] if by_channel is not None else handle_attachment
+                    reply = attach(ctx)
+                return (handle(ctx, command) if reply is None else reply), "ok"
         except BotError as refusal:
             return Reply(refusal.message), "refused"
         except DBAPIError:
@@ -123,6 +147,20 @@ class Dispatcher:
         except Exception:
             log.exception("handler failed for %s", ctx.source)
             return Reply(POLITE_FAILURE), "error"
+
+
+# The log keeps the answer in a TEXT column (65,535 bytes on MySQL/MariaDB). An answer
+# echoing thousands of refused lines would not fit: the message would fail at every retry.
+MAX_REPLY_BYTES = 60_000
+TRUNCATED = "\n…（回复过长，已截断）"
+
+
+def _fit(reply: Reply) -> Reply:
+    data = reply.text.encode("utf-8")
+    if len(data) <= MAX_REPLY_BYTES:
+        return reply
+    head = data[:MAX_REPLY_BYTES].decode("utf-8", "ignore")
+    return Reply(head + TRUNCATED, reply.mentions)
 
 
 def _stranger(session: Session, message: InboundMessage) -> Reply:

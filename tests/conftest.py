@@ -112,7 +112,7 @@ def clock() -> FakeClock:
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
     data = campaign(db_url, **overrides)
     data.setdefault("server", {})
-    data["server"] = {**data["server"], "data_dir": str(tmp_path / "data")}  # type: ignore[dict-item]
+    data["server"] = {**data["server"], "data_dir": str(tmp_path / "data")}
     return settings_from_mapping(data)
 
 

@@ -22,11 +22,10 @@ from bot.clock import FakeClock
 from bot.dispatcher import Outcome
 from bot.errors import BotError
 from bot.files import FileIntake
+from bot.media import CHANNELS
 from bot.messages import Attachment, InboundMessage, Reply
-from handlers.commands import Submit
 from handlers.context import Context
-from handlers.registry import HANDLERS
-from handlers.submissions import attachment_handler, submit_handler
+from handlers.submissions import attachment_handler
 from storage.db import transaction
 from storage.models import Submission
 from storage.people import person_by_platform_id
@@ -107,12 +106,13 @@ class Bot:
 
 
 @pytest.fixture
-def bot(sqlite_url: str, tmp_path: Path) -> Iterator[Bot]:
+def bot(sqlite_url: str, tmp_path: Path, fetcher: FakeFetcher) -> Iterator[Bot]:
     settings = make_settings(
         sqlite_url, tmp_path, people=PEOPLE, groups=GROUPS, deadlines=DEADLINES
     )
     clock = FakeClock(START)
-    services = build_services(settings, clock=clock)
+    files = dict.fromkeys(CHANNELS, FileIntake(fetcher, max_bytes=1024))
+    services = build_services(settings, clock=clock, files=files)
     yield Bot(services, clock)
     services.engine.dispose()
 
@@ -365,10 +365,9 @@ DOC = b"PK\x03\x04" + b"x" * 500
 
 
 @pytest.fixture
-def fetcher(monkeypatch: pytest.MonkeyPatch) -> FakeFetcher:
-    fake = FakeFetcher({"media-doc": DOC, "media-big": b"y" * 2048, "media-png": b"\x89PNGzz"})
-    monkeypatch.setitem(HANDLERS, Submit, submit_handler(FileIntake(fake, max_bytes=1024)))
-    return fake
+def fetcher() -> FakeFetcher:
+    """Wired into every ``bot`` (all channels, 1 KB limit) in place of the platforms."""
+    return FakeFetcher({"media-doc": DOC, "media-big": b"y" * 2048, "media-png": b"\x89PNGzz"})
 
 
 def data_dir(bot: Bot) -> Path:
@@ -418,8 +417,14 @@ def test_file_refusals_record_nothing(
     )
 
 
-def test_files_are_refused_until_a_fetcher_is_wired(bot: Bot) -> None:
+def test_channels_without_a_fetcher_refuse_files(sqlite_url: str, tmp_path: Path) -> None:
+    settings = make_settings(
+        sqlite_url, tmp_path, people=PEOPLE, groups=GROUPS, deadlines=DEADLINES
+    )
+    clock = FakeClock(START)
+    bot = Bot(build_services(settings, clock=clock, files={}), clock)
     outcome = bot.say("chenxz", "提交 实施方案", Attachment("file", "media-doc", "a.docx"))
+    bot.services.engine.dispose()
     assert outcome.status == "refused"
     assert "暂时无法接收文件" in outcome.reply.text
 

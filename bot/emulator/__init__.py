@@ -20,14 +20,19 @@ Emulated, following PROTOCOLS.md §2 and §4:
 - DingTalk OpenAPI ``oauth2/accessToken``, ``robot/groupMessages/send``,
   ``robot/oToMessages/batchSend`` (≤ 20 userIds), and ``sessionWebhook`` replies (300001
   once expired).
+- Files users send (``state.add_media``): WeCom app ``media/get`` (40007 unknown or older
+  than 3 days, 40014 / 42001 tokens), the intelligent robot's file url (AES-encrypted with
+  the robot's EncodingAESKey, valid 5 minutes, 404 after), DingTalk
+  ``robot/messageFiles/download`` (HTTP 400 for an unknown downloadCode) and its
+  ``downloadUrl``; ``chunked=True`` serves a file without a Content-Length.
 - Faults (an errcode N times or until a time, an HTTP status, a delay) and a full outage.
 
 Not emulated (be careful what a green test proves):
 
 - No message is rendered: markdown, template cards, action cards and mentions are only
   shape-checked, never displayed; ``@`` mentions are not checked against group members.
-- No media download (WeCom ``media/get``, DingTalk ``messageFiles/download``), no
-  intelligent-robot ``response_url`` endpoint, no DingTalk stream-mode gateway.
+- No intelligent-robot ``response_url`` endpoint, no DingTalk stream-mode gateway. Inbound
+  media belongs to no particular app: any valid token may fetch any registered file.
 - No DingTalk keyword or IP-allowlist security, no ``400013`` dissolved groups, no OpenAPI
   rate limits; the v1.0 error ``code`` strings are plausible, not copied from DingTalk.
 - Where the docs name no errcode for a malformed field, WeCom answers 40058 / 47001 and

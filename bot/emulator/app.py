@@ -17,6 +17,10 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
     POST /v1.0/robot/groupMessages/send        DingTalk app robot, group
     POST /v1.0/robot/oToMessages/batchSend     DingTalk app robot, one-to-one
     POST /session/{session_id}                 DingTalk sessionWebhook
+    GET  /cgi-bin/media/get                    WeCom app: a file a user sent (MediaId)
+    GET  /aibot-files/{token}                  WeCom intelligent robot file url (encrypted)
+    POST /v1.0/robot/messageFiles/download     DingTalk: downloadCode → downloadUrl
+    GET  /dingtalk-files/{token}               DingTalk downloadUrl
     GET  /_emulator/messages                   the log (?all=1 for refused calls too)
     POST /_emulator/reset                      forget traffic (not registries)
     POST /_emulator/down?on=1|0                outage switch
@@ -24,23 +28,27 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import anyio
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bot.emulator import rules
 from bot.emulator.multipart import boundary_of, parse_multipart
-from bot.emulator.state import EmulatorState, Platform
+from bot.emulator.state import EmulatorState, InboundMedia, Platform
 from bot.errors import Forbidden
 from bot.platforms.dingtalk_sign import verify_dingtalk_request
 
@@ -51,6 +59,7 @@ _MEDIA_MIN_EXCLUSIVE = 5  # WeCom: every file must be larger than 5 bytes
 _WEBHOOK_MEDIA_TYPES = frozenset({"file", "voice"})
 _APP_MEDIA_TYPES = frozenset({"file", "voice", "image", "video"})
 _DINGTALK_TIMESTAMP_WINDOW_MS = 3600 * 1000
+_CHUNK = 16 * 1024
 
 Target = str | Callable[[dict[str, Any]], str]
 
@@ -82,6 +91,10 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
         Route("/v1.0/robot/groupMessages/send", emu.dingtalk_group_send, methods=["POST"]),
         Route("/v1.0/robot/oToMessages/batchSend", emu.dingtalk_batch_send, methods=["POST"]),
         Route("/session/{session_id}", emu.dingtalk_session_send, methods=["POST"]),
+        Route("/cgi-bin/media/get", emu.wecom_media_get, methods=["GET"]),
+        Route("/aibot-files/{token}", emu.wecom_robot_file, methods=["GET"]),
+        Route("/v1.0/robot/messageFiles/download", emu.dingtalk_file_download, methods=["POST"]),
+        Route("/dingtalk-files/{token}", emu.dingtalk_file, methods=["GET"]),
         Route("/_emulator/messages", emu.dump, methods=["GET"]),
         Route("/_emulator/reset", emu.reset, methods=["POST"]),
         Route("/_emulator/down", emu.set_down, methods=["POST"]),
@@ -381,6 +394,98 @@ class _Emulator:
                 answer.update(invalidStaffIdList=[], flowControlledStaffIdList=[])
             return JSONResponse(answer)
 
+    # --- inbound media: the files users send ---------------------------------------------
+
+    async def wecom_media_get(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        media_id = request.query_params.get("media_id", "")
+        call = await self._begin(
+            request, "wecom", "media/get", media_id, parse_json=False, log_body={}
+        )
+        if isinstance(call, Response):
+            return call
+        with self.state.lock:
+            status, app = self.state.check_wecom_token(token)
+            if status == "expired":
+                return self._wecom(call, 42001, "access_token expired")
+            if app is None:
+                return self._wecom(call, 40014, "invalid access_token")
+            media = self.state.wecom_media(media_id)
+            if media is None:
+                return self._wecom(call, 40007, "invalid media_id")
+            self._log(call, "ok")
+        return _file_response(media, media.content)
+
+    async def wecom_robot_file(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        call = await self._begin(
+            request, "wecom", "robot-file", token, parse_json=False, log_body={}
+        )
+        if isinstance(call, Response):
+            return call
+        media = self.state.robot_file(token)
+        key = self.state.robot_aes_key
+        if media is None:
+            # What an object store says for an unknown or expired signed url.
+            self._log(call, "http_404")
+            return Response(b"NoSuchKey", status_code=404, media_type="text/plain")
+        if not key:
+            self._log(call, "http_500")
+            return JSONResponse(
+                {"errcode": -1, "errmsg": "emulator: no robot EncodingAESKey registered"},
+                status_code=500,
+            )
+        self._log(call, "ok")
+        return _file_response(media, seal_robot_file(media.content, key))
+
+    async def dingtalk_file_download(self, request: Request) -> Response:
+        call = await self._begin(
+            request,
+            "dingtalk",
+            "messageFiles/download",
+            lambda b: str(b.get("downloadCode", ""))[:40],
+        )
+        if isinstance(call, Response):
+            return call
+        with self.state.lock:
+            app = self.state.check_dingtalk_token(
+                request.headers.get("x-acs-dingtalk-access-token", "")
+            )
+            if app is None:
+                return self._api_error(call, 401, "InvalidAuthentication", "不合法的access_token")
+            body = call.body
+            if body is None:
+                return self._api_error(call, 400, "InvalidParameter", "body is not JSON")
+            for name in ("downloadCode", "robotCode"):
+                if not isinstance(body.get(name), str) or not body[name]:
+                    return self._api_error(call, 400, f"Missing{name}", f"{name} is missing")
+            if body["robotCode"] != app.robot_code:
+                return self._api_error(
+                    call, 400, "InvalidParameter.robotCode", "robotCode is not this app's robot"
+                )
+            media = self.state.dingtalk_media(body["downloadCode"])
+            if media is None:
+                return self._api_error(
+                    call, 400, "InvalidParameter.downloadCode", "downloadCode is invalid"
+                )
+            path = self.state.issue_dingtalk_download(media)
+            self._log(call, "ok")
+        return JSONResponse({"downloadUrl": str(request.base_url).rstrip("/") + path})
+
+    async def dingtalk_file(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        call = await self._begin(
+            request, "dingtalk", "dingtalk-file", token, parse_json=False, log_body={}
+        )
+        if isinstance(call, Response):
+            return call
+        media = self.state.dingtalk_download(token)
+        if media is None:
+            self._log(call, "http_404")
+            return Response(b"NoSuchKey", status_code=404, media_type="text/plain")
+        self._log(call, "ok")
+        return _file_response(media, media.content)
+
     # --- control --------------------------------------------------------------------------
 
     async def dump(self, request: Request) -> Response:
@@ -484,6 +589,30 @@ class _Emulator:
             {"code": code, "message": message, "requestid": secrets.token_hex(8)},
             status_code=http_status,
         )
+
+
+def seal_robot_file(content: bytes, encoding_aes_key: str) -> bytes:
+    """Encrypt a file as the intelligent robot's url serves it: AES-256-CBC with the
+    EncodingAESKey, IV = key[:16], PKCS#7 padding to a multiple of 32 bytes."""
+    key = base64.b64decode(encoding_aes_key + "=")
+    padder = padding.PKCS7(256).padder()
+    padded = padder.update(content) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def _file_response(media: InboundMedia, data: bytes) -> Response:
+    name = media.filename or "file"
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+    if not media.chunked:
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), _CHUNK):
+            yield data[start : start + _CHUNK]
+
+    # No Content-Length: the reader only learns the size by reading.
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

@@ -38,6 +38,10 @@ TOKEN_LIFETIME = timedelta(seconds=7200)
 MEDIA_LIFETIME = timedelta(days=3)
 TOKEN_APIS = frozenset({"gettoken", "oauth2/accessToken"})
 """Token fetches are logged as attempts but are not messages."""
+DOWNLOAD_APIS = frozenset({"media/get", "messageFiles/download", "robot-file", "dingtalk-file"})
+"""Inbound media downloads are logged as attempts but are not messages either."""
+ROBOT_FILE_LIFETIME = timedelta(minutes=5)
+"""WeCom intelligent robot: the file url in a message is valid for five minutes."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,33 @@ class Upload:
     filename: str
     content: bytes
     at: datetime
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    """A file a user sent to the bot, fetchable by each platform's reference.
+
+    ``media_id`` for the WeCom app (``media/get``), ``download_code`` for DingTalk
+    (``messageFiles/download``), ``robot_path`` for the WeCom intelligent robot (append it
+    to the emulator's base URL; served AES-encrypted with the robot's EncodingAESKey).
+    ``chunked`` serves the bytes without a Content-Length, as some CDNs do.
+    """
+
+    media_id: str
+    download_code: str
+    robot_token: str
+    filename: str
+    content: bytes
+    at: datetime
+    chunked: bool = False
+
+    @property
+    def robot_path(self) -> str:
+        return f"/aibot-files/{self.robot_token}"
+
+    def robot_url(self, base_url: str) -> str:
+        """The intelligent robot message's file ``url`` on an emulator at ``base_url``."""
+        return base_url.rstrip("/") + self.robot_path
 
 
 @dataclass(frozen=True)
@@ -167,6 +198,10 @@ class EmulatorState:
         self._member_window: dict[str, deque[datetime]] = {}
         self._msg_uuids: set[tuple[str, str]] = set()
         self._app_sent: dict[str, datetime] = {}
+        # inbound media (files users send), by each platform's reference
+        self._robot_aes_key = ""
+        self._media: list[InboundMedia] = []
+        self._dingtalk_downloads: dict[str, InboundMedia] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> EmulatorState:
@@ -193,6 +228,8 @@ class EmulatorState:
         wecom = settings.wecom
         if wecom.corp_id and wecom.secret:
             state.wecom_app(wecom.corp_id, wecom.secret, wecom.agent_id)
+        if wecom.robot_encoding_aes_key:
+            state.wecom_robot_key(wecom.robot_encoding_aes_key)
         dingtalk = settings.dingtalk
         if dingtalk.app_key and dingtalk.app_secret:
             state.dingtalk_app(dingtalk.app_key, dingtalk.app_secret, dingtalk.robot_code or None)
@@ -211,11 +248,12 @@ class EmulatorState:
     def messages(
         self, platform: Platform | None = None, api: str | None = None, target: str | None = None
     ) -> list[Recorded]:
-        """Delivered messages (status ``"ok"``) in arrival order; token fetches excluded."""
+        """Delivered messages (status ``"ok"``) in arrival order; token fetches and media
+        downloads excluded."""
         return [
             r
             for r in self.attempts(platform, api, target)
-            if r.status == "ok" and r.api not in TOKEN_APIS
+            if r.status == "ok" and r.api not in TOKEN_APIS and r.api not in DOWNLOAD_APIS
         ]
 
     def attempts(
@@ -232,13 +270,16 @@ class EmulatorState:
             ]
 
     def reset(self) -> None:
-        """Forget the log, uploads, rate windows, blocks, de-duplication, faults and outage.
+        """Forget the log, uploads and inbound media, rate windows, blocks, de-duplication,
+        faults and outage.
 
         Registries, sessions and issued tokens stay: they are configuration, not traffic.
         """
         with self.lock:
             self._records.clear()
             self._uploads.clear()
+            self._media.clear()
+            self._dingtalk_downloads.clear()
             self._webhook_window.clear()
             self._robot_window.clear()
             self._robot_blocked_until.clear()
@@ -401,6 +442,68 @@ class EmulatorState:
                 and upload.owner == owner
                 and self.clock.now() < upload.at + MEDIA_LIFETIME
             )
+
+    # --- inbound media (files users send to the bot) --------------------------------------
+
+    def wecom_robot_key(self, encoding_aes_key: str) -> None:
+        """The intelligent robot's EncodingAESKey, which encrypts the files its urls serve."""
+        with self.lock:
+            self._robot_aes_key = encoding_aes_key
+
+    @property
+    def robot_aes_key(self) -> str:
+        with self.lock:
+            return self._robot_aes_key
+
+    def add_media(
+        self, content: bytes, filename: str = "", *, chunked: bool = False
+    ) -> InboundMedia:
+        """Make ``content`` a file some user sent; use its ``media_id`` in a WeCom app
+        message, its ``robot_url(base)`` in a robot message, its ``download_code`` on DingTalk.
+        """
+        with self.lock:
+            media = InboundMedia(
+                media_id=secrets.token_urlsafe(32),
+                download_code=secrets.token_urlsafe(48),
+                robot_token=secrets.token_urlsafe(24),
+                filename=filename,
+                content=content,
+                at=self.clock.now(),
+                chunked=chunked,
+            )
+            self._media.append(media)
+            return media
+
+    def wecom_media(self, media_id: str) -> InboundMedia | None:
+        """The media behind a MediaId, while WeCom keeps it (3 days)."""
+        with self.lock:
+            media = next((m for m in self._media if m.media_id == media_id), None)
+            if media is None or self.clock.now() >= media.at + MEDIA_LIFETIME:
+                return None
+            return media
+
+    def robot_file(self, robot_token: str) -> InboundMedia | None:
+        """The media behind a robot file url, while the url is valid (5 minutes)."""
+        with self.lock:
+            media = next((m for m in self._media if m.robot_token == robot_token), None)
+            if media is None or self.clock.now() >= media.at + ROBOT_FILE_LIFETIME:
+                return None
+            return media
+
+    def dingtalk_media(self, download_code: str) -> InboundMedia | None:
+        with self.lock:
+            return next((m for m in self._media if m.download_code == download_code), None)
+
+    def issue_dingtalk_download(self, media: InboundMedia) -> str:
+        """A fresh ``downloadUrl`` path for ``media`` (append it to the base URL)."""
+        with self.lock:
+            token = secrets.token_urlsafe(24)
+            self._dingtalk_downloads[token] = media
+            return f"/dingtalk-files/{token}"
+
+    def dingtalk_download(self, token: str) -> InboundMedia | None:
+        with self.lock:
+            return self._dingtalk_downloads.get(token)
 
     # --- rate limits and de-duplication ---------------------------------------------------
 
