@@ -107,6 +107,7 @@ class OutboxSender:
         self._instance = instance[:64]
         self._refresh = refresh
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._rate_rows: set[str] = set()  # rate rows known to exist (never deleted)
 
     # ------------------------------------------------------------------ public
 
@@ -157,6 +158,7 @@ class OutboxSender:
         now = self._clock.now()
         grace = self._settings.grace_delta
         page_size = batch * 4
+        self._ensure_rate_row(CLAIM_LOCK)
         with transaction(self._factory) as session:
             _lock(session, CLAIM_LOCK)
             budget: dict[str, int] = {}
@@ -230,6 +232,24 @@ class OutboxSender:
         row.lease_until = now + timedelta(seconds=self._settings.lease_seconds)
         row.claimed_by = self._instance
         return _Claimed(row.id, row.dedupe_key, row.reason, key, message, row.attempts)
+
+    def _ensure_rate_row(self, key: str) -> None:
+        """Create the rate row ``key``, if missing, in a transaction of its own.
+
+        Creating it inside the transaction that locks it races on MariaDB: two ``SELECT …
+        FOR UPDATE`` of the missing row both take gap locks, and their inserts deadlock.
+        """
+        if key in self._rate_rows:
+            return
+        with transaction(self._factory) as session:
+            missing = session.get(OutboxRate, key) is None
+        if missing:
+            try:
+                with transaction(self._factory) as session:
+                    session.add(OutboxRate(rate_key=key))
+            except IntegrityError:
+                pass  # another instance created it first
+        self._rate_rows.add(key)
 
     def _rate_key(self, row: OutboxRow, message: OutboundMessage) -> str:
         try:
@@ -311,6 +331,8 @@ class OutboxSender:
             return "failed"
         backoff = min(600.0, 5.0 * 2 ** (row.attempts - 1)) * self._rng.uniform(0.5, 1.0)
         delay = timedelta(seconds=max(exc.retry_after, backoff))
+        if exc.retry_after:
+            self._ensure_rate_row(row.rate_key)
         with transaction(self._factory) as session:
             if exc.retry_after:
                 _lock(session, row.rate_key).blocked_until = now + timedelta(
