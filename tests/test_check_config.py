@@ -1,0 +1,267 @@
+"""``edubot check-config``: the printed plan for the seed's 附件1 timetable, and refusals
+that name the key (exit code 2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.cli import main
+from bot.config import load_settings
+from bot.plan import describe
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "config.example.toml"
+TZ = ZoneInfo("Asia/Shanghai")
+
+# 附件1 活动安排表: the 学校管理论坛 venues on 2022年2月13日8点 that name their judges.
+# (location, unit that organises, host, judges, contestants)
+VENUES: list[tuple[str, str, str, list[str], list[str]]] = [
+    (
+        "瑞泉中学",
+        "人事股",
+        "李学斌",
+        ["申毅", "梁飞", "张伟利"],
+        ["瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"],
+    ),
+    (
+        "育红初中",
+        "计财股",
+        "郭锋",
+        ["党攀峰", "樊文英", "韩晓斌"],
+        ["实验初中共同体", "前进路初中共同体", "陇海初中共同体", "南京路初中共同体"],
+    ),
+    (
+        "渭南市实验小学",
+        "宣教办",
+        "李强",
+        ["郭俊峰", "李战利", "梁勇"],
+        ["实验小学共同体", "北塘实验小学共同体", "育红小学共同体", "小寨小学共同体"],
+    ),
+    (
+        "丰荫明德小学",
+        "教育股",
+        "王玉新",
+        ["田刚", "谢联合", "柳红岗"],
+        ["丰荫明德小学共同体", "张逸夫小学共同体", "南塘小学共同体", "人和小学共同体"],
+    ),
+    (
+        "西安路小学",
+        "安稳股",
+        "贺涛",
+        ["杨永吉", "杨晓蓉", "张宓宓"],
+        ["西安路小学共同体", "五里铺小学共同体", "盈田小学共同体", "沋西小学共同体"],
+    ),
+    (
+        "渭河小学",
+        "党办",
+        "李旗",
+        ["王文", "同永宏", "任晓东"],
+        [
+            "渭河小学共同体",
+            "韩马小学共同体",
+            "渭南小学共同体",
+            "渭南市第一小学",
+            "西安交大附小渭南分校",
+        ],
+    ),
+]
+KEYS = ["ruiquan", "yuhong", "shiyan", "fengyin", "xianlu", "weihe"]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def fujian1_toml(db: Path) -> str:
+    """A config holding the 附件1 venues (written as an organizer would, names padded)."""
+    people: dict[str, str] = {}
+    for _location, _unit, host, judges, _contestants in VENUES:
+        people.setdefault(host, "host")
+        for judge in judges:
+            people.setdefault(judge, "judge")
+    lines = [
+        'timezone = "Asia/Shanghai"',
+        "[database]",
+        f'url = "sqlite:///{db}"',
+    ]
+    for key in KEYS[:2]:
+        lines += ["[[groups]]", f'key = "{key}"', 'platform = "wecom"', f'webhook = "{key}-key"']
+    for name, role in people.items():
+        padded = f"{name[0]}  {name[1]}" if len(name) == 2 else name  # 附件1 writes "李  强"
+        lines += ["[[people]]", f'name = "{padded}"', f'roles = ["{role}"]']
+    lines += [
+        "[[rubrics]]",
+        'key = "fujian3"',
+        'name = "学校管理论坛评分表"',
+        "items = [",
+        '  { name = "工作目标", max = 20 },',
+        '  { name = "任务措施", max = 25 },',
+        '  { name = "工作阶段进展", max = 20 },',
+        '  { name = "工作预期成效", max = 25 },',
+        '  { name = "个人表现", max = 10 },',
+        "]",
+    ]
+    for key, (location, _unit, host, judges, contestants) in zip(KEYS, VENUES, strict=True):
+        lines += [
+            "[[forums]]",
+            f'key = "{key}"',
+            'title = "学校管理论坛"',
+            "starts_at = 2022-02-13 08:00:00",  # a TOML local date-time
+            f'location = "{location}"',
+            'rubric = "fujian3"',
+            f'host = "{host}"',
+            f"judges = {_toml_list(judges)}",
+            f"contestants = {_toml_list(contestants)}",
+        ]
+        if key in KEYS[:2]:
+            lines.append(f'group = "{key}"')
+    return "\n".join(lines) + "\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["check-config", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def test_example_config_prints_both_venues_and_their_reminders(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, str(EXAMPLE))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"配置有效 / config OK: {EXAMPLE}"
+    for venue, host, judges, count in (
+        ("ruiquan] 学校管理论坛·瑞泉中学", "李学斌", "申毅、梁飞、张伟利", 5),
+        ("yuhong] 学校管理论坛·育红初中", "郭锋", "党攀峰、樊文英、韩晓斌", 4),
+    ):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  [{venue}"))
+        assert lines[at] == (
+            f"  [{venue} 2月13日（周日）08:00 主持 {host} 评委 {judges}"
+            f" 选手 {count} 位 → 群 {venue.split(']')[0]}"
+        )
+        assert lines[at + 1] == "      已过 2月12日（周六）18:00 会场提醒（前一晚）"
+        assert lines[at + 2] == "      已过 2月13日（周日）07:00 会场提醒（提前 1h）"
+
+
+def test_fujian1_timetable_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "edubot.toml"
+    path.write_text(fujian1_toml(tmp_path / "edubot.db"), encoding="utf-8")
+    code, out, err = run(capsys, str(path))
+    assert (code, err) == (0, "")
+    plan = out[out.index("会场与提醒计划:") :].splitlines()
+    expected = ["会场与提醒计划:"]
+    for key, (location, _unit, host, judges, contestants) in zip(KEYS, VENUES, strict=True):
+        group = key if key in KEYS[:2] else "—"
+        expected += [
+            f"  [{key}] 学校管理论坛·{location} 2月13日（周日）08:00 主持 {host}"
+            f" 评委 {'、'.join(judges)} 选手 {len(contestants)} 位 → 群 {group}",
+            "      已过 2月12日（周六）18:00 会场提醒（前一晚）",
+            "      已过 2月13日（周日）07:00 会场提醒（提前 1h）",
+        ]
+    assert plan == expected
+    assert not (tmp_path / "edubot.db").exists()  # checking touches no database
+
+
+def test_plan_before_the_forum_says_planned(tmp_path: Path) -> None:
+    path = tmp_path / "edubot.toml"
+    path.write_text(fujian1_toml(tmp_path / "edubot.db"), encoding="utf-8")
+    settings = load_settings(path)
+    text = describe(settings, now=datetime(2022, 2, 12, 20, 0, tzinfo=TZ))
+    lines = text.splitlines()
+    assert lines.count("      已过 2月12日（周六）18:00 会场提醒（前一晚）") == 6
+    assert lines.count("      计划 2月13日（周日）07:00 会场提醒（提前 1h）") == 6
+
+
+# ------------------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        pytest.param(
+            'judges = ["申毅", "梁飞", "张伟利"]',
+            'judges = ["申毅", "梁飞", "张伟力"]',
+            "forums[0].judges[2]",
+            "unknown judge (not in [[people]]) '张伟力'",
+            id="unknown-judge",
+        ),
+        pytest.param(
+            'key = "yuhong"\ntitle',
+            'key = "ruiquan"\ntitle',
+            "forums[1].key",
+            "duplicate key 'ruiquan'",
+            id="duplicate-forum-key",
+        ),
+        pytest.param(
+            '{ name = "个人表现", max = 10,',
+            '{ name = "个人表现", max = 0,',
+            "rubrics[0].items[4].max",
+            "max must be greater than 0",
+            id="max-zero",
+        ),
+        pytest.param(
+            '{ name = "个人表现", max = 10,',
+            '{ name = "个人表现", max = -5,',
+            "rubrics[0].items[4].max",
+            "max must be greater than 0",
+            id="max-negative",
+        ),
+    ],
+)
+def test_broken_config_exits_2_naming_the_key(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    old: str,
+    new: str,
+    key: str,
+    problem: str,
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "broken.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    code, out, err = run(capsys, str(path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"配置错误 / config error: {path}: {key}")
+    assert problem in err
+
+
+def test_rubric_without_items_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index('items = [\n  { name = "工作目标"')
+    end = text.index("]\n", text.index("个人表现", start)) + 2
+    path = tmp_path / "broken.toml"
+    path.write_text(text[:start] + "items = []\n" + text[end:], encoding="utf-8")
+    code, _, err = run(capsys, str(path))
+    assert code == 2
+    assert f"{path}: rubrics[0].items: a rubric needs at least one item" in err
+
+
+def test_a_key_written_twice_in_one_table_exits_2_with_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    path = tmp_path / "broken.toml"
+    path.write_text(
+        text.replace("port = 8080\n", "port = 8080\nport = 8081\n", 1), encoding="utf-8"
+    )
+    code, _, err = run(capsys, str(path))
+    assert code == 2
+    line = text[: text.index("port = 8080")].count("\n") + 2
+    assert f"{path}: not valid TOML" in err
+    assert f"line {line}" in err
+
+
+def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "nope.toml" in err

@@ -1,0 +1,573 @@
+"""The durable outbox (PRODUCT §5) on SQLite, PostgreSQL and MariaDB.
+
+Every push once, at most 20 per minute per robot, through throttling, outages and concurrent
+senders; pushes whose reason is gone are dropped; re-syncing the config plans nothing twice;
+pushes that fell due during downtime are sent within the grace and dropped after it.
+
+Time only moves by ``FakeClock``; senders are drained with ``drain_all`` (no scheduler, no
+sleeps). Concurrency is three ``OutboxSender`` instances in three threads on one database.
+Platform behaviour comes from the loopback emulator with the real senders.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.app import Services, build_services
+from bot.clock import FakeClock
+from bot.config import Settings, settings_from_mapping
+from bot.emulator import EmulatorServer, EmulatorState
+from bot.emulator.state import Recorded
+from bot.messages import OutboundMessage, Platform
+from bot.outbox import DrainStats, OutboxSender
+from bot.platforms.dingtalk_sign import signed_robot_url
+from bot.runtime import make_outbox, plan_on_start
+from storage.db import transaction
+from storage.models import OutboxRow
+from storage.outbox import enqueue
+from storage.people import forum_by_key
+from tests.conftest import make_settings
+from tests.support.campaign import campaign
+
+TZ = ZoneInfo("Asia/Shanghai")
+WINDOW = timedelta(seconds=60)
+LIMIT = 20
+
+
+def local(text: str) -> datetime:
+    """``"2022-02-12 18:00"`` in Shanghai, as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=TZ)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True)
+class Sent:
+    dedupe_key: str
+    rate_key: str
+    at: datetime
+    by: str
+
+
+class SendLog:
+    """What every fake sender delivered, in order. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[Sent] = []
+
+    def add(self, item: Sent) -> None:
+        with self._lock:
+            self._sent.append(item)
+
+    @property
+    def sent(self) -> list[Sent]:
+        with self._lock:
+            return list(self._sent)
+
+
+class RecordingSender:
+    """A fake ``Sender``: one robot per target, every send recorded with the clock time."""
+
+    def __init__(self, log: SendLog, clock: FakeClock, name: str) -> None:
+        self._log = log
+        self._clock = clock
+        self._name = name
+
+    def rate_key(self, message: OutboundMessage) -> str:
+        return f"fake:{message.target}"
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        self._log.add(Sent(dedupe_key, self.rate_key(message), self._clock.now(), self._name))
+
+
+def outbox_for(services: Services, sender: Any, name: str, **kwargs: Any) -> OutboxSender:
+    return OutboxSender(
+        services.factory,
+        sender,
+        clock=services.clock,
+        settings=services.settings.outbox,
+        instance=name,
+        **kwargs,
+    )
+
+
+def push(
+    services: Services,
+    items: Iterable[tuple[str, str]],
+    *,
+    due_at: datetime,
+    platform: Platform = "wecom",
+    reason: str = "",
+) -> None:
+    """Enqueue ``(dedupe_key, target)`` group pushes in one transaction."""
+    now = services.clock.now()
+    with transaction(services.factory) as session:
+        for key, target in items:
+            message = OutboundMessage(platform, "group", target, f"推送 {key}")
+            assert enqueue(session, message, dedupe_key=key, due_at=due_at, now=now, reason=reason)
+
+
+def rows(services: Services) -> dict[str, OutboxRow]:
+    with transaction(services.factory) as session:
+        return {r.dedupe_key: r for r in session.scalars(select(OutboxRow))}
+
+
+def count_rows(services: Services) -> int:
+    with transaction(services.factory) as session:
+        return int(session.scalar(select(func.count()).select_from(OutboxRow)) or 0)
+
+
+def assert_rate(times_by_key: dict[str, list[datetime]], limit: int = LIMIT) -> None:
+    """No key got more than ``limit`` sends within any 60 seconds."""
+    for key, times in times_by_key.items():
+        ordered = sorted(times)
+        for i, end in enumerate(ordered):
+            inside = [t for t in ordered[: i + 1] if t > end - WINDOW]
+            assert len(inside) <= limit, f"{key}: {len(inside)} sends in the 60 s up to {end}"
+
+
+def run_concurrently(jobs: list[Callable[[], DrainStats]]) -> list[DrainStats]:
+    """Start every job at the same moment in its own thread; re-raise the first failure."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[DrainStats | None] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = jobs[index]()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"sender-{i}") for i in range(len(jobs))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a sender thread hung"
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
+
+
+# -------------------------------------------------------------- three concurrent senders
+
+
+def test_three_senders_deliver_1000_pushes_once_within_the_rate_limit(
+    services: Services, clock: FakeClock
+) -> None:
+    # 50 robots with 18 pushes each, and 25 more for each of the first four (43 each):
+    # those four need three minutes, everyone else is done in the first.
+    targets = [f"group{n:02d}" for n in range(50)]
+    items = [(f"p{i:04d}", targets[i % 50] if i < 900 else targets[i % 4]) for i in range(1000)]
+    push(services, items, due_at=clock.now())
+    log = SendLog()
+    senders = [
+        outbox_for(services, RecordingSender(log, clock, f"inst{n}"), f"inst{n}") for n in range(3)
+    ]
+
+    per_round: list[int] = []
+    for _ in range(3):
+        before = len(log.sent)
+        stats = run_concurrently([lambda s=s: s.drain_all(batch=10) for s in senders])  # type: ignore[misc]
+        per_round.append(len(log.sent) - before)
+        assert sum(s.sent for s in stats) == per_round[-1]
+        # Nothing else may go this minute, whoever asks.
+        assert senders[0].drain_all().handled == 0
+        clock.advance(61)
+
+    assert per_round == [46 * 18 + 4 * LIMIT, 4 * LIMIT, 4 * 3]
+    sent = log.sent
+    assert Counter(s.dedupe_key for s in sent) == Counter({key: 1 for key, _ in items})
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for s in sent:
+        times[s.rate_key].append(s.at)
+    assert_rate(times)
+    assert {s.by for s in sent} <= {"inst0", "inst1", "inst2"}
+    final = rows(services)
+    assert {r.status for r in final.values()} == {"sent"}
+    assert {r.attempts for r in final.values()} == {1}
+
+
+def test_a_robot_with_a_backlog_does_not_hold_up_the_others(
+    services: Services, clock: FakeClock
+) -> None:
+    # 300 pushes for one robot fell due first; one push for another robot comes after them.
+    push(services, [(f"busy{i:03d}", "busy") for i in range(300)], due_at=clock.now())
+    push(services, [("quiet", "quiet")], due_at=clock.now() + timedelta(seconds=1))
+    clock.advance(2)
+    log = SendLog()
+    stats = outbox_for(services, RecordingSender(log, clock, "one"), "one").drain_all()
+    assert stats.sent == LIMIT + 1
+    assert "quiet" in {s.dedupe_key for s in log.sent}
+
+
+def test_a_push_left_sending_by_a_crashed_sender_is_sent_after_its_lease(
+    services: Services, clock: FakeClock
+) -> None:
+    push(services, [("orphan", "g1"), ("fresh", "g2")], due_at=clock.now())
+    with transaction(services.factory) as session:
+        for row in session.scalars(select(OutboxRow)):
+            row.status = "sending"
+            row.attempts = 1
+            row.claimed_by = "dead:1"
+            row.rate_key = f"fake:{row.target}"
+            lease = 5 if row.dedupe_key == "orphan" else 120
+            row.lease_until = clock.now() + timedelta(seconds=lease)
+    log = SendLog()
+    outbox = outbox_for(services, RecordingSender(log, clock, "new"), "new")
+    assert outbox.drain_all().handled == 0  # both leases still run
+    clock.advance(10)
+    assert outbox.drain_all().sent == 1
+    assert [s.dedupe_key for s in log.sent] == ["orphan"]
+    assert rows(services)["orphan"].attempts == 2
+
+
+def test_two_instances_creating_the_same_lock_row_both_carry_on(
+    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The very first claim of two instances at once (the claim lock row does not exist yet).
+
+    Both first look the row up and only then create it. On MariaDB a locking read of a
+    missing row takes a gap lock, so if both read with ``FOR UPDATE`` their inserts deadlock
+    and one drain fails. The interleaving is forced: each thread's first ``Session.get``
+    waits for the other's.
+    """
+    if services.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one write transaction at a time: the interleaving cannot happen")
+    push(services, [("first", "g1"), ("second", "g2")], due_at=clock.now())
+    barrier = threading.Barrier(2)
+    seen = threading.local()
+    real_get = Session.get
+
+    def get(self: Session, *args: Any, **kwargs: Any) -> Any:
+        found = real_get(self, *args, **kwargs)
+        if not getattr(seen, "once", False):
+            seen.once = True
+            barrier.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(Session, "get", get)
+    log = SendLog()
+    senders = [outbox_for(services, RecordingSender(log, clock, f"i{n}"), f"i{n}") for n in (1, 2)]
+    stats = run_concurrently([s.drain for s in senders])
+    assert sum(s.sent for s in stats) == 2
+    assert sorted(s.dedupe_key for s in log.sent) == ["first", "second"]
+
+
+# ------------------------------------------------------------------------ grace and restart
+
+
+def test_downtime_past_the_grace_drops_and_within_it_sends(
+    services: Services, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert services.settings.outbox.grace == "6h"
+    now = clock.now()
+    push(services, [("late7h", "g1")], due_at=now - timedelta(hours=7))
+    push(services, [("late5h", "g2")], due_at=now - timedelta(hours=5))
+    log = SendLog()
+    with caplog.at_level(logging.INFO, logger="edubot.outbox"):
+        outbox_for(services, RecordingSender(log, clock, "x"), "x").drain_all()
+    assert [s.dedupe_key for s in log.sent] == ["late5h"]
+    final = rows(services)
+    assert final["late7h"].status == "dropped"
+    assert "grace" in final["late7h"].last_error
+    assert final["late5h"].status == "sent"
+    assert any("late7h" in r.getMessage() and "grace" in r.getMessage() for r in caplog.records)
+
+
+# -------------------------------------------------------------------- against the emulator
+
+
+def emulated_settings(db_url: str, tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
+    data = campaign(db_url, **overrides)
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    data["wecom"] = {**data["wecom"], "api_base": base_url}
+    data["dingtalk"] = {**data["dingtalk"], "api_base": base_url, "oapi_base": base_url}
+    return settings_from_mapping(data)
+
+
+@dataclass
+class World:
+    """Services, the real senders and the emulator, all on one fake clock."""
+
+    db_url: str
+    tmp_path: Path
+    clock: FakeClock
+    state: EmulatorState
+    base_url: str
+    http: httpx.Client
+    services: Services
+    opened: list[Services]
+
+    @property
+    def outbox(self) -> OutboxSender:
+        return make_outbox(self.services, self.http)
+
+    def resync(self, **overrides: Any) -> Services:
+        """Restart with a (changed) config: sync it and plan the venue reminders again."""
+        settings = emulated_settings(self.db_url, self.tmp_path, self.base_url, **overrides)
+        self.services = build_services(settings, clock=self.clock)
+        self.opened.append(self.services)
+        return self.services
+
+    def run_until(self, end: datetime, step: float = 15.0) -> None:
+        """Drain, then move the clock by ``step`` seconds, until ``end``."""
+        outbox = self.outbox
+        while self.clock.now() < end:
+            outbox.drain_all()
+            self.clock.advance(step)
+        outbox.drain_all()
+
+
+def without_nagle(emu: EmulatorServer) -> EmulatorServer:
+    """Turn Nagle off on the emulator's listening socket (accepted sockets inherit it).
+
+    ``LoopbackServer`` binds a socket made without ``IPPROTO_TCP``, so asyncio does not set
+    ``TCP_NODELAY`` on its connections and every answer waits ~40 ms for a delayed ACK.
+    """
+    listener = getattr(emu, "_socket", None)
+    if listener is not None:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return emu
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[World]:
+    state = EmulatorState.from_settings(make_settings(db_url, tmp_path), clock)
+    with EmulatorServer(state) as emu, httpx.Client(timeout=5.0) as http:
+        without_nagle(emu)
+        settings = emulated_settings(db_url, tmp_path, emu.base_url)
+        services = build_services(settings, clock=clock)
+        w = World(db_url, tmp_path, clock, state, emu.base_url, http, services, [services])
+        try:
+            yield w
+        finally:
+            for svc in w.opened:
+                svc.engine.dispose()
+
+
+def delivered_texts(records: list[Recorded]) -> Counter[str]:
+    texts: Counter[str] = Counter()
+    for r in records:
+        body = r.body
+        texts[body["text"]["content"] if body["msgtype"] == "text" else str(body)] += 1
+    return texts
+
+
+def assert_platform_rate(state: EmulatorState) -> None:
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for r in state.messages():
+        times[f"{r.api}:{r.target}"].append(r.at)
+    assert_rate(times)
+
+
+def test_throttling_and_an_outage_lose_nothing_and_repeat_nothing(world: World) -> None:
+    clock, state = world.clock, world.state
+    start = clock.now()
+    items = [(f"w{i:02d}", "leaders") for i in range(30)]
+    items += [(f"d{i:02d}", "yuhong") for i in range(30)]
+    push(world.services, items[:30], due_at=start)
+    push(world.services, items[30:], due_at=start, platform="dingtalk")
+    state.fault("webhook/send", errcode=45009, times=3)
+    state.fault("robot/send", http_status=502, times=2)
+    world.outbox.drain_all()
+    state.down(True)
+    world.run_until(start + timedelta(minutes=5))
+    assert not state.messages() or max(r.at for r in state.messages()) < start + timedelta(
+        seconds=1
+    )
+    state.down(False)
+    world.run_until(start + timedelta(minutes=40), step=30)
+
+    expected = Counter({f"推送 {key}": 1 for key, _ in items})
+    assert delivered_texts(state.messages()) == expected
+    assert_platform_rate(state)
+    refusals = Counter(r.status for r in state.attempts() if r.status not in ("ok", "http_503"))
+    # Only the injected faults: the outbox itself never ran into a platform limit.
+    assert refusals == Counter({"45009": 3, "http_502": 2})
+    assert {r.status for r in rows(world.services).values()} == {"sent"}
+
+
+def test_more_than_twenty_for_one_robot_go_over_several_minutes(world: World) -> None:
+    clock, state = world.clock, world.state
+    push(world.services, [(f"w{i:02d}", "leaders") for i in range(45)], due_at=clock.now())
+    push(
+        world.services,
+        [(f"d{i:02d}", "yuhong") for i in range(45)],
+        due_at=clock.now(),
+        platform="dingtalk",
+    )
+    outbox = world.outbox
+    counts = []
+    for _ in range(4):
+        outbox.drain_all()
+        counts.append(len(state.messages()))
+        clock.advance(60)
+    assert counts == [40, 80, 90, 90]
+    assert {r.status for r in state.attempts()} == {"ok"}  # never a 45009 or a 410100
+    assert_platform_rate(state)
+
+
+def test_after_a_dingtalk_block_nothing_goes_to_that_robot_for_ten_minutes(
+    world: World,
+) -> None:
+    clock, state = world.clock, world.state
+    start = clock.now()
+    push(
+        world.services,
+        [(f"d{i:02d}", "yuhong") for i in range(25)],
+        due_at=start,
+        platform="dingtalk",
+    )
+    push(world.services, [(f"w{i:02d}", "leaders") for i in range(5)], due_at=start)
+    state.fault("robot/send", errcode=410100, times=1)
+    world.run_until(start + timedelta(minutes=30))
+
+    robot = state.attempts(api="robot/send")
+    blocked = [i for i, r in enumerate(robot) if r.status == "410100"]
+    assert len(blocked) == 1
+    blocked_at = robot[blocked[0]].at
+    later = robot[blocked[0] + 1 :]
+    during = [r for r in later if r.at < blocked_at + timedelta(minutes=10)]
+    assert during == [], f"{len(during)} sends to a blocked robot"
+    assert len(state.messages(api="webhook/send")) == 5  # other robots carry on
+    assert delivered_texts(state.messages(api="robot/send")) == Counter(
+        {f"推送 d{i:02d}": 1 for i in range(25)}
+    )
+    assert_platform_rate(state)
+
+
+def test_a_robot_someone_else_used_up_is_left_alone_until_its_block_ends(world: World) -> None:
+    clock, state = world.clock, world.state
+    start = clock.now()
+    for n in range(LIMIT):  # another system used yuhong's robot for its 20 this minute
+        url = signed_robot_url(world.base_url, "yuhong-token", "SECyuhong", clock.now())
+        answer = world.http.post(url, json={"msgtype": "text", "text": {"content": f"别人 {n}"}})
+        assert answer.json()["errcode"] == 0
+    push(world.services, [(f"d{i}", "yuhong") for i in range(5)], due_at=start, platform="dingtalk")
+    world.run_until(start + timedelta(minutes=15), step=30)
+
+    ours = [r for r in state.attempts(api="robot/send") if "推送" in str(r.body)]
+    assert ours[0].status == "410100"
+    assert all(r.at >= start + timedelta(minutes=10) for r in ours[1:])
+    assert Counter(r.status for r in ours) == {"410100": 1, "ok": 5}
+
+
+# -------------------------------------------------------------- reminders: reason and re-sync
+
+
+def test_a_rescheduled_venue_gets_new_reminders_and_the_old_ones_are_never_sent(
+    world: World,
+) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    assert plan_on_start(world.services) == 4
+    moved = campaign(world.db_url)["forums"]
+    moved[0] = {**moved[0], "starts_at": "2022-02-14 08:00"}
+    services = world.resync(forums=moved)
+    assert plan_on_start(services) == 2
+    assert count_rows(services) == 6
+
+    world.run_until(local("2022-02-14 08:00"), step=600)
+
+    ruiquan = [r.body["text"]["content"] for r in state.messages(target="ruiquan-key")]
+    yuhong = [r.body["text"]["content"] for r in state.messages(target="yuhong-token")]
+    assert len(ruiquan) == 2
+    assert all("时间：2月14日（周一）08:00" in text for text in ruiquan)
+    assert len(yuhong) == 2
+    assert all("时间：2月13日（周日）08:00" in text for text in yuhong)
+    final = rows(services)
+    old = [
+        r for key, r in final.items() if key.startswith("remind:forum:ruiquan:") and "02-13" in key
+    ]
+    assert len(old) == 2
+    assert {r.status for r in old} == {"dropped"}
+    assert all("reason" in r.last_error for r in old)
+
+
+def test_reminders_of_a_published_or_removed_venue_are_dropped(world: World) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    assert plan_on_start(world.services) == 4
+    with transaction(world.services.factory) as session:
+        forum = forum_by_key(session, "ruiquan")
+        assert forum is not None
+        forum.published_at = clock.now()
+    world.resync(forums=campaign(world.db_url)["forums"][:1])  # yuhong is gone
+    world.run_until(local("2022-02-13 08:00"), step=1800)
+    assert state.messages() == []
+    assert {r.status for r in rows(world.services).values()} == {"dropped"}
+
+
+def test_resyncing_the_same_config_does_not_duplicate_reminders(world: World) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    assert plan_on_start(world.services) == 4
+    assert plan_on_start(world.services) == 0
+    assert plan_on_start(world.resync()) == 0
+    assert count_rows(world.services) == 4
+    world.run_until(local("2022-02-12 19:00"), step=1800)  # the eve reminders go
+    assert len(state.messages()) == 2
+    assert plan_on_start(world.resync()) == 0  # a restart after the eve
+    world.run_until(local("2022-02-13 08:00"), step=1800)
+    assert count_rows(world.services) == 4
+    assert len(state.messages()) == 4
+    assert Counter(r.target for r in state.messages()) == {"ruiquan-key": 2, "yuhong-token": 2}
+
+
+def test_a_venue_changed_without_moving_names_the_new_judges(world: World) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    assert plan_on_start(world.services) == 4
+    forums = campaign(world.db_url)["forums"]
+    forums[0] = {**forums[0], "judges": ["申毅", "梁飞", "李学斌"], "location": "瑞泉中学报告厅"}
+    assert plan_on_start(world.resync(forums=forums)) == 0  # same start: same reminders
+    world.run_until(local("2022-02-12 19:00"), step=1800)
+    (eve,) = state.messages(target="ruiquan-key")
+    assert "评委：申毅、梁飞、李学斌" in eve.body["text"]["content"]
+    assert "地点：瑞泉中学报告厅" in eve.body["text"]["content"]
+    assert eve.body["text"]["mentioned_list"] == ["shenyi", "liangfei", "lixuebin"]
+    assert count_rows(world.services) == 4
+
+
+def test_a_reminder_missed_by_downtime_is_sent_within_the_grace_only(world: World) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    plan_on_start(world.services)
+    clock.set(local("2022-02-12 23:00"))  # down from before 18:00 until 23:00: 5 h late
+    world.outbox.drain_all()
+    assert len(state.messages()) == 2
+    assert all("明天开始" in r.body["text"]["content"] for r in state.messages())
+
+
+def test_a_reminder_missed_by_more_than_the_grace_is_dropped(world: World) -> None:
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-11 12:00"))
+    plan_on_start(world.services)
+    clock.set(local("2022-02-13 01:00"))  # 7 h after the eve reminders fell due
+    world.outbox.drain_all()
+    assert state.messages() == []
+    eve = [r for key, r in rows(world.services).items() if ":eve:" in key]
+    assert {r.status for r in eve} == {"dropped"}
+    clock.set(local("2022-02-13 07:00"))  # the 1 h reminders still go
+    world.outbox.drain_all()
+    assert len(state.messages()) == 2
