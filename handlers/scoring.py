@@ -15,6 +15,7 @@ from handlers.venues import resolve_judge_target, rubric_spec, venue_name
 from storage.models import Contestant, Forum
 from storage.scores import confirm_sheet, get_sheet, record_sheet
 
+MAX_LINES = 100
 USAGE = "请按评分表顺序发送分数，例如：评分 瑞泉中学 18 22 17 20 9（可一次发多行，每行一位选手）"
 
 
@@ -22,6 +23,12 @@ def handle_score(ctx: Context, command: Score) -> Reply:
     """Each line is accepted or refused on its own; refused lines record nothing."""
     if not command.lines:
         raise BotError(USAGE)
+    if len(command.lines) > MAX_LINES:
+        # One message is one transaction; thousands of lines would hold the write lock
+        # (on SQLite, the whole database) for seconds while other judges wait.
+        raise BotError(
+            f"一条消息最多评 {MAX_LINES} 行，收到 {len(command.lines)} 行。请分几条发送。"
+        )
     answers: list[str] = []
     touched: dict[int, Forum] = {}
     for line in command.lines:

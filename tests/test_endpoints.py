@@ -346,3 +346,13 @@ def test_a_score_message_refused_on_every_line_is_logged_as_refused(
     with transaction(sqlite_services.factory) as session:
         assert session.scalars(select(InboundMessageRow.status)).one() == "refused"
     assert _count(sqlite_services, ScoreSheet) == 0
+
+
+def test_a_batch_over_one_hundred_lines_is_refused_whole(
+    sqlite_services: Services, client: TestClient, clock: FakeClock
+) -> None:
+    lines = "\n".join("瑞泉中学 18 22 17 20 9" for _ in range(101))
+    query, body = wecom_app_request("shenyi", f"评分\n{lines}", "big-1", clock.now())
+    answer = open_app_reply(client.post("/wecom/callback", params=query, content=body).content)
+    assert answer == "一条消息最多评 100 行，收到 101 行。请分几条发送。"
+    assert _count(sqlite_services, ScoreSheet) == 0
