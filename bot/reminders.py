@@ -2,7 +2,8 @@
 
 Planned into the outbox when the config is synced. The dedupe key carries the start time,
 so re-syncing an unchanged config adds nothing, and a rescheduled venue gets new reminders
-while ``refresh`` drops the old ones before they are sent.
+while ``refresh`` drops the old ones before they are sent. A venue whose place, host or
+judges changed without moving keeps its reminders, re-worded while they are still pending.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.config import ForumConfig, Settings, parse_offset
 from bot.messages import Mention, OutboundMessage
 from handlers.context import local_time
-from storage.outbox import enqueue
+from storage.models import OutboxRow
+from storage.outbox import enqueue, payload_of
 from storage.people import forum_by_key
 
 PREFIX = "remind:forum:"
@@ -94,6 +97,8 @@ def plan_forum_reminders(session: Session, settings: Settings, now: datetime) ->
                 title=f"{forum.location}会场提醒",
                 mentions=judges,
             )
+            if _reword_planned(session, reminder.key, message):
+                continue
             added += enqueue(
                 session,
                 message,
@@ -103,6 +108,18 @@ def plan_forum_reminders(session: Session, settings: Settings, now: datetime) ->
                 reason=reminder.key,
             )
     return added
+
+
+def _reword_planned(session: Session, key: str, message: OutboundMessage) -> bool:
+    """Whether ``key`` is planned already; if it is still pending it gets ``message``."""
+    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)) is None:
+        return False
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.dedupe_key == key, OutboxRow.status == "pending")
+        .values(payload=payload_of(message), platform=message.platform, target=message.target)
+    )
+    return True
 
 
 def _mention(settings: Settings, name: str) -> Mention:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,12 +40,6 @@ ROBOTS = 5
 PUSHES = 100  # 20 per robot: the whole run fits one rate window
 KILL_AFTER = 25
 SEND_DELAY_S = 0.03
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(tmp_path: Path, emulator_url: str) -> Path:
@@ -95,14 +88,13 @@ def prefill(config: Path) -> dict[str, str]:
 
 
 class Serve:
-    """One ``edubot serve`` process, its output in a log file."""
+    """One ``edubot serve`` process (HTTP on an ephemeral port), its output in a log file."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
-        port = str(free_port())
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", port],
+                [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", "0"],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,
