@@ -27,6 +27,17 @@ from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
 
+
+class _SkipBusyDrain(logging.Filter):
+    """The drain job is polled while a long drain may still run; that skip is expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyDrain())
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+
 PlanJob = Callable[[Session, Settings, datetime], object]
 
 

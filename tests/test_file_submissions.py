@@ -10,7 +10,6 @@ unknown or expired media, the platform down or slow) are answered and record not
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -78,13 +77,6 @@ DOCX = b"PK\x03\x04" + bytes(range(256)) * 4 + b"end"  # every byte value, 1031 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 300
 GONE = "文件已失效或无法获取，未记录。请重新发送文件。"
 SMALL = 1024
-
-
-def without_nagle(emu: EmulatorServer) -> None:
-    """See tests/test_outbox.py: accepted sockets inherit TCP_NODELAY from the listener."""
-    listener = getattr(emu, "_socket", None)
-    if listener is not None:
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @dataclass
@@ -227,7 +219,6 @@ def running(
     with ExitStack() as stack:
         emu = EmulatorServer(state)
         stack.enter_context(emu)
-        without_nagle(emu)
         settings = emulated_settings(tmp_path, emu.base_url)
         state.register(settings)
         files = None

@@ -12,7 +12,6 @@ Platform behaviour comes from the loopback emulator with the real senders.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -340,23 +339,10 @@ class World:
         outbox.drain_all()
 
 
-def without_nagle(emu: EmulatorServer) -> EmulatorServer:
-    """Turn Nagle off on the emulator's listening socket (accepted sockets inherit it).
-
-    ``LoopbackServer`` binds a socket made without ``IPPROTO_TCP``, so asyncio does not set
-    ``TCP_NODELAY`` on its connections and every answer waits ~40 ms for a delayed ACK.
-    """
-    listener = getattr(emu, "_socket", None)
-    if listener is not None:
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return emu
-
-
 @contextmanager
 def make_world(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[World]:
     state = EmulatorState.from_settings(make_settings(db_url, tmp_path), clock)
     with EmulatorServer(state) as emu, httpx.Client(timeout=5.0) as http:
-        without_nagle(emu)
         settings = emulated_settings(db_url, tmp_path, emu.base_url)
         services = build_services(settings, clock=clock)
         w = World(db_url, tmp_path, clock, state, emu.base_url, http, services, [services])

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,9 +69,6 @@ def wire(clock: FakeClock) -> Iterator[Wire]:
     requests: list[httpx.Request] = []
     hooks: dict[str, list[Any]] = {"request": [requests.append]}
     with EmulatorServer(state) as emu, httpx.Client(timeout=5.0, event_hooks=hooks) as http:
-        listener = getattr(emu, "_socket", None)  # see tests/test_outbox.py: without_nagle
-        if listener is not None:
-            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         data["wecom"] = {**data["wecom"], "api_base": emu.base_url}
         data["dingtalk"] = {**data["dingtalk"], "api_base": emu.base_url, "oapi_base": emu.base_url}
         router = build_router(settings_from_mapping(data), http=http, clock=clock)
