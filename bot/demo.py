@@ -268,7 +268,7 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
         "提交 书面报告 https://pan.example.cn/s/shangde-2022",
     )
 
-    _step(s, 8, "2月13日", "主持人导出成绩汇总表（附件4）", fast=fast)
+    _step(s, 8, "2月16日", "主持人导出成绩汇总表（附件4）", fast=fast)
     with transaction(s.services.factory) as session:
         _, path = export_forum(
             session,

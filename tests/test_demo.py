@@ -29,6 +29,13 @@ def test_demo_runs_the_whole_story_and_writes_the_sheet(tmp_path: Path) -> None:
     assert "已记录 党攀峰 → 实验初中共同体：86 分" in out
     assert "推送 → 领导小组群（企业微信） 【成绩公布】学校管理论坛·瑞泉中学会场" in out
     assert "逾期 2 小时 5 分钟（已标记为逾期提交）" in out
+    # Deadline reminders name only who has not submitted; the overdue list reaches leaders.
+    reminder = out.split("【交材料提醒】书面报告", 1)[1].split("提交方式", 1)[0]
+    assert "瑞泉中学共同体" in reminder
+    assert "尚德中学" in reminder
+    assert "杜桥中学" not in reminder
+    overdue = out.split("推送 → 领导小组群（企业微信） ### 【逾期未交】书面报告", 1)[1]
+    assert "应交 3 · 已交 2 · 逾期交 0 · 未交 1\n" in overdue.replace("      ", "")
     assert "Traceback" not in result.stderr
 
     sheet = tmp_path / "ruiquan-成绩汇总表.xlsx"
