@@ -1,0 +1,91 @@
+"""The intake floor: the same callbacks opened, parsed and committed by one loop, no HTTP.
+
+``python -m bench.floor --config X --requests FILE --duration 10 --out FILE`` runs in a
+process of its own: ``build_services`` (migrations, config sync), then for each pre-built
+request what the endpoint does minus HTTP — ``parse_app_envelope``, ``WeComCrypto.open``
+(signature + AES), ``parse_app_message`` and ``Dispatcher.process`` (one transaction).
+``--profile FILE`` writes a pyinstrument text profile of the loop when pyinstrument is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.workload import PreparedRequest, load_requests
+from bot.app import Services, build_services
+from bot.config import load_settings
+from bot.platforms import wecom
+
+
+def run_floor(
+    services: Services, requests: list[PreparedRequest], *, duration: float
+) -> dict[str, Any]:
+    crypto = services.wecom_app
+    assert crypto is not None
+    tolerance = timedelta(seconds=services.settings.wecom.timestamp_tolerance_s)
+    statuses: Counter[str] = Counter()
+    start = time.perf_counter()
+    deadline = start + duration
+    done = 0
+    for request in requests:
+        if time.perf_counter() >= deadline:
+            break
+        encrypt = wecom.parse_app_envelope(request.body)
+        plain = crypto.open(
+            request.query["msg_signature"],
+            request.query["timestamp"],
+            request.query["nonce"],
+            encrypt,
+            now=services.clock.now(),
+            tolerance=tolerance,
+        )
+        message = wecom.parse_app_message(plain)
+        assert message is not None
+        statuses[services.dispatcher.process(message).status] += 1
+        done += 1
+    elapsed = time.perf_counter() - start
+    return {
+        "processed": done,
+        "statuses": dict(statuses),
+        "elapsed_s": elapsed,
+        "throughput": done / elapsed if elapsed else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--requests", type=Path, required=True)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args(argv)
+    services = build_services(load_settings(args.config))
+    requests = load_requests(args.requests)
+    profiler: Any = None
+    if args.profile:
+        with contextlib.suppress(ImportError):
+            from pyinstrument import Profiler  # noqa: PLC0415 - optional, profiling only
+
+            profiler = Profiler()
+            profiler.start()
+    try:
+        result = run_floor(services, requests, duration=args.duration)
+    finally:
+        services.engine.dispose()
+    if profiler is not None:
+        profiler.stop()
+        args.profile.write_text(profiler.output_text(show_all=False), encoding="utf-8")
+    args.out.write_text(json.dumps(result), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
