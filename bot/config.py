@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -266,7 +267,7 @@ class ForumConfig(_Frozen):
         cleaned = tuple(re.sub(r"\s+", "", name) for name in value)
         if not cleaned:
             raise ValueError("the list is empty")
-        dupes = sorted({name for name in cleaned if cleaned.count(name) > 1})
+        dupes = sorted(name for name, n in Counter(cleaned).items() if n > 1)
         if dupes:
             raise ValueError(f"listed twice: {', '.join(dupes)}")
         return cleaned

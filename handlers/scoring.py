@@ -10,7 +10,7 @@ from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
 from handlers.publishing import after_scoring
 from handlers.rubric import SheetScores, fmt, read_scores
-from handlers.standings import venue_table
+from handlers.standings import VenueTable, venue_table
 from handlers.venues import resolve_judge_target, rubric_spec, venue_name
 from storage.models import Contestant, Forum
 from storage.scores import confirm_sheet, get_sheet, record_sheet
@@ -97,8 +97,9 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> tuple[For
     text = f"{verb} {ctx.person.name} → {contestant.name}：{scores.describe(rubric)}"
     if before is not None:
         text += f"（原 {fmt(before.total)} 分）"
-    text += _remaining(ctx, forum)
-    text += _outlier_note(ctx, forum, contestant, scores.total)
+    table = venue_table(ctx.session, forum)  # once per line: it is the costly read
+    text += _remaining(ctx, table)
+    text += _outlier_note(ctx, table, contestant, scores.total)
     return forum, text
 
 
@@ -115,16 +116,14 @@ def _numbers(scores: SheetScores) -> str:
     return " ".join(fmt(v) for v in values)
 
 
-def _remaining(ctx: Context, forum: Forum) -> str:
-    table = venue_table(ctx.session, forum)
+def _remaining(ctx: Context, table: VenueTable) -> str:
     left = table.missing_for(ctx.person.name)
     if not left:
         return f" · 您在{table.venue}的评分已全部完成"
     return f" · 本会场您还剩 {len(left)} 位未评"
 
 
-def _outlier_note(ctx: Context, forum: Forum, contestant: Contestant, total: Decimal) -> str:
-    table = venue_table(ctx.session, forum)
+def _outlier_note(ctx: Context, table: VenueTable, contestant: Contestant, total: Decimal) -> str:
     blocked = [o for o in table.unconfirmed_outliers() if o[1] == contestant.name]
     if not any(judge == ctx.person.name for judge, _, _ in blocked):
         return ""

@@ -64,12 +64,13 @@ def venue_table(session: Session, forum: Forum) -> VenueTable:
     judge_names = {j.person_id: j.person.name for j in forum.judges}
     names = {c.id: c.name for c in forum.contestants}
     contestants = tuple(c.name for c in current_contestants(forum))
+    counted = set(contestants)  # a set: venues can have thousands of contestants
     sheets: dict[tuple[str, str], SheetScores] = {}
     rows: dict[tuple[str, str], ScoreSheet] = {}
     for sheet in sheets_for_forum(session, forum.id):
         judge = judge_names.get(sheet.judge_id)
         contestant = names.get(sheet.contestant_id)
-        if judge is None or contestant not in contestants:
+        if judge is None or contestant not in counted:
             continue  # a judge or contestant removed from the config: kept, not counted
         items = None if sheet.items is None else tuple(Decimal(v) for v in sheet.items)
         sheets[(contestant, judge)] = SheetScores(sheet.total, items)

@@ -15,7 +15,7 @@ from bot.errors import BotError
 from handlers.context import Context
 from handlers.rubric import ItemSpec, RubricSpec
 from storage.models import Contestant, Forum
-from storage.people import active_forums, group_by_chat_id
+from storage.people import active_forums, forums_judged_by, group_by_chat_id
 
 _NUMBER = re.compile(r"^(?:第)?(\d{1,3})号?$")
 
@@ -116,7 +116,7 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[Forum, Contestant]:
         if venue_hint is not None:
             contestant_ref = words[-1]
 
-    judged = [f for f in active_forums(ctx.session) if person.id in judge_ids(f)]
+    judged = forums_judged_by(ctx.session, person.id)
     in_chat = chat_forums(ctx)
     if venue_hint is not None:
         candidates = [venue_hint]
