@@ -98,6 +98,7 @@ class OutboxSender:
         settings: OutboxSettings,
         instance: str,
         refresh: Refresh = keep,
+        refreshes: Callable[[str], bool] = lambda _reason: True,
         rng: random.Random | None = None,
     ) -> None:
         self._factory = factory
@@ -107,6 +108,8 @@ class OutboxSender:
         self._instance = instance[:64]
         self._refresh = refresh
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._refreshes = refreshes
+        self._blocked: dict[str, datetime] = {}  # robots this sender saw blocked
         self._rate_rows: set[str] = set()  # rate rows known to exist (never deleted)
 
     # ------------------------------------------------------------------ public
@@ -279,13 +282,17 @@ class OutboxSender:
 
     def _deliver(self, row: _Claimed) -> str:
         now = self._clock.now()
-        with transaction(self._factory) as session:
-            blocked = _blocked_until(session, row.rate_key)
-            if blocked is not None and blocked > now:
-                # The robot was blocked after this row was claimed in the same batch.
+        blocked = self._blocked.get(row.rate_key)
+        if blocked is not None and blocked > now:
+            # This robot was blocked after the row was claimed in the same batch.
+            with transaction(self._factory) as session:
                 _defer(session, row, blocked)
-                return "retried"
-            message = self._refresh(session, row.reason, row.message, now)
+            return "retried"
+        message: OutboundMessage | None = row.message
+        if self._refreshes(row.reason):
+            # Only pushes whose reason can go away pay for a transaction before sending.
+            with transaction(self._factory) as session:
+                message = self._refresh(session, row.reason, row.message, now)
         if message is None:
             self._finish(row, "dropped", "the reason for this push is gone")
             log.info("dropped %s: reason gone", row.dedupe_key)
@@ -332,6 +339,7 @@ class OutboxSender:
         backoff = min(600.0, 5.0 * 2 ** (row.attempts - 1)) * self._rng.uniform(0.5, 1.0)
         delay = timedelta(seconds=max(exc.retry_after, backoff))
         if exc.retry_after:
+            self._blocked[row.rate_key] = now + timedelta(seconds=exc.retry_after)
             self._ensure_rate_row(row.rate_key)
         with transaction(self._factory) as session:
             if exc.retry_after:
@@ -400,10 +408,6 @@ def _lock(session: Session, key: str) -> OutboxRate:
         state = session.get(OutboxRate, key, with_for_update=True, populate_existing=True)
         assert state is not None
     return state
-
-
-def _blocked_until(session: Session, key: str) -> datetime | None:
-    return session.scalar(select(OutboxRate.blocked_until).where(OutboxRate.rate_key == key))
 
 
 def _defer(session: Session, row: _Claimed, until: datetime) -> None:

@@ -10,6 +10,13 @@ from bot.messages import OutboundMessage
 from bot.reminders import PREFIX as FORUM_PREFIX
 from bot.reminders import refresh_forum_reminder
 
+REFRESHED = (FORUM_PREFIX, "remind:deadline:", "overdue:deadline:")
+
+
+def refreshes(reason: str) -> bool:
+    """Whether a push with this reason is re-checked (or re-rendered) before sending."""
+    return reason.startswith(REFRESHED)
+
 
 def refresh(
     session: Session, reason: str, message: OutboundMessage, now: datetime
@@ -17,7 +24,7 @@ def refresh(
     """None drops the push; otherwise the (possibly re-rendered) message to send."""
     if reason.startswith(FORUM_PREFIX):
         return refresh_forum_reminder(session, reason, message)
-    if reason.startswith(("remind:deadline:", "overdue:deadline:")):
+    if reason.startswith(REFRESHED[1:]):
         from bot import planner  # noqa: PLC0415 - the deadlines feature is optional to import
 
         return planner.refresh(session, reason, message, now)

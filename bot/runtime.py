@@ -6,7 +6,7 @@ import httpx
 
 from bot.app import Services
 from bot.outbox import OutboxSender
-from bot.refresh import refresh
+from bot.refresh import refresh, refreshes
 from bot.reminders import plan_forum_reminders
 from bot.scheduler import Scheduler, instance_name
 from bot.senders import build_router
@@ -42,6 +42,7 @@ def make_outbox(services: Services, http: httpx.Client) -> OutboxSender:
         settings=services.settings.outbox,
         instance=instance_name(),
         refresh=refresh,
+        refreshes=refreshes,
     )
 
 
