@@ -7,6 +7,7 @@ from bot.messages import Reply
 from handlers.commands import Progress, Publish, Ranking
 from handlers.context import Context
 from handlers.publishing import publish
+from handlers.submissions import deadline_progress
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.venues import chat_forums, find_forum_ref, judge_ids, venue_name
 from storage.models import Forum
@@ -58,6 +59,11 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
         elif ctx.person.has_role(*OVERSEERS):
             state = "已公布" if forum.locked else ("已完成" if table.complete else "进行中")
             parts.append(f"{table.venue}：已评 {table.scored}/{table.expected}（{state}）")
+    if not command.venue and ctx.person.has_role(*OVERSEERS):
+        # Organizers and leaders see the whole campaign: venues and report deadlines.
+        reports = deadline_progress(ctx)
+        if reports:
+            parts.extend(["材料提交：", *reports])
     if not parts:
         raise BotError("您目前没有需要查看进度的会场。发送“帮助”查看可用命令。")
     return Reply("\n".join(parts))

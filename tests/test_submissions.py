@@ -475,3 +475,14 @@ def test_no_attachment_is_not_ours(bot: Bot, fetcher: FakeFetcher) -> None:
         assert person is not None
         message = InboundMessage("wecom", "wecom_app", "x", "chenxz", "", "private")
         assert handle(Context(session, person, message, START, TZ)) is None
+
+
+def test_organizer_progress_covers_venues_and_deadlines(bot: Bot) -> None:
+    bot.say("chenxz", f"提交 实施方案 {URL}")
+    text = bot.say("wangjz", "进度").reply.text
+    assert "瑞泉中学会场：已评 0/15（进行中）" in text
+    reports = text.split("材料提交：\n", 1)[1]
+    assert reports.startswith("实施方案（截止 ")
+    assert "应交 3 · 已交 1 · 逾期交 0 · 未交 2" in reports
+    # A judge's 进度 stays about their own sheets.
+    assert "材料提交" not in bot.say("shenyi", "进度").reply.text
