@@ -7,8 +7,8 @@ from bot.messages import Reply
 from handlers.commands import Progress, Publish, Ranking
 from handlers.context import Context
 from handlers.publishing import publish
-from handlers.submissions import deadline_progress
 from handlers.standings import VenueTable, ranking_text, venue_table
+from handlers.submissions import deadline_progress
 from handlers.venues import chat_forums, find_forum_ref, judge_ids, venue_name
 from storage.models import Forum
 from storage.people import active_forums
