@@ -19,13 +19,10 @@ minutes before they expire and fetched again once when the platform refuses them
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -36,12 +33,13 @@ from bot.config import Settings
 from bot.errors import BotError
 from bot.files import DEFAULT_MAX_BYTES, FileIntake, too_large_message
 from bot.messages import Attachment, Channel
+from bot.platforms.wecom_crypto import aes_key
+from bot.tokens import TokenCache
 
 log = logging.getLogger("edubot.media")
 
 CHANNELS: tuple[Channel, ...] = ("wecom_app", "wecom_robot", "dingtalk")
 MEDIA_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-TOKEN_MARGIN = timedelta(minutes=5)
 ROBOT_PAD_BLOCK = 32
 """WeCom pads robot files (like callbacks) with PKCS#7 to a multiple of 32 bytes."""
 ERROR_BODY_MAX = 64 * 1024
@@ -69,33 +67,6 @@ def _later(channel: Channel, what: str = "下载文件失败") -> str:
     )
 
 
-class _TokenCache:
-    """One access token, refreshed ``TOKEN_MARGIN`` before it expires. Thread-safe."""
-
-    def __init__(self, fetch: Callable[[], tuple[str, int]], clock: Clock) -> None:
-        self._fetch = fetch
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token = ""
-        self._refresh_at: datetime | None = None
-
-    def get(self) -> str:
-        with self._lock:
-            now = self._clock.now()
-            if self._token and self._refresh_at is not None and now < self._refresh_at:
-                return self._token
-            token, expires_in = self._fetch()
-            self._token = token
-            self._refresh_at = now + timedelta(seconds=expires_in) - TOKEN_MARGIN
-            return token
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` (the platform refused it); a newer one is kept."""
-        with self._lock:
-            if self._token == token:
-                self._token, self._refresh_at = "", None
-
-
 class PlatformMedia:
     """Fetches attachments from WeCom and DingTalk.
 
@@ -116,8 +87,8 @@ class PlatformMedia:
         self._own: httpx.Client | None = None
         self._own_lock = threading.Lock()
         self.max_bytes = max_bytes
-        self._wecom_tokens = _TokenCache(self._wecom_token, clock)
-        self._dingtalk_tokens = _TokenCache(self._dingtalk_token, clock)
+        self._wecom_tokens = TokenCache(self._wecom_token, clock)
+        self._dingtalk_tokens = TokenCache(self._dingtalk_token, clock)
 
     # --- the ports ------------------------------------------------------------------------
 
@@ -294,13 +265,7 @@ class PlatformMedia:
 
 def robot_file_key(encoding_aes_key: str) -> bytes:
     """The 32-byte AES key behind a 43-character EncodingAESKey."""
-    try:
-        key = base64.b64decode(encoding_aes_key + "=", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the EncodingAESKey is not base64") from exc
-    if len(key) != 32:
-        raise ValueError("the EncodingAESKey does not decode to 32 bytes")
-    return key
+    return aes_key(encoding_aes_key)
 
 
 def open_robot_file(encrypted: bytes, encoding_aes_key: str) -> bytes:

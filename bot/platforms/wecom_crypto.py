@@ -29,6 +29,18 @@ def wecom_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str
     return hashlib.sha1(joined.encode("utf-8")).hexdigest()  # noqa: S324 - the protocol's hash
 
 
+def aes_key(encoding_aes_key: str) -> bytes:
+    """The 32-byte AES key behind a 43-character EncodingAESKey (also used for the
+    intelligent robot's encrypted files)."""
+    try:
+        key = base64.b64decode(encoding_aes_key + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("encoding_aes_key is not valid base64") from exc
+    if len(key) != 32:
+        raise ValueError("encoding_aes_key must be 43 characters (32 bytes)")
+    return key
+
+
 class WeComCrypto:
     """Verify, decrypt and encrypt for one callback endpoint.
 
@@ -36,12 +48,7 @@ class WeComCrypto:
     """
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
-        try:
-            key = base64.b64decode(encoding_aes_key + "=", validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("encoding_aes_key is not valid base64") from exc
-        if len(key) != 32:
-            raise ValueError("encoding_aes_key must be 43 characters (32 bytes)")
+        key = aes_key(encoding_aes_key)
         self.token = token
         self.receive_id = receive_id
         self._key = key

@@ -9,9 +9,7 @@ is invalid. Unlike the robot webhooks, this API reports errors with HTTP status 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,8 +31,8 @@ from bot.senders.base import (
 )
 from bot.senders.limits import LIMITS
 from bot.senders.render import dingtalk_app_message
+from bot.tokens import TokenCache
 
-TOKEN_MARGIN = timedelta(minutes=5)
 THROTTLE_RETRY_AFTER = 60.0
 _AUTH_CODES = frozenset({"InvalidAuthentication", "invalidParameter.token.invalid"})
 _THROTTLE_MARKS = ("QpsLimit", "Throttling", "flowControl")
@@ -50,33 +48,15 @@ class DingTalkApp:
     robot_code: str
 
 
-class DingTalkTokenCache:
+class DingTalkTokenCache(TokenCache):
     """The app access token, shared by every app-robot send. Thread-safe."""
 
     def __init__(self, *, http: httpx.Client, clock: Clock, app: DingTalkApp) -> None:
         self._http = http
-        self._clock = clock
         self._app = app
-        self._lock = threading.Lock()
-        self._token = ""
-        self._refresh_at: datetime | None = None
+        super().__init__(self._fetch_token, clock)
 
-    def get(self) -> str:
-        """A token valid for at least five more minutes, fetched if needed."""
-        with self._lock:
-            now = self._clock.now()
-            if self._token and self._refresh_at is not None and now < self._refresh_at:
-                return self._token
-            self._token, self._refresh_at = self._fetch(now)
-            return self._token
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` (DingTalk refused it); a newer one fetched meanwhile is kept."""
-        with self._lock:
-            if self._token == token:
-                self._token, self._refresh_at = "", None
-
-    def _fetch(self, now: datetime) -> tuple[str, datetime]:
+    def _fetch_token(self) -> tuple[str, int]:
         where = "dingtalk accessToken"
         body = encode_json({"appKey": self._app.app_key, "appSecret": self._app.app_secret})
         url = f"{self._app.api_base.rstrip('/')}/v1.0/oauth2/accessToken"
@@ -87,10 +67,9 @@ class DingTalkTokenCache:
         if not isinstance(token, str) or not token:
             raise PermanentDelivery(f"{where}: no accessToken in the answer")
         try:
-            expires_in = int(data.get("expireIn", 7200))
+            return token, int(data.get("expireIn", 7200))
         except (TypeError, ValueError):
-            expires_in = 7200
-        return token, now + timedelta(seconds=expires_in) - TOKEN_MARGIN
+            return token, 7200
 
 
 def _openapi_code(response: httpx.Response) -> str:
