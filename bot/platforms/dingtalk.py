@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.errors import MalformedRequest
 from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
+from bot.platforms.fields import object_field, text_field, valid_unicode
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -121,10 +122,7 @@ def render_reply(reply: Reply) -> dict[str, object]:
 
 
 def _str(obj: dict[str, object], key: str, *, allow_empty: bool = False) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or (not allow_empty and not value):
-        raise MalformedRequest(f"dingtalk: {key} is missing or not a string")
-    return _utf8(value, key)
+    return text_field(obj, key, where="dingtalk: ", allow_empty=allow_empty)
 
 
 def _optional_str(obj: dict[str, object], key: str) -> str:
@@ -133,24 +131,11 @@ def _optional_str(obj: dict[str, object], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise MalformedRequest(f"dingtalk: {key} is not a string")
-    return _utf8(value, key)
-
-
-def _utf8(value: str, key: str) -> str:
-    # JSON may spell a lone surrogate ("\ud800"); such a str cannot be stored or sent
-    # later, so refuse it here rather than fail deep inside storage.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise MalformedRequest(f"dingtalk: {key} is not valid Unicode") from exc
-    return value
+    return valid_unicode(value, f"dingtalk: {key}")
 
 
 def _obj(obj: dict[str, object], key: str) -> dict[str, object]:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        raise MalformedRequest(f"dingtalk: {key} is missing or not an object")
-    return value
+    return object_field(obj, key, where="dingtalk: ")
 
 
 def _optional_ms(obj: dict[str, object], key: str) -> datetime | None:

@@ -19,6 +19,7 @@ import defusedxml.ElementTree as safe_xml
 
 from bot.errors import MalformedRequest
 from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
+from bot.platforms.fields import object_field, text_field
 from bot.platforms.wecom_crypto import WeComCrypto
 
 # Characters XML 1.0 forbids even inside CDATA; WeCom's parser would reject the whole reply.
@@ -321,23 +322,11 @@ def _load_json_object(raw: bytes | str, what: str) -> dict[str, object]:
 
 
 def _str_field(obj: dict[str, object], key: str, what: str, *, allow_empty: bool = False) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or (not allow_empty and not value):
-        raise MalformedRequest(f"wecom: {what}.{key} is missing or not a string")
-    # JSON may spell a lone surrogate ("\ud800"); such a str cannot be stored or sent
-    # later, so refuse it here rather than fail deep inside storage.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise MalformedRequest(f"wecom: {what}.{key} is not valid Unicode") from exc
-    return value
+    return text_field(obj, key, where=f"wecom: {what}.", allow_empty=allow_empty)
 
 
 def _obj_field(data: dict[str, object], key: str) -> dict[str, object]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise MalformedRequest(f"wecom: message.{key} is missing or not an object")
-    return value
+    return object_field(data, key, where="wecom: message.")
 
 
 def _robot_attachment(item: dict[str, object], kind: AttachmentKind) -> Attachment:
