@@ -13,17 +13,21 @@ from bot.senders.limits import max_text_bytes
 from handlers.context import Context
 from handlers.deadlines import paginate
 from handlers.standings import VenueTable, ranking_text, venue_table
-from handlers.venues import venue_name
+from handlers.venues import current_contestants, venue_name
 from storage.models import Forum
 from storage.outbox import enqueue
 from storage.people import group_by_key
+from storage.scores import count_sheets
 
 
 def after_scoring(ctx: Context, forum: Forum) -> str:
     """Announce completion once; publish automatically when the venue asks for it."""
-    table = venue_table(ctx.session, forum)
-    if not table.complete or forum.completed_at is not None:
+    if forum.completed_at is not None:
         return ""
+    expected = len(forum.judges) * len(current_contestants(forum))
+    if expected == 0 or count_sheets(ctx.session, forum) < expected:
+        return ""  # a count, not the venue table: this runs after every scoring message
+    table = venue_table(ctx.session, forum)
     forum.completed_at = ctx.now
     if forum.group is not None:
         _push_group(

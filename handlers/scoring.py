@@ -9,11 +9,17 @@ from bot.messages import Reply
 from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
 from handlers.publishing import after_scoring
+from handlers.results import outliers
 from handlers.rubric import SheetScores, fmt, read_scores
-from handlers.standings import VenueTable, venue_table
-from handlers.venues import resolve_judge_target, rubric_spec, venue_name
+from handlers.venues import current_contestants, resolve_judge_target, rubric_spec, venue_name
 from storage.models import Contestant, Forum
-from storage.scores import confirm_sheet, get_sheet, record_sheet
+from storage.scores import (
+    confirm_sheet,
+    contestant_totals,
+    count_sheets,
+    get_sheet,
+    record_sheet,
+)
 
 MAX_LINES = 100
 USAGE = "请按评分表顺序发送分数，例如：评分 瑞泉中学 18 22 17 20 9（可一次发多行，每行一位选手）"
@@ -97,9 +103,8 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> tuple[For
     text = f"{verb} {ctx.person.name} → {contestant.name}：{scores.describe(rubric)}"
     if before is not None:
         text += f"（原 {fmt(before.total)} 分）"
-    table = venue_table(ctx.session, forum)  # once per line: it is the costly read
-    text += _remaining(ctx, table)
-    text += _outlier_note(ctx, table, contestant, scores.total)
+    text += _remaining(ctx, forum)
+    text += _outlier_note(ctx, forum, contestant, scores.total)
     return forum, text
 
 
@@ -116,20 +121,27 @@ def _numbers(scores: SheetScores) -> str:
     return " ".join(fmt(v) for v in values)
 
 
-def _remaining(ctx: Context, table: VenueTable) -> str:
-    left = table.missing_for(ctx.person.name)
-    if not left:
-        return f" · 您在{table.venue}的评分已全部完成"
-    return f" · 本会场您还剩 {len(left)} 位未评"
+def _remaining(ctx: Context, forum: Forum) -> str:
+    # Counts, not the venue table: this runs for every score line.
+    left = len(current_contestants(forum)) - count_sheets(ctx.session, forum, ctx.person.id)
+    if left <= 0:
+        return f" · 您在{venue_name(forum)}的评分已全部完成"
+    return f" · 本会场您还剩 {left} 位未评"
 
 
-def _outlier_note(ctx: Context, table: VenueTable, contestant: Contestant, total: Decimal) -> str:
-    blocked = [o for o in table.unconfirmed_outliers() if o[1] == contestant.name]
-    if not any(judge == ctx.person.name for judge, _, _ in blocked):
+def _outlier_note(ctx: Context, forum: Forum, contestant: Contestant, total: Decimal) -> str:
+    judges = {j.person_id: j.person.name for j in forum.judges}
+    totals = {
+        judges[judge]: value
+        for judge, value, _ in contestant_totals(ctx.session, forum.id, contestant.id)
+        if judge in judges
+    }
+    threshold = forum.rubric.outlier_threshold
+    if ctx.person.name not in outliers(totals, threshold):
         return ""
     return (
         f"\n⚠ 您给 {contestant.name} 的 {fmt(total)} 分与其他评委相差超过 "
-        f"{fmt(table.rubric.outlier_threshold)} 分。请核对；如无误请发送：确认 {contestant.name}"
+        f"{fmt(threshold)} 分。请核对；如无误请发送：确认 {contestant.name}"
     )
 
 

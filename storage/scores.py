@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Contestant, Forum, Person, ScoreRevision, ScoreSheet
@@ -14,6 +14,35 @@ from storage.models import Contestant, Forum, Person, ScoreRevision, ScoreSheet
 
 def sheets_for_forum(session: Session, forum_id: int) -> list[ScoreSheet]:
     return list(session.scalars(select(ScoreSheet).where(ScoreSheet.forum_id == forum_id)))
+
+
+def count_sheets(session: Session, forum: Forum, judge_id: int | None = None) -> int:
+    """Sheets of the venue's current judges for its current contestants (optionally one
+    judge's): what "complete" and "how many left" are counted from."""
+    judges = [j.person_id for j in forum.judges]
+    query = (
+        select(func.count())
+        .select_from(ScoreSheet)
+        .join(Contestant, Contestant.id == ScoreSheet.contestant_id)
+        .where(
+            ScoreSheet.forum_id == forum.id,
+            Contestant.position > 0,
+            ScoreSheet.judge_id.in_([judge_id] if judge_id is not None else judges),
+        )
+    )
+    return int(session.scalar(query) or 0)
+
+
+def contestant_totals(
+    session: Session, forum_id: int, contestant_id: int
+) -> list[tuple[int, Decimal, datetime | None]]:
+    """(judge id, total, confirmed at) of every sheet for one contestant."""
+    rows = session.execute(
+        select(ScoreSheet.judge_id, ScoreSheet.total, ScoreSheet.confirmed_at).where(
+            ScoreSheet.forum_id == forum_id, ScoreSheet.contestant_id == contestant_id
+        )
+    ).all()
+    return [(judge, total, confirmed) for judge, total, confirmed in rows]
 
 
 def get_sheet(
