@@ -46,25 +46,3 @@ class FakeClock:
             raise ValueError("FakeClock needs an aware datetime")
         with self._lock:
             self._now = when
-
-
-class ScaledClock:
-    """A clock that runs ``speed`` times faster than real time from ``start`` (for the demo)."""
-
-    def __init__(self, start: datetime, speed: float, base: Clock | None = None) -> None:
-        self._base = base or SystemClock()
-        self._origin = self._base.now()
-        self._start = start
-        self._speed = speed
-        self._offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            elapsed = (self._base.now() - self._origin) * self._speed
-            return self._start + elapsed + self._offset
-
-    def jump(self, delta: timedelta) -> None:
-        """Skip ahead by ``delta`` at once."""
-        with self._lock:
-            self._offset += delta

@@ -30,7 +30,6 @@ from pydantic import (
 
 from bot.errors import ConfigError
 
-ROLES = ("judge", "host", "principal", "leader", "organizer", "admin")
 Role = Literal["judge", "host", "principal", "leader", "organizer", "admin"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

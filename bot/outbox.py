@@ -142,13 +142,6 @@ class OutboxSender:
             )
         return total
 
-    def next_due(self) -> datetime | None:
-        """When the earliest pending push falls due (for the scheduler's wake-up)."""
-        with transaction(self._factory) as session:
-            return session.scalar(
-                select(func.min(OutboxRow.due_at)).where(OutboxRow.status == "pending")
-            )
-
     # ------------------------------------------------------------------ claim
 
     def _claim(self, batch: int) -> list[_Claimed]:

@@ -169,11 +169,6 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
     return added
 
 
-def plan_deadline_pushes(session: Session, settings: Settings, now: datetime) -> int:
-    """Reminders and overdue lists together: what a once-a-minute job calls."""
-    return plan_deadline_reminders(session, settings, now) + plan_overdue(session, settings, now)
-
-
 # --------------------------------------------------------------------------- digests
 
 

@@ -31,11 +31,6 @@ HANDLERS: dict[type[Any], Handler] = {
 }
 
 
-def register(command_type: type[Any], handler: Handler) -> None:
-    """Add a handler (used by feature modules that are wired in by the composition root)."""
-    HANDLERS[command_type] = handler
-
-
 def handle(ctx: Context, command: c.Command) -> Reply:
     """Run the handler for ``command``. Commands without one get an honest answer."""
     handler = HANDLERS.get(type(command))

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import Forbidden, MalformedRequest
-from bot.messages import Attachment, InboundMessage, Mention, Reply
-from bot.platforms.dingtalk import parse_message, render_reply
+from bot.messages import Attachment, InboundMessage
+from bot.platforms.dingtalk import parse_message
 from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dingtalk"
@@ -451,91 +451,3 @@ def test_fuzz_random_json(value: object) -> None:
 @given(_plausible)
 def test_fuzz_plausible_objects(value: dict[str, object]) -> None:
     _parses_or_refuses(json.dumps(value, ensure_ascii=False).encode())
-
-
-# --- replies ----------------------------------------------------------------------------
-
-
-def test_reply_without_mentions() -> None:
-    assert render_reply(Reply("已记录")) == {
-        "msgtype": "text",
-        "text": {"content": "已记录"},
-        "at": {"atUserIds": [], "atMobiles": [], "isAtAll": False},
-    }
-
-
-@pytest.mark.parametrize(
-    ("text", "mentions", "content", "user_ids", "mobiles"),
-    [
-        (
-            "请尽快提交",
-            (Mention("张伟", mobile="13800000001"),),
-            "请尽快提交 @13800000001",
-            [],
-            ["13800000001"],
-        ),
-        (
-            "@13800000001 请尽快提交",
-            (Mention("张伟", mobile="13800000001"),),
-            "@13800000001 请尽快提交",
-            [],
-            ["13800000001"],
-        ),
-        (
-            "请尽快提交 @138000000012",
-            (Mention("张伟", mobile="13800000001"),),
-            "请尽快提交 @138000000012 @13800000001",
-            [],
-            ["13800000001"],
-        ),
-        (
-            "未提交：",
-            (
-                Mention("张伟", mobile="13800000001"),
-                Mention("李娜", dingtalk_userid="manager4821"),
-                Mention("王芳", dingtalk_userid="teacher0937", mobile="13900000002"),
-            ),
-            "未提交： @13800000001 @manager4821 @13900000002",
-            ["manager4821", "teacher0937"],
-            ["13800000001", "13900000002"],
-        ),
-        (
-            "提醒",
-            (Mention("张伟", mobile="13800000001"), Mention("张伟", mobile="13800000001")),
-            "提醒 @13800000001",
-            [],
-            ["13800000001"],
-        ),
-        (
-            "",
-            (Mention("张伟", mobile="13800000001"),),
-            "@13800000001",
-            [],
-            ["13800000001"],
-        ),
-        ("提醒", (Mention("无号码"),), "提醒", [], []),
-    ],
-    ids=[
-        "mobile-appended",
-        "mobile-already-there",
-        "longer-number-is-not-a-match",
-        "mobile-userid-and-both",
-        "duplicates-once",
-        "empty-text",
-        "mention-without-ids",
-    ],
-)
-def test_reply_mentions(
-    text: str,
-    mentions: tuple[Mention, ...],
-    content: str,
-    user_ids: list[str],
-    mobiles: list[str],
-) -> None:
-    body = render_reply(Reply(text, mentions))
-    assert body == {
-        "msgtype": "text",
-        "text": {"content": content},
-        "at": {"atUserIds": user_ids, "atMobiles": mobiles, "isAtAll": False},
-    }
-    json.dumps(body)  # the HTTP layer posts it as JSON

@@ -9,11 +9,10 @@ whatever the body holds.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import MalformedRequest
-from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
+from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage
 from bot.platforms.fields import object_field, text_field, valid_unicode
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,35 +88,6 @@ def parse_message(body: bytes) -> InboundMessage:
     )
 
 
-def render_reply(reply: Reply) -> dict[str, object]:
-    """The JSON body to POST to the message's ``sessionWebhook``.
-
-    DingTalk only notifies a mentioned person when ``@mobile`` (or ``@userId`` when no
-    mobile is known) also appears in the text, so missing ones are appended.
-    """
-    mobiles: list[str] = []
-    user_ids: list[str] = []
-    missing: list[str] = []
-    for mention in reply.mentions:
-        if mention.mobile and mention.mobile not in mobiles:
-            mobiles.append(mention.mobile)
-        if mention.dingtalk_userid and mention.dingtalk_userid not in user_ids:
-            user_ids.append(mention.dingtalk_userid)
-        # One visible @ per person: the mobile when we have it, else the userId.
-        handle = mention.mobile or mention.dingtalk_userid
-        if handle and handle not in missing and not _mentions(reply.text, handle):
-            missing.append(handle)
-    text = reply.text
-    if missing:
-        tags = " ".join(f"@{handle}" for handle in missing)
-        text = f"{text} {tags}" if text else tags
-    return {
-        "msgtype": "text",
-        "text": {"content": text},
-        "at": {"atUserIds": user_ids, "atMobiles": mobiles, "isAtAll": False},
-    }
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -170,8 +140,3 @@ def _rich_text(content: dict[str, object]) -> tuple[str, Attachment | None]:
             # Only pictures can be embedded in rich text today; the type is informative.
             attachment = Attachment(kind="image", ref=_str(item, "downloadCode"))
     return "\n".join(texts), attachment
-
-
-def _mentions(text: str, handle: str) -> bool:
-    # "@1380000000" must not count as present inside "@13800000001".
-    return re.search(f"@{re.escape(handle)}(?![0-9A-Za-z_-])", text) is not None
