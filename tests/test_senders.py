@@ -1113,3 +1113,14 @@ def test_split_text_roundtrips_when_no_line_is_over_long(data: st.DataObject) ->
     parts = split_text(text, limit)
     assert "\n".join(parts) == text
     assert all(0 < utf8_len(part) <= limit for part in parts)
+
+
+def test_a_mobile_that_prefixes_another_in_the_text_is_still_appended() -> None:
+    from bot.senders.render import dingtalk_text_with_ats
+
+    short = Mention("甲", mobile="1380000000")
+    # "@1380000000" appears only as the start of "@13800000001": 甲 must still be @-ed.
+    assert dingtalk_text_with_ats("请 @13800000001 提交", [short]) == (
+        "请 @13800000001 提交 @1380000000"
+    )
+    assert dingtalk_text_with_ats("请 @1380000000 提交", [short]) == "请 @1380000000 提交"

@@ -12,6 +12,7 @@ actually notifies people:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -82,10 +83,15 @@ def dingtalk_text_with_ats(text: str, mentions: Iterable[Mention]) -> str:
     text does not already @-mention."""
     suffix = ""
     for handle in _unique(m.mobile or m.dingtalk_userid for m in mentions):
-        tag = f"@{handle}"
-        if tag not in text and tag not in suffix:
-            suffix += f" {tag}"
+        if not _mentioned(text + suffix, handle):
+            suffix += f" @{handle}"
     return text + suffix
+
+
+def _mentioned(text: str, handle: str) -> bool:
+    # Exact: "@1380000000" is not present inside "@13800000001", and DingTalk only notifies
+    # a person whose own @mobile is in the text.
+    return re.search(f"@{re.escape(handle)}(?![0-9A-Za-z_-])", text) is not None
 
 
 def dingtalk_robot_body(message: OutboundMessage, *, dedupe_key: str) -> dict[str, Any]:
