@@ -16,7 +16,7 @@ from handlers.commands import Export
 from handlers.context import Context
 from handlers.export import export_forum
 from handlers.standings import venue_table
-from handlers.status import _may_oversee, _pick
+from handlers.status import may_oversee, pick_venue
 from handlers.venues import chat_forums, venue_name
 from storage.models import Forum
 from storage.outbox import enqueue
@@ -37,13 +37,13 @@ def _stamp(ctx: Context) -> str:
 
 def handle_export(ctx: Context, command: Export) -> Reply:
     """The host of the venue, leaders, organizers and admins may export it."""
-    allowed = [f for f in active_forums(ctx.session) if _may_oversee(ctx, f)]
+    allowed = [f for f in active_forums(ctx.session) if may_oversee(ctx, f)]
     if not allowed and not command.venue and not chat_forums(ctx):
         raise BotError(
             "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。"
         )
-    forum = _pick(ctx, command.venue, allowed, "导出")
-    if not _may_oversee(ctx, forum):
+    forum = pick_venue(ctx, command.venue, allowed, "导出")
+    if not may_oversee(ctx, forum):
         host = forum.host.name if forum.host else "组织者"
         raise BotError(
             f"{venue_name(forum)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出。"

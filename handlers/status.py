@@ -16,7 +16,7 @@ from storage.people import active_forums
 OVERSEERS = ("leader", "organizer", "admin")
 
 
-def _pick(ctx: Context, ref: str, candidates: list[Forum], what: str) -> Forum:
+def pick_venue(ctx: Context, ref: str, candidates: list[Forum], what: str) -> Forum:
     """The venue named by ``ref``, or the only candidate, or a refusal listing the choices."""
     if ref:
         forum = find_forum_ref(ctx, ref)
@@ -34,7 +34,8 @@ def _pick(ctx: Context, ref: str, candidates: list[Forum], what: str) -> Forum:
     raise BotError(f"请写明会场，例如：{what} {venue_name(pool[0])}（可选：{names}）")
 
 
-def _may_oversee(ctx: Context, forum: Forum) -> bool:
+def may_oversee(ctx: Context, forum: Forum) -> bool:
+    """The venue's host, leaders, organizers and admins see and export its results."""
     return forum.host_id == ctx.person.id or ctx.person.has_role(*OVERSEERS)
 
 
@@ -42,12 +43,12 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
     """Judge: whom I still have to score. Host: the matrix. Leader/organizer: every venue."""
     forums = active_forums(ctx.session)
     if command.venue:
-        forum = _pick(ctx, command.venue, forums, "进度")
+        forum = pick_venue(ctx, command.venue, forums, "进度")
         forums = [forum]
     parts: list[str] = []
     for forum in forums:
         table = venue_table(ctx.session, forum)
-        if _may_oversee(ctx, forum) and (command.venue or forum.host_id == ctx.person.id):
+        if may_oversee(ctx, forum) and (command.venue or forum.host_id == ctx.person.id):
             parts.append(_matrix(table))
         elif ctx.person.id in judge_ids(forum):
             left = table.missing_for(ctx.person.name)
@@ -81,9 +82,9 @@ def _matrix(table: VenueTable) -> str:
 
 def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     """The venue table as it stands (host of the venue, leaders, organizers)."""
-    allowed = [f for f in active_forums(ctx.session) if _may_oversee(ctx, f)]
-    forum = _pick(ctx, command.venue, allowed, "排名")
-    if not _may_oversee(ctx, forum):
+    allowed = [f for f in active_forums(ctx.session) if may_oversee(ctx, f)]
+    forum = pick_venue(ctx, command.venue, allowed, "排名")
+    if not may_oversee(ctx, forum):
         raise BotError(f"{venue_name(forum)}的排名只向主持人、领导和组织者开放。")
     return Reply(ranking_text(venue_table(ctx.session, forum)))
 
@@ -95,7 +96,7 @@ def handle_publish(ctx: Context, command: Publish) -> Reply:
         for f in active_forums(ctx.session)
         if f.host_id == ctx.person.id or ctx.person.has_role("organizer", "admin")
     ]
-    forum = _pick(ctx, command.venue, allowed, "公布")
+    forum = pick_venue(ctx, command.venue, allowed, "公布")
     if forum not in allowed:
         host = forum.host.name if forum.host else "组织者"
         raise BotError(f"只有{venue_name(forum)}的主持人（{host}）或组织者可以公布成绩。")
