@@ -105,7 +105,7 @@ def run_results(plan: ResultsPlan, work: Path) -> tuple[list[Metric], dict[str, 
             contestants,
             sheets,
             tuple(ranked),
-            {},
+            frozenset(),
         )
         started = time.perf_counter()
         text = csv_text(table)

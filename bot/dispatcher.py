@@ -23,16 +23,16 @@ from bot.clock import Clock
 from bot.errors import BotError, StorageUnavailable
 from bot.files import FileIntake
 from bot.messages import Channel, InboundMessage, OutboundMessage, Reply
+from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
 from handlers.context import Context
 from handlers.parsing import parse
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
-from storage.inbound import claim_inbound, find_inbound
-from storage.models import InboundMessageRow
+from storage.inbound import claim_inbound, find_inbound, settle_inbound
 from storage.outbox import enqueue
-from storage.people import people_with_role, person_by_platform_id
+from storage.people import people_with_role
 
 log = logging.getLogger("edubot.dispatch")
 
@@ -68,6 +68,7 @@ class Dispatcher:
         self._tz = tz
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
+        self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
             for channel, intake in (files or {}).items()
@@ -88,37 +89,42 @@ class Dispatcher:
             row = find_inbound(session, message.platform, message.message_id)
             if row is None:
                 raise StorageUnavailable("concurrent write conflict; retry")
+            log.info("duplicate delivery %s:%s", message.platform, message.message_id)
             return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
 
     def _process(self, message: InboundMessage) -> Outcome:
+        """A repeated delivery fails on the log's unique index (``IntegrityError``) and is
+        answered from the log by ``_replay``: no lookup first, since repeats are rare."""
         now = self._clock.now()
         with transaction(self._factory) as session:
-            seen = find_inbound(session, message.platform, message.message_id)
-            if seen is not None:
-                log.info("duplicate delivery %s:%s", message.platform, message.message_id)
-                return Outcome(Reply(seen.reply_text), duplicate=True, status=seen.status)
-            row = claim_inbound(session, message, now)
-            person = person_by_platform_id(session, message.platform, message.sender_id)
+            inbound_id = claim_inbound(session, message, now)
+            catalog = self._catalog.get(session)
+            person = catalog.member(message.platform, message.sender_id)
             if person is None:
                 reply, status = _stranger(session, message), "unknown_person"
                 log.warning("unknown sender %s:%s", message.platform, message.sender_id)
             else:
-                row.person_id = person.id
                 ctx = Context(
                     session=session,
                     person=person,
                     message=message,
                     now=now,
                     tz=self._tz,
-                    inbound_id=row.id,
+                    inbound_id=inbound_id,
                     data_dir=self._data_dir,
+                    catalog=catalog,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)
-            row.reply_text = reply.text
-            row.status = status
+            settle_inbound(
+                session,
+                inbound_id,
+                person_id=None if person is None else person.id,
+                status=status,
+                reply_text=reply.text,
+            )
             if message.channel == "dingtalk" and message.reply_url:
-                _queue_session_reply(session, message, reply, row, now)
+                _queue_session_reply(session, message, reply, inbound_id, now)
             return Outcome(reply, status=status)
 
     def _run(self, ctx: Context) -> tuple[Reply, str]:
@@ -176,7 +182,7 @@ def _queue_session_reply(
     session: Session,
     message: InboundMessage,
     reply: Reply,
-    row: InboundMessageRow,
+    inbound_id: int,
     now: datetime,
 ) -> None:
     """DingTalk answers through the sessionWebhook: a push, durable with the message."""
@@ -192,6 +198,6 @@ def _queue_session_reply(
         dedupe_key=f"reply:dingtalk:{message.message_id}"[:191],
         due_at=now,
         now=now,
-        reason=f"reply:{row.id}",
+        reason=f"reply:{inbound_id}",
         expires_at=message.reply_url_expires_at,
     )

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.messages import InboundMessage
-from storage.models import Person
+from handlers.catalog import Catalog
+from storage.people import Member
 
 WEEKDAYS = "一二三四五六日"
 
@@ -20,12 +21,17 @@ class Context:
     """One inbound message being handled inside one database transaction."""
 
     session: Session
-    person: Person
+    person: Member
     message: InboundMessage
     now: datetime
     tz: ZoneInfo
     inbound_id: int | None = None
     data_dir: Path = Path("edubot-data")
+    catalog: Catalog | None = None
+    """The venue structure (the dispatcher's cached copy); loaded on demand without one."""
+
+    def venues(self) -> Catalog:
+        return self.catalog if self.catalog is not None else Catalog.load(self.session, -1)
 
     @property
     def source(self) -> str:

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from handlers.catalog import rubric_spec
 from handlers.results import Standing, outliers, standings
 from handlers.rubric import RubricSpec, SheetScores, fmt
-from handlers.venues import current_contestants, rubric_spec, venue_name
-from storage.models import Forum, ScoreSheet
+from handlers.venues import current_contestants, venue_name
+from storage.models import Forum
 from storage.scores import sheets_for_forum
 
 
@@ -26,7 +27,8 @@ class VenueTable:
     contestants: tuple[str, ...]
     sheets: dict[tuple[str, str], SheetScores]
     standings: tuple[Standing, ...]
-    sheet_rows: dict[tuple[str, str], ScoreSheet]
+    confirmed: frozenset[tuple[str, str]]
+    """(contestant, judge) of the sheets whose judge stood by an outlying total (确认)."""
 
     @property
     def expected(self) -> int:
@@ -53,28 +55,29 @@ class VenueTable:
                 if (contestant, judge) in self.sheets
             }
             for judge in outliers(totals, self.rubric.outlier_threshold):
-                if self.sheet_rows[(contestant, judge)].confirmed_at is None:
+                if (contestant, judge) not in self.confirmed:
                     found.append((judge, contestant, totals[judge]))
         return found
 
 
 def venue_table(session: Session, forum: Forum) -> VenueTable:
-    rubric = rubric_spec(forum)
+    rubric = rubric_spec(forum.rubric)
     judges = tuple(j.person.name for j in forum.judges)
     judge_names = {j.person_id: j.person.name for j in forum.judges}
     names = {c.id: c.name for c in forum.contestants}
     contestants = tuple(c.name for c in current_contestants(forum))
     counted = set(contestants)  # a set: venues can have thousands of contestants
     sheets: dict[tuple[str, str], SheetScores] = {}
-    rows: dict[tuple[str, str], ScoreSheet] = {}
-    for sheet in sheets_for_forum(session, forum.id):
-        judge = judge_names.get(sheet.judge_id)
-        contestant = names.get(sheet.contestant_id)
-        if judge is None or contestant not in counted:
+    confirmed: set[tuple[str, str]] = set()
+    for judge_id, contestant_id, total, items, confirmed_at in sheets_for_forum(session, forum.id):
+        judge = judge_names.get(judge_id)
+        contestant = names.get(contestant_id)
+        if judge is None or contestant is None or contestant not in counted:
             continue  # a judge or contestant removed from the config: kept, not counted
-        items = None if sheet.items is None else tuple(Decimal(v) for v in sheet.items)
-        sheets[(contestant, judge)] = SheetScores(sheet.total, items)
-        rows[(contestant, judge)] = sheet
+        values = None if items is None else tuple(Decimal(v) for v in items)
+        sheets[(contestant, judge)] = SheetScores(total, values)
+        if confirmed_at is not None:
+            confirmed.add((contestant, judge))
     table = standings(rubric, contestants, judges, sheets)
     return VenueTable(
         forum.key,
@@ -85,7 +88,7 @@ def venue_table(session: Session, forum: Forum) -> VenueTable:
         contestants,
         sheets,
         tuple(table),
-        rows,
+        frozenset(confirmed),
     )
 
 

@@ -39,7 +39,7 @@ from handlers.parsing import parse
 from handlers.standings import venue_table
 from handlers.venues import venue_name
 from storage.models import Deadline, DeadlineSubmitter, Person, Submission
-from storage.people import forums_hosted_by, forums_judged_by
+from storage.people import Member, forums_hosted_by, forums_judged_by
 from storage.submissions import (
     active_deadlines,
     active_people,
@@ -69,7 +69,7 @@ def deadline_states(
     return entry_states(deadline, submissions_for(session, deadline.id), everyone)
 
 
-def open_duties(session: Session, person: Person) -> list[Duty]:
+def open_duties(session: Session, person: Member) -> list[Duty]:
     """The person's deadlines whose entry has nothing submitted yet (overdue ones included)."""
     people = active_people(session)
     result: list[Duty] = []

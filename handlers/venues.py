@@ -10,32 +10,32 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from bot.errors import BotError
+from handlers.catalog import Entrant, Venue
 from handlers.context import Context
-from handlers.rubric import ItemSpec, RubricSpec
 from storage.models import Contestant, Forum
-from storage.people import active_forums, forums_judged_by, group_by_chat_id
+from storage.people import active_forums, group_by_chat_id
 
 _NUMBER = re.compile(r"^(?:第)?(\d{1,3})号?$")
 
 
-def rubric_spec(forum: Forum) -> RubricSpec:
-    rubric = forum.rubric
-    return RubricSpec(
-        key=rubric.key,
-        name=rubric.name,
-        items=tuple(ItemSpec(i.name, i.max, tuple(i.aliases)) for i in rubric.items),
-        decimals=rubric.decimals,
-        aggregate=rubric.aggregate,
-        trim_min_judges=rubric.trim_min_judges,
-        allow_total=rubric.allow_total,
-        outlier_threshold=rubric.outlier_threshold,
-        tie_break=tuple(rubric.tie_break),
-    )
+class Named(Protocol):
+    """A venue as configured (``Venue``) or as stored (``Forum``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def location(self) -> str: ...
 
 
-def venue_name(forum: Forum) -> str:
+V = TypeVar("V", bound=Named)
+
+
+def venue_name(forum: Named) -> str:
     """How people call a venue: its location + 会场 (瑞泉中学会场), else its title."""
     return f"{forum.location}会场" if forum.location else forum.title
 
@@ -48,7 +48,7 @@ def judge_ids(forum: Forum) -> list[int]:
     return [j.person_id for j in forum.judges]
 
 
-def match_forum(forums: Sequence[Forum], text: str) -> Forum | None:
+def match_forum(forums: Sequence[V], text: str) -> V | None:
     """The forum ``text`` names by key, venue name, location or title (unique match only)."""
     text = text.strip()
     if not text:
@@ -74,14 +74,14 @@ def chat_forums(ctx: Context) -> list[Forum]:
 
 @dataclass(frozen=True, slots=True)
 class ContestantMatch:
-    contestant: Contestant | None
-    candidates: tuple[Contestant, ...] = ()
+    contestant: Entrant | None
+    candidates: tuple[Entrant, ...] = ()
 
 
-def match_contestant(forum: Forum, ref: str) -> ContestantMatch:
+def match_contestant(venue: Venue, ref: str) -> ContestantMatch:
     """Full name, then number, then unique prefix."""
     ref = re.sub(r"\s+", "", ref)
-    people = current_contestants(forum)
+    people = venue.contestants
     for contestant in people:
         if contestant.name == ref:
             return ContestantMatch(contestant)
@@ -101,23 +101,27 @@ def match_contestant(forum: Forum, ref: str) -> ContestantMatch:
     return ContestantMatch(None, tuple(inside))
 
 
-def contestant_list(forum: Forum) -> str:
-    return "、".join(f"{c.position}号{c.name}" for c in current_contestants(forum))
+def contestant_list(venue: Venue) -> str:
+    return "、".join(f"{c.position}号{c.name}" for c in venue.contestants)
 
 
-def resolve_judge_target(ctx: Context, target: str) -> tuple[Forum, Contestant]:
+def resolve_judge_target(ctx: Context, target: str) -> tuple[Venue, Entrant]:
     """The (venue, contestant) a judge's score line refers to, or a BotError saying why not."""
     person = ctx.person
+    catalog = ctx.venues()
     words = target.split(" ")
-    venue_hint: Forum | None = None
+    venue_hint: Venue | None = None
     contestant_ref = target.replace(" ", "")
     if len(words) > 1:
-        venue_hint = find_forum_ref(ctx, " ".join(words[:-1])) or find_forum_ref(ctx, words[0])
+        venue_hint = match_forum(catalog.venues, " ".join(words[:-1])) or match_forum(
+            catalog.venues, words[0]
+        )
         if venue_hint is not None:
             contestant_ref = words[-1]
 
-    judged = forums_judged_by(ctx.session, person.id)
-    in_chat = chat_forums(ctx)
+    judged = catalog.judged_by(person.id)
+    in_chat = catalog.in_chat(ctx.message.chat_id)
+    candidates: Sequence[Venue]
     if venue_hint is not None:
         candidates = [venue_hint]
     elif in_chat:
@@ -126,25 +130,25 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[Forum, Contestant]:
         candidates = judged
     if not judged:
         raise BotError(f"{person.name}，您不是任何会场的评委，不能评分。如有疑问请联系活动组织者。")
-    mine = [f for f in candidates if person.id in judge_ids(f)]
+    mine = [v for v in candidates if person.id in v.judge_ids]
     if not mine:
-        names = "、".join(venue_name(f) for f in candidates)
-        judges = "、".join(j.person.name for f in candidates for j in f.judges)
+        names = "、".join(venue_name(v) for v in candidates)
+        judges = "、".join(j.name for v in candidates for j in v.judges)
         raise BotError(
             f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
-            f"您的会场：{'、'.join(venue_name(f) for f in judged)}。"
+            f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
         )
-    hits: list[tuple[Forum, Contestant]] = []
-    ambiguous: list[Contestant] = []
-    for forum in mine:
-        found = match_contestant(forum, contestant_ref)
+    hits: list[tuple[Venue, Entrant]] = []
+    ambiguous: list[Entrant] = []
+    for venue in mine:
+        found = match_contestant(venue, contestant_ref)
         if found.contestant is not None:
-            hits.append((forum, found.contestant))
+            hits.append((venue, found.contestant))
         ambiguous.extend(found.candidates)
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
-        names = "、".join(venue_name(f) for f, _ in hits)
+        names = "、".join(venue_name(v) for v, _ in hits)
         raise BotError(
             f"您是多个会场的评委，“{contestant_ref}”在{names}都能对上。请写明会场，例如："
             f"评分 {venue_name(hits[0][0])} {hits[0][1].name} …"
@@ -152,5 +156,5 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[Forum, Contestant]:
     if ambiguous:
         names = "、".join(c.name for c in ambiguous)
         raise BotError(f"“{contestant_ref}”能对上多位选手：{names}。请写全名或序号。")
-    listing = "；".join(f"{venue_name(f)}：{contestant_list(f)}" for f in mine)
+    listing = "；".join(f"{venue_name(v)}：{contestant_list(v)}" for v in mine)
     raise BotError(f"没有找到选手“{contestant_ref}”。{listing}")

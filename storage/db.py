@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,3 +116,12 @@ def ping(engine: Engine) -> bool:
     except DBAPIError:
         return False
     return True
+
+
+def insert_id(session: Session, statement: Insert, values: dict[str, Any]) -> int:
+    """Insert one row with a prebuilt Core ``statement`` in ``session``'s transaction and
+    return its id."""
+    key = session.connection().execute(statement, values).inserted_primary_key
+    if key is None or key[0] is None:
+        raise RuntimeError("the database returned no id for the inserted row")
+    return int(key[0])

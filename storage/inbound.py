@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.messages import InboundMessage
+from storage.db import insert_id
 from storage.models import InboundMessageRow
+
+_INBOUND: Table = InboundMessageRow.__table__  # type: ignore[assignment]
 
 
 def find_inbound(session: Session, platform: str, message_id: str) -> InboundMessageRow | None:
@@ -19,20 +22,41 @@ def find_inbound(session: Session, platform: str, message_id: str) -> InboundMes
     )
 
 
-def claim_inbound(session: Session, message: InboundMessage, now: datetime) -> InboundMessageRow:
-    """Insert the log row first: a concurrent retry of the same message then fails on the
-    unique index instead of being processed twice. Raises ``IntegrityError`` on a duplicate."""
-    row = InboundMessageRow(
-        platform=message.platform,
-        message_id=message.message_id[:128],
-        channel=message.channel,
-        sender_id=message.sender_id[:64],
-        chat_id=message.chat_id[:128],
-        text=message.text,
-        received_at=now,
-        status="pending",
-        reply_text="",
+_CLAIM = insert(_INBOUND)
+_SETTLE = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound"))
+    .values(
+        person_id=bindparam("person"), status=bindparam("status"), reply_text=bindparam("reply")
     )
-    session.add(row)
-    session.flush()
-    return row
+)
+
+
+def claim_inbound(session: Session, message: InboundMessage, now: datetime) -> int:
+    """Insert the log row first and return its id: a concurrent retry of the same message
+    then fails on the unique index instead of being processed twice. Raises
+    ``IntegrityError`` on a duplicate. A prebuilt statement: it runs for every message."""
+    return insert_id(
+        session,
+        _CLAIM,
+        {
+            "platform": message.platform,
+            "message_id": message.message_id[:128],
+            "channel": message.channel,
+            "sender_id": message.sender_id[:64],
+            "person_id": None,
+            "chat_id": message.chat_id[:128],
+            "text": message.text,
+            "received_at": now,
+            "status": "pending",
+            "reply_text": "",
+        },
+    )
+
+
+def settle_inbound(
+    session: Session, inbound_id: int, *, person_id: int | None, status: str, reply_text: str
+) -> None:
+    """Store who sent the message and the answer given, with the handler's changes."""
+    params = {"inbound": inbound_id, "person": person_id, "status": status, "reply": reply_text}
+    session.execute(_SETTLE, params)

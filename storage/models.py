@@ -54,6 +54,16 @@ class Person(Base):
         return bool(mine.intersection(roles))
 
 
+class Meta(Base):
+    """Named counters. ``catalog`` goes up whenever the config is synced, so every process
+    knows when its in-memory copy of the venue structure is stale (``handlers.catalog``)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Group(Base):
     __tablename__ = "groups"
 

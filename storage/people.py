@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Forum, ForumJudge, Group, Person
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A person as configured, detached from any session: who sent a message. People
+    change only when the config is synced, so ``handlers.catalog`` keeps them in memory."""
+
+    id: int
+    name: str
+    unit: str
+    roles: frozenset[str]
+    wecom_userid: str | None
+    dingtalk_userid: str | None
+    mobile: str
+    active: bool
+
+    @classmethod
+    def of(cls, person: Person) -> Member:
+        return cls(
+            id=person.id,
+            name=person.name,
+            unit=person.unit,
+            roles=frozenset(person.roles.split(",")) if person.roles else frozenset(),
+            wecom_userid=person.wecom_userid,
+            dingtalk_userid=person.dingtalk_userid,
+            mobile=person.mobile,
+            active=person.active,
+        )
+
+    def has_role(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+def active_members(session: Session) -> list[Member]:
+    people = session.scalars(select(Person).where(Person.active.is_(True)).order_by(Person.id))
+    return [Member.of(p) for p in people]
 
 
 def person_by_platform_id(session: Session, platform: str, user_id: str) -> Person | None:

@@ -20,6 +20,7 @@ from storage.models import (
     Person,
     Submission,
 )
+from storage.people import Member
 
 # Quotes, brackets and spaces people add or drop around a title (“提升质量年”实施方案).
 _FOLD = re.compile(r"[\s\"'“”‘’「」『』【】《》()（）]+")
@@ -76,7 +77,7 @@ def find_deadline(
     return DeadlineMatch(None)
 
 
-def duties_of(session: Session, person: Person) -> list[tuple[Deadline, DeadlineSubmitter]]:
+def duties_of(session: Session, person: Member) -> list[tuple[Deadline, DeadlineSubmitter]]:
     """Active deadlines that list ``person`` by name or their unit, with the entry that
     their submission counts for (their own name before their unit)."""
     wanted = [("person", person.name)] + ([("unit", person.unit)] if person.unit else [])
@@ -136,7 +137,7 @@ def record_submission(
     *,
     deadline: Deadline,
     owner: str,
-    person: Person,
+    person: Member,
     now: datetime,
     version: int | None = None,
     content: str = "",

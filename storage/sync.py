@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from storage.meta import CATALOG, bump
 from storage.models import (
     Contestant,
     Deadline,
@@ -32,6 +33,7 @@ def sync_config(session: Session, settings: Settings) -> None:
     _sync_forums(session, settings, people, groups, rubrics)
     _sync_deadlines(session, settings, groups)
     session.flush()
+    bump(session, CATALOG)
 
 
 def _sync_people(session: Session, settings: Settings) -> dict[str, Person]:

@@ -257,7 +257,9 @@ def _hand_table(decimals: int) -> VenueTable:
         ("李四", "乙"): SheetScores(Decimal(81), (Decimal(81),)),
     }
     rows = tuple(standings(rubric, contestants, judges, sheets))
-    return VenueTable("k", "论坛", "某地会场", rubric, judges, contestants, sheets, rows, {})
+    return VenueTable(
+        "k", "论坛", "某地会场", rubric, judges, contestants, sheets, rows, frozenset()
+    )
 
 
 @pytest.mark.parametrize(

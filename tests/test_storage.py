@@ -44,7 +44,7 @@ from storage.models import (
 )
 from storage.outbox import enqueue, message_of
 from storage.people import forum_by_key, person_by_name, person_by_platform_id
-from storage.scores import audit_trail, confirm_sheet, record_sheet
+from storage.scores import StoredSheet, audit_trail, confirm_sheet, get_sheet, record_sheet
 from storage.sync import sync_config
 from tests.conftest import make_settings
 from tests.support.campaign import RUIQUAN, campaign
@@ -118,7 +118,7 @@ def score(
     action: str = "score",
     source: str = "chat",
     inbound_id: int | None = None,
-) -> ScoreSheet:
+) -> StoredSheet:
     forum = forum_by_key(session, "ruiquan")
     person = person_by_name(session, judge)
     assert forum is not None
@@ -126,16 +126,23 @@ def score(
     target = next(c for c in forum.contestants if c.name == contestant)
     return record_sheet(
         session,
-        forum=forum,
-        judge=person,
-        contestant=target,
+        forum_id=forum.id,
+        judge_id=person.id,
+        contestant_id=target.id,
         total=Decimal(total),
         items=items,
         action=action,
         now=now,
         inbound_id=inbound_id,
         source=source,
+        existing=get_sheet(session, forum.id, person.id, target.id),
     )
+
+
+def judge_id(session: Session, name: str) -> int:
+    person = person_by_name(session, name)
+    assert person is not None
+    return person.id
 
 
 def inbound(message_id: str, platform: str = "wecom") -> InboundMessage:
@@ -351,7 +358,7 @@ AWARE = [
 
 def test_utc_datetime_round_trips_aware_datetimes_with_microseconds(svc: Services) -> None:
     with transaction(svc.factory) as session:
-        ids = [claim_inbound(session, inbound(f"m{i}"), when).id for i, when in enumerate(AWARE)]
+        ids = [claim_inbound(session, inbound(f"m{i}"), when) for i, when in enumerate(AWARE)]
     with svc.factory() as session:
         back = [session.get(InboundMessageRow, row_id) for row_id in ids]
         values = [row.received_at for row in back if row is not None]
@@ -415,7 +422,7 @@ def test_decimal_text_keeps_decimals_exactly(svc: Services, clock: FakeClock) ->
 
 def test_claim_inbound_twice_raises_integrity_error(svc: Services, clock: FakeClock) -> None:
     with transaction(svc.factory) as session:
-        first = claim_inbound(session, inbound("4363689963896700987"), clock.now()).id
+        first = claim_inbound(session, inbound("4363689963896700987"), clock.now())
         # The same id on the other platform is another message.
         claim_inbound(session, inbound("4363689963896700987", "dingtalk"), clock.now())
     with pytest.raises(IntegrityError), transaction(svc.factory) as session:
@@ -433,7 +440,7 @@ def test_claim_inbound_twice_raises_integrity_error(svc: Services, clock: FakeCl
 def test_record_sheet_keeps_every_revision_with_its_source(svc: Services, clock: FakeClock) -> None:
     t0 = clock.now()
     with transaction(svc.factory) as session:
-        message = claim_inbound(session, inbound("msg-1"), t0)
+        first_message = claim_inbound(session, inbound("msg-1"), t0)
         s1 = score(
             session,
             "申毅",
@@ -442,9 +449,9 @@ def test_record_sheet_keeps_every_revision_with_its_source(svc: Services, clock:
             items=["18", "22", "17", "20", "9"],
             now=t0,
             source="wecom:msg-1",
-            inbound_id=message.id,
+            inbound_id=first_message,
         )
-        inbound_id = message.id
+        inbound_id = first_message
     with transaction(svc.factory) as session:
         s2 = score(
             session,
@@ -466,7 +473,14 @@ def test_record_sheet_keeps_every_revision_with_its_source(svc: Services, clock:
             action="correct",
             source="chat",
         )
-        confirm_sheet(session, s3, now=t0 + timedelta(minutes=10), inbound_id=None, source="chat")
+        confirm_sheet(
+            session,
+            s3,
+            judge_id=judge_id(session, "申毅"),
+            now=t0 + timedelta(minutes=10),
+            inbound_id=None,
+            source="chat",
+        )
     assert s1.id == s2.id == s3.id
     with svc.factory() as session:
         sheet = session.scalars(select(ScoreSheet)).one()
@@ -517,7 +531,14 @@ def test_record_sheet_keeps_every_revision_with_its_source(svc: Services, clock:
 def test_a_new_score_clears_an_earlier_confirmation(svc: Services, clock: FakeClock) -> None:
     with transaction(svc.factory) as session:
         sheet = score(session, "梁飞", "尚德中学", "60", now=clock.now())
-        confirm_sheet(session, sheet, now=clock.now(), inbound_id=None, source="chat")
+        confirm_sheet(
+            session,
+            sheet,
+            judge_id=judge_id(session, "梁飞"),
+            now=clock.now(),
+            inbound_id=None,
+            source="chat",
+        )
         score(session, "梁飞", "尚德中学", "61", now=clock.now(), action="correct")
     with svc.factory() as session:
         sheet = session.scalars(select(ScoreSheet)).one()

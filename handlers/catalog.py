@@ -1,0 +1,155 @@
+"""The venue structure in memory: venues with their rubric, judges and contestants.
+
+It comes from the config, synced into the database at start, and changes only when the
+config is synced again, which bumps the ``catalog`` counter (``storage.meta``). Every message
+reads that counter, one primary-key lookup, and reloads the catalog when it moved: several
+``serve`` processes stay in step, and a score line no longer loads the venue graph through
+the ORM. What changes while a venue runs (completed, published) is not in here; it is read
+from the database where it is needed (``storage.scores.venue_state``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.rubric import ItemSpec, RubricSpec
+from storage.meta import CATALOG, counter
+from storage.models import Forum, Group, Rubric
+from storage.people import Member, active_forums, active_members
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    person_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entrant:
+    """A contestant still in the config (position ≥ 1)."""
+
+    id: int
+    name: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """One active venue (会场) as configured."""
+
+    id: int
+    key: str
+    title: str
+    location: str
+    group_id: int | None
+    rubric: RubricSpec
+    judges: tuple[Judge, ...]
+    contestants: tuple[Entrant, ...]
+    judge_ids: frozenset[int] = field(default=frozenset())
+
+    @classmethod
+    def of(cls, forum: Forum) -> Venue:
+        judges = tuple(Judge(j.person_id, j.person.name) for j in forum.judges)
+        return cls(
+            id=forum.id,
+            key=forum.key,
+            title=forum.title,
+            location=forum.location,
+            group_id=forum.group_id,
+            rubric=rubric_spec(forum.rubric),
+            judges=judges,
+            contestants=tuple(
+                Entrant(c.id, c.name, c.position) for c in forum.contestants if c.position > 0
+            ),
+            judge_ids=frozenset(j.person_id for j in judges),
+        )
+
+
+def rubric_spec(rubric: Rubric) -> RubricSpec:
+    return RubricSpec(
+        key=rubric.key,
+        name=rubric.name,
+        items=tuple(ItemSpec(i.name, i.max, tuple(i.aliases)) for i in rubric.items),
+        decimals=rubric.decimals,
+        aggregate=rubric.aggregate,
+        trim_min_judges=rubric.trim_min_judges,
+        allow_total=rubric.allow_total,
+        outlier_threshold=rubric.outlier_threshold,
+        tie_break=tuple(rubric.tie_break),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Every active venue in start order and every active person, with the lookups a
+    message needs."""
+
+    generation: int
+    venues: tuple[Venue, ...]
+    group_by_chat: Mapping[str, int]
+    _by_judge: Mapping[int, tuple[Venue, ...]]
+    _members: Mapping[tuple[str, str], Member]
+
+    @classmethod
+    def load(cls, session: Session, generation: int) -> Catalog:
+        venues = tuple(Venue.of(f) for f in active_forums(session))
+        chats = session.execute(
+            select(Group.chat_id, Group.id).where(Group.active.is_(True), Group.chat_id != "")
+        ).all()
+        members: dict[tuple[str, str], Member] = {}
+        for member in active_members(session):
+            if member.wecom_userid:
+                members["wecom", member.wecom_userid] = member
+            if member.dingtalk_userid:
+                members["dingtalk", member.dingtalk_userid] = member
+        by_judge: dict[int, list[Venue]] = {}
+        for venue in venues:
+            for judge in venue.judges:
+                by_judge.setdefault(judge.person_id, []).append(venue)
+        return cls(
+            generation=generation,
+            venues=venues,
+            group_by_chat={chat: group for chat, group in chats},
+            _by_judge={person: tuple(v) for person, v in by_judge.items()},
+            _members=members,
+        )
+
+    def member(self, platform: str, user_id: str) -> Member | None:
+        """The active person with this WeCom userid / DingTalk staffId."""
+        return self._members.get((platform, user_id))
+
+    def judged_by(self, person_id: int) -> tuple[Venue, ...]:
+        return self._by_judge.get(person_id, ())
+
+    def in_chat(self, chat_id: str) -> list[Venue]:
+        """The venues whose group this chat is."""
+        group = self.group_by_chat.get(chat_id) if chat_id else None
+        if group is None:
+            return []
+        return [v for v in self.venues if v.group_id == group]
+
+
+class CatalogCache:
+    """The current ``Catalog`` of one process, reloaded when the counter moves."""
+
+    def __init__(self) -> None:
+        self._current: Catalog | None = None
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> Catalog:
+        """The catalog as of ``session``'s transaction. The counter is read before the
+        venues, so a sync that commits in between makes the next message reload again."""
+        generation = counter(session, CATALOG)
+        current = self._current
+        if current is not None and current.generation == generation:
+            return current
+        fresh = Catalog.load(session, generation)
+        with self._lock:
+            if self._current is None or self._current.generation < generation:
+                self._current = fresh
+        return fresh
