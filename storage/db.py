@@ -8,10 +8,12 @@ MySQL/MariaDB URLs use PyMySQL unless a driver is named.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -48,8 +50,34 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
             **kwargs,
         )
         _sqlite_pragmas(engine, busy_timeout_ms)
+        _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class _WriterQueue:
+    """SQLite takes one writer at a time, and makes the others poll: its busy handler sleeps
+    1, 2, 5 … up to 100 ms between tries. Threads of one process that would all poll (every
+    transaction here starts with BEGIN IMMEDIATE) wait on this lock instead and are woken
+    the moment the writer before them finishes. Other processes still meet the busy handler.
+    Past the busy timeout the wait ends in ``StorageUnavailable``, as a lock held too long
+    by another process does."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout_s = timeout_s
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self._lock.acquire(timeout=self._timeout_s):
+            raise StorageUnavailable("database is busy: timed out waiting for other writers")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+_WRITERS: WeakKeyDictionary[Engine, _WriterQueue] = WeakKeyDictionary()
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
@@ -80,20 +108,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     A database that is locked past its busy timeout or unreachable becomes
     ``StorageUnavailable`` so the HTTP layer can answer 503 (the platform retries).
     """
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except (OperationalError, DBAPIError) as exc:
-        session.rollback()
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise StorageUnavailable(str(exc.orig)) from exc
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    writers = _WRITERS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
+    with writers.turn() if writers is not None else nullcontext():
+        session = factory()
+        try:
+            yield session
+            session.commit()
+        except (OperationalError, DBAPIError) as exc:
+            session.rollback()
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise StorageUnavailable(str(exc.orig)) from exc
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.errors import StorageUnavailable
 from bot.messages import InboundMessage, Mention, OutboundMessage
 from handlers.venues import current_contestants
-from storage.db import MIGRATIONS, make_engine, transaction, upgrade
+from storage.db import MIGRATIONS, make_engine, make_session_factory, transaction, upgrade
 from storage.inbound import claim_inbound, find_inbound
 from storage.models import (
     Base,
@@ -604,3 +605,51 @@ def test_enqueue_from_two_racing_sessions_adds_one_row(svc: Services, clock: Fak
     assert (first, second) == (True, {"added": False})
     with svc.factory() as check:
         assert check.scalars(select(OutboxRow.dedupe_key)).all() == [key]
+
+
+# --- SQLite writers of one process ---------------------------------------------------------
+
+
+def test_sqlite_writers_of_one_process_queue_and_time_out_into_storage_unavailable(
+    tmp_path: Path,
+) -> None:
+    """While one thread holds a transaction, another waits its turn in the process (not in
+    SQLite's polling busy handler) and gets StorageUnavailable (the HTTP 503) when the turn
+    does not come within the busy timeout."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}", busy_timeout_ms=300)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    holding, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def hold() -> None:
+        with transaction(factory) as session:
+            session.add(Group(key="a", name="A", platform="wecom"))
+            session.flush()
+            holding.set()
+            release.wait(timeout=10)
+
+    def contend() -> None:
+        try:
+            with transaction(factory) as session:
+                session.add(Group(key="b", name="B", platform="wecom"))
+            outcome.append("written")
+        except StorageUnavailable as exc:
+            outcome.append(str(exc))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        late = threading.Thread(target=contend)
+        late.start()
+        late.join(timeout=10)
+        assert outcome == ["database is busy: timed out waiting for other writers"]
+    finally:
+        release.set()
+        holder.join(timeout=10)
+    contend()  # the turn is free again
+    assert outcome[1:] == ["written"]
+    with factory() as session:
+        assert session.scalars(select(Group.key).order_by(Group.key)).all() == ["a", "b"]
+    engine.dispose()
