@@ -30,6 +30,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host or settings.server.host,
         port=args.port if args.port is not None else settings.server.port,
         log_level="info",
+        access_log=settings.server.access_log,
         ws="none",
     )
     return 0

@@ -81,6 +81,9 @@ class ServerSettings(_Frozen):
     """Signs download links for exported files pushed to platforms that cannot carry files
     (DingTalk robots). Empty: no links; the push says where to ask for the file instead."""
     link_ttl_hours: int = Field(default=72, gt=0)
+    access_log: bool = False
+    """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
+    sender and failure itself, and a line per callback costs intake throughput."""
 
 
 class DatabaseSettings(_Frozen):
