@@ -16,18 +16,25 @@ The emulator runs as a process (uvicorn bound by host and port) rather than the 
 ``EmulatorServer``: a socket bound by ``bot.serving.LoopbackServer`` has protocol 0, so
 asyncio does not set TCP_NODELAY on its connections, and every answer then waits ~40 ms
 for a delayed ACK (Nagle), which would be measured as the bot's lateness.
+
+``python -m bench.scheduler_scale [--runs 3] [--pending 100000] [--profile FILE]`` runs only
+the lateness burst (same plan, same ``serve`` and emulator set-up, the pending rows written
+by one bulk insert instead of timed), for iterating on the outbox without the whole section.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -210,15 +217,7 @@ def run_scheduler(
     emulator: subprocess.Popen[bytes] | None = None
     engine: Any = None
     try:
-        db_url = f"sqlite:///{root / 'edubot.db'}"
-        config = root / "edubot.toml"
-        emulator_url = f"http://127.0.0.1:{free_port()}"
-        config.write_text(
-            scheduler_config(
-                plan, db_url=db_url, api_base=emulator_url, data_dir=str(root / "data")
-            ),
-            encoding="utf-8",
-        )
+        db_url, config, emulator_url = _workdir(plan, root)
         settings = load_settings(config)
         log = root / "serve.txt"
         emulator = _start_emulator(config, emulator_url, root / "emulator.txt")
@@ -285,11 +284,7 @@ def run_scheduler(
                 lateness_p99.runs.append(run["lateness_s"]["p99"])
                 lateness_max.runs.append(run["lateness_s"]["max"])
     finally:
-        if engine is not None:
-            engine.dispose()
-        if emulator is not None:
-            stop(emulator)
-        shutil.rmtree(root, ignore_errors=True)
+        _clean_up(engine, emulator, root)
     metrics = [plan_time, enqueue_rate, startup, rss, hwm, rss_empty]
     metrics += [lateness_p50, lateness_p99, lateness_max]
     return metrics, details
@@ -373,3 +368,85 @@ def _arrivals(client: httpx.Client, url: str, marker: str) -> tuple[dict[str, da
             continue
         arrived.setdefault(content, datetime.fromisoformat(record["at"]))
     return arrived, refused
+
+
+def _workdir(plan: SchedulerPlan, root: Path) -> tuple[str, Path, str]:
+    """The database URL, the config written for it and the emulator's URL, under ``root``."""
+    db_url = f"sqlite:///{root / 'edubot.db'}"
+    config = root / "edubot.toml"
+    emulator_url = f"http://127.0.0.1:{free_port()}"
+    config.write_text(
+        scheduler_config(plan, db_url=db_url, api_base=emulator_url, data_dir=str(root / "data")),
+        encoding="utf-8",
+    )
+    return db_url, config, emulator_url
+
+
+def run_bursts(
+    plan: SchedulerPlan, work: Path, *, profile_to: Path | None = None
+) -> list[dict[str, Any]]:
+    """Only the lateness bursts of ``plan`` (``plan.pending`` rows pending, not timed)."""
+    root = Path(tempfile.mkdtemp(prefix="edubot-bench-burst-", dir=work))
+    emulator: subprocess.Popen[bytes] | None = None
+    engine: Any = None
+    runs: list[dict[str, Any]] = []
+    try:
+        db_url, config, emulator_url = _workdir(plan, root)
+        emulator = _start_emulator(config, emulator_url, root / "emulator.txt")
+        engine, _factory = _prepared(db_url, load_settings(config))
+        if plan.pending:
+            with engine.begin() as conn:
+                conn.execute(insert(OutboxRow), _reminder_rows(plan, datetime.now(UTC)))
+        for r in range(plan.runs):
+            with serve(config, scheduler=True, log_path=root / "serve.txt") as served:
+                time.sleep(plan.settle_s)
+                cpu = (_cpu_s(served.process.pid), _cpu_s(emulator.pid))
+                with py_spy(served.process.pid, profile_to if r == 0 else None):
+                    runs.append(_burst(plan, r, engine, emulator_url))
+                serve_cpu = _cpu_s(served.process.pid) - cpu[0]
+                emulator_cpu = _cpu_s(emulator.pid) - cpu[1]
+            late = runs[-1]["lateness_s"]
+            print(
+                f"run {r}: delivered {runs[-1]['delivered']}, p50 {late['p50']:.3f} s, "
+                f"p99 {late['p99']:.3f} s, max {late['max']:.3f} s, first {late['first']:.3f} s; "
+                f"CPU during the burst: serve {serve_cpu:.2f} s, emulator {emulator_cpu:.2f} s",
+                file=sys.stderr,
+            )
+    finally:
+        _clean_up(engine, emulator, root)
+    return runs
+
+
+def _clean_up(engine: Any, emulator: subprocess.Popen[bytes] | None, root: Path) -> None:
+    if engine is not None:
+        engine.dispose()
+    if emulator is not None:
+        stop(emulator)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scheduler_scale", description=__doc__)
+    parser.add_argument("--runs", type=int, default=FULL.runs)
+    parser.add_argument("--pending", type=int, default=FULL.pending, help="rows left pending")
+    parser.add_argument("--profile", type=Path, help="py-spy the first burst into this file")
+    args = parser.parse_args(argv)
+    deadlines = math.ceil(args.pending / FULL.people_per_deadline)
+    plan = replace(FULL, runs=args.runs, deadlines=deadlines)
+    with tempfile.TemporaryDirectory(prefix="edubot-bench-") as tmp:
+        runs = run_bursts(plan, Path(tmp), profile_to=args.profile)
+    for key in ("p50", "p99", "max"):
+        values = [run["lateness_s"][key] for run in runs]
+        shown = ", ".join(f"{v:.3f}" for v in values)
+        print(f"lateness {key}: median {statistics.median(values):.3f} s (runs {shown})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,15 +6,32 @@ The database is the source of truth. One ``drain`` pass:
    ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already serialises), pick due rows (pending,
    or ``sending`` whose lease ran out after a crash) with ``FOR UPDATE SKIP LOCKED`` where the
    database has it, and take only as many per robot as its 60-second window still allows,
-   counted from what the database says was sent or is in flight — so the limit holds across
-   restarts and instances. Claimed rows become ``sending`` with a lease.
-2. **send** — outside any transaction, one row at a time: re-check the reason (a reminder
-   for someone who submitted meanwhile is dropped), send, and mark it ``sent`` at once.
-   A crash between send and mark re-sends after the lease; the platforms' idempotency aids
-   (DingTalk ``msgUuid``, WeCom ``enable_duplicate_check``) absorb that.
+   counted from what the database says was sent or is in flight (one grouped count for the
+   new robots of each chunk of candidates, not one count per robot) — so the limit holds
+   across restarts and instances. Claimed rows become ``sending`` with a lease.
+2. **send** — outside any transaction, in *waves* of at most ``WAVE`` claimed rows: re-check
+   the reasons (a reminder for someone who submitted meanwhile is dropped), send, and mark
+   the wave's delivered rows ``sent`` in one transaction right after it.
+
+   With ``send_threads`` > 1 (what ``edubot serve`` runs) a wave holds at most one row per
+   robot, and its HTTP requests run in parallel on a small thread pool that does nothing but
+   send. Every database read and write stays on the draining thread: on SQLite, threads
+   writing their own bookkeeping queue for the one write lock and are slower than one
+   thread. Each robot's rows still go out in claim order, one at a time. With one thread
+   (the default: tests, the demo) the rows go out one by one in claim order, which keeps
+   the order of arrivals deterministic.
+
+   **Crash window.** A crash after a send and before the mark of its wave re-sends that
+   push once its lease has run out. That is at most one wave: ``WAVE`` = 16 pushes (with
+   parallel sending at most one per robot), where one transaction per push re-sent at most
+   one. It is the price of one transaction per wave instead of one per push. DingTalk's
+   ``msgUuid`` and WeCom's ``enable_duplicate_check`` absorb such re-sends; a WeCom group
+   robot has no such aid, so its group may see the push twice, and that second send is not
+   in the database's count of the robot's window (if the platform then throttles, the row
+   is retried after its ``retry_after`` like any other throttled push).
 3. **settle** — retryable failures go back to ``pending`` with backoff and jitter (at least
    the platform's own ``retry_after``; a blocked robot blocks all its rows); permanent ones
-   become ``failed`` and alert the organizers' group once.
+   become ``failed`` and alert the organizers' group once. Failures are settled row by row.
 """
 
 from __future__ import annotations
@@ -22,12 +39,13 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +63,20 @@ CLAIM_LOCK = "__claim__"
 WINDOW = timedelta(seconds=60)
 MAX_SCAN = 5000
 """How many due rows one claim pass may look at before giving up for now."""
+WAVE = 16
+"""The most pushes sent before their ``sent`` marks are written (one transaction per wave),
+and so the most a crash can send twice."""
+SEND_THREADS = 4
+"""HTTP requests ``edubot serve`` runs in parallel (``bot.runtime``); only the sends run on
+these threads. On loopback (the benchmark) a few keep the platform busy while this process
+prepares the next request, and more only contend for the GIL; against the real platforms,
+whose round trips take tens of milliseconds, more would help."""
+
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_RATE = cast(Table, OutboxRate.__table__)
+_O = _OUTBOX.c
+
+Failure = RetryableDelivery | PermanentDelivery
 
 
 class Sender(Protocol):
@@ -87,7 +119,12 @@ class _Claimed:
 
 
 class OutboxSender:
-    """Drains due pushes. Safe to run in several processes against one database."""
+    """Drains due pushes. Safe to run in several processes against one database.
+
+    ``send_threads`` > 1 sends each wave's rows (different robots) in parallel; see the
+    module docstring for what that changes (arrival order across robots, the crash window).
+    Call ``close`` to stop those threads.
+    """
 
     def __init__(
         self,
@@ -100,6 +137,7 @@ class OutboxSender:
         refresh: Refresh = keep,
         refreshes: Callable[[str], bool] = lambda _reason: True,
         rng: random.Random | None = None,
+        send_threads: int = 1,
     ) -> None:
         self._factory = factory
         self._sender = sender
@@ -109,6 +147,8 @@ class OutboxSender:
         self._refresh = refresh
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._refreshes = refreshes
+        self._threads = max(1, send_threads)
+        self._pool: ThreadPoolExecutor | None = None  # started on the first parallel wave
         self._blocked: dict[str, datetime] = {}  # robots this sender saw blocked
         self._rate_rows: set[str] = set()  # rate rows known to exist (never deleted)
 
@@ -118,8 +158,11 @@ class OutboxSender:
         """Claim and send what is due now; returns what happened."""
         claimed = self._claim(batch)
         totals = Counter[str]()
-        for row in claimed:
-            totals[self._deliver(row)] += 1
+        for wave in self._waves(claimed):
+            if self._threads > 1:
+                self._send_parallel(wave, totals)
+            else:
+                self._send_in_order(wave, totals)
         return DrainStats(
             sent=totals["sent"],
             retried=totals["retried"],
@@ -142,6 +185,12 @@ class OutboxSender:
             )
         return total
 
+    def close(self) -> None:
+        """Stop the send threads (after the requests they are making)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
     # ------------------------------------------------------------------ claim
 
     def _claim(self, batch: int) -> list[_Claimed]:
@@ -152,82 +201,104 @@ class OutboxSender:
         for the rest of the pass (their rate key is written on first sight).
         """
         now = self._clock.now()
-        grace = self._settings.grace_delta
-        page_size = batch * 4
         self._ensure_rate_row(CLAIM_LOCK)
         with transaction(self._factory) as session:
-            _lock(session, CLAIM_LOCK)
+            locked = session.execute(
+                select(_RATE.c.rate_key).where(_RATE.c.rate_key == CLAIM_LOCK).with_for_update()
+            ).first()
+            if locked is None:  # the row went away under a cached "exists": create it
+                _lock(session, CLAIM_LOCK)
             budget: dict[str, int] = {}
             full: set[str] = set()
             claimed: list[_Claimed] = []
             after: tuple[datetime, int] | None = None
             scanned = 0
             while len(claimed) < batch and scanned < MAX_SCAN:
-                query = select(OutboxRow).where(
-                    or_(
-                        (OutboxRow.status == "pending") & (OutboxRow.due_at <= now),
-                        (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
-                    )
-                )
-                if full:
-                    query = query.where(OutboxRow.rate_key.not_in(full))
-                if after is not None:
-                    query = query.where(
-                        or_(
-                            OutboxRow.due_at > after[0],
-                            (OutboxRow.due_at == after[0]) & (OutboxRow.id > after[1]),
-                        )
-                    )
-                page = session.scalars(
-                    query.order_by(OutboxRow.due_at, OutboxRow.id)
-                    .limit(page_size)
-                    .with_for_update(skip_locked=True)
-                ).all()
+                # The first page is what a pass usually needs; later ones, scanning past
+                # robots found full, are larger.
+                size = batch if not scanned else batch * 4
+                page = session.execute(_due_page(now, full, after, size)).all()
                 if not page:
                     break
                 scanned += len(page)
                 after = (page[-1].due_at, page[-1].id)
-                for row in page:
-                    if len(claimed) >= batch:
-                        break
-                    taken = self._consider(
-                        session, row, now=now, grace=grace, budget=budget, full=full
-                    )
-                    if taken is not None:
-                        claimed.append(taken)
+                self._take(
+                    session, page, now=now, batch=batch, budget=budget, full=full, claimed=claimed
+                )
             return claimed
 
-    def _consider(
+    def _take(
         self,
         session: Session,
-        row: OutboxRow,
+        page: Sequence[Row[Any]],
         *,
         now: datetime,
-        grace: timedelta,
+        batch: int,
         budget: dict[str, int],
         full: set[str],
-    ) -> _Claimed | None:
-        """Drop, skip or claim one candidate row."""
-        if row.expires_at is not None and row.expires_at < now:
-            _drop(row, "expired before it could be sent")
-            return None
-        if row.attempts == 0 and row.due_at < now - grace:
-            _drop(row, f"fell due {row.due_at.isoformat()}, past the grace of {grace}")
-            return None
-        message = message_of(row.payload)
-        key = self._rate_key(row, message)
-        row.rate_key = key
-        if key not in budget:
-            budget[key] = self._budget(session, key, now)
-        if budget[key] <= 0:
-            full.add(key)
-            return None
-        budget[key] -= 1
-        row.status = "sending"
-        row.attempts += 1
-        row.lease_until = now + timedelta(seconds=self._settings.lease_seconds)
-        row.claimed_by = self._instance
-        return _Claimed(row.id, row.dedupe_key, row.reason, key, message, row.attempts)
+        claimed: list[_Claimed],
+    ) -> None:
+        """Drop, skip or claim the rows of one page until ``claimed`` holds ``batch``.
+
+        The rows are looked at in chunks as large as what is still wanted; the robots first
+        seen in a chunk get their budgets from one grouped query. The page's changes are
+        written with one executemany per kind before the next page is read.
+        """
+        grace = self._settings.grace_delta
+        drops: list[dict[str, Any]] = []
+        keyed: list[dict[str, Any]] = []
+        claims: list[dict[str, Any]] = []
+        rest = list(page)
+        while rest and len(claimed) < batch:
+            want = batch - len(claimed)
+            chunk, rest = rest[:want], rest[want:]
+            candidates: list[tuple[Row[Any], OutboundMessage, str]] = []
+            for row in chunk:
+                if row.expires_at is not None and row.expires_at < now:
+                    drops.append(_dropping(row, "expired before it could be sent"))
+                elif row.attempts == 0 and row.due_at < now - grace:
+                    why = f"fell due {row.due_at.isoformat()}, past the grace of {grace}"
+                    drops.append(_dropping(row, why))
+                else:
+                    message = message_of(row.payload)
+                    candidates.append((row, message, self._rate_key(row.target, message)))
+            unknown = {key for _, _, key in candidates if key not in budget}
+            if unknown:
+                budget.update(self._budgets(session, unknown, now))
+            for row, message, key in candidates:
+                if budget[key] <= 0:
+                    full.add(key)
+                    if row.rate_key != key:
+                        keyed.append({"b_id": row.id, "b_key": key})
+                    continue
+                budget[key] -= 1
+                attempts = row.attempts + 1
+                claims.append({"b_id": row.id, "b_key": key, "b_attempts": attempts})
+                claimed.append(_Claimed(row.id, row.dedupe_key, row.reason, key, message, attempts))
+        by_id = _OUTBOX.c.id == bindparam("b_id")
+        if drops:
+            session.execute(
+                update(_OUTBOX)
+                .where(by_id)
+                .values(status="dropped", last_error=bindparam("b_why"), lease_until=None),
+                drops,
+            )
+        if keyed:
+            session.execute(update(_OUTBOX).where(by_id).values(rate_key=bindparam("b_key")), keyed)
+        if claims:
+            lease = now + timedelta(seconds=self._settings.lease_seconds)
+            session.execute(
+                update(_OUTBOX)
+                .where(by_id)
+                .values(
+                    status="sending",
+                    rate_key=bindparam("b_key"),
+                    attempts=bindparam("b_attempts"),
+                    lease_until=lease,
+                    claimed_by=self._instance,
+                ),
+                claims,
+            )
 
     def _ensure_rate_row(self, key: str) -> None:
         """Create the rate row ``key``, if missing, in a transaction of its own.
@@ -247,82 +318,164 @@ class OutboxSender:
                 pass  # another instance created it first
         self._rate_rows.add(key)
 
-    def _rate_key(self, row: OutboxRow, message: OutboundMessage) -> str:
+    def _rate_key(self, target: str, message: OutboundMessage) -> str:
         try:
             return self._sender.rate_key(message)[:191]
         except PermanentDelivery:
-            return f"unroutable:{row.target}"[:191]
+            return f"unroutable:{target}"[:191]
 
-    def _budget(self, session: Session, key: str, now: datetime) -> int:
-        """How many more sends this robot may start now."""
-        state = session.get(OutboxRate, key)
-        if state is not None and state.blocked_until is not None and state.blocked_until > now:
-            return 0
-        used = session.scalar(
-            select(func.count())
-            .select_from(OutboxRow)
-            .where(
-                OutboxRow.rate_key == key,
-                or_(
-                    OutboxRow.sent_at > now - WINDOW,
-                    (OutboxRow.status == "sending") & (OutboxRow.lease_until >= now),
-                ),
+    def _budgets(self, session: Session, keys: set[str], now: datetime) -> dict[str, int]:
+        """How many more sends each of these robots may start now: two queries in all."""
+        wanted = sorted(keys)
+        blocked = {
+            key
+            for key, until in session.execute(
+                select(_RATE.c.rate_key, _RATE.c.blocked_until).where(_RATE.c.rate_key.in_(wanted))
             )
-        )
-        return self._settings.rate_per_minute - int(used or 0)
+            if until is not None and until > now
+        }
+        used = {
+            key: int(count)
+            for key, count in session.execute(
+                select(_O.rate_key, func.count())
+                .where(
+                    _O.rate_key.in_(wanted),
+                    or_(
+                        _O.sent_at > now - WINDOW,
+                        (_O.status == "sending") & (_O.lease_until >= now),
+                    ),
+                )
+                .group_by(_O.rate_key)
+            )
+        }
+        limit = self._settings.rate_per_minute
+        return {key: 0 if key in blocked else limit - used.get(key, 0) for key in keys}
 
     # ------------------------------------------------------------------ send
 
-    def _deliver(self, row: _Claimed) -> str:
+    def _waves(self, claimed: list[_Claimed]) -> Iterator[list[_Claimed]]:
+        """The claimed rows in waves of at most ``WAVE``, each robot's rows in claim order.
+
+        In order (one thread): consecutive slices. In parallel: at most one row per robot in
+        a wave, so one robot's rows never race each other.
+        """
+        if self._threads <= 1:
+            for start in range(0, len(claimed), WAVE):
+                yield claimed[start : start + WAVE]
+            return
+        rest = claimed
+        while rest:
+            wave: list[_Claimed] = []
+            later: list[_Claimed] = []
+            robots: set[str] = set()
+            for row in rest:
+                if len(wave) < WAVE and row.rate_key not in robots:
+                    robots.add(row.rate_key)
+                    wave.append(row)
+                else:
+                    later.append(row)
+            yield wave
+            rest = later
+
+    def _send_in_order(self, wave: list[_Claimed], totals: Counter[str]) -> None:
+        """One row after the other; failures settled at once, deliveries marked together."""
+        delivered: list[_Claimed] = []
+        try:
+            for claimed in wave:
+                for row, message in self._prepare([claimed], totals):
+                    failure = self._attempt(row, message)
+                    if failure is None:
+                        delivered.append(row)
+                    else:
+                        totals[self._settle(row, failure)] += 1
+        finally:
+            self._mark_sent(delivered)
+        totals["sent"] += len(delivered)
+
+    def _send_parallel(self, wave: list[_Claimed], totals: Counter[str]) -> None:
+        """The wave's HTTP requests at once on the pool; the bookkeeping on this thread."""
+        ready = self._prepare(wave, totals)
+        if len(ready) <= 1:
+            failures = [self._attempt(row, message) for row, message in ready]
+        else:
+            failures = list(self._executor().map(lambda item: self._attempt(*item), ready))
+        outcomes = [(row, failure) for (row, _), failure in zip(ready, failures, strict=True)]
+        delivered = [row for row, failure in outcomes if failure is None]
+        self._mark_sent(delivered)
+        totals["sent"] += len(delivered)
+        for row, failure in outcomes:
+            if failure is not None:
+                totals[self._settle(row, failure)] += 1
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="outbox-send")
+        return self._pool
+
+    def _prepare(
+        self, rows: list[_Claimed], totals: Counter[str]
+    ) -> list[tuple[_Claimed, OutboundMessage]]:
+        """What to send now, in order: rows of a robot blocked meanwhile are given back,
+        rows whose reason is gone are dropped, the others re-rendered where that applies —
+        in one transaction for all of ``rows``, and none when no row needs one."""
         now = self._clock.now()
-        blocked = self._blocked.get(row.rate_key)
-        if blocked is not None and blocked > now:
-            # This robot was blocked after the row was claimed in the same batch.
-            with transaction(self._factory) as session:
-                _defer(session, row, blocked)
-            return "retried"
-        message: OutboundMessage | None = row.message
-        if self._refreshes(row.reason):
-            # Only pushes whose reason can go away pay for a transaction before sending.
-            with transaction(self._factory) as session:
+        deferred: list[tuple[_Claimed, datetime]] = []
+        checked: list[_Claimed] = []
+        messages: dict[int, OutboundMessage] = {}  # row id -> what to send
+        for row in rows:
+            blocked = self._blocked.get(row.rate_key)
+            if blocked is not None and blocked > now:
+                # This robot was blocked after the row was claimed in the same batch.
+                deferred.append((row, blocked))
+            elif self._refreshes(row.reason):
+                # Only pushes whose reason can go away pay for a transaction before sending.
+                checked.append(row)
+            else:
+                messages[row.id] = row.message
+        if not deferred and not checked:
+            return [(row, row.message) for row in rows]
+        with transaction(self._factory) as session:
+            for row, until in deferred:
+                _defer(session, row, until)
+            for row in checked:
                 message = self._refresh(session, row.reason, row.message, now)
-        if message is None:
-            self._finish(row, "dropped", "the reason for this push is gone")
-            log.info("dropped %s: reason gone", row.dedupe_key)
-            return "dropped"
-        if message != row.message:
-            with transaction(self._factory) as session:
-                session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == row.id)
-                    .values(payload=payload_of(message))
-                )
+                if message is None:
+                    _finish(session, [row.id], "dropped", now, "the reason for this push is gone")
+                    log.info("dropped %s: reason gone", row.dedupe_key)
+                    totals["dropped"] += 1
+                    continue
+                if message != row.message:
+                    session.execute(
+                        update(_OUTBOX).where(_O.id == row.id).values(payload=payload_of(message))
+                    )
+                messages[row.id] = message
+        totals["retried"] += len(deferred)
+        return [(row, messages[row.id]) for row in rows if row.id in messages]
+
+    def _attempt(self, row: _Claimed, message: OutboundMessage) -> Failure | None:
+        """Send one push; the failure, if any (never raises, runs on any thread)."""
         try:
             self._sender.send(message, dedupe_key=row.dedupe_key)
-        except RetryableDelivery as exc:
-            return self._retry(row, exc)
-        except PermanentDelivery as exc:
-            self._fail(row, exc)
-            return "failed"
+        except (RetryableDelivery, PermanentDelivery) as exc:
+            return exc
         except Exception as exc:  # a bug in a sender must not stop the queue
             log.exception("sender crashed on %s", row.dedupe_key)
-            return self._retry(row, RetryableDelivery(f"sender error: {exc!r}"))
-        self._finish(row, "sent", "")
-        return "sent"
+            return RetryableDelivery(f"sender error: {exc!r}")
+        return None
 
-    def _finish(self, row: _Claimed, status: str, error: str) -> None:
+    def _settle(self, row: _Claimed, failure: Failure) -> str:
+        if isinstance(failure, PermanentDelivery):
+            self._fail(row, failure)
+            return "failed"
+        return self._retry(row, failure)
+
+    def _mark_sent(self, rows: list[_Claimed]) -> None:
+        """Mark delivered rows ``sent``: one transaction for the whole wave."""
+        if not rows:
+            return
         now = self._clock.now()
         with transaction(self._factory) as session:
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id, OutboxRow.status == "sending")
-                .values(
-                    status=status,
-                    sent_at=now if status == "sent" else None,
-                    lease_until=None,
-                    last_error=error,
-                )
-            )
+            _finish(session, [row.id for row in rows], "sent", now, "")
 
     def _retry(self, row: _Claimed, exc: RetryableDelivery) -> str:
         now = self._clock.now()
@@ -340,8 +493,8 @@ class OutboxSender:
                     seconds=exc.retry_after
                 )
             session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
+                update(_OUTBOX)
+                .where(_O.id == row.id)
                 .values(
                     status="pending",
                     due_at=now + delay,
@@ -357,8 +510,8 @@ class OutboxSender:
         now = self._clock.now()
         with transaction(self._factory) as session:
             session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
+                update(_OUTBOX)
+                .where(_O.id == row.id)
                 .values(status="failed", lease_until=None, last_error=str(exc)[:2000])
             )
             self._alert(session, row, exc, now)
@@ -389,6 +542,33 @@ class OutboxSender:
             )
 
 
+def _due_page(
+    now: datetime, full: set[str], after: tuple[datetime, int] | None, limit: int
+) -> Select[Any]:
+    """The next page of due rows (pending, or sending with a lapsed lease), locked."""
+    query = select(
+        _O.id,
+        _O.dedupe_key,
+        _O.reason,
+        _O.rate_key,
+        _O.target,
+        _O.payload,
+        _O.due_at,
+        _O.expires_at,
+        _O.attempts,
+    ).where(
+        or_(
+            (_O.status == "pending") & (_O.due_at <= now),
+            (_O.status == "sending") & (_O.lease_until < now),
+        )
+    )
+    if full:
+        query = query.where(_O.rate_key.not_in(sorted(full)))
+    if after is not None:
+        query = query.where(or_(_O.due_at > after[0], (_O.due_at == after[0]) & (_O.id > after[1])))
+    return query.order_by(_O.due_at, _O.id).limit(limit).with_for_update(skip_locked=True)
+
+
 def _lock(session: Session, key: str) -> OutboxRate:
     """Lock (creating if needed) the rate row ``key`` for this transaction."""
     state = session.get(OutboxRate, key, with_for_update=True)
@@ -403,21 +583,34 @@ def _lock(session: Session, key: str) -> OutboxRate:
     return state
 
 
+def _finish(session: Session, ids: Iterable[int], status: str, now: datetime, error: str) -> None:
+    """Rows still ``sending`` become ``status`` (``sent`` or ``dropped``), lease released."""
+    session.execute(
+        update(_OUTBOX)
+        .where(_O.id.in_(list(ids)), _O.status == "sending")
+        .values(
+            status=status,
+            sent_at=now if status == "sent" else None,
+            lease_until=None,
+            last_error=error,
+        )
+    )
+
+
 def _defer(session: Session, row: _Claimed, until: datetime) -> None:
     """Give a claimed row back untouched: not an attempt, due again when the block ends."""
     session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == row.id, OutboxRow.status == "sending")
+        update(_OUTBOX)
+        .where(_O.id == row.id, _O.status == "sending")
         .values(status="pending", due_at=until, lease_until=None, attempts=row.attempts - 1)
     )
     log.info("deferred %s: %s is blocked until %s", row.dedupe_key, row.rate_key, until)
 
 
-def _drop(row: OutboxRow, why: str) -> None:
+def _dropping(row: Row[Any], why: str) -> dict[str, Any]:
+    """Log a row dropped at claim time; its parameters for the page's drop statement."""
     log.info("dropped %s: %s", row.dedupe_key, why)
-    row.status = "dropped"
-    row.last_error = why[:2000]
-    row.lease_until = None
+    return {"b_id": row.id, "b_why": why[:2000]}
 
 
 def _organizer_groups(session: Session) -> Iterable[Group]:

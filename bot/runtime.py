@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bot.app import Services
-from bot.outbox import OutboxSender
+from bot.outbox import SEND_THREADS, OutboxSender
 from bot.refresh import refresh, refreshes
 from bot.reminders import plan_forum_reminders
 from bot.scheduler import Scheduler, instance_name
@@ -14,15 +14,18 @@ from storage.db import transaction
 
 
 class _HttpCloser:
-    """Closes the shared HTTP client after the scheduler has stopped."""
+    """Stops the outbox's send threads and closes the shared HTTP client, after the
+    scheduler has stopped."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, outbox: OutboxSender) -> None:
         self._http = http
+        self._outbox = outbox
 
     def start(self) -> None:
         return None
 
     def stop(self) -> None:
+        self._outbox.close()
         self._http.close()
 
     def wake(self) -> None:
@@ -32,8 +35,12 @@ class _HttpCloser:
         return True
 
 
-def make_outbox(services: Services, http: httpx.Client) -> OutboxSender:
-    """An outbox sender over the real platform senders (URLs from the config)."""
+def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1) -> OutboxSender:
+    """An outbox sender over the real platform senders (URLs from the config).
+
+    ``send_threads`` > 1 sends different robots' pushes in parallel (``edubot serve``); the
+    default sends one by one, so arrivals keep the order of the queue (demo, tests).
+    """
     router = build_router(services.settings, http=http, clock=services.clock)
     return OutboxSender(
         services.factory,
@@ -43,6 +50,7 @@ def make_outbox(services: Services, http: httpx.Client) -> OutboxSender:
         instance=instance_name(),
         refresh=refresh,
         refreshes=refreshes,
+        send_threads=send_threads,
     )
 
 
@@ -55,8 +63,8 @@ def plan_on_start(services: Services) -> int:
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
     """Give ``services`` its scheduler; returns the outbox sender it drives."""
     client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
-    outbox = make_outbox(services, client)
-    services.background.append(_HttpCloser(client))
+    outbox = make_outbox(services, client, send_threads=SEND_THREADS)
+    services.background.append(_HttpCloser(client, outbox))
     services.background.append(
         Scheduler(services.factory, services.settings, outbox, clock=services.clock)
     )

@@ -33,12 +33,13 @@ from bot.clock import FakeClock
 from bot.config import Settings, settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
+from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.messages import OutboundMessage, Platform
-from bot.outbox import DrainStats, OutboxSender
+from bot.outbox import SEND_THREADS, WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
 from bot.runtime import make_outbox, plan_on_start
 from storage.db import transaction
-from storage.models import OutboxRow
+from storage.models import OutboxRate, OutboxRow
 from storage.outbox import enqueue
 from storage.people import forum_by_key
 from tests.conftest import make_settings
@@ -172,8 +173,9 @@ def run_concurrently(jobs: list[Callable[[], DrainStats]]) -> list[DrainStats]:
 # -------------------------------------------------------------- three concurrent senders
 
 
+@pytest.mark.parametrize("send_threads", [1, 4])
 def test_three_senders_deliver_1000_pushes_once_within_the_rate_limit(
-    services: Services, clock: FakeClock
+    services: Services, clock: FakeClock, send_threads: int
 ) -> None:
     # 50 robots with 18 pushes each, and 25 more for each of the first four (43 each):
     # those four need three minutes, everyone else is done in the first.
@@ -182,7 +184,13 @@ def test_three_senders_deliver_1000_pushes_once_within_the_rate_limit(
     push(services, items, due_at=clock.now())
     log = SendLog()
     senders = [
-        outbox_for(services, RecordingSender(log, clock, f"inst{n}"), f"inst{n}") for n in range(3)
+        outbox_for(
+            services,
+            RecordingSender(log, clock, f"inst{n}"),
+            f"inst{n}",
+            send_threads=send_threads,
+        )
+        for n in range(3)
     ]
 
     per_round: list[int] = []
@@ -195,6 +203,8 @@ def test_three_senders_deliver_1000_pushes_once_within_the_rate_limit(
         assert senders[0].drain_all().handled == 0
         clock.advance(61)
 
+    for sender in senders:
+        sender.close()
     assert per_round == [46 * 18 + 4 * LIMIT, 4 * LIMIT, 4 * 3]
     sent = log.sent
     assert Counter(s.dedupe_key for s in sent) == Counter({key: 1 for key, _ in items})
@@ -295,6 +305,189 @@ def test_downtime_past_the_grace_drops_and_within_it_sends(
     assert any("late7h" in r.getMessage() and "grace" in r.getMessage() for r in caplog.records)
 
 
+# ----------------------------------------------------------------------- parallel sending
+
+
+class ScriptedSender(RecordingSender):
+    """Records like ``RecordingSender``; fails the targets it is told to, tracks how many
+    sends of one robot are in flight at once, and can hold the first send of each of
+    ``meet`` robots until all of them are in flight (which needs parallel sending)."""
+
+    def __init__(
+        self,
+        log: SendLog,
+        clock: FakeClock,
+        *,
+        failures: dict[str, list[Exception]] | None = None,
+        meet: int = 0,
+    ) -> None:
+        super().__init__(log, clock, "scripted")
+        self._failures = failures or {}
+        self._lock = threading.Lock()
+        self._barrier = threading.Barrier(meet, timeout=10) if meet else None
+        self._met: set[str] = set()
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        key = self.rate_key(message)
+        with self._lock:
+            self.calls[message.target] += 1
+            self.in_flight[key] += 1
+            self.most_in_flight[key] = max(self.most_in_flight[key], self.in_flight[key])
+            first = key not in self._met
+            self._met.add(key)
+            planned = self._failures.get(message.target)
+            failure = planned.pop(0) if planned else None
+        try:
+            if first and self._barrier is not None:
+                self._barrier.wait()  # BrokenBarrierError (a failed send) if not parallel
+            if failure is not None:
+                raise failure
+            super().send(message, dedupe_key=dedupe_key)
+        finally:
+            with self._lock:
+                self.in_flight[key] -= 1
+
+
+def test_parallel_sending_overlaps_robots_and_keeps_each_robots_order(
+    sqlite_services: Services, clock: FakeClock
+) -> None:
+    services = sqlite_services
+    # Four robots, five pushes each, queued interleaved (robot0, robot1, ..., robot0, ...).
+    items = [(f"r{n}-{i}", f"robot{n}") for i in range(5) for n in range(4)]
+    push(services, items, due_at=clock.now())
+    log = SendLog()
+    sender = ScriptedSender(log, clock, meet=4)
+    outbox = outbox_for(services, sender, "par", send_threads=4)
+    try:
+        stats = outbox.drain_all()
+    finally:
+        outbox.close()
+
+    assert stats == DrainStats(sent=20)
+    by_robot: dict[str, list[str]] = defaultdict(list)
+    for s in log.sent:
+        by_robot[s.rate_key].append(s.dedupe_key)
+    assert by_robot == {f"fake:robot{n}": [f"r{n}-{i}" for i in range(5)] for n in range(4)}
+    assert set(sender.most_in_flight.values()) == {1}  # one robot's pushes never race
+    assert {r.status for r in rows(services).values()} == {"sent"}
+
+
+def test_a_wave_with_a_permanent_and_a_retryable_failure_settles_each_row(
+    services: Services, clock: FakeClock
+) -> None:
+    start = clock.now()
+    push(
+        services,
+        [("ok1", "ok1"), ("ok2", "ok2"), ("bad", "bad"), ("busy1", "busy"), ("busy2", "busy")],
+        due_at=start,
+    )
+    failures: dict[str, list[Exception]] = {
+        "bad": [PermanentDelivery("wecom webhook: errcode 93000", code=93000)],
+        "busy": [RetryableDelivery("wecom webhook: errcode 45009", code=45009, retry_after=60)],
+    }
+    log = SendLog()
+    sender = ScriptedSender(log, clock, failures=failures)
+    outbox = outbox_for(services, sender, "par", send_threads=4)
+    try:
+        # One wave: ok1, ok2, bad, busy1 (one per robot); busy2 waits for the next wave and
+        # finds its robot blocked by then.
+        stats = outbox.drain()
+    finally:
+        outbox.close()
+
+    assert stats == DrainStats(sent=2, retried=2, failed=1)
+    assert sorted(s.dedupe_key for s in log.sent) == ["ok1", "ok2"]
+    assert sender.calls == Counter({"ok1": 1, "ok2": 1, "bad": 1, "busy": 1})
+    final = rows(services)
+    for key in ("ok1", "ok2"):
+        assert final[key].status == "sent"
+        assert final[key].sent_at == start
+        assert final[key].lease_until is None
+    assert final["bad"].status == "failed"
+    assert "93000" in final["bad"].last_error
+    assert final["busy1"].status == "pending"
+    assert final["busy1"].attempts == 1
+    assert final["busy1"].due_at >= start + timedelta(seconds=60)
+    assert "45009" in final["busy1"].last_error
+    # Given back untouched: not an attempt, due when the block ends.
+    assert final["busy2"].status == "pending"
+    assert final["busy2"].attempts == 0
+    assert final["busy2"].due_at == start + timedelta(seconds=60)
+    with transaction(services.factory) as session:
+        state = session.get(OutboxRate, "fake:busy")
+        assert state is not None
+        assert state.blocked_until == start + timedelta(seconds=60)
+
+    # The block holds in the database too, then both busy pushes go, in order.
+    again = outbox_for(services, RecordingSender(log, clock, "again"), "again", send_threads=4)
+    try:
+        assert again.drain_all().handled == 0
+        clock.advance(61)
+        assert again.drain_all().sent == 2
+    finally:
+        again.close()
+    assert [s.dedupe_key for s in log.sent if s.rate_key == "fake:busy"] == ["busy1", "busy2"]
+
+
+class Crash(BaseException):
+    """The process dies: nothing after it runs (not an ``Exception`` a sender may raise)."""
+
+
+class CrashingSender(RecordingSender):
+    """Delivers ``before`` pushes, then dies on the next one."""
+
+    def __init__(self, log: SendLog, clock: FakeClock, before: int) -> None:
+        super().__init__(log, clock, "doomed")
+        self._left = before
+        self._lock = threading.Lock()
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        with self._lock:
+            self._left -= 1
+            dead = self._left < 0
+        if dead:
+            raise Crash
+        super().send(message, dedupe_key=dedupe_key)
+
+
+@pytest.mark.parametrize("send_threads", [1, 4])
+def test_a_crash_mid_drain_sends_at_most_one_wave_twice(
+    sqlite_services: Services, clock: FakeClock, send_threads: int
+) -> None:
+    services = sqlite_services
+    items = [(f"p{i:02d}", f"g{i:02d}") for i in range(40)]  # 40 robots, one push each
+    push(services, items, due_at=clock.now())
+    first = SendLog()
+    doomed = outbox_for(
+        services,
+        CrashingSender(first, clock, before=WAVE + 3),
+        "doomed",
+        send_threads=send_threads,
+    )
+    try:
+        with pytest.raises(Crash):
+            doomed.drain_all()
+    finally:
+        doomed.close()  # lets sends already under way finish, like requests on the wire
+    delivered = {s.dedupe_key for s in first.sent}
+    assert len(delivered) >= WAVE
+    unmarked = {k for k, r in rows(services).items() if r.status == "sending"} & delivered
+    assert len(unmarked) <= WAVE
+
+    clock.advance(services.settings.outbox.lease_seconds + 1)  # the leases run out
+    second = SendLog()
+    restarted = outbox_for(services, RecordingSender(second, clock, "new"), "new")
+    restarted.drain_all()
+    sends = Counter(s.dedupe_key for s in first.sent + second.sent)
+    assert set(sends) == {key for key, _ in items}  # every push arrives
+    twice = {key for key, n in sends.items() if n > 1}
+    assert twice == unmarked  # only what was sent and not yet marked goes twice
+    assert {r.status for r in rows(services).values()} == {"sent"}
+
+
 # -------------------------------------------------------------------- against the emulator
 
 
@@ -318,10 +511,11 @@ class World:
     http: httpx.Client
     services: Services
     opened: list[Services]
+    send_threads: int = 1
 
     @property
     def outbox(self) -> OutboxSender:
-        return make_outbox(self.services, self.http)
+        return make_outbox(self.services, self.http, send_threads=self.send_threads)
 
     def resync(self, **overrides: Any) -> Services:
         """Restart with a (changed) config: sync it and plan the venue reminders again."""
@@ -333,10 +527,13 @@ class World:
     def run_until(self, end: datetime, step: float = 15.0) -> None:
         """Drain, then move the clock by ``step`` seconds, until ``end``."""
         outbox = self.outbox
-        while self.clock.now() < end:
+        try:
+            while self.clock.now() < end:
+                outbox.drain_all()
+                self.clock.advance(step)
             outbox.drain_all()
-            self.clock.advance(step)
-        outbox.drain_all()
+        finally:
+            outbox.close()
 
 
 @contextmanager
@@ -382,7 +579,11 @@ def assert_platform_rate(state: EmulatorState) -> None:
     assert_rate(times)
 
 
-def test_throttling_and_an_outage_lose_nothing_and_repeat_nothing(world: World) -> None:
+@pytest.mark.parametrize("send_threads", [1, SEND_THREADS])
+def test_throttling_and_an_outage_lose_nothing_and_repeat_nothing(
+    world: World, send_threads: int
+) -> None:
+    world.send_threads = send_threads
     clock, state = world.clock, world.state
     start = clock.now()
     items = [(f"w{i:02d}", "leaders") for i in range(30)]
@@ -391,7 +592,7 @@ def test_throttling_and_an_outage_lose_nothing_and_repeat_nothing(world: World) 
     push(world.services, items[30:], due_at=start, platform="dingtalk")
     state.fault("webhook/send", errcode=45009, times=3)
     state.fault("robot/send", http_status=502, times=2)
-    world.outbox.drain_all()
+    world.run_until(start)
     state.down(True)
     world.run_until(start + timedelta(minutes=5))
     assert not state.messages() or max(r.at for r in state.messages()) < start + timedelta(
@@ -430,9 +631,11 @@ def test_more_than_twenty_for_one_robot_go_over_several_minutes(sqlite_world: Wo
     assert_platform_rate(state)
 
 
+@pytest.mark.parametrize("send_threads", [1, SEND_THREADS])
 def test_after_a_dingtalk_block_nothing_goes_to_that_robot_for_ten_minutes(
-    world: World,
+    world: World, send_threads: int
 ) -> None:
+    world.send_threads = send_threads
     clock, state = world.clock, world.state
     start = clock.now()
     push(
