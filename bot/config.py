@@ -151,6 +151,10 @@ class OutboxSettings(_Frozen):
     lease_seconds: int = Field(default=60, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=12, gt=0)
+    send_threads: int = Field(default=4, ge=1, le=16)
+    """Pushes to different robots sent at once by ``edubot serve``. Against the real
+    platforms each send waits a network round trip, so more threads drain a burst faster;
+    on one machine they only contend for the interpreter."""
 
     @field_validator("grace")
     @classmethod

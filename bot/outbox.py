@@ -66,12 +66,6 @@ MAX_SCAN = 5000
 WAVE = 16
 """The most pushes sent before their ``sent`` marks are written (one transaction per wave),
 and so the most a crash can send twice."""
-SEND_THREADS = 4
-"""HTTP requests ``edubot serve`` runs in parallel (``bot.runtime``); only the sends run on
-these threads. On loopback (the benchmark) a few keep the platform busy while this process
-prepares the next request, and more only contend for the GIL; against the real platforms,
-whose round trips take tens of milliseconds, more would help."""
-
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _RATE = cast(Table, OutboxRate.__table__)
 _O = _OUTBOX.c

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bot.app import Services
-from bot.outbox import SEND_THREADS, OutboxSender
+from bot.outbox import OutboxSender
 from bot.refresh import refresh, refreshes
 from bot.reminders import plan_forum_reminders
 from bot.scheduler import Scheduler, instance_name
@@ -63,7 +63,7 @@ def plan_on_start(services: Services) -> int:
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
     """Give ``services`` its scheduler; returns the outbox sender it drives."""
     client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
-    outbox = make_outbox(services, client, send_threads=SEND_THREADS)
+    outbox = make_outbox(services, client, send_threads=services.settings.outbox.send_threads)
     services.background.append(_HttpCloser(client, outbox))
     services.background.append(
         Scheduler(services.factory, services.settings, outbox, clock=services.clock)

@@ -30,12 +30,12 @@ from sqlalchemy.orm import Session
 
 from bot.app import Services, build_services
 from bot.clock import FakeClock
-from bot.config import Settings, settings_from_mapping
+from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.messages import OutboundMessage, Platform
-from bot.outbox import SEND_THREADS, WAVE, DrainStats, OutboxSender
+from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
 from bot.runtime import make_outbox, plan_on_start
 from storage.db import transaction
@@ -48,6 +48,9 @@ from tests.support.campaign import campaign
 TZ = ZoneInfo("Asia/Shanghai")
 WINDOW = timedelta(seconds=60)
 LIMIT = 20
+
+SEND_THREADS = OutboxSettings().send_threads
+"""What ``edubot serve`` runs by default."""
 
 
 def local(text: str) -> datetime:
