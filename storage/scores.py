@@ -55,7 +55,8 @@ def sheets_for_forum(
 ) -> list[tuple[int, int, Decimal, list[str] | None, datetime | None]]:
     """(judge id, contestant id, total, items, confirmed at) of every sheet of a venue: plain
     rows, not ORM objects, since a venue can hold tens of thousands."""
-    return [tuple(row) for row in session.execute(_VENUE_SHEETS, {"forum": forum_id})]  # type: ignore[misc]
+    rows = session.connection().execute(_VENUE_SHEETS, {"forum": forum_id})  # no ORM rows
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 def sheet_counts(session: Session, forum_id: int, judge_ids: Iterable[int]) -> dict[int, int]:
