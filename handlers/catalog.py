@@ -104,7 +104,7 @@ class Catalog:
         members: dict[tuple[str, str], Member] = {}
         for member in active_members(session):
             if member.wecom_userid:
-                members["wecom", member.wecom_userid] = member
+                members["wecom", member.wecom_userid.lower()] = member
             if member.dingtalk_userid:
                 members["dingtalk", member.dingtalk_userid] = member
         by_judge: dict[int, list[Venue]] = {}
@@ -120,8 +120,10 @@ class Catalog:
         )
 
     def member(self, platform: str, user_id: str) -> Member | None:
-        """The active person with this WeCom userid / DingTalk staffId."""
-        return self._members.get((platform, user_id))
+        """The active person with this WeCom userid / DingTalk staffId. WeCom userids are
+        unique regardless of case (WeCom ignores case when it checks), so a config that
+        writes ``ZhangSan`` matches the ``zhangsan`` a callback carries."""
+        return self._members.get((platform, user_id.lower() if platform == "wecom" else user_id))
 
     def judged_by(self, person_id: int) -> tuple[Venue, ...]:
         return self._by_judge.get(person_id, ())

@@ -140,3 +140,24 @@ def test_people_come_from_the_catalog_too(
     second = build_services(settings_from_mapping(config(db_url, tmp_path, edit=edit)), clock=clock)
     second.engine.dispose()
     assert send("newjudge", f"评分 杜桥中学 {SCORE}").startswith("已记录 新评委 → 杜桥中学")
+
+
+def test_wecom_userids_match_regardless_of_case(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """WeCom ignores case in userids; the config may spell one differently from callbacks."""
+
+    def edit(data: dict[str, Any]) -> None:
+        for person in data["people"]:
+            if person["name"] == "申毅":
+                person["wecom_userid"] = "ShenYi"
+
+    services = build_services(
+        settings_from_mapping(config(db_url, tmp_path, edit=edit)), clock=clock
+    )
+    try:
+        send = Sender(services)
+        assert send("shenyi", f"评分 杜桥中学 {SCORE}").startswith("已记录 申毅 → 杜桥中学")
+        assert send("SHENYI", f"评分 尚德中学 {SCORE}").startswith("已记录 申毅 → 尚德中学")
+    finally:
+        services.engine.dispose()
