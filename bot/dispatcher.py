@@ -97,9 +97,13 @@ class Dispatcher:
         answered from the log by ``_replay``: no lookup first, since repeats are rare."""
         now = self._clock.now()
         with transaction(self._factory) as session:
-            inbound_id = claim_inbound(session, message, now)
             catalog = self._catalog.get(session)
             person = catalog.member(message.platform, message.sender_id)
+            # The sender is on the log row before the handler runs: 提交 with a file and a
+            # caption reads the sender's recent texts, this one included.
+            inbound_id = claim_inbound(
+                session, message, now, person_id=None if person is None else person.id
+            )
             if person is None:
                 reply, status = _stranger(session, message), "unknown_person"
                 log.warning("unknown sender %s:%s", message.platform, message.sender_id)
@@ -116,13 +120,7 @@ class Dispatcher:
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)
-            settle_inbound(
-                session,
-                inbound_id,
-                person_id=None if person is None else person.id,
-                status=status,
-                reply_text=reply.text,
-            )
+            settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
             if message.channel == "dingtalk" and message.reply_url:
                 _queue_session_reply(session, message, reply, inbound_id, now)
             return Outcome(reply, status=status)

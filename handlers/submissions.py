@@ -228,7 +228,8 @@ def attachment_handler(intake: FileIntake) -> Callable[[Context], Reply | None]:
         duties = duties_of(ctx.session, ctx.person)
         if not duties:
             raise BotError(f"收到《{shown}》，但您目前没有需要提交的材料。")
-        intent = parse(last_text_from(ctx.session, ctx.person.id, ctx.now - INTENT_WINDOW))
+        since = ctx.now - INTENT_WINDOW
+        intent = parse(last_text_from(ctx.session, ctx.person.id, since, before=ctx.inbound_id))
         if isinstance(intent, Submit) and intent.material and not intent.content:
             match = find_deadline(ctx.session, intent.material, [d for d, _ in duties])
             for deadline, entry in duties:

@@ -26,13 +26,13 @@ _CLAIM = insert(_INBOUND)
 _SETTLE = (
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("inbound"))
-    .values(
-        person_id=bindparam("person"), status=bindparam("status"), reply_text=bindparam("reply")
-    )
+    .values(status=bindparam("status"), reply_text=bindparam("reply"))
 )
 
 
-def claim_inbound(session: Session, message: InboundMessage, now: datetime) -> int:
+def claim_inbound(
+    session: Session, message: InboundMessage, now: datetime, *, person_id: int | None = None
+) -> int:
     """Insert the log row first and return its id: a concurrent retry of the same message
     then fails on the unique index instead of being processed twice. Raises
     ``IntegrityError`` on a duplicate. A prebuilt statement: it runs for every message."""
@@ -44,7 +44,7 @@ def claim_inbound(session: Session, message: InboundMessage, now: datetime) -> i
             "message_id": message.message_id[:128],
             "channel": message.channel,
             "sender_id": message.sender_id[:64],
-            "person_id": None,
+            "person_id": person_id,
             "chat_id": message.chat_id[:128],
             "text": message.text,
             "received_at": now,
@@ -54,9 +54,7 @@ def claim_inbound(session: Session, message: InboundMessage, now: datetime) -> i
     )
 
 
-def settle_inbound(
-    session: Session, inbound_id: int, *, person_id: int | None, status: str, reply_text: str
-) -> None:
-    """Store who sent the message and the answer given, with the handler's changes."""
-    params = {"inbound": inbound_id, "person": person_id, "status": status, "reply": reply_text}
+def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:
+    """Store the answer given, with the handler's changes."""
+    params = {"inbound": inbound_id, "status": status, "reply": reply_text}
     session.execute(_SETTLE, params)

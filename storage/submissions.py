@@ -167,11 +167,14 @@ def record_submission(
     return row
 
 
-def last_text_from(session: Session, person_id: int, since: datetime) -> str:
-    """The newest non-empty text this person sent since ``since`` ("" if none).
+def last_text_from(
+    session: Session, person_id: int, since: datetime, *, before: int | None = None
+) -> str:
+    """The newest non-empty text this person sent since ``since`` ("" if none), other than
+    the message ``before`` (the one being handled).
 
-    A file message carries no words, so "提交 实施方案" sent just before it says which
-    deadline the file is for.
+    A file message carries no command, so "提交 实施方案" sent just before it says which
+    deadline the file is for, even when the file came with a caption ("见附件").
     """
     text = session.scalar(
         select(InboundMessageRow.text)
@@ -179,6 +182,7 @@ def last_text_from(session: Session, person_id: int, since: datetime) -> str:
             InboundMessageRow.person_id == person_id,
             InboundMessageRow.received_at >= since,
             InboundMessageRow.text != "",
+            InboundMessageRow.id != (before if before is not None else -1),
         )
         .order_by(InboundMessageRow.received_at.desc(), InboundMessageRow.id.desc())
         .limit(1)

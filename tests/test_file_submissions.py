@@ -321,6 +321,18 @@ def test_dingtalk_download_code(world: World) -> None:
     assert world.downloads("oauth2/accessToken") == ["ok"]
 
 
+def test_a_captioned_file_goes_to_the_material_named_just_before(world: World) -> None:
+    """周校长 owes two materials: "提交 总结报告", then a file captioned 见附件 (DingTalk
+    richText). The caption is no command; the 提交 before it says which material."""
+    asked = world.send("dingtalk", text="提交 总结报告", who=ZHOU)
+    assert "请附上“总结报告”的内容" in asked
+    filed = world.send("dingtalk", text="见附件", media=world.media(PNG), who=ZHOU)
+    assert "已收到周校长提交的“总结报告”第 1 版：文件《图片-" in filed
+    assert "您还有待交：书面报告" in filed
+    (only,) = world.submissions()
+    assert (world.data_dir / only.file_path).read_bytes() == PNG
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_a_file_of_exactly_the_limit_is_accepted(small: World, channel: Channel) -> None:
     content = b"%PDF" + b"z" * (SMALL - 4)
