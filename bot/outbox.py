@@ -21,6 +21,11 @@ The database is the source of truth. One ``drain`` pass:
    (the default: tests, the demo) the rows go out one by one in claim order, which keeps
    the order of arrivals deterministic.
 
+   **Leases.** A batch that takes longer than half its lease (slow platforms) leases its
+   unsent rows again before going on, and a wave's marks that the database refuses are
+   written before the next claim, so no other instance takes over a row this one is still
+   sending or has sent.
+
    **Crash window.** A crash after a send and before the mark of its wave re-sends that
    push once its lease has run out. That is at most one wave: ``WAVE`` = 16 pushes (with
    parallel sending at most one per robot), where one transaction per push re-sent at most
@@ -51,7 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import OutboxSettings
-from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.errors import PermanentDelivery, RetryableDelivery, StorageUnavailable
 from bot.messages import OutboundMessage
 from storage.db import transaction
 from storage.models import Group, OutboxRate, OutboxRow
@@ -145,18 +150,36 @@ class OutboxSender:
         self._pool: ThreadPoolExecutor | None = None  # started on the first parallel wave
         self._blocked: dict[str, datetime] = {}  # robots this sender saw blocked
         self._rate_rows: set[str] = set()  # rate rows known to exist (never deleted)
+        self._unmarked: list[_Claimed] = []  # delivered, not yet marked (database busy)
 
     # ------------------------------------------------------------------ public
 
     def drain(self, batch: int = 50) -> DrainStats:
-        """Claim and send what is due now; returns what happened."""
+        """Claim and send what is due now; returns what happened.
+
+        The claim leases the rows for ``lease_seconds``. Whenever half of that has gone by
+        (slow platforms, a long batch), the rows not yet sent are leased again before the
+        next send — and rows another instance took over meanwhile are left to it — so no
+        lease runs out while its row is still this instance's to send or to mark.
+        """
+        self._mark_unmarked()
         claimed = self._claim(batch)
+        leased_at = self._clock.now()
         totals = Counter[str]()
-        for wave in self._waves(claimed):
+        waves = list(self._waves(claimed))
+        while waves:
+            if self._clock.now() - leased_at >= self._half_lease:
+                waves = self._renew(waves)
+                leased_at = self._clock.now()
+                if not waves:
+                    break
+            wave = waves.pop(0)
             if self._threads > 1:
                 self._send_parallel(wave, totals)
             else:
-                self._send_in_order(wave, totals)
+                unsent = self._send_in_order(wave, totals, leased_at)
+                if unsent:
+                    waves.insert(0, unsent)
         return DrainStats(
             sent=totals["sent"],
             retried=totals["retried"],
@@ -371,11 +394,18 @@ class OutboxSender:
             yield wave
             rest = later
 
-    def _send_in_order(self, wave: list[_Claimed], totals: Counter[str]) -> None:
-        """One row after the other; failures settled at once, deliveries marked together."""
+    def _send_in_order(
+        self, wave: list[_Claimed], totals: Counter[str], leased_at: datetime
+    ) -> list[_Claimed]:
+        """One row after the other; failures settled at once, deliveries marked together.
+
+        Stops before a row once half the lease is gone and returns the rows not yet sent,
+        after marking the ones delivered (``drain`` leases the rest again)."""
         delivered: list[_Claimed] = []
         try:
-            for claimed in wave:
+            for index, claimed in enumerate(wave):
+                if index and self._clock.now() - leased_at >= self._half_lease:
+                    return wave[index:]
                 for row, message in self._prepare([claimed], totals):
                     failure = self._attempt(row, message)
                     if failure is None:
@@ -384,7 +414,8 @@ class OutboxSender:
                         totals[self._settle(row, failure)] += 1
         finally:
             self._mark_sent(delivered)
-        totals["sent"] += len(delivered)
+            totals["sent"] += len(delivered)
+        return []
 
     def _send_parallel(self, wave: list[_Claimed], totals: Counter[str]) -> None:
         """The wave's HTTP requests at once on the pool; the bookkeeping on this thread."""
@@ -464,12 +495,41 @@ class OutboxSender:
         return self._retry(row, failure)
 
     def _mark_sent(self, rows: list[_Claimed]) -> None:
-        """Mark delivered rows ``sent``: one transaction for the whole wave."""
+        """Mark delivered rows ``sent``: one transaction for the whole wave. When the
+        database cannot take it now, the rows are kept and marked before the next claim
+        (while their lease runs, no other instance sends them)."""
         if not rows:
             return
         now = self._clock.now()
+        try:
+            with transaction(self._factory) as session:
+                _finish(session, [row.id for row in rows], "sent", now, "")
+        except StorageUnavailable as exc:
+            log.warning("could not mark %d delivered pushes yet: %s", len(rows), exc)
+            self._unmarked.extend(rows)
+
+    def _mark_unmarked(self) -> None:
+        rows, self._unmarked = self._unmarked, []
+        self._mark_sent(rows)
+
+    @property
+    def _half_lease(self) -> timedelta:
+        return timedelta(seconds=self._settings.lease_seconds / 2)
+
+    def _renew(self, waves: list[list[_Claimed]]) -> list[list[_Claimed]]:
+        """Lease the rows of ``waves`` again; the waves without rows this instance lost."""
+        ids = [row.id for wave in waves for row in wave]
+        now = self._clock.now()
+        until = now + timedelta(seconds=self._settings.lease_seconds)
+        mine = (_O.id.in_(ids), _O.status == "sending", _O.claimed_by == self._instance)
         with transaction(self._factory) as session:
-            _finish(session, [row.id for row in rows], "sent", now, "")
+            session.execute(update(_OUTBOX).where(*mine).values(lease_until=until))
+            kept = set(session.scalars(select(_O.id).where(*mine)))
+        lost = len(ids) - len(kept)
+        if lost:
+            log.warning("%d claimed pushes were taken over by another instance", lost)
+        kept_waves = [[row for row in wave if row.id in kept] for wave in waves]
+        return [wave for wave in kept_waves if wave]
 
     def _retry(self, row: _Claimed, exc: RetryableDelivery) -> str:
         now = self._clock.now()

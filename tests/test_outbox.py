@@ -28,12 +28,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import bot.outbox
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
-from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.errors import PermanentDelivery, RetryableDelivery, StorageUnavailable
 from bot.messages import OutboundMessage, Platform
 from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
@@ -489,6 +490,68 @@ def test_a_crash_mid_drain_sends_at_most_one_wave_twice(
     twice = {key for key, n in sends.items() if n > 1}
     assert twice == unmarked  # only what was sent and not yet marked goes twice
     assert {r.status for r in rows(services).values()} == {"sent"}
+
+
+class SlowSender(RecordingSender):
+    """Each send takes ``seconds`` of the fake clock, like a platform answering slowly."""
+
+    def __init__(self, log: SendLog, clock: FakeClock, name: str, seconds: float) -> None:
+        super().__init__(log, clock, name)
+        self._seconds = seconds
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        super().send(message, dedupe_key=dedupe_key)
+        self._clock.advance(self._seconds)
+
+
+def test_a_slow_batch_keeps_its_leases_so_another_instance_sends_nothing_twice(
+    services: Services, clock: FakeClock
+) -> None:
+    """30 pushes at 5 s each outlast the 60 s lease twice over. Another instance draining
+    meanwhile (here: between every two sends) must find nothing of them to take."""
+    items = [(f"s{i:02d}", f"g{i:02d}") for i in range(30)]
+    push(services, items, due_at=clock.now())
+    log = SendLog()
+    other = outbox_for(services, RecordingSender(log, clock, "other"), "other")
+
+    class Watched(SlowSender):
+        def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+            super().send(message, dedupe_key=dedupe_key)
+            other.drain_all()  # the other instance polls while this one is busy
+
+    slow = outbox_for(services, Watched(log, clock, "slow", 5.0), "slow")
+    assert slow.drain(batch=50).sent == 30
+    sends = Counter(s.dedupe_key for s in log.sent)
+    assert sends == Counter({key: 1 for key, _ in items})
+    assert {s.by for s in log.sent} == {"slow"}
+    assert {r.status for r in rows(services).values()} == {"sent"}
+
+
+def test_marks_the_database_refused_are_written_before_the_next_claim(
+    sqlite_services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wave delivered while the database is busy stays claimed, and is marked sent on the
+    next pass instead of being sent again."""
+    services = sqlite_services
+    push(services, [("m1", "g1"), ("m2", "g2")], due_at=clock.now())
+    log = SendLog()
+    outbox = outbox_for(services, RecordingSender(log, clock, "one"), "one")
+    real = bot.outbox._finish
+    busy = {"on": True}
+
+    def flaky(session: Any, ids: Any, status: str, *args: Any) -> None:
+        if status == "sent" and busy["on"]:
+            raise StorageUnavailable("database is locked")
+        real(session, ids, status, *args)
+
+    monkeypatch.setattr(bot.outbox, "_finish", flaky)
+    assert outbox.drain().sent == 2
+    assert {r.status for r in rows(services).values()} == {"sending"}
+    busy["on"] = False
+    clock.advance(1)
+    assert outbox.drain().handled == 0  # nothing new: the two are marked, not re-sent
+    assert {r.status for r in rows(services).values()} == {"sent"}
+    assert [s.dedupe_key for s in log.sent] == ["m1", "m2"]
 
 
 # -------------------------------------------------------------------- against the emulator
