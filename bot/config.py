@@ -528,11 +528,22 @@ def _check_references(s: Settings) -> None:
         seen: dict[str, str] = {}
         for i, person in enumerate(s.people):
             value = getattr(person, attr)
-            if value and value in seen:
+            # WeCom ignores case in userids: ZhangSan and zhangsan are one account.
+            same = value.lower() if attr == "wecom_userid" else value
+            if value and same in seen:
                 raise ConfigError(
-                    src, f"people[{i}].{attr}", f"'{value}' is also {seen[value]}'s id"
+                    src, f"people[{i}].{attr}", f"'{value}' is also {seen[same]}'s id"
                 )
-            seen[value] = person.name
+            seen[same] = person.name
+    chats: dict[str, str] = {}
+    for i, group in enumerate(s.groups):
+        if group.chat_id and group.chat_id in chats:
+            raise ConfigError(
+                src,
+                f"groups[{i}].chat_id",
+                f"'{group.chat_id}' is also group {chats[group.chat_id]}'s chat_id",
+            )
+        chats[group.chat_id] = group.key
 
     groups = {g.key for g in s.groups}
     people = {p.name for p in s.people}

@@ -287,6 +287,20 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "'lixuebin' is also 李学斌's id",
     ),
     (
+        "wecom_userid differing only in case",
+        ("people", 1, "wecom_userid"),
+        "LiXueBin",
+        "people[1].wecom_userid",
+        "'LiXueBin' is also 李学斌's id",
+    ),
+    (
+        "two groups on one chat",
+        ("groups", 1, "chat_id"),
+        "wrRuiquan",
+        "groups[1].chat_id",
+        "'wrRuiquan' is also group ruiquan's chat_id",
+    ),
+    (
         "duplicate dingtalk_userid",
         ("people", 7, "dingtalk_userid"),
         "ding-dangpanfeng",
