@@ -202,6 +202,11 @@ class OutboxSender:
             )
         return total
 
+    @property
+    def send_threads(self) -> int:
+        """How many pushes to different robots this sender sends at once."""
+        return self._threads
+
     def close(self) -> None:
         """Stop the send threads (after the requests they are making)."""
         pool, self._pool = self._pool, None

@@ -38,7 +38,7 @@ from bot.errors import PermanentDelivery, RetryableDelivery, StorageUnavailable
 from bot.messages import OutboundMessage, Platform
 from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
-from bot.runtime import make_outbox, plan_on_start
+from bot.runtime import attach_background, make_outbox, plan_on_start
 from storage.db import transaction
 from storage.models import OutboxRate, OutboxRow
 from storage.outbox import enqueue
@@ -552,6 +552,24 @@ def test_marks_the_database_refused_are_written_before_the_next_claim(
     assert outbox.drain().handled == 0  # nothing new: the two are marked, not re-sent
     assert {r.status for r in rows(services).values()} == {"sent"}
     assert [s.dedupe_key for s in log.sent] == ["m1", "m2"]
+
+
+def test_serve_sends_with_the_configured_number_of_threads(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    data = campaign(sqlite_url)
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    data["outbox"] = {"send_threads": 7}
+    services = build_services(settings_from_mapping(data), clock=clock)
+    try:
+        outbox = attach_background(services)
+        assert outbox.send_threads == 7
+        with httpx.Client() as http:
+            assert make_outbox(services, http).send_threads == 1  # demo, tests
+    finally:
+        for part in services.background:
+            part.stop()
+        services.engine.dispose()
 
 
 # -------------------------------------------------------------------- against the emulator
