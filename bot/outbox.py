@@ -13,8 +13,8 @@ The database is the source of truth. One ``drain`` pass:
    the reasons (a reminder for someone who submitted meanwhile is dropped), send, and mark
    the wave's delivered rows ``sent`` in one transaction right after it.
 
-   With ``send_threads`` > 1 (what ``edubot serve`` runs) a wave holds at most one row per
-   robot, and its HTTP requests run in parallel on a small thread pool that does nothing but
+   A wave holds at most one row per robot. With ``send_threads`` > 1 (what ``edubot
+   serve`` runs) its HTTP requests run in parallel on a small thread pool that does nothing but
    send. Every database read and write stays on the draining thread: on SQLite, threads
    writing their own bookkeeping queue for the one write lock and are slower than one
    thread. Each robot's rows still go out in claim order, one at a time. With one thread
@@ -27,9 +27,9 @@ The database is the source of truth. One ``drain`` pass:
    sending or has sent.
 
    **Crash window.** A crash after a send and before the mark of its wave re-sends that
-   push once its lease has run out. That is at most one wave: ``WAVE`` = 16 pushes (with
-   parallel sending at most one per robot), where one transaction per push re-sent at most
-   one. It is the price of one transaction per wave instead of one per push. DingTalk's
+   push once its lease has run out. That is at most one wave: ``WAVE`` = 16 pushes, and
+   at most one to any one robot (group), where one transaction per push re-sent at most
+   one in all. It is the price of one transaction per wave instead of one per push. DingTalk's
    ``msgUuid`` and WeCom's ``enable_duplicate_check`` absorb such re-sends; a WeCom group
    robot has no such aid, so its group may see the push twice, and that second send is not
    in the database's count of the robot's window (if the platform then throttles, the row
@@ -376,14 +376,23 @@ class OutboxSender:
     # ------------------------------------------------------------------ send
 
     def _waves(self, claimed: list[_Claimed]) -> Iterator[list[_Claimed]]:
-        """The claimed rows in waves of at most ``WAVE``, each robot's rows in claim order.
+        """The claimed rows in waves of at most ``WAVE`` and at most one row per robot, each
+        robot's rows in claim order. One row per robot means a crash before a wave's mark
+        re-sends at most one push to any group.
 
-        In order (one thread): consecutive slices. In parallel: at most one row per robot in
-        a wave, so one robot's rows never race each other.
+        In order (one thread): runs of consecutive rows, a run ending before a robot it
+        already holds, so the claim order is the send order. In parallel: the next row of
+        each robot, so one robot's rows never race each other.
         """
         if self._threads <= 1:
-            for start in range(0, len(claimed), WAVE):
-                yield claimed[start : start + WAVE]
+            run: list[_Claimed] = []
+            for row in claimed:
+                if len(run) == WAVE or any(r.rate_key == row.rate_key for r in run):
+                    yield run
+                    run = []
+                run.append(row)
+            if run:
+                yield run
             return
         rest = claimed
         while rest:
