@@ -16,7 +16,7 @@ from bot.errors import BotError
 from handlers.catalog import Entrant, Venue
 from handlers.context import Context
 from storage.models import Contestant, Forum
-from storage.people import active_forums, group_by_chat_id
+from storage.people import active_forums
 
 _NUMBER = re.compile(r"^(?:第)?(\d{1,3})号?$")
 
@@ -65,11 +65,9 @@ def find_forum_ref(ctx: Context, text: str) -> Forum | None:
 
 
 def chat_forums(ctx: Context) -> list[Forum]:
-    """The venues whose group this message was written in."""
-    group = group_by_chat_id(ctx.session, ctx.message.chat_id)
-    if group is None:
-        return []
-    return [f for f in active_forums(ctx.session) if f.group_id == group.id]
+    """The stored venues whose group this message was written in (the catalog decides)."""
+    here = {v.id for v in ctx.venues().in_chat(ctx.message.chat_id)}
+    return [f for f in active_forums(ctx.session) if f.id in here] if here else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,12 +69,6 @@ def people_in_unit(session: Session, unit: str) -> list[Person]:
     )
 
 
-def group_by_chat_id(session: Session, chat_id: str) -> Group | None:
-    if not chat_id:
-        return None
-    return session.scalar(select(Group).where(Group.chat_id == chat_id, Group.active.is_(True)))
-
-
 def group_by_key(session: Session, key: str) -> Group | None:
     return session.scalar(select(Group).where(Group.key == key))
 
