@@ -7,8 +7,9 @@
   ``/healthz``, and its VmRSS / VmHWM from ``/proc`` a few seconds later, with every row
   still pending.
 - **lateness**: 1,000 group pushes due at the same second, 20 to each of 50 robots (WeCom
-  group robots allow 20 a minute), into a running ``serve`` whose outbox polls every
-  0.2 s, delivered to ``python -m bot.emulator`` (its own process, real clock). Lateness
+  group robots allow 20 a minute), inserted 4 s ahead into a running ``serve`` with the
+  default outbox settings (a 2 s poll finds the rows, and the drain then runs at their due
+  time), delivered to ``python -m bot.emulator`` (its own process, real clock). Lateness
   = the emulator's ``Recorded.at`` − ``due_at``. Each repetition uses 50 robots of its own
   so no rate window carries over.
 
@@ -71,7 +72,7 @@ class SchedulerPlan:
     robots: int
     runs: int
     enqueue_sample: int
-    poll_seconds: float = 0.2
+    poll_seconds: float = 2.0
     settle_s: float = 3.0
     burst_wait_s: float = 90.0
 

@@ -202,6 +202,18 @@ class OutboxSender:
             )
         return total
 
+    def next_due(self) -> datetime | None:
+        """When the earliest pending push that is not yet due falls due (None: none is).
+
+        Rows already due but held back by a full rate window are not counted: their time is
+        the poll's, so a robot at its limit cannot make the drain spin.
+        """
+        now = self._clock.now()
+        with self._factory() as session:
+            return session.execute(
+                select(func.min(_O.due_at)).where(_O.status == "pending", _O.due_at > now)
+            ).scalar_one_or_none()
+
     @property
     def send_threads(self) -> int:
         """How many pushes to different robots this sender sends at once."""

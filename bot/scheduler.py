@@ -1,10 +1,11 @@
 """APScheduler as the timer, the database as the truth.
 
-Jobs in the ``serve`` process: drain the outbox every ``poll_seconds`` (and at once when a
-handler queued something), plan deadline reminders and overdue lists every minute, and one
-``CronTrigger`` per digest. Every job only writes or sends outbox rows with stable dedupe
-keys, so several instances running the same jobs still send each push once; a job killed
-mid-run loses nothing because its work is in the database.
+Jobs in the ``serve`` process: drain the outbox every ``poll_seconds``, at once when a
+handler queued something, and at the due time of the next push it knows of; plan deadline
+reminders and overdue lists every minute; and one ``CronTrigger`` per digest. Every job
+only writes or sends outbox rows with stable dedupe keys, so several instances running the
+same jobs still send each push once; a job killed mid-run loses nothing because its work is
+in the database.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -37,6 +39,9 @@ class _SkipBusyDrain(logging.Filter):
 
 logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyDrain())
 logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+
+_SOON = 0.05
+"""Seconds: a push due sooner than this is waited for inside the running drain."""
 
 PlanJob = Callable[[Session, Settings, datetime], object]
 
@@ -134,12 +139,35 @@ class Scheduler:
         return bool(self._scheduler.running)
 
     def _drain(self) -> None:
+        """Drain what is due, then make the next run the next push's due time when that
+        comes before the next poll: a reminder for 09:00:00 goes out then, not up to
+        ``poll_seconds`` later. A push due within ``_SOON`` is waited for here instead, as
+        the job could not be started again while this run is still finishing."""
         try:
-            stats = self._outbox.drain_all()
-            if stats.handled:
-                log.info("outbox: %s", stats)
+            for _ in range(2):  # one short wait at most; then the scheduler takes over
+                stats = self._outbox.drain_all()
+                if stats.handled:
+                    log.info("outbox: %s", stats)
+                due = self._outbox.next_due()
+                if due is None:
+                    return
+                wait = (due - self._clock.now()).total_seconds()
+                if wait > _SOON:
+                    self._run_drain_in(wait)
+                    return
+                time.sleep(max(wait, 0.0))
+            self._run_drain_in(_SOON)
         except Exception:
             log.exception("outbox drain failed; will retry at the next poll")
+
+    def _run_drain_in(self, seconds: float) -> None:
+        """Move the drain's next run ``seconds`` ahead, if that is sooner than planned."""
+        job = self._scheduler.get_job("outbox")
+        if job is None:
+            return
+        when = datetime.now(self._settings.tz) + timedelta(seconds=seconds)
+        if job.next_run_time is None or when < job.next_run_time:
+            job.modify(next_run_time=when)
 
     def _plan(self) -> None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 import bot.outbox
 from bot.app import Services, build_services
-from bot.clock import FakeClock
+from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
@@ -39,6 +40,7 @@ from bot.messages import OutboundMessage, Platform
 from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
 from bot.runtime import attach_background, make_outbox, plan_on_start
+from bot.scheduler import Scheduler
 from storage.db import transaction
 from storage.models import OutboxRate, OutboxRow
 from storage.outbox import enqueue
@@ -90,7 +92,7 @@ class SendLog:
 class RecordingSender:
     """A fake ``Sender``: one robot per target, every send recorded with the clock time."""
 
-    def __init__(self, log: SendLog, clock: FakeClock, name: str) -> None:
+    def __init__(self, log: SendLog, clock: Clock, name: str) -> None:
         self._log = log
         self._clock = clock
         self._name = name
@@ -917,3 +919,51 @@ def test_a_reminder_missed_by_more_than_the_grace_is_dropped(sqlite_world: World
     clock.set(local("2022-02-13 07:00"))  # the 1 h reminders still go
     world.outbox.drain_all()
     assert len(state.messages()) == 2
+
+
+# ------------------------------------------------------------------------------ waking
+
+
+def test_next_due_is_the_earliest_pending_push_still_ahead(
+    sqlite_services: Services, clock: FakeClock
+) -> None:
+    services = sqlite_services
+    outbox = outbox_for(services, RecordingSender(SendLog(), clock, "a"), "a")
+    assert outbox.next_due() is None
+    now = clock.now()
+    push(services, [("past", "grp1")], due_at=now - timedelta(minutes=1))
+    assert outbox.next_due() is None  # due already: the drain's business, not a wake-up
+    push(services, [("later", "grp1")], due_at=now + timedelta(minutes=9))
+    push(services, [("soon", "grp2")], due_at=now + timedelta(minutes=2))
+    assert outbox.next_due() == now + timedelta(minutes=2)
+    clock.advance(timedelta(minutes=3))
+    outbox.drain_all()
+    assert {k for k, r in rows(services).items() if r.status == "sent"} == {"past", "soon"}
+    assert outbox.next_due() == now + timedelta(minutes=9)
+
+
+def test_serve_sends_a_push_at_its_due_time_not_at_the_next_poll(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """With a 60-second poll, a push due a moment after a drain still goes out on time:
+    the drain that finds nothing due schedules the next one for the push's due time."""
+    settings = make_settings(sqlite_url, tmp_path, outbox={"poll_seconds": 60.0})
+    clock = SystemClock()
+    services = build_services(settings, clock=clock)
+    log = SendLog()
+    outbox = outbox_for(services, RecordingSender(log, clock, "s"), "s")
+    scheduler = Scheduler(services.factory, settings, outbox, clock=clock)
+    try:
+        scheduler.start()  # drains at once: nothing is due yet
+        due = clock.now() + timedelta(seconds=0.6)
+        push(services, [("on-time", "grp1")], due_at=due)
+        scheduler.wake()  # as a handler does after queueing
+        deadline = time.monotonic() + 10
+        while not [s for s in log.sent if s.dedupe_key == "on-time"]:
+            assert time.monotonic() < deadline, "not sent: the drain waited for the poll"
+            time.sleep(0.02)
+        (sent,) = [s for s in log.sent if s.dedupe_key == "on-time"]
+        assert sent.at >= due
+    finally:
+        scheduler.stop()
+        services.engine.dispose()
