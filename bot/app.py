@@ -118,8 +118,6 @@ def build_services(
     if migrate:
         upgrade(engine)
     factory = make_session_factory(engine)
-    with transaction(factory) as session:
-        sync_config(session, settings)
     wc = settings.wecom
     background: list[Background] = []
 
@@ -142,6 +140,9 @@ def build_services(
         on_push=wake,
         files=files,
     )
+    with transaction(factory) as session:
+        sync_config(session, settings)
+        dispatcher.prime(session)
     return Services(
         settings=settings,
         clock=clock,

@@ -74,6 +74,11 @@ class Dispatcher:
             for channel, intake in (files or {}).items()
         }
 
+    def prime(self, session: Session) -> None:
+        """Load the catalog now (start-up, right after the config sync) rather than on the
+        first message, which would otherwise wait for it (~17 ms for 20 venues)."""
+        self._catalog.get(session)
+
     def process(self, message: InboundMessage) -> Outcome:
         try:
             outcome = self._process(message)
