@@ -9,13 +9,13 @@ MySQL/MariaDB URLs use PyMySQL unless a driver is named.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, Insert, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Executable, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,10 +148,23 @@ def ping(engine: Engine) -> bool:
     return True
 
 
+def execute_core(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a prebuilt Core ``statement`` on ``session``'s connection, in its transaction.
+
+    For the statements every message runs: ``Session.execute`` adds ORM compile and result
+    handling that costs more than SQLite takes to run them (~35 µs against ~15 µs here).
+    Pending ORM changes are flushed first, as ``Session.execute`` would do.
+    """
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
 def insert_id(session: Session, statement: Insert, values: dict[str, Any]) -> int:
     """Insert one row with a prebuilt Core ``statement`` in ``session``'s transaction and
     return its id."""
-    key = session.connection().execute(statement, values).inserted_primary_key
+    key = execute_core(session, statement, values).inserted_primary_key
     if key is None or key[0] is None:
         raise RuntimeError("the database returned no id for the inserted row")
     return int(key[0])

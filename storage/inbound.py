@@ -8,7 +8,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.messages import InboundMessage
-from storage.db import insert_id
+from storage.db import execute_core, insert_id
 from storage.models import InboundMessageRow
 
 _INBOUND: Table = InboundMessageRow.__table__  # type: ignore[assignment]
@@ -57,4 +57,4 @@ def claim_inbound(
 def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:
     """Store the answer given, with the handler's changes."""
     params = {"inbound": inbound_id, "status": status, "reply": reply_text}
-    session.execute(_SETTLE, params)
+    execute_core(session, _SETTLE, params)

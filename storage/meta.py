@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from storage.db import execute_core
 from storage.models import Meta
 
 CATALOG = "catalog"
 """Bumped by every config sync: the venue structure may have changed."""
 
 
-_COUNTER = select(Meta.value).where(Meta.key == bindparam("key"))
+_META: Table = Meta.__table__  # type: ignore[assignment]
+_COUNTER = select(_META.c.value).where(_META.c.key == bindparam("key"))
 
 
 def counter(session: Session, key: str) -> int:
-    """Prebuilt: the catalog's counter is read for every message."""
-    return int(session.scalar(_COUNTER, {"key": key}) or 0)
+    """Prebuilt, on the connection: the catalog's counter is read for every message."""
+    return int(execute_core(session, _COUNTER, {"key": key}).scalar() or 0)
 
 
 def bump(session: Session, key: str) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from storage.db import insert_id
+from storage.db import execute_core, insert_id
 from storage.models import Contestant, Forum, Person, ScoreRevision, ScoreSheet
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
@@ -64,7 +64,7 @@ def sheet_counts(session: Session, forum_id: int, judge_ids: Iterable[int]) -> d
     scored: what "complete" and "how many left" are counted from. Sheets of people who are
     no longer judges of the venue do not count."""
     counts = dict.fromkeys(judge_ids, 0)
-    for judge, n in session.execute(_COUNTS, {"forum": forum_id}):
+    for judge, n in execute_core(session, _COUNTS, {"forum": forum_id}):
         if judge in counts:
             counts[judge] = int(n)
     return counts
@@ -88,7 +88,7 @@ class VenueState:
 
 
 def venue_state(session: Session, forum_id: int) -> VenueState:
-    completed, published = session.execute(_STATE, {"forum": forum_id}).one()
+    completed, published = execute_core(session, _STATE, {"forum": forum_id}).one()
     return VenueState(completed, published)
 
 
@@ -96,7 +96,7 @@ def contestant_totals(
     session: Session, forum_id: int, contestant_id: int
 ) -> list[tuple[int, Decimal, datetime | None]]:
     """(judge id, total, confirmed at) of every sheet for one contestant."""
-    rows = session.execute(_TOTALS, {"forum": forum_id, "contestant": contestant_id})
+    rows = execute_core(session, _TOTALS, {"forum": forum_id, "contestant": contestant_id})
     return [(judge, total, confirmed) for judge, total, confirmed in rows]
 
 
@@ -115,7 +115,7 @@ def get_sheet(
     session: Session, forum_id: int, judge_id: int, contestant_id: int
 ) -> StoredSheet | None:
     params = {"forum": forum_id, "judge": judge_id, "contestant": contestant_id}
-    row = session.execute(_SHEET, params).first()
+    row = execute_core(session, _SHEET, params).first()
     return None if row is None else StoredSheet(*row)
 
 
@@ -146,7 +146,7 @@ def record_sheet(
         sheet = StoredSheet(sheet_id, total, items, 1)
     else:
         revision = existing.revision + 1
-        session.execute(_REVISE_SHEET, {"sheet": existing.id, "revision": revision} | values)
+        execute_core(session, _REVISE_SHEET, {"sheet": existing.id, "revision": revision} | values)
         sheet = StoredSheet(existing.id, total, items, revision)
     _revision(
         session,
@@ -170,7 +170,7 @@ def confirm_sheet(
     source: str,
 ) -> None:
     """The judge confirms an outlying total: it no longer blocks publishing."""
-    session.execute(_CONFIRM_SHEET, {"sheet": sheet.id, "confirmed": now})
+    execute_core(session, _CONFIRM_SHEET, {"sheet": sheet.id, "confirmed": now})
     _revision(
         session,
         sheet,
@@ -192,7 +192,8 @@ def _revision(
     inbound_id: int | None,
     source: str,
 ) -> None:
-    session.execute(
+    execute_core(
+        session,
         _NEW_REVISION,
         {
             "sheet_id": sheet.id,

@@ -48,10 +48,11 @@ class WeComCrypto:
     """
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
-        key = aes_key(encoding_aes_key)
         self.token = token
         self.receive_id = receive_id
-        self._key = key
+        # One cipher for every message: each encrypt/decrypt makes its own context, so
+        # handler threads can share it.
+        self._prp = PrpCrypto(aes_key(encoding_aes_key))
 
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
         return wecom_signature(self.token, timestamp, nonce, encrypt)
@@ -87,7 +88,7 @@ class WeComCrypto:
         if not raw or len(raw) % 16:
             raise MalformedRequest("wecom: Encrypt has a bad length")
         try:
-            return str(PrpCrypto(self._key).decrypt(encrypt, self.receive_id))
+            return str(self._prp.decrypt(encrypt, self.receive_id))
         except InvalidCorpIdException as exc:
             raise Forbidden("wecom: receiveid does not match") from exc
         except (ValueError, struct.error, UnicodeDecodeError, IndexError) as exc:
@@ -110,6 +111,6 @@ class WeComCrypto:
     def seal(self, plaintext: str, *, nonce: str = "", timestamp: str) -> tuple[str, str, str]:
         """Encrypt ``plaintext``; returns ``(encrypt, signature, nonce)``."""
         nonce = nonce or secrets.token_hex(8)
-        encrypt = PrpCrypto(self._key).encrypt(plaintext, self.receive_id)
+        encrypt = self._prp.encrypt(plaintext, self.receive_id)
         encrypt_text = encrypt.decode("ascii") if isinstance(encrypt, bytes) else str(encrypt)
         return encrypt_text, self.signature(timestamp, nonce, encrypt_text), nonce
