@@ -569,6 +569,15 @@ def test_app_reply_without_nonce_gets_a_random_signed_one(app_crypto: WeComCrypt
     assert nonces[0] != nonces[1]
 
 
+def test_the_same_answer_never_encrypts_the_same_way_twice(app_crypto: WeComCrypto) -> None:
+    """The IV is fixed by the protocol, so the 16 random leading bytes are all that keeps
+    equal answers from giving equal ciphertexts (and equal first blocks)."""
+    sealed = [app_crypto.seal("已记录", nonce="n", timestamp="1")[0] for _ in range(50)]
+    assert len(set(sealed)) == 50
+    assert len({base64.b64decode(s)[:16] for s in sealed}) == 50
+    assert {app_crypto.decrypt(s) for s in sealed} == {"已记录"}
+
+
 def test_app_reply_refuses_a_non_numeric_timestamp(app_crypto: WeComCrypto) -> None:
     with pytest.raises(ValueError, match="digits"):
         render_app_reply(

@@ -29,6 +29,18 @@ def wecom_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str
     return hashlib.sha1(joined.encode("utf-8")).hexdigest()  # noqa: S324 - the protocol's hash
 
 
+class _Prp(PrpCrypto):  # type: ignore[misc]  # wechatpy ships no type hints
+    """wechatpy's AES-CBC framing with the 16 random leading bytes from the OS's CSPRNG.
+
+    The IV is fixed (the key's first 16 bytes), so those bytes are what makes two
+    encryptions of one answer differ. wechatpy draws them with ``random.sample`` (the
+    Mersenne Twister, and slower: 5 % of the encrypted answer's cost here).
+    """
+
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
+
+
 def aes_key(encoding_aes_key: str) -> bytes:
     """The 32-byte AES key behind a 43-character EncodingAESKey (also used for the
     intelligent robot's encrypted files)."""
@@ -52,7 +64,7 @@ class WeComCrypto:
         self.receive_id = receive_id
         # One cipher for every message: each encrypt/decrypt makes its own context, so
         # handler threads can share it.
-        self._prp = PrpCrypto(aes_key(encoding_aes_key))
+        self._prp = _Prp(aes_key(encoding_aes_key))
 
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
         return wecom_signature(self.token, timestamp, nonce, encrypt)
