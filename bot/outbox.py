@@ -209,7 +209,7 @@ class OutboxSender:
         the poll's, so a robot at its limit cannot make the drain spin.
         """
         now = self._clock.now()
-        with self._factory() as session:
+        with transaction(self._factory) as session:  # on SQLite, in the writers' queue
             return session.execute(
                 select(func.min(_O.due_at)).where(_O.status == "pending", _O.due_at > now)
             ).scalar_one_or_none()
