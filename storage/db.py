@@ -139,11 +139,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def ping(engine: Engine) -> bool:
-    """True when the database answers a trivial query."""
+    """True when the database answers a trivial query (on SQLite, in the writers' queue:
+    its transactions all begin IMMEDIATE)."""
+    writers = _WRITERS.get(engine)
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except DBAPIError:
+        with writers.turn() if writers is not None else nullcontext(), engine.connect() as db:
+            db.execute(text("SELECT 1"))
+    except (DBAPIError, StorageUnavailable):
         return False
     return True
 
