@@ -88,7 +88,7 @@ def encode_json(body: Mapping[str, Any]) -> bytes:
 def post_json(
     http: httpx.Client,
     where: str,
-    url: str,
+    url: str | httpx.URL,
     body: bytes,
     *,
     params: Mapping[str, str] | None = None,

@@ -45,6 +45,8 @@ class WeComWebhookSender:
         self._url = f"{api_base.rstrip('/')}/cgi-bin/webhook/send"
         self._upload_url = f"{api_base.rstrip('/')}/cgi-bin/webhook/upload_media"
         self._key = webhook_key(webhook)
+        # Parsed once: httpx parses a string URL and merges its params on every request.
+        self._send_url = httpx.URL(self._url, params={"key": self._key})
 
     def rate_key(self, message: OutboundMessage) -> str:
         return bounded_rate_key("wecom-webhook", self._key)
@@ -62,7 +64,7 @@ class WeComWebhookSender:
         else:
             _check_size(message)
             body = encode_json(wecom_webhook_body(message))
-        response = post_json(self._http, where, self._url, body, params={"key": self._key})
+        response = post_json(self._http, where, self._send_url, body)
         check_status(where, response)
         data = json_object(where, response)
         check_errcode(where, errcode_of(data), str(data.get("errmsg", "")))
