@@ -30,7 +30,7 @@ from handlers.parsing import parse
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
-from storage.inbound import claim_inbound, find_inbound, settle_inbound
+from storage.inbound import RepeatDelivery, claim_inbound, find_inbound, settle_inbound
 from storage.outbox import enqueue
 from storage.people import people_with_role
 
@@ -82,8 +82,9 @@ class Dispatcher:
     def process(self, message: InboundMessage) -> Outcome:
         try:
             outcome = self._process(message)
-        except IntegrityError:
-            # Another delivery of the same message won the race for the log row.
+        except (RepeatDelivery, IntegrityError):
+            # Another delivery of the same message won the race for the log row (or, for
+            # an IntegrityError elsewhere, a concurrent write: _replay answers 503).
             outcome = self._replay(message)
         if message.channel == "dingtalk" and not outcome.duplicate:
             self._on_push()
@@ -98,7 +99,7 @@ class Dispatcher:
             return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
 
     def _process(self, message: InboundMessage) -> Outcome:
-        """A repeated delivery fails on the log's unique index (``IntegrityError``) and is
+        """A repeated delivery meets the log's unique index (``RepeatDelivery``) and is
         answered from the log by ``_replay``: no lookup first, since repeats are rare."""
         now = self._clock.now()
         with transaction(self._factory) as session:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.messages import InboundMessage
@@ -22,7 +24,18 @@ def find_inbound(session: Session, platform: str, message_id: str) -> InboundMes
     )
 
 
+class RepeatDelivery(Exception):
+    """This (platform, message id) is already in the log: a platform's retry."""
+
+
 _CLAIM = insert(_INBOUND)
+# PostgreSQL logs every unique violation as an ERROR and aborts the transaction; a retry
+# is routine (WeCom retries an answer slower than 5 s twice), so it is asked not to fail.
+_CLAIM_QUIET = (
+    postgresql.insert(_INBOUND)
+    .on_conflict_do_nothing(index_elements=[_INBOUND.c.platform, _INBOUND.c.message_id])
+    .returning(_INBOUND.c.id)
+)
 _SETTLE = (
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("inbound"))
@@ -34,24 +47,29 @@ def claim_inbound(
     session: Session, message: InboundMessage, now: datetime, *, person_id: int | None = None
 ) -> int:
     """Insert the log row first and return its id: a concurrent retry of the same message
-    then fails on the unique index instead of being processed twice. Raises
-    ``IntegrityError`` on a duplicate. A prebuilt statement: it runs for every message."""
-    return insert_id(
-        session,
-        _CLAIM,
-        {
-            "platform": message.platform,
-            "message_id": message.message_id[:128],
-            "channel": message.channel,
-            "sender_id": message.sender_id[:64],
-            "person_id": person_id,
-            "chat_id": message.chat_id[:128],
-            "text": message.text,
-            "received_at": now,
-            "status": "pending",
-            "reply_text": "",
-        },
-    )
+    then meets the unique index instead of being processed twice, and ``RepeatDelivery``
+    is raised. A prebuilt statement: it runs for every message."""
+    values = {
+        "platform": message.platform,
+        "message_id": message.message_id[:128],
+        "channel": message.channel,
+        "sender_id": message.sender_id[:64],
+        "person_id": person_id,
+        "chat_id": message.chat_id[:128],
+        "text": message.text,
+        "received_at": now,
+        "status": "pending",
+        "reply_text": "",
+    }
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            inserted = execute_core(session, _CLAIM_QUIET, values).scalar_one_or_none()
+            if inserted is None:
+                raise RepeatDelivery(f"{message.platform}:{message.message_id}")
+            return int(inserted)
+        return insert_id(session, _CLAIM, values)
+    except IntegrityError as exc:
+        raise RepeatDelivery(f"{message.platform}:{message.message_id}") from exc
 
 
 def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:

@@ -26,7 +26,7 @@ from bot.errors import StorageUnavailable
 from bot.messages import InboundMessage, Mention, OutboundMessage
 from handlers.venues import current_contestants
 from storage.db import MIGRATIONS, make_engine, make_session_factory, transaction, upgrade
-from storage.inbound import claim_inbound, find_inbound
+from storage.inbound import RepeatDelivery, claim_inbound, find_inbound
 from storage.models import (
     Base,
     Contestant,
@@ -421,18 +421,31 @@ def test_decimal_text_keeps_decimals_exactly(svc: Services, clock: FakeClock) ->
 # --- the inbound log ---------------------------------------------------------------------
 
 
-def test_claim_inbound_twice_raises_integrity_error(svc: Services, clock: FakeClock) -> None:
+def test_claim_inbound_twice_raises_repeat_delivery(svc: Services, clock: FakeClock) -> None:
     with transaction(svc.factory) as session:
         first = claim_inbound(session, inbound("4363689963896700987"), clock.now())
         # The same id on the other platform is another message.
         claim_inbound(session, inbound("4363689963896700987", "dingtalk"), clock.now())
-    with pytest.raises(IntegrityError), transaction(svc.factory) as session:
+    with pytest.raises(RepeatDelivery), transaction(svc.factory) as session:
         claim_inbound(session, inbound("4363689963896700987"), clock.now() + timedelta(1))
     with svc.factory() as session:
         row = find_inbound(session, "wecom", "4363689963896700987")
         assert row is not None
         assert (row.id, row.received_at, row.status) == (first, clock.now(), "pending")
         assert session.scalar(select(func.count()).select_from(InboundMessageRow)) == 2
+
+
+def test_a_repeat_claim_leaves_the_transaction_usable(svc: Services, clock: FakeClock) -> None:
+    """A retry is routine, not a database error: on PostgreSQL the claim must not abort the
+    transaction (nor log an ERROR), as a failed unique insert would."""
+    with transaction(svc.factory) as session:
+        claim_inbound(session, inbound("retry-1"), clock.now())
+    with transaction(svc.factory) as session:
+        with pytest.raises(RepeatDelivery):
+            claim_inbound(session, inbound("retry-1"), clock.now())
+        row = find_inbound(session, "wecom", "retry-1")  # would fail in an aborted transaction
+        assert row is not None
+        assert row.status == "pending"
 
 
 # --- score revisions ---------------------------------------------------------------------
