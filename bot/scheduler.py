@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -91,6 +92,13 @@ class Scheduler:
         self._outbox = outbox
         self._clock = clock
         self._scheduler = BackgroundScheduler(timezone=settings.tz)
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for
+        # running jobs; a drain that then asked it to move a job would wait for that lock
+        # forever. Every call into the scheduler from a job or a handler happens under
+        # ``_control`` and only while ``_stopping`` is unset.
+        self._control = threading.Lock()
+        self._stopping = False
+        self._woken = threading.Event()  # a push was queued: the running drain goes again
 
     def start(self) -> None:
         poll = self._settings.outbox.poll_seconds
@@ -125,15 +133,17 @@ class Scheduler:
         self.wake()
 
     def stop(self) -> None:
+        with self._control:
+            self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
     def wake(self) -> None:
-        """Drain now instead of at the next poll (a handler just queued a push)."""
-        if self._scheduler.running:
-            job = self._scheduler.get_job("outbox")
-            if job is not None:
-                job.modify(next_run_time=datetime.now(self._settings.tz))
+        """Drain now instead of at the next poll (a handler just queued a push). A drain
+        already running drains again before it ends: APScheduler would skip the run asked
+        for here while that one is still going."""
+        self._woken.set()
+        self._run_drain_in(0.0)
 
     def healthy(self) -> bool:
         return bool(self._scheduler.running)
@@ -141,33 +151,45 @@ class Scheduler:
     def _drain(self) -> None:
         """Drain what is due, then make the next run the next push's due time when that
         comes before the next poll: a reminder for 09:00:00 goes out then, not up to
-        ``poll_seconds`` later. A push due within ``_SOON`` is waited for here instead, as
-        the job could not be started again while this run is still finishing."""
+        ``poll_seconds`` later.
+
+        APScheduler skips a run asked for while this one is still going, so what would
+        need one is done here: a push queued during the drain (``wake``) makes it drain
+        again, and a push due within ``_SOON`` is waited for. Only a wake in the instant
+        between the last check and the job's end is left to the next poll.
+        """
         try:
-            for _ in range(2):  # one short wait at most; then the scheduler takes over
+            waited = False
+            while not self._stopping:
+                self._woken.clear()
                 stats = self._outbox.drain_all()
                 if stats.handled:
                     log.info("outbox: %s", stats)
                 due = self._outbox.next_due()
+                if self._woken.is_set():
+                    continue  # queued while this run drained
                 if due is None:
                     return
                 wait = (due - self._clock.now()).total_seconds()
-                if wait > _SOON:
-                    self._run_drain_in(wait)
+                if wait > _SOON or waited:  # one short wait at most; then the scheduler's
+                    self._run_drain_in(max(wait, _SOON))
                     return
+                waited = True
                 time.sleep(max(wait, 0.0))
-            self._run_drain_in(_SOON)
         except Exception:
             log.exception("outbox drain failed; will retry at the next poll")
 
     def _run_drain_in(self, seconds: float) -> None:
         """Move the drain's next run ``seconds`` ahead, if that is sooner than planned."""
-        job = self._scheduler.get_job("outbox")
-        if job is None:
-            return
-        when = datetime.now(self._settings.tz) + timedelta(seconds=seconds)
-        if job.next_run_time is None or when < job.next_run_time:
-            job.modify(next_run_time=when)
+        with self._control:
+            if self._stopping or not self._scheduler.running:
+                return
+            job = self._scheduler.get_job("outbox")
+            if job is None:
+                return
+            when = datetime.now(self._settings.tz) + timedelta(seconds=seconds)
+            if job.next_run_time is None or when < job.next_run_time:
+                job.modify(next_run_time=when)
 
     def _plan(self) -> None:
         try:

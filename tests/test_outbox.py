@@ -967,3 +967,84 @@ def test_serve_sends_a_push_at_its_due_time_not_at_the_next_poll(
     finally:
         scheduler.stop()
         services.engine.dispose()
+
+
+class GatedSender(RecordingSender):
+    """Records like ``RecordingSender``, but the first send waits until ``release``."""
+
+    def __init__(self, log: SendLog, clock: Clock, name: str) -> None:
+        super().__init__(log, clock, name)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(10), "the test never released the sender"
+        super().send(message, dedupe_key=dedupe_key)
+
+
+@contextmanager
+def gated_scheduler(
+    sqlite_url: str, tmp_path: Path
+) -> Iterator[tuple[Services, Scheduler, GatedSender, SendLog]]:
+    """A real scheduler with a 60-second poll whose first send blocks until released."""
+    settings = make_settings(sqlite_url, tmp_path, outbox={"poll_seconds": 60.0})
+    clock = SystemClock()
+    services = build_services(settings, clock=clock)
+    log = SendLog()
+    sender = GatedSender(log, clock, "g")
+    scheduler = Scheduler(
+        services.factory, settings, outbox_for(services, sender, "g"), clock=clock
+    )
+    try:
+        yield services, scheduler, sender, log
+    finally:
+        sender.release.set()
+        scheduler.stop()
+        services.engine.dispose()
+
+
+def test_stopping_while_a_drain_runs_does_not_hang(sqlite_url: str, tmp_path: Path) -> None:
+    """The drain ends by moving its next run to the next due push; APScheduler's shutdown
+    holds the lock that needs while it waits for the drain."""
+    with gated_scheduler(sqlite_url, tmp_path) as (services, scheduler, sender, log):
+        now = services.clock.now()
+        push(services, [("now", "grp1")], due_at=now)
+        push(services, [("later", "grp2")], due_at=now + timedelta(hours=1))
+        scheduler.start()
+        assert sender.entered.wait(10)
+        stopper = threading.Thread(target=scheduler.stop, daemon=True)
+        stopper.start()
+        time.sleep(0.2)  # shutdown is now waiting for the drain
+        sender.release.set()
+        stopper.join(10)
+        assert not stopper.is_alive(), "stop() hung behind the drain"
+        assert [s.dedupe_key for s in log.sent] == ["now"]
+
+
+def test_a_push_queued_as_a_drain_ends_goes_out_at_once(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler queues a push (and wakes the scheduler) after the drain's last pass found
+    nothing: APScheduler skips that wake, as the drain is still running, so the drain must
+    go again rather than leave the push to the next poll (60 s here)."""
+    with gated_scheduler(sqlite_url, tmp_path) as (services, scheduler, sender, log):
+        sender.release.set()
+        real = OutboxSender.next_due
+        queued = threading.Event()
+
+        def next_due_with_a_push_meanwhile(outbox: OutboxSender) -> datetime | None:
+            if log.sent and not queued.is_set():  # the first drain is ending
+                queued.set()
+                push(services, [("queued", "grp2")], due_at=services.clock.now())
+                scheduler.wake()
+            return real(outbox)
+
+        monkeypatch.setattr(OutboxSender, "next_due", next_due_with_a_push_meanwhile)
+        push(services, [("first", "grp1")], due_at=services.clock.now())
+        scheduler.start()
+        deadline = time.monotonic() + 10
+        while "queued" not in {s.dedupe_key for s in log.sent}:
+            assert time.monotonic() < deadline, "the queued push waited for the poll"
+            time.sleep(0.02)
