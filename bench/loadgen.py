@@ -129,21 +129,37 @@ class _Pool:
         """Send one request; what is not answered ``within`` seconds counts as a timeout."""
         try:
             async with asyncio.timeout(max(within, 0.0)), self._slots:
-                connection = self._idle.pop() if self._idle else None
-                if connection is None:
-                    connection = await _Connection.open(self._host, self._port)
-                try:
-                    status = await connection.request(raw)
-                except BaseException:
-                    connection.close()  # an answer may still come: never reuse it
-                    raise
-                if connection.usable:
-                    self._idle.append(connection)
-                return str(status)
+                reused = self._take_idle()
+                if reused is not None:
+                    try:
+                        return str(await self._exchange(reused, raw))
+                    except ConnectionError:
+                        pass  # the server closed it meanwhile (keep-alive timeout): once more
+                fresh = await _Connection.open(self._host, self._port)
+                return str(await self._exchange(fresh, raw))
         except TimeoutError:
             return "timeout"
         except OSError as exc:
             return type(exc).__name__
+        except httptools.HttpParserError:
+            return "bad-response"
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.usable:
+                return connection
+        return None
+
+    async def _exchange(self, connection: _Connection, raw: bytes) -> int:
+        try:
+            status = await connection.request(raw)
+        except BaseException:
+            connection.close()  # an answer may still come: never reuse it
+            raise
+        if connection.usable:
+            self._idle.append(connection)
+        return status
 
     def close(self) -> None:
         for connection in self._idle:
