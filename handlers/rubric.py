@@ -47,6 +47,16 @@ class SheetScores:
     total: Decimal
     items: tuple[Decimal, ...] | None
 
+    @classmethod
+    def from_stored(cls, total: Decimal, items: Sequence[str] | None) -> SheetScores:
+        """A sheet as the database keeps it: the items as decimal strings (exact on every
+        backend, see ``stored_items``)."""
+        return cls(total, None if items is None else tuple(Decimal(v) for v in items))
+
+    def stored_items(self) -> list[str] | None:
+        """The items as the database keeps them."""
+        return None if self.items is None else [format(v, "f") for v in self.items]
+
     def describe(self, rubric: RubricSpec) -> str:
         """``86 分（目标18 措施22 …）`` using each item's shortest alias as its label."""
         head = f"{fmt(self.total)} 分"

@@ -17,7 +17,6 @@ from handlers.rubric import SheetScores, fmt, read_scores
 from handlers.venues import resolve_judge_target, venue_name
 from storage.models import Forum
 from storage.scores import (
-    StoredSheet,
     VenueState,
     confirm_sheet,
     contestant_totals,
@@ -104,7 +103,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
     existing = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if existing is not None and not correction:
-        same = existing.total == scores.total and existing.items == _items(scores)
+        same = existing.total == scores.total and existing.items == scores.stored_items()
         if same:
             return _Scored(
                 venue,
@@ -113,8 +112,9 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
                 f"已记录过（未变化）{ctx.person.name} → {contestant.name}："
                 + scores.describe(rubric),
             )
+        before = SheetScores.from_stored(existing.total, existing.items)
         raise BotError(
-            f"您已给 {contestant.name} 评过 {_stored(existing).describe(rubric)}。如需修改请发送："
+            f"您已给 {contestant.name} 评过 {before.describe(rubric)}。如需修改请发送："
             f"更正 {contestant.name} {_numbers(scores)}"
         )
     if existing is None and correction:
@@ -128,7 +128,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         judge_id=ctx.person.id,
         contestant_id=contestant.id,
         total=scores.total,
-        items=_items(scores),
+        items=scores.stored_items(),
         action="correct" if correction else "score",
         now=ctx.now,
         inbound_id=ctx.inbound_id,
@@ -143,15 +143,6 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     text += _remaining(venue, counts[ctx.person.id])
     text += _outlier_note(ctx, venue, contestant, scores.total)
     return _Scored(venue, state, counts, text)
-
-
-def _items(scores: SheetScores) -> list[str] | None:
-    return None if scores.items is None else [format(v, "f") for v in scores.items]
-
-
-def _stored(sheet: StoredSheet) -> SheetScores:
-    items = None if sheet.items is None else tuple(Decimal(v) for v in sheet.items)
-    return SheetScores(sheet.total, items)
 
 
 def _numbers(scores: SheetScores) -> str:

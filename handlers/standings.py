@@ -74,8 +74,7 @@ def venue_table(session: Session, forum: Forum) -> VenueTable:
         contestant = names.get(contestant_id)
         if judge is None or contestant is None or contestant not in counted:
             continue  # a judge or contestant removed from the config: kept, not counted
-        values = None if items is None else tuple(Decimal(v) for v in items)
-        sheets[(contestant, judge)] = SheetScores(total, values)
+        sheets[(contestant, judge)] = SheetScores.from_stored(total, items)
         if confirmed_at is not None:
             confirmed.add((contestant, judge))
     table = standings(rubric, contestants, judges, sheets)

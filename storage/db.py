@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -80,6 +80,12 @@ class _WriterQueue:
 _WRITERS: WeakKeyDictionary[Engine, _WriterQueue] = WeakKeyDictionary()
 
 
+def _writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
+    """This engine's place in the writers' queue (SQLite); no wait for other databases."""
+    writers = _WRITERS.get(engine) if engine is not None else None
+    return writers.turn() if writers is not None else nullcontext()
+
+
 def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,8 +114,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     A database that is locked past its busy timeout or unreachable becomes
     ``StorageUnavailable`` so the HTTP layer can answer 503 (the platform retries).
     """
-    writers = _WRITERS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
-    with writers.turn() if writers is not None else nullcontext():
+    with _writer_turn(factory.kw.get("bind")):
         session = factory()
         try:
             yield session
@@ -141,9 +146,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def ping(engine: Engine) -> bool:
     """True when the database answers a trivial query (on SQLite, in the writers' queue:
     its transactions all begin IMMEDIATE)."""
-    writers = _WRITERS.get(engine)
     try:
-        with writers.turn() if writers is not None else nullcontext(), engine.connect() as db:
+        with _writer_turn(engine), engine.connect() as db:
             db.execute(text("SELECT 1"))
     except (DBAPIError, StorageUnavailable):
         return False

@@ -19,9 +19,9 @@ import handlers.catalog
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
-from bot.messages import InboundMessage
 from storage.models import ScoreSheet
 from tests.support.campaign import RUIQUAN, campaign
+from tests.support.wire import wecom_private
 
 SCORE = "18 22 17 20 9"
 
@@ -56,14 +56,7 @@ class Sender:
 
     def __call__(self, user: str, text: str) -> str:
         self.sent += 1
-        message = InboundMessage(
-            platform="wecom",
-            channel="wecom_app",
-            message_id=f"catalog-{self.sent}",
-            sender_id=user,
-            text=text,
-            chat_type="private",
-        )
+        message = wecom_private(user, text, f"catalog-{self.sent}")
         return self.services.dispatcher.process(message).reply.text
 
 

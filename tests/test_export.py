@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from bot.app import Services
 from bot.clock import FakeClock
 from bot.errors import BotError
-from bot.messages import InboundMessage
 from handlers.export import (
     chinese_number,
     csv_text,
@@ -29,6 +28,7 @@ from handlers.rubric import ItemSpec, RubricSpec, SheetScores
 from handlers.standings import VenueTable, venue_table
 from storage.people import forum_by_key
 from storage.scores import audit_trail
+from tests.support.wire import wecom_private
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -76,15 +76,7 @@ def scored(sqlite_services: Services, clock: FakeClock) -> Services:
     for number, (sender, text, answer) in enumerate(SCRIPT, start=1):
         clock.advance(60)
         outcome = sqlite_services.dispatcher.process(
-            InboundMessage(
-                platform="wecom",
-                channel="wecom_app",
-                message_id=f"m{number:02d}",
-                sender_id=sender,
-                text=text,
-                chat_type="private",
-                sent_at=clock.now(),
-            )
+            wecom_private(sender, text, f"m{number:02d}", sent_at=clock.now())
         )
         assert outcome.reply.text.startswith(answer), (text, outcome.reply.text)
     return sqlite_services

@@ -18,9 +18,9 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.dispatcher import Outcome
 from bot.emulator import EmulatorServer, EmulatorState
-from bot.messages import InboundMessage
 from bot.runtime import make_outbox
 from tests.support.campaign import campaign
+from tests.support.wire import wecom_private
 
 
 @pytest.fixture
@@ -46,16 +46,7 @@ def world(
 
 
 def _say(services: Services, user: str, text: str, msg_id: str) -> Outcome:
-    return services.dispatcher.process(
-        InboundMessage(
-            platform="wecom",
-            channel="wecom_app",
-            message_id=msg_id,
-            sender_id=user,
-            text=text,
-            chat_type="private",
-        )
-    )
+    return services.dispatcher.process(wecom_private(user, text, msg_id))
 
 
 def test_a_wecom_group_receives_the_exported_file_itself(

@@ -556,7 +556,7 @@ def test_marks_the_database_refused_are_written_before_the_next_claim(
     assert [s.dedupe_key for s in log.sent] == ["m1", "m2"]
 
 
-def test_serve_sends_with_the_configured_number_of_threads(
+def test_serve_wires_the_configured_number_of_send_threads(
     sqlite_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     data = campaign(sqlite_url)

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot.messages import InboundMessage
 from bot.platforms.dingtalk_sign import dingtalk_sign
 from bot.platforms.wecom_crypto import WeComCrypto
 from tests.support.campaign import (
@@ -19,6 +20,20 @@ from tests.support.campaign import (
 
 APP = WeComCrypto(WECOM_TOKEN, WECOM_AES, CORP_ID)
 ROBOT = WeComCrypto(ROBOT_TOKEN, ROBOT_AES, "")
+
+
+def wecom_private(user: str, text: str, message_id: str, **extra: Any) -> InboundMessage:
+    """A private WeCom app message as the endpoint hands it to the dispatcher (decrypted,
+    parsed): for tests that talk to ``Dispatcher.process`` directly."""
+    return InboundMessage(
+        platform="wecom",
+        channel="wecom_app",
+        message_id=message_id,
+        sender_id=user,
+        text=text,
+        chat_type="private",
+        **extra,
+    )
 
 
 def wecom_app_request(
