@@ -38,6 +38,7 @@ from bot.errors import (
     StorageUnavailable,
 )
 from bot.files import FileIntake
+from bot.holidays import holiday_warning
 from bot.media import PlatformMedia
 from bot.messages import Channel, InboundMessage
 from bot.platforms import dingtalk, wecom
@@ -388,12 +389,15 @@ async def _healthz(services: Services, request: Request) -> Response:
         backlog = await run_in_threadpool(_backlog, services)
     workers = all(item.healthy() for item in services.background)
     ok = database and workers
+    # Warnings tell the operator about a coming problem; they do not make the service degraded.
+    warning = holiday_warning(services.settings, services.clock.now())
     return JSONResponse(
         {
             "status": "ok" if ok else "degraded",
             "database": database,
             "scheduler": workers,
             "outbox_backlog": backlog,
+            "warnings": [warning] if warning else [],
         },
         status_code=200 if ok else 503,
     )

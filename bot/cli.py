@@ -4,6 +4,7 @@ edubot serve --config edubot.toml        HTTP service + scheduler + outbox sende
 edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
 edubot chat --config edubot.toml --as 申毅  talk to the bot in the terminal
 edubot check-config edubot.toml          validate and print the plan
+edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
 edubot export --config edubot.toml --forum KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
 """
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the config and print the plan")
     _config_arg(check, positional=True)
 
+    calendar = sub.add_parser(
+        "calendar", help="print a year's days off and make-up working days, and their source"
+    )
+    calendar.add_argument("year", type=int, help="e.g. 2027")
+    calendar.add_argument(
+        "--config", "-c", help="the TOML file whose [calendar] applies (default: edubot.toml)"
+    )
+
     export = sub.add_parser("export", help="print or write a venue's 成绩汇总表")
     _config_arg(export)
     export.add_argument("--forum", required=True)
@@ -70,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "chat", "check-config", "export")
+    quiet = args.command in ("demo", "chat", "check-config", "export", "calendar")
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
     logging.basicConfig(
         level=getattr(logging, level_name, logging.INFO),
@@ -96,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     handlers = {
         "serve": commands.serve,
         "check-config": commands.check_config,
+        "calendar": commands.calendar,
         "export": commands.export,
         "db": commands.db_upgrade,
         "demo": commands.demo,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import datetime
+from pathlib import Path
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, load_settings, settings_from_mapping
+
+log = logging.getLogger("edubot")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -17,9 +21,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from bot.app import build_services, create_app  # noqa: PLC0415
+    from bot.holidays import holiday_warning  # noqa: PLC0415
     from bot.runtime import attach_background, plan_on_start  # noqa: PLC0415
 
     settings = _settings(args)
+    warning = holiday_warning(settings, datetime.now(settings.tz))
+    if warning:
+        log.warning("%s", warning)
     services = build_services(settings)
     if not args.no_scheduler:
         plan_on_start(services)
@@ -41,6 +49,22 @@ def check_config(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     print(describe(settings, now=datetime.now(settings.tz)))
+    return 0
+
+
+def calendar(args: argparse.Namespace) -> int:
+    from bot.holidays import describe_year  # noqa: PLC0415
+
+    if not 1900 <= args.year <= 2200:
+        print(f"error: {args.year} is not a year edubot can plan", file=sys.stderr)
+        return 2
+    path = args.config
+    if path is None and Path("edubot.toml").is_file():
+        path = "edubot.toml"
+    settings = load_settings(path) if path else settings_from_mapping({})
+    if path:
+        print(f"配置 / config: {path}")
+    print(describe_year(settings.work_calendar, args.year))
     return 0
 
 

@@ -12,8 +12,9 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +30,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from handlers.workdays import WorkCalendar, parse_days
 
 Role = Literal["judge", "host", "principal", "leader", "organizer", "admin"]
 
@@ -328,6 +330,44 @@ class DeadlineConfig(_Frozen):
         return value
 
 
+def _date_texts(value: Any) -> Any:
+    """Accept TOML dates (``2027-01-01``) and strings (``"2027-01-01"``, ranges) alike."""
+    if isinstance(value, str | date):
+        value = [value]
+    if isinstance(value, list):
+        return [v.isoformat() if isinstance(v, date) else v for v in value]
+    return value
+
+
+DateList = Annotated[tuple[str, ...], BeforeValidator(_date_texts)]
+
+
+class CalendarSettings(_Frozen):
+    """``[calendar]``: the year's 放假安排, over chinesecalendar's data for any year.
+
+    ``holidays`` are days off, ``workdays`` 调休 make-up working days (usually weekends). Each
+    entry is a date (``"2027-01-01"``) or an inclusive range (``"2027-02-06..2027-02-13"``).
+    """
+
+    holidays: DateList = ()
+    workdays: DateList = ()
+
+    @field_validator("holidays", "workdays")
+    @classmethod
+    def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_days(value)
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarSettings:
+        self.work_calendar()
+        return self
+
+    def work_calendar(self) -> WorkCalendar:
+        """The configured days over the library's data."""
+        return WorkCalendar(parse_days(self.holidays), parse_days(self.workdays))
+
+
 class DigestConfig(_Frozen):
     """``[[digests]]``: a recurring summary to groups (周汇报、月小结、季通报)."""
 
@@ -369,6 +409,7 @@ class Settings(_Frozen):
     wecom: WeComSettings = WeComSettings()
     dingtalk: DingTalkSettings = DingTalkSettings()
     outbox: OutboxSettings = OutboxSettings()
+    calendar: CalendarSettings = CalendarSettings()
     groups: tuple[GroupConfig, ...] = ()
     people: tuple[PersonConfig, ...] = ()
     rubrics: tuple[RubricConfig, ...] = ()
@@ -381,6 +422,11 @@ class Settings(_Frozen):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @cached_property
+    def work_calendar(self) -> WorkCalendar:
+        """Working days for ``workdays_only``: ``[calendar]`` over chinesecalendar."""
+        return self.calendar.work_calendar()
 
     def group(self, key: str) -> GroupConfig:
         return next(g for g in self.groups if g.key == key)

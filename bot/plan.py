@@ -7,8 +7,10 @@ from datetime import datetime
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
+from bot.holidays import holiday_warning
 from bot.reminders import forum_reminders
 from handlers.context import local_time
+from handlers.deadlines import reminder_times
 
 
 def describe(settings: Settings, *, now: datetime) -> str:
@@ -48,6 +50,9 @@ def describe(settings: Settings, *, now: datetime) -> str:
             label = "前一晚" if reminder.label == "eve" else f"提前 {reminder.label}"
             out.append(f"      {state} {local_time(reminder.at, tz)} 会场提醒（{label}）")
     out.extend(_deadline_plan(settings, now))
+    warning = holiday_warning(settings, now)
+    if warning:
+        out.append(f"\n{warning}")
     if settings.digests:
         out.append("\n定期汇总:")
     for digest in settings.digests:
@@ -62,10 +67,6 @@ def describe(settings: Settings, *, now: datetime) -> str:
 def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
     if not settings.deadlines:
         return []
-    try:
-        from handlers.deadlines import reminder_times  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        return []
     tz = settings.tz
     out = ["\n材料截止与提醒计划:"]
     for deadline in settings.deadlines:
@@ -75,7 +76,11 @@ def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
             + ("（仅工作日）" if deadline.workdays_only else "")
         )
         rounds = reminder_times(
-            deadline.due, deadline.remind_before, workdays_only=deadline.workdays_only, tz=tz
+            deadline.due,
+            deadline.remind_before,
+            workdays_only=deadline.workdays_only,
+            tz=tz,
+            calendar=settings.work_calendar,
         )
         for label, at in rounds:
             state = "已过" if at < now else "计划"

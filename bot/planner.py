@@ -113,7 +113,11 @@ def plan_deadline_reminders(session: Session, settings: Settings, now: datetime)
         if group is None or not group.active or deadline.due_at <= now:
             continue
         rounds = reminder_times(
-            deadline.due_at, deadline.remind_before, workdays_only=deadline.workdays_only, tz=tz
+            deadline.due_at,
+            deadline.remind_before,
+            workdays_only=deadline.workdays_only,
+            tz=tz,
+            calendar=settings.work_calendar,
         )
         for label, at in rounds:
             if not now - grace <= at <= now + HORIZON:

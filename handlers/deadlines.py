@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal, Protocol, TypeAlias
-
-import chinese_calendar
 
 from bot.config import parse_offset
 from bot.messages import Mention
 from bot.senders.limits import split_text, utf8_len
 from handlers.context import WEEKDAYS
+from handlers.workdays import WorkCalendar
 
 State = Literal["on_time", "late", "missing"]
 NO_UNIT = "未分单位"
 _MAX_SHIFT_DAYS = 40  # the longest run of days off (春节 + weekends) is far shorter
+LIBRARY_CALENDAR = WorkCalendar()
+"""No configured days: chinesecalendar, then the weekday rule."""
 
 
 class SubmitterLike(Protocol):
@@ -80,24 +81,14 @@ class SubmissionLike(Protocol):
 # --------------------------------------------------------------------------- reminder times
 
 
-def is_working_day(day: date) -> bool:
-    """A Chinese working day: 调休 make-up weekends count, statutory holidays do not.
-
-    ``chinese_calendar`` only knows the years the State Council has published; beyond them we
-    can only skip weekends.
-    """
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
-def previous_working_time(at: datetime, tz: tzinfo) -> datetime:
+def previous_working_time(
+    at: datetime, tz: tzinfo, calendar: WorkCalendar = LIBRARY_CALENDAR
+) -> datetime:
     """``at`` itself on a working day, else the same local time on the previous working day."""
     local = at.astimezone(tz)
     day = local.date()
     for _ in range(_MAX_SHIFT_DAYS):
-        if is_working_day(day):
+        if calendar.is_working_day(day):
             break
         day -= timedelta(days=1)
     if day == local.date():
@@ -106,19 +97,25 @@ def previous_working_time(at: datetime, tz: tzinfo) -> datetime:
 
 
 def reminder_times(
-    due: datetime, offsets: Sequence[str], *, workdays_only: bool, tz: tzinfo
+    due: datetime,
+    offsets: Sequence[str],
+    *,
+    workdays_only: bool,
+    tz: tzinfo,
+    calendar: WorkCalendar = LIBRARY_CALENDAR,
 ) -> list[tuple[str, datetime]]:
     """(round, time) pairs in time order: ``due - offset`` for each offset (``"3d"``, ``"2h"``).
 
-    With ``workdays_only`` a time on a holiday or weekend moves to the previous working day.
-    A round at or after ``due`` is dropped (the overdue list covers it), and so is a round
-    that lands on the time of an earlier-listed round (two pushes at once are noise).
+    With ``workdays_only`` a time on a holiday or weekend moves to the previous working day
+    of ``calendar`` (the config's ``[calendar]`` over the library's data). A round at or
+    after ``due`` is dropped (the overdue list covers it), and so is a round that lands on
+    the time of an earlier-listed round (two pushes at once are noise).
     """
     kept: dict[datetime, str] = {}
     for label in offsets:
         at = due - parse_offset(label)
         if workdays_only:
-            at = previous_working_time(at, tz)
+            at = previous_working_time(at, tz, calendar)
         if at < due and at not in kept:
             kept[at] = label
     return sorted(((label, at) for at, label in kept.items()), key=lambda pair: pair[1])

@@ -15,7 +15,6 @@ from handlers.deadlines import (
     Entry,
     entry_for,
     entry_states,
-    is_working_day,
     owed,
     paginate,
     remaining_text,
@@ -26,6 +25,7 @@ from handlers.deadlines import (
     timing_text,
     unit_counts,
 )
+from handlers.workdays import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -145,7 +145,7 @@ def test_reminder_times_keep_the_wall_clock_in_the_zone_given() -> None:
     ],
 )
 def test_is_working_day(day: str, working: bool) -> None:
-    assert is_working_day(at(f"{day} 12:00").date()) is working
+    assert WorkCalendar().is_working_day(at(f"{day} 12:00").date()) is working
 
 
 # --------------------------------------------------------------------------- who owes

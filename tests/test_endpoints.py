@@ -258,7 +258,13 @@ def test_bodies_over_one_mebibyte_are_413(client: TestClient, clock: FakeClock) 
 
 def test_healthz_reports_database_and_backlog(client: TestClient) -> None:
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "database": True, "scheduler": True, "outbox_backlog": 0}
+    assert body == {
+        "status": "ok",
+        "database": True,
+        "scheduler": True,
+        "outbox_backlog": 0,
+        "warnings": [],
+    }
 
 
 # ------------------------------------------------------------------ retries and durability
