@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from bench.common import Metric
 from bench.workload import RUBRIC_ITEMS, toml_text
 from bot.config import load_settings
+from bot.config_sync import sync_config
 from handlers.export import csv_text, export_forum, write_xlsx
 from handlers.results import standings
 from handlers.rubric import ItemSpec, RubricSpec, SheetScores
@@ -32,7 +33,6 @@ from handlers.standings import VenueTable, venue_table
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.models import Contestant, ForumJudge, ScoreSheet
 from storage.people import forum_by_key
-from storage.sync import sync_config
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,11 @@ from bench.common import (
 )
 from bench.workload import AES_KEY, CORP_ID, TOKEN, toml_text
 from bot.config import load_settings
-from bot.messages import OutboundMessage
+from bot.config_sync import sync_config
+from handlers.messages import OutboundMessage, payload_of
+from handlers.pushes import enqueue
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.models import OutboxRow
-from storage.outbox import enqueue, payload_of
-from storage.sync import sync_config
 
 
 @dataclass(frozen=True)

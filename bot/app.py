@@ -29,24 +29,19 @@ from starlette.routing import Route
 from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.config_sync import sync_config
 from bot.dispatcher import Dispatcher, Outcome
-from bot.errors import (
-    Forbidden,
-    MalformedRequest,
-    PayloadTooLarge,
-    RequestError,
-    StorageUnavailable,
-)
-from bot.files import FileIntake
+from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.holidays import holiday_warning
 from bot.media import PlatformMedia
-from bot.messages import Channel, InboundMessage
 from bot.platforms import dingtalk, wecom
 from bot.platforms.dingtalk_sign import verify_dingtalk_request
 from bot.platforms.wecom_crypto import WeComCrypto
+from handlers.files import FileIntake
+from handlers.messages import Channel, InboundMessage
 from storage.db import make_engine, make_session_factory, ping, transaction, upgrade
+from storage.errors import StorageUnavailable
 from storage.models import InboundMessageRow, OutboxRow
-from storage.sync import sync_config
 
 log = logging.getLogger("edubot.http")
 

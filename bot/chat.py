@@ -27,11 +27,10 @@ from sqlalchemy.orm import Session
 from bot.app import Services, build_services
 from bot.clock import Clock
 from bot.config import PersonConfig, Settings
-from bot.messages import Channel, InboundMessage, Platform
 from handlers.context import local_time
+from handlers.messages import Channel, InboundMessage, Platform, message_of
 from storage.db import transaction
 from storage.models import OutboxRow
-from storage.outbox import message_of
 from storage.people import group_by_key, person_by_platform_id
 
 ROLE_NAMES = {

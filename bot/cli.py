@@ -17,7 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.errors import ConfigError, EdubotError
+from bot.errors import ConfigError
+from handlers.errors import EdubotError
+from storage.errors import StorageError
 
 log = logging.getLogger("edubot")
 
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"配置错误 / config error: {exc}", file=sys.stderr)
         return 2
-    except EdubotError as exc:
+    except (EdubotError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

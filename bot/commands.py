@@ -69,9 +69,9 @@ def calendar(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    from bot.config_sync import sync_config  # noqa: PLC0415
     from handlers.export import export_forum  # noqa: PLC0415
     from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
-    from storage.sync import sync_config  # noqa: PLC0415
 
     settings = _settings(args)
     engine = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)

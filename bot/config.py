@@ -30,21 +30,12 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from handlers.text import parse_offset
 from handlers.workdays import WorkCalendar, parse_days
 
 Role = Literal["judge", "host", "principal", "leader", "organizer", "admin"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_OFFSET = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
-_OFFSET_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_offset(text: str) -> timedelta:
-    """``"3d"``, ``"2h"``, ``"30m"``, ``"45s"`` → timedelta; ValueError otherwise."""
-    match = _OFFSET.match(text)
-    if not match:
-        raise ValueError(f"'{text}' is not an offset like 3d, 2h or 30m")
-    return timedelta(**{_OFFSET_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _offsets(value: Any) -> Any:

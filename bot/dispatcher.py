@@ -20,18 +20,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.errors import BotError, StorageUnavailable
-from bot.files import FileIntake
-from bot.messages import Channel, InboundMessage, OutboundMessage, Reply
+from bot.senders.limits import max_text_bytes
 from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
 from handlers.context import Context
+from handlers.errors import BotError
+from handlers.files import FileIntake
+from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
 from handlers.parsing import parse
+from handlers.pushes import enqueue
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
-from storage.inbound import RepeatDelivery, claim_inbound, find_inbound, settle_inbound
-from storage.outbox import enqueue
+from storage.errors import RepeatDelivery, StorageUnavailable
+from storage.inbound import InboundRecord, claim_inbound, find_inbound, settle_inbound
 from storage.people import people_with_role
 
 log = logging.getLogger("edubot.dispatch")
@@ -108,7 +110,7 @@ class Dispatcher:
             # The sender is on the log row before the handler runs: 提交 with a file and a
             # caption reads the sender's recent texts, this one included.
             inbound_id = claim_inbound(
-                session, message, now, person_id=None if person is None else person.id
+                session, _record(message), now, person_id=None if person is None else person.id
             )
             if person is None:
                 reply, status = _stranger(session, message), "unknown_person"
@@ -123,6 +125,7 @@ class Dispatcher:
                     inbound_id=inbound_id,
                     data_dir=self._data_dir,
                     catalog=catalog,
+                    text_limit=max_text_bytes,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)
@@ -204,4 +207,16 @@ def _queue_session_reply(
         now=now,
         reason=f"reply:{inbound_id}",
         expires_at=message.reply_url_expires_at,
+    )
+
+
+def _record(message: InboundMessage) -> InboundRecord:
+    """What the inbound log keeps of ``message``."""
+    return InboundRecord(
+        platform=message.platform,
+        message_id=message.message_id,
+        channel=message.channel,
+        sender_id=message.sender_id,
+        text=message.text,
+        chat_id=message.chat_id,
     )

@@ -1,25 +1,28 @@
-"""Every exception edubot raises on purpose, in one tree.
+"""Every exception edubot raises on purpose, in one tree (and where each is defined).
 
-::
+Each layer defines the errors it raises, so imports still run one way (bot → handlers →
+storage); this module holds the runtime's and draws them all::
 
-    EdubotError
+    EdubotError                 handlers.errors
+     ├── BotError               handlers.errors: a refusal shown to the user verbatim;
+     │                          nothing is recorded
      ├── ConfigError            bad config file: names the file, the key and the problem
      ├── RequestError           an inbound HTTP request we refuse (carries its status)
      │    ├── Forbidden         403: bad signature, stale timestamp, wrong receiver id
      │    ├── MalformedRequest  400: body or query we cannot parse
      │    └── PayloadTooLarge   413: body over the limit
-     ├── BotError               a refusal shown to the user verbatim; nothing is recorded
-     ├── StorageUnavailable     the database is locked or unreachable: retry later (503)
      └── DeliveryError          an outbound push failed
           ├── RetryableDelivery throttled, busy, 5xx, timeout: try again with backoff
           └── PermanentDelivery bad key, bad signature, dissolved group: stop, alert once
+
+    StorageError                storage.errors
+     ├── StorageUnavailable     the database is locked or unreachable: retry later (503)
+     └── RepeatDelivery         a platform's retry of a message already in the inbound log
 """
 
 from __future__ import annotations
 
-
-class EdubotError(Exception):
-    """Base of all deliberate edubot errors."""
+from handlers.errors import EdubotError
 
 
 class ConfigError(EdubotError):
@@ -58,18 +61,6 @@ class PayloadTooLarge(RequestError):
     """The body is larger than the configured limit."""
 
     status = 413
-
-
-class BotError(EdubotError):
-    """A refusal for the user. ``str()`` is the Simplified Chinese text to send back."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class StorageUnavailable(EdubotError):
-    """The database did not answer in time; the platform should retry the delivery."""
 
 
 class DeliveryError(EdubotError):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from bot.config import DeadlineConfig, Settings, parse_offset
+from bot.config import DeadlineConfig, Settings
 from handlers.context import WEEKDAYS
+from handlers.text import parse_offset
 from handlers.workdays import SOURCE_TEXT, CalendarDay, WorkCalendar, library_knows
 
 _FIRST_LIBRARY_YEAR = 2004

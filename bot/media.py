@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.errors import BotError
-from bot.files import DEFAULT_MAX_BYTES, FileIntake, too_large_message
-from bot.messages import Attachment, Channel
 from bot.platforms.wecom_crypto import aes_key
 from bot.tokens import TokenCache
+from handlers.errors import BotError
+from handlers.files import DEFAULT_MAX_BYTES, FileIntake, too_large_message
+from handlers.messages import Attachment, Channel
 
 log = logging.getLogger("edubot.media")
 

@@ -56,11 +56,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import OutboxSettings
-from bot.errors import PermanentDelivery, RetryableDelivery, StorageUnavailable
-from bot.messages import OutboundMessage
+from bot.errors import PermanentDelivery, RetryableDelivery
+from handlers.messages import OutboundMessage, message_of, payload_of
+from handlers.pushes import enqueue
 from storage.db import transaction
+from storage.errors import StorageUnavailable
 from storage.models import Group, OutboxRate, OutboxRow
-from storage.outbox import enqueue, message_of, payload_of
 
 log = logging.getLogger("edubot.outbox")
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.messages import OutboundMessage, Platform
 from bot.senders.limits import max_text_bytes
 from handlers.deadlines import (
     Part,
@@ -31,11 +30,12 @@ from handlers.deadlines import (
     render_overdue,
     render_reminder,
 )
+from handlers.messages import OutboundMessage, Platform
+from handlers.pushes import enqueue
 from handlers.standings import venue_table
 from handlers.submissions import deadline_states
 from handlers.venues import venue_name
 from storage.models import Deadline, Forum, Group
-from storage.outbox import enqueue
 from storage.people import active_forums, forum_by_key, group_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.messages import OutboundMessage
 from bot.reminders import PREFIX as FORUM_PREFIX
 from bot.reminders import refresh_forum_reminder
+from handlers.messages import OutboundMessage
 
 REFRESHED = (FORUM_PREFIX, "remind:deadline:", "overdue:deadline:")
 

@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.config import ForumConfig, Settings, parse_offset
-from bot.messages import Mention, OutboundMessage
+from bot.config import ForumConfig, Settings
 from handlers.context import local_time
+from handlers.messages import Mention, OutboundMessage, payload_of
+from handlers.pushes import enqueue
+from handlers.text import parse_offset
 from storage.models import OutboxRow
-from storage.outbox import enqueue, payload_of
 from storage.people import forum_by_key
 
 PREFIX = "remind:forum:"

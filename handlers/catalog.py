@@ -14,13 +14,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.rubric import ItemSpec, RubricSpec
 from storage.meta import CATALOG, counter
-from storage.models import Forum, Group, Rubric
-from storage.people import Member, active_forums, active_members
+from storage.models import Forum, Rubric
+from storage.people import Member, active_forums, active_members, chat_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +97,6 @@ class Catalog:
     @classmethod
     def load(cls, session: Session, generation: int) -> Catalog:
         venues = tuple(Venue.of(f) for f in active_forums(session))
-        chats = session.execute(
-            select(Group.chat_id, Group.id).where(Group.active.is_(True), Group.chat_id != "")
-        ).all()
         members: dict[tuple[str, str], Member] = {}
         for member in active_members(session):
             if member.wecom_userid:
@@ -114,7 +110,7 @@ class Catalog:
         return cls(
             generation=generation,
             venues=venues,
-            group_by_chat={chat: group for chat, group in chats},
+            group_by_chat=chat_groups(session),
             _by_judge={person: tuple(v) for person, v in by_judge.items()},
             _members=members,
         )

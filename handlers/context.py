@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -9,11 +10,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.messages import InboundMessage
 from handlers.catalog import Catalog
+from handlers.messages import InboundMessage
 from storage.people import Member
 
 WEEKDAYS = "一二三四五六日"
+
+TextLimit = Callable[[str, bool], int]
+"""``(platform, markdown) -> bytes``: how long one pushed text may be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +33,17 @@ class Context:
     data_dir: Path = Path("edubot-data")
     catalog: Catalog | None = None
     """The venue structure (the dispatcher's cached copy); loaded on demand without one."""
+    text_limit: TextLimit | None = None
+    """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
 
     def venues(self) -> Catalog:
         return self.catalog if self.catalog is not None else Catalog.load(self.session, -1)
+
+    def limit(self, platform: str, markdown: bool) -> int:
+        """How many UTF-8 bytes a pushed text may have on ``platform`` (a group push)."""
+        if self.text_limit is None:
+            raise RuntimeError("the runtime did not give the context the platforms' limits")
+        return self.text_limit(platform, markdown)
 
     @property
     def source(self) -> str:

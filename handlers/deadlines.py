@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal, Protocol, TypeAlias
 
-from bot.config import parse_offset
-from bot.messages import Mention
-from bot.senders.limits import split_text, utf8_len
 from handlers.context import WEEKDAYS
+from handlers.messages import Mention
+from handlers.text import parse_offset, split_text, utf8_len
 from handlers.workdays import WorkCalendar
 
 State = Literal["on_time", "late", "missing"]

@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
-from bot.errors import BotError
+from handlers.errors import BotError
 from handlers.rubric import fmt as score_text
 from handlers.standings import VenueTable, result_value, venue_table
 from handlers.venues import venue_name

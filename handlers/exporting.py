@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.errors import BotError
-from bot.messages import OutboundMessage, Reply
 from handlers.commands import Export
 from handlers.context import Context
+from handlers.errors import BotError
 from handlers.export import export_forum
+from handlers.messages import OutboundMessage, Reply
+from handlers.pushes import enqueue
 from handlers.standings import venue_table
 from handlers.status import may_oversee, pick_venue
 from handlers.venues import chat_forums, venue_name
 from storage.models import Forum
-from storage.outbox import enqueue
 from storage.people import active_forums
 
 FORMAT_NAMES = {"xlsx": "Excel", "csv": "CSV"}

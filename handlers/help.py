@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
 from handlers.commands import Help, Unknown
 from handlers.context import Context
+from handlers.messages import Reply
 
 _SECTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (

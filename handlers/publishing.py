@@ -7,15 +7,14 @@ code path runs.
 
 from __future__ import annotations
 
-from bot.errors import BotError
-from bot.messages import OutboundMessage, Platform
-from bot.senders.limits import max_text_bytes
 from handlers.context import Context
 from handlers.deadlines import paginate
+from handlers.errors import BotError
+from handlers.messages import OutboundMessage, Platform
+from handlers.pushes import enqueue
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.venues import current_contestants, venue_name
 from storage.models import Forum
-from storage.outbox import enqueue
 from storage.people import group_by_key
 from storage.scores import count_sheets
 
@@ -98,7 +97,7 @@ def _push_group(
     (a large venue's ranking can exceed WeCom's 2,048 bytes)."""
     target: Platform = "wecom" if platform == "wecom" else "dingtalk"
     head, *lines = text.split("\n")
-    parts = paginate(head, [(line, ()) for line in lines], max_text_bytes(target, False))
+    parts = paginate(head, [(line, ()) for line in lines], ctx.limit(target, False))
     for number, part in enumerate(parts, start=1):
         key_n = dedupe if number == 1 else f"{dedupe}:p{number}"
         enqueue(

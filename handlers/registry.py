@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.messages import Reply
 from handlers import commands as c
 from handlers.context import Context
 from handlers.exporting import handle_export
 from handlers.help import handle_help, handle_unknown
+from handlers.messages import Reply
 from handlers.scoring import handle_confirm, handle_score
 from handlers.status import handle_progress, handle_publish, handle_ranking
 from handlers.submissions import handle_mine, handle_missing, handle_submit

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from bot.errors import BotError
 from handlers.commands import ScoreValue
+from handlers.errors import BotError
 
 TOTAL_LABELS = ("总分", "总", "合计", "总计")
 

@@ -6,11 +6,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.errors import BotError
-from bot.messages import Reply
 from handlers.catalog import Entrant, Venue
 from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
+from handlers.errors import BotError
+from handlers.messages import Reply
 from handlers.publishing import after_scoring
 from handlers.results import outliers
 from handlers.rubric import SheetScores, fmt, read_scores

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.errors import BotError
-from bot.messages import Reply
 from handlers.commands import Progress, Publish, Ranking
 from handlers.context import Context
+from handlers.errors import BotError
+from handlers.messages import Reply
 from handlers.publishing import publish
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.submissions import deadline_progress

@@ -14,16 +14,6 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.errors import BotError
-from bot.files import (
-    FileIntake,
-    StoredFile,
-    display_name,
-    fetch_unavailable,
-    human_size,
-    store_submission_file,
-)
-from bot.messages import Attachment, Reply
 from handlers.commands import Mine, Missing, Submit
 from handlers.context import Context
 from handlers.deadlines import (
@@ -35,6 +25,16 @@ from handlers.deadlines import (
     state_counts,
     timing_text,
 )
+from handlers.errors import BotError
+from handlers.files import (
+    FileIntake,
+    StoredFile,
+    display_name,
+    fetch_unavailable,
+    human_size,
+    store_submission_file,
+)
+from handlers.messages import Attachment, Reply
 from handlers.parsing import parse
 from handlers.standings import venue_table
 from handlers.venues import venue_name

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from bot.errors import BotError
 from handlers.catalog import Entrant, Venue
 from handlers.context import Context
+from handlers.errors import BotError
 from storage.models import Contestant, Forum
 from storage.people import active_forums
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import StorageUnavailable
+from storage.errors import StorageUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -9,9 +10,22 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.messages import InboundMessage
 from storage.db import execute_core, insert_id
+from storage.errors import RepeatDelivery
 from storage.models import InboundMessageRow
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """What the log keeps of one inbound message (the dispatcher makes it from the message)."""
+
+    platform: str
+    message_id: str
+    channel: str
+    sender_id: str
+    text: str
+    chat_id: str = ""
+
 
 _INBOUND: Table = InboundMessageRow.__table__  # type: ignore[assignment]
 
@@ -22,10 +36,6 @@ def find_inbound(session: Session, platform: str, message_id: str) -> InboundMes
             InboundMessageRow.platform == platform, InboundMessageRow.message_id == message_id
         )
     )
-
-
-class RepeatDelivery(Exception):
-    """This (platform, message id) is already in the log: a platform's retry."""
 
 
 _CLAIM = insert(_INBOUND)
@@ -44,7 +54,7 @@ _SETTLE = (
 
 
 def claim_inbound(
-    session: Session, message: InboundMessage, now: datetime, *, person_id: int | None = None
+    session: Session, message: InboundRecord, now: datetime, *, person_id: int | None = None
 ) -> int:
     """Insert the log row first and return its id: a concurrent retry of the same message
     then meets the unique index instead of being processed twice, and ``RepeatDelivery``

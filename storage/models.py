@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models. The config is synced into these at start (``storage.sync``);
+"""Typed SQLAlchemy models. The config is synced into these at start (``bot.config_sync``);
 scores, submissions, the inbound log and the outbox are the service's own state."""
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Writing pushes into the outbox, in the caller's transaction.
 
 The sending side (claiming, rate limits, retries) lives in ``bot.outbox``; this module only
-records intent, so that a push is durable exactly when its cause is.
+records intent, so that a push is durable exactly when its cause is. A push arrives here as
+plain values: its address and its payload, a JSON-able mapping that ``handlers.messages``
+makes from an ``OutboundMessage`` and reads back.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,26 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.messages import Mention, OutboundMessage
 from storage.models import OutboxRow
 
 
-def payload_of(message: OutboundMessage) -> dict[str, Any]:
-    data = asdict(message)
-    data["mentions"] = [asdict(m) for m in message.mentions]
-    return data
-
-
-def message_of(payload: dict[str, Any]) -> OutboundMessage:
-    fields = dict(payload)
-    fields["mentions"] = tuple(Mention(**m) for m in fields.get("mentions", ()))
-    return OutboundMessage(**fields)
-
-
-def enqueue(
+def add_push(
     session: Session,
-    message: OutboundMessage,
     *,
+    platform: str,
+    target_kind: str,
+    target: str,
+    payload: Mapping[str, Any],
     dedupe_key: str,
     due_at: datetime,
     now: datetime,
@@ -45,10 +37,10 @@ def enqueue(
         return False
     row = OutboxRow(
         dedupe_key=dedupe_key[:191],
-        platform=message.platform,
-        target_kind=message.target_kind,
-        target=message.target,
-        payload=payload_of(message),
+        platform=platform,
+        target_kind=target_kind,
+        target=target,
+        payload=dict(payload),
         due_at=due_at,
         expires_at=expires_at,
         status="pending",

@@ -69,6 +69,14 @@ def people_in_unit(session: Session, unit: str) -> list[Person]:
     )
 
 
+def chat_groups(session: Session) -> dict[str, int]:
+    """Chat id → group id, for every active group whose chat id is known."""
+    rows = session.execute(
+        select(Group.chat_id, Group.id).where(Group.active.is_(True), Group.chat_id != "")
+    ).all()
+    return {chat: group for chat, group in rows}
+
+
 def group_by_key(session: Session, key: str) -> Group | None:
     return session.scalar(select(Group).where(Group.key == key))
 

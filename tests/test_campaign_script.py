@@ -20,11 +20,10 @@ from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.clock import FakeClock
-from bot.messages import InboundMessage, OutboundMessage
 from bot.planner import enqueue_digest, plan_deadline_reminders, plan_overdue, refresh
+from handlers.messages import InboundMessage, OutboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow, Submission
-from storage.outbox import message_of
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
 

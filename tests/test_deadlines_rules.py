@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.messages import Mention
 from bot.planner import digest_period
-from bot.senders.limits import utf8_len
 from handlers.deadlines import (
     Entry,
     entry_for,
@@ -25,6 +23,8 @@ from handlers.deadlines import (
     timing_text,
     unit_counts,
 )
+from handlers.messages import Mention
+from handlers.text import utf8_len
 from handlers.workdays import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")

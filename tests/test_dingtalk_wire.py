@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import Forbidden, MalformedRequest
-from bot.messages import Attachment, InboundMessage
 from bot.platforms.dingtalk import parse_message
 from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
+from handlers.messages import Attachment, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dingtalk"
 

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 
 from bot.app import Services
 from bot.clock import FakeClock
-from bot.errors import BotError
+from handlers.errors import BotError
 from handlers.export import (
     chinese_number,
     csv_text,

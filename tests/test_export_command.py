@@ -12,10 +12,9 @@ from sqlalchemy import select
 from bot.app import Services
 from bot.clock import FakeClock
 from bot.dispatcher import Outcome
-from bot.messages import InboundMessage
+from handlers.messages import InboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow
-from storage.outbox import message_of
 
 _ids = count(1)
 

@@ -34,8 +34,8 @@ from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.dispatcher import MAX_REPLY_BYTES, POLITE_FAILURE, TRUNCATED
-from bot.messages import Reply
 from handlers.commands import Help
+from handlers.messages import Reply
 from handlers.registry import HANDLERS
 from storage.db import make_engine, transaction
 from storage.models import InboundMessageRow, OutboxRow, ScoreRevision, ScoreSheet

@@ -30,9 +30,9 @@ from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.app import seal_robot_file
 from bot.emulator.players import dingtalk_callback, wecom_app_callback, wecom_robot_callback
 from bot.emulator.state import InboundMedia
-from bot.files import DEFAULT_MAX_BYTES
 from bot.media import PlatformMedia, open_robot_file, robot_file_key
-from bot.messages import Channel
+from handlers.files import DEFAULT_MAX_BYTES
+from handlers.messages import Channel
 from storage.db import transaction
 from storage.models import InboundMessageRow, Submission
 from tests.conftest import make_settings

@@ -35,15 +35,16 @@ from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
-from bot.errors import PermanentDelivery, RetryableDelivery, StorageUnavailable
-from bot.messages import OutboundMessage, Platform
+from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url
 from bot.runtime import attach_background, make_outbox, plan_on_start
 from bot.scheduler import Scheduler
+from handlers.messages import OutboundMessage, Platform
+from handlers.pushes import enqueue
 from storage.db import transaction
+from storage.errors import StorageUnavailable
 from storage.models import OutboxRate, OutboxRow
-from storage.outbox import enqueue
 from storage.people import forum_by_key
 from tests.conftest import make_settings
 from tests.support.campaign import campaign

@@ -20,10 +20,10 @@ from bot.app import build_services
 from bot.clock import SystemClock
 from bot.config import load_settings
 from bot.emulator import EmulatorServer, EmulatorState
-from bot.messages import OutboundMessage
+from handlers.messages import OutboundMessage
+from handlers.pushes import enqueue
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import OutboxRow
-from storage.outbox import enqueue
 from tests.test_outbox_kill import Serve, _assert_at_most_20_a_minute, wait_for
 
 pytestmark = pytest.mark.fault

@@ -27,11 +27,11 @@ from bot.app import build_services
 from bot.clock import SystemClock
 from bot.config import load_settings
 from bot.emulator import EmulatorServer, EmulatorState
-from bot.messages import OutboundMessage
 from bot.senders.render import msg_uuid
+from handlers.messages import OutboundMessage
+from handlers.pushes import enqueue
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import OutboxRow
-from storage.outbox import enqueue
 
 pytestmark = pytest.mark.fault
 

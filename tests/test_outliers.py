@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import count
 
 from bot.app import Services
-from bot.messages import InboundMessage
+from handlers.messages import InboundMessage
 
 IDS = count()
 

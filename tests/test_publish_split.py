@@ -11,9 +11,9 @@ from bot.app import build_services
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
-from bot.messages import InboundMessage
 from bot.runtime import make_outbox
-from bot.senders.limits import utf8_len
+from handlers.messages import InboundMessage
+from handlers.text import utf8_len
 from tests.support.campaign import campaign
 
 NAMES = [f"第{i:02d}号参赛学校长名称共同体" for i in range(1, 61)]

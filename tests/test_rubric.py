@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.errors import BotError
 from handlers.commands import ScoreValue
+from handlers.errors import BotError
 from handlers.rubric import (
     ItemSpec,
     RubricSpec,

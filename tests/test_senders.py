@@ -29,7 +29,6 @@ from starlette.routing import Route
 from bot.clock import FakeClock
 from bot.config import Settings, settings_from_mapping
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.messages import Mention, OutboundMessage
 from bot.senders import (
     LIMITS,
     DingTalkApp,
@@ -41,10 +40,10 @@ from bot.senders import (
     WeComWebhookSender,
     build_router,
     max_text_bytes,
-    split_text,
 )
-from bot.senders.limits import utf8_len
 from bot.senders.render import msg_uuid
+from handlers.messages import Mention, OutboundMessage
+from handlers.text import split_text, utf8_len
 
 WECOM_BASE = "http://wecom.test"
 DING_OAPI = "http://oapi.ding.test"

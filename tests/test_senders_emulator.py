@@ -27,8 +27,8 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.emulator import EmulatorServer, EmulatorState
 from bot.emulator.state import Recorded
-from bot.messages import Mention, OutboundMessage
 from bot.senders import SenderRouter, build_router
+from handlers.messages import Mention, OutboundMessage
 from tests.support.campaign import DING_SECRET, campaign
 
 SHENYI = Mention("申毅", wecom_userid="shenyi", dingtalk_userid="ding-shenyi", mobile="13800000001")

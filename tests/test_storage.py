@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.errors import StorageUnavailable
-from bot.messages import InboundMessage, Mention, OutboundMessage
+from bot.config_sync import sync_config
+from handlers.messages import Mention, OutboundMessage, message_of
+from handlers.pushes import enqueue
 from handlers.venues import current_contestants
 from storage.db import MIGRATIONS, make_engine, make_session_factory, transaction, upgrade
-from storage.inbound import RepeatDelivery, claim_inbound, find_inbound
+from storage.errors import RepeatDelivery, StorageUnavailable
+from storage.inbound import InboundRecord, claim_inbound, find_inbound
 from storage.models import (
     Base,
     Contestant,
@@ -43,10 +45,8 @@ from storage.models import (
     ScoreRevision,
     ScoreSheet,
 )
-from storage.outbox import enqueue, message_of
 from storage.people import forum_by_key, person_by_name, person_by_platform_id
 from storage.scores import StoredSheet, audit_trail, confirm_sheet, get_sheet, record_sheet
-from storage.sync import sync_config
 from tests.conftest import make_settings
 from tests.support.campaign import RUIQUAN, campaign
 
@@ -146,14 +146,13 @@ def judge_id(session: Session, name: str) -> int:
     return person.id
 
 
-def inbound(message_id: str, platform: str = "wecom") -> InboundMessage:
-    return InboundMessage(
-        platform=platform,  # type: ignore[arg-type]
+def inbound(message_id: str, platform: str = "wecom") -> InboundRecord:
+    return InboundRecord(
+        platform=platform,
         channel="wecom_app" if platform == "wecom" else "dingtalk",
         message_id=message_id,
         sender_id="shenyi",
         text="评分 瑞泉中学 18 22 17 20 9",
-        chat_type="private",
     )
 
 

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.dispatcher import Outcome
-from bot.errors import BotError
-from bot.files import FileIntake
 from bot.media import CHANNELS
-from bot.messages import Attachment, InboundMessage, Reply
 from handlers.context import Context
+from handlers.errors import BotError
+from handlers.files import FileIntake
+from handlers.messages import Attachment, InboundMessage, Reply
 from handlers.submissions import attachment_handler
 from storage.db import transaction
 from storage.models import Submission

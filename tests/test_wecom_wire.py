@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import Forbidden, MalformedRequest, RequestError
-from bot.messages import Attachment, InboundMessage, Reply
 from bot.platforms.wecom import (
     parse_app_envelope,
     parse_app_message,
@@ -25,6 +24,7 @@ from bot.platforms.wecom import (
     verify_url,
 )
 from bot.platforms.wecom_crypto import WeComCrypto
+from handlers.messages import Attachment, InboundMessage, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wecom"
 

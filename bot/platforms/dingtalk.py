@@ -12,8 +12,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import MalformedRequest
-from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage
 from bot.platforms.fields import object_field, text_field, valid_unicode
+from handlers.messages import Attachment, AttachmentKind, ChatType, InboundMessage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

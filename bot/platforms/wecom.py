@@ -1,6 +1,6 @@
 """WeCom (企业微信) wire format: self-built app XML and intelligent robot JSON.
 
-Pure translators between the bytes WeCom sends and ``bot.messages``; no I/O, no storage.
+Pure translators between the bytes WeCom sends and ``handlers.messages``; no I/O, no storage.
 The HTTP layer checks sizes, calls ``WeComCrypto.open`` on the ``Encrypt`` value it gets
 from ``parse_app_envelope`` / ``parse_robot_envelope``, then hands the plaintext to
 ``parse_app_message`` / ``parse_robot_message``. Whatever the parsers cannot read becomes
@@ -18,9 +18,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 
 from bot.errors import MalformedRequest
-from bot.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
 from bot.platforms.fields import object_field, text_field
 from bot.platforms.wecom_crypto import WeComCrypto
+from handlers.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
 
 # Characters XML 1.0 forbids even inside CDATA; WeCom's parser would reject the whole reply.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

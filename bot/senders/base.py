@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.messages import OutboundMessage
+from handlers.messages import OutboundMessage
 
 RETRY_AFTER: Mapping[int, float] = {
     -1: 0.0,

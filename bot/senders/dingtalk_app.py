@@ -16,7 +16,6 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.messages import OutboundMessage
 from bot.senders.base import (
     bounded_rate_key,
     check_errcode,
@@ -32,6 +31,7 @@ from bot.senders.base import (
 from bot.senders.limits import LIMITS
 from bot.senders.render import dingtalk_app_message
 from bot.tokens import TokenCache
+from handlers.messages import OutboundMessage
 
 THROTTLE_RETRY_AFTER = 60.0
 _AUTH_CODES = frozenset({"InvalidAuthentication", "invalidParameter.token.invalid"})

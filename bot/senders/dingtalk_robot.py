@@ -13,7 +13,6 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery
-from bot.messages import OutboundMessage
 from bot.platforms.dingtalk_sign import signed_robot_url
 from bot.senders.base import (
     bounded_rate_key,
@@ -28,6 +27,7 @@ from bot.senders.base import (
 )
 from bot.senders.limits import LIMITS
 from bot.senders.render import dingtalk_robot_body
+from handlers.messages import OutboundMessage
 
 SESSION_EXPIRED = 300001
 

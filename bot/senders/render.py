@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from bot.messages import Mention, OutboundMessage
+from handlers.messages import Mention, OutboundMessage
 
 MSG_UUID_NAMESPACE = uuid.UUID("6f1d3c0e-8b5a-5e57-9d1c-2a0b7c4e9f10")
 """Namespace for ``msgUuid``: uuid5(namespace, dedupe_key) is stable across restarts."""

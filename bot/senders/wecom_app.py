@@ -27,10 +27,11 @@ from wechatpy.work import WeChatClient
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.messages import OutboundMessage
 from bot.senders.base import bounded_rate_key, check_errcode, check_not_empty, check_size
-from bot.senders.limits import LIMITS, utf8_len
+from bot.senders.limits import LIMITS
 from bot.senders.render import wecom_app_content
+from handlers.messages import OutboundMessage
+from handlers.text import utf8_len
 
 TOKEN_ERRORS = frozenset({40014, 42001})
 """invalid / expired access_token: fetch a new one and try once more."""

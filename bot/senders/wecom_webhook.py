@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.messages import OutboundMessage
 from bot.senders.base import (
     bounded_rate_key,
     check_errcode,
@@ -20,8 +19,10 @@ from bot.senders.base import (
     json_object,
     post_json,
 )
-from bot.senders.limits import LIMITS, utf8_len
+from bot.senders.limits import LIMITS
 from bot.senders.render import wecom_markdown_content, wecom_webhook_body
+from handlers.messages import OutboundMessage
+from handlers.text import utf8_len
 
 
 def webhook_key(webhook: str) -> str:

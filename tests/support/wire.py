@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.messages import InboundMessage
 from bot.platforms.dingtalk_sign import dingtalk_sign
 from bot.platforms.wecom_crypto import WeComCrypto
+from handlers.messages import InboundMessage
 from tests.support.campaign import (
     CORP_ID,
     DING_SECRET,

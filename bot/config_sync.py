@@ -1,4 +1,5 @@
-"""Copy the config into the database at start-up, idempotently.
+"""Copy the config into the database at start-up, idempotently (runtime work: it reads
+``Settings`` and writes storage's models).
 
 Rows are matched by their config key (people by name); what disappeared from the config is
 marked inactive rather than deleted, so scores and submissions keep their references.

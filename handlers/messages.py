@@ -2,13 +2,15 @@
 
 Platform modules (``bot/platforms``) translate between the wire and these values; the
 dispatcher and ``handlers`` only ever see these. They are small, frozen and hashable.
+``payload_of`` / ``message_of`` turn an ``OutboundMessage`` into the plain mapping the
+outbox stores and back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Platform = Literal["wecom", "dingtalk"]
 Channel = Literal["wecom_app", "wecom_robot", "dingtalk"]
@@ -89,3 +91,17 @@ class OutboundMessage:
     mentions: tuple[Mention, ...] = field(default=())
     file_path: str = ""
     """A local file to send as an attachment where the platform allows it."""
+
+
+def payload_of(message: OutboundMessage) -> dict[str, Any]:
+    """The JSON-able form the outbox stores."""
+    data = asdict(message)
+    data["mentions"] = [asdict(m) for m in message.mentions]
+    return data
+
+
+def message_of(payload: dict[str, Any]) -> OutboundMessage:
+    """The message back from its stored form."""
+    fields = dict(payload)
+    fields["mentions"] = tuple(Mention(**m) for m in fields.get("mentions", ()))
+    return OutboundMessage(**fields)

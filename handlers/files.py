@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import BotError
-from bot.messages import Attachment
+from handlers.errors import BotError
+from handlers.messages import Attachment
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_NAME_CHARS = 120

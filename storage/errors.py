@@ -1,0 +1,15 @@
+"""The errors storage raises on purpose. The whole tree is drawn in ``bot.errors``."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base of the errors storage raises on purpose."""
+
+
+class StorageUnavailable(StorageError):
+    """The database did not answer in time; the platform should retry the delivery."""
+
+
+class RepeatDelivery(StorageError):
+    """This (platform, message id) is already in the inbound log: a platform's retry."""
