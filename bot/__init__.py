@@ -2,9 +2,13 @@
 
 Package layout (the layers you can see in the folders):
 
-- ``bot``       runtime: config, HTTP app, platform wire formats, outbox, scheduler, emulator, CLI
-- ``handlers``  application: text -> command parsing, command handlers, pure domain rules
-- ``storage``   persistence: SQLAlchemy models, repositories, config sync, Alembic migrations
+- ``bot``       runtime: config and its sync into the database, HTTP app, platforms (wire
+                formats, crypto, senders), dispatcher, outbox, scheduler, CLI, and the
+                developer tools (emulator, demo, chat)
+- ``handlers``  application: text -> command parsing, command handlers, pure domain rules,
+                the shared message and error types
+- ``storage``   persistence: SQLAlchemy models, repositories, Alembic migrations
 
+Imports run one way, bot -> handlers -> storage (``tests/test_layers.py`` keeps it so).
 Nothing is done at import time.
 """
