@@ -1,0 +1,67 @@
+"""One config object: a TOML file in, a frozen, validated ``Settings`` out.
+
+Every problem becomes a ``ConfigError`` naming the file, the key (``forums[1].judges[2]``) and
+what is wrong. Naive datetimes in the file are read in the file's ``timezone``. Any string value
+may be ``${ENV_VAR}`` or ``${ENV_VAR:-default}`` so secrets can live in the environment.
+
+::
+
+    base.py        the frozen model base and list coercions
+    service.py     [server] [database] [wecom] [dingtalk] [outbox] [calendar]
+    campaign.py    [[groups]] [[people]] [[rubrics]] [[forums]] [[deadlines]] [[digests]]
+                   [[campaigns]]
+    settings.py    Settings, the whole file
+    loading.py     load_settings / settings_from_mapping: TOML, ${ENV}, time zones, errors
+    references.py  cross-references between sections
+
+This package's namespace is the public API: import from ``bot.config``.
+"""
+
+from __future__ import annotations
+
+from bot.config.base import Role
+from bot.config.campaign import (
+    CampaignConfig,
+    DeadlineConfig,
+    DigestConfig,
+    ForumConfig,
+    GroupConfig,
+    PersonConfig,
+    PhaseConfig,
+    RubricConfig,
+    RubricItemConfig,
+)
+from bot.config.loading import load_settings, settings_from_mapping
+from bot.config.service import (
+    CalendarSettings,
+    DatabaseSettings,
+    DingTalkSettings,
+    OutboxSettings,
+    ServerSettings,
+    WeComSettings,
+)
+from bot.config.settings import Settings
+from bot.errors import ConfigError
+
+__all__ = [
+    "CalendarSettings",
+    "CampaignConfig",
+    "ConfigError",
+    "DatabaseSettings",
+    "DeadlineConfig",
+    "DigestConfig",
+    "DingTalkSettings",
+    "ForumConfig",
+    "GroupConfig",
+    "OutboxSettings",
+    "PersonConfig",
+    "PhaseConfig",
+    "Role",
+    "RubricConfig",
+    "RubricItemConfig",
+    "ServerSettings",
+    "Settings",
+    "WeComSettings",
+    "load_settings",
+    "settings_from_mapping",
+]

@@ -1,0 +1,213 @@
+"""The campaign's sections: ``[[groups]]``, ``[[people]]``, ``[[rubrics]]``, ``[[forums]]``,
+``[[deadlines]]``, ``[[digests]]`` and ``[[campaigns]]``."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from bot.config.base import FrozenModel, OffsetList, Role, TextList
+from handlers.text import parse_offset
+
+
+class GroupConfig(FrozenModel):
+    """``[[groups]]``: a chat group on one platform."""
+
+    key: str = Field(min_length=1)
+    name: str = ""
+    platform: Literal["wecom", "dingtalk"]
+    webhook: str = ""
+    """WeCom: the group robot webhook URL or its key. DingTalk: the custom robot URL or token."""
+    secret: str = ""
+    """DingTalk custom robot signing secret (SEC…)."""
+    chat_id: str = ""
+    """WeCom intelligent robot chatid / DingTalk openConversationId of the group."""
+    organizers: bool = False
+    """Permanent delivery failures are reported to this group."""
+
+
+class PersonConfig(FrozenModel):
+    """``[[people]]``: anyone who talks to the bot or is talked about."""
+
+    name: str = Field(min_length=1)
+    roles: tuple[Role, ...] = ()
+    unit: str = ""
+    wecom_userid: str = ""
+    dingtalk_userid: str = ""
+    mobile: str = ""
+
+    @field_validator("name", "unit")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # The seed writes two-character names with padding ("李  强"); people type "李强".
+        return re.sub(r"\s+", "", value)
+
+
+class RubricItemConfig(FrozenModel):
+    """One row of a rubric (附件3)."""
+
+    name: str = Field(min_length=1)
+    max: Decimal
+    aliases: TextList = ()
+
+    @field_validator("max")
+    @classmethod
+    def _max(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError("max must be greater than 0")
+        return value
+
+
+class RubricConfig(FrozenModel):
+    """``[[rubrics]]``: a score sheet (评分表)."""
+
+    key: str = Field(min_length=1)
+    name: str = ""
+    decimals: int = Field(default=1, ge=0, le=4)
+    aggregate: Literal["mean", "trimmed_mean"] = "mean"
+    trim_min_judges: int = Field(default=5, ge=3)
+    allow_total: bool = False
+    outlier_threshold: Decimal = Decimal(15)
+    """A judge total this far from the median of the other judges must be confirmed."""
+    tie_break: TextList = ()
+    """Optional tie-break chain: "unrounded", then item names (higher wins)."""
+    items: tuple[RubricItemConfig, ...]
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, value: tuple[RubricItemConfig, ...]) -> tuple[RubricItemConfig, ...]:
+        if not value:
+            raise ValueError("a rubric needs at least one item")
+        seen: set[str] = set()
+        for item in value:
+            for label in (item.name, *item.aliases):
+                if label in seen:
+                    raise ValueError(f"item name or alias '{label}' is used twice")
+                seen.add(label)
+        return value
+
+    @property
+    def total_max(self) -> Decimal:
+        return sum((item.max for item in self.items), Decimal(0))
+
+
+class ForumConfig(FrozenModel):
+    """``[[forums]]``: one venue (会场) of a forum."""
+
+    key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    starts_at: datetime
+    location: str = ""
+    rubric: str
+    host: str = ""
+    judges: TextList
+    contestants: TextList
+    group: str = ""
+    results_to: TextList = ()
+    remind_eve: str = "18:00"
+    """Time of day on the day before for the eve reminder; "" turns it off."""
+    remind_before: OffsetList = ("1h",)
+    auto_publish: bool = False
+    """Push the result to ``results_to`` as soon as every judge has scored everyone."""
+
+    @field_validator("judges", "contestants")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(re.sub(r"\s+", "", name) for name in value)
+        if not cleaned:
+            raise ValueError("the list is empty")
+        dupes = sorted(name for name, n in Counter(cleaned).items() if n > 1)
+        if dupes:
+            raise ValueError(f"listed twice: {', '.join(dupes)}")
+        return cleaned
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return re.sub(r"\s+", "", value)
+
+    @field_validator("remind_eve")
+    @classmethod
+    def _eve(cls, value: str) -> str:
+        if value:
+            time.fromisoformat(value)
+        return value
+
+    @field_validator("remind_before")
+    @classmethod
+    def _before(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            parse_offset(item)
+        return value
+
+
+class DeadlineConfig(FrozenModel):
+    """``[[deadlines]]``: a written report (上交材料) due by a date."""
+
+    key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    aliases: TextList = ()
+    due: datetime
+    submitters: TextList
+    """Names of people, or units: then any principal of the unit may submit for it."""
+    group: str = ""
+    format_note: str = ""
+    remind_before: OffsetList = ("3d", "1d", "2h")
+    escalate_to: TextList = ()
+    workdays_only: bool = False
+    campaign: str = ""
+
+    @field_validator("submitters")
+    @classmethod
+    def _submitters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Same padding rule as people's names and units ("李  强" is 李强).
+        return tuple(re.sub(r"\s+", "", who) for who in value)
+
+    @field_validator("remind_before")
+    @classmethod
+    def _before(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            parse_offset(item)
+        return value
+
+
+
+class DigestConfig(FrozenModel):
+    """``[[digests]]``: a recurring summary to groups (周汇报、月小结、季通报)."""
+
+    key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    cron: str
+    """Five-field crontab in the config timezone, e.g. "0 17 * * fri"."""
+    to: TextList
+    deadlines: TextList = ()
+    forums: TextList = ()
+
+
+class PhaseConfig(FrozenModel):
+    name: str = Field(min_length=1)
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _order(self) -> PhaseConfig:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class CampaignConfig(FrozenModel):
+    """``[[campaigns]]``: a titled plan with phases, printed as a timeline."""
+
+    key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    phases: tuple[PhaseConfig, ...] = ()

@@ -1,0 +1,127 @@
+"""Reading the TOML file: environment interpolation, time zones, and errors that name the
+file, the key and the problem."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    ValidationError,
+)
+
+from bot.config.references import check_references
+from bot.config.settings import Settings
+from bot.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate the TOML file at ``path``."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read the file ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # Windows editors may add a BOM
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", "the file is not UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "", f"not valid TOML: {exc}") from exc
+    return settings_from_mapping(data, source=file, env=env)
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any], *, source: str = "<memory>", env: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate an already-parsed mapping (used by tests and the demo)."""
+    environ = os.environ if env is None else env
+    expanded = _expand(dict(data), "", source, environ)
+    tz_name = expanded.get("timezone", "Asia/Shanghai")
+    try:
+        tz = ZoneInfo(str(tz_name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(source, "timezone", f"unknown time zone '{tz_name}'") from exc
+    _localize(expanded, tz)
+    try:
+        settings = Settings.model_validate({**expanded, "source": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(source, _key_path(first["loc"], expanded), _problem(first)) from exc
+    check_references(settings)
+    return settings
+
+
+def _expand(value: Any, key: str, source: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = env.get(name)
+            # As in the shell, ":-" also replaces a variable that is set but empty.
+            if found is not None and (found or default is None):
+                return found
+            if default is not None:
+                return default
+            raise ConfigError(source, key, f"environment variable {name} is not set")
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{key}.{k}" if key else k, source, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{key}[{i}]", source, env) for i, v in enumerate(value)]
+    return value
+
+
+_DATETIME_KEYS = {"starts_at", "due", "start", "end"}
+
+
+def _localize(value: Any, tz: ZoneInfo) -> None:
+    """Give naive datetimes (TOML local date-times, or strings) the config time zone."""
+    if isinstance(value, dict):
+        for k, v in list(value.items()):
+            if k in _DATETIME_KEYS:
+                value[k] = _as_aware(v, tz)
+            else:
+                _localize(v, tz)
+    elif isinstance(value, list):
+        for item in value:
+            _localize(item, tz)
+
+
+def _as_aware(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("/", "-"))
+        except ValueError:
+            return value  # pydantic reports it with the key
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=tz)
+    return value
+
+
+def _key_path(loc: Sequence[int | str], data: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else str(part))
+    return "".join(parts)
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling against config.example.toml)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")

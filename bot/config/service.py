@@ -1,0 +1,146 @@
+"""The service's own sections: ``[server]``, ``[database]``, ``[wecom]``, ``[dingtalk]``,
+``[outbox]`` and ``[calendar]``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from bot.config.base import DateList, FrozenModel
+from handlers.text import parse_offset
+from handlers.workdays import WorkCalendar, parse_days
+
+
+class ServerSettings(FrozenModel):
+    """``[server]``: where ``edubot serve`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    public_url: str = ""
+    """How the platforms reach us, e.g. https://edubot.example.edu.cn (used in docs and links)."""
+    data_dir: str = "edubot-data"
+    """Where submitted files and exports are stored."""
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Files people submit larger than this are refused with a message naming the limit."""
+    link_secret: str = ""
+    """Signs download links for exported files pushed to platforms that cannot carry files
+    (DingTalk robots). Empty: no links; the push says where to ask for the file instead."""
+    link_ttl_hours: int = Field(default=72, gt=0)
+    access_log: bool = False
+    """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
+    sender and failure itself, and a line per callback costs intake throughput."""
+
+
+class DatabaseSettings(FrozenModel):
+    """``[database]``: an SQLAlchemy URL. SQLite, PostgreSQL and MySQL/MariaDB work."""
+
+    url: str = "sqlite:///edubot.db"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+
+
+class WeComSettings(FrozenModel):
+    """``[wecom]``: the self-built app and the intelligent robot."""
+
+    corp_id: str = ""
+    agent_id: str = ""
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    robot_token: str = ""
+    robot_encoding_aes_key: str = ""
+    api_base: str = "https://qyapi.weixin.qq.com"
+    timestamp_tolerance_s: int = Field(default=3600, ge=0)
+    """Refuse callbacks whose timestamp is further than this from now (0 = no check)."""
+
+    @field_validator("agent_id", mode="before")
+    @classmethod
+    def _agent_id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("encoding_aes_key", "robot_encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str) -> str:
+        if value and len(value) != 43:
+            raise ValueError("an EncodingAESKey has exactly 43 characters")
+        return value
+
+    @property
+    def app_enabled(self) -> bool:
+        return bool(self.token and self.encoding_aes_key and self.corp_id)
+
+    @property
+    def robot_enabled(self) -> bool:
+        return bool(self.robot_token and self.robot_encoding_aes_key)
+
+
+class DingTalkSettings(FrozenModel):
+    """``[dingtalk]``: the enterprise internal app and its robot."""
+
+    app_key: str = ""
+    app_secret: str = ""
+    robot_code: str = ""
+    api_base: str = "https://api.dingtalk.com"
+    oapi_base: str = "https://oapi.dingtalk.com"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_secret)
+
+
+class OutboxSettings(FrozenModel):
+    """``[outbox]``: how pushes are sent."""
+
+    rate_per_minute: int = Field(default=20, gt=0)
+    grace: str = "6h"
+    """A push that fell due while the service was down is still sent within this time."""
+    lease_seconds: int = Field(default=60, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    max_attempts: int = Field(default=12, gt=0)
+    send_threads: int = Field(default=4, ge=1, le=16)
+    """Pushes to different robots sent at once by ``edubot serve``. Against the real
+    platforms each send waits a network round trip, so more threads drain a burst faster;
+    on one machine they only contend for the interpreter."""
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        parse_offset(value)
+        return value
+
+    @property
+    def grace_delta(self) -> timedelta:
+        return parse_offset(self.grace)
+
+
+
+class CalendarSettings(FrozenModel):
+    """``[calendar]``: the year's 放假安排, over chinesecalendar's data for any year.
+
+    ``holidays`` are days off, ``workdays`` 调休 make-up working days (usually weekends). Each
+    entry is a date (``"2027-01-01"``) or an inclusive range (``"2027-02-06..2027-02-13"``).
+    """
+
+    holidays: DateList = ()
+    workdays: DateList = ()
+
+    @field_validator("holidays", "workdays")
+    @classmethod
+    def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_days(value)
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarSettings:
+        self.work_calendar()
+        return self
+
+    def work_calendar(self) -> WorkCalendar:
+        """The configured days over the library's data."""
+        return WorkCalendar(parse_days(self.holidays), parse_days(self.workdays))

@@ -1,0 +1,73 @@
+"""``Settings``: the whole configuration, one frozen value."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from bot.config.base import FrozenModel
+from bot.config.campaign import (
+    CampaignConfig,
+    DeadlineConfig,
+    DigestConfig,
+    ForumConfig,
+    GroupConfig,
+    PersonConfig,
+    RubricConfig,
+)
+from bot.config.service import (
+    CalendarSettings,
+    DatabaseSettings,
+    DingTalkSettings,
+    OutboxSettings,
+    ServerSettings,
+    WeComSettings,
+)
+from handlers.workdays import WorkCalendar
+
+
+class Settings(FrozenModel):
+    """The whole configuration. Build it with ``load_settings`` / ``settings_from_mapping``."""
+
+    timezone: str = "Asia/Shanghai"
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    wecom: WeComSettings = WeComSettings()
+    dingtalk: DingTalkSettings = DingTalkSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    groups: tuple[GroupConfig, ...] = ()
+    people: tuple[PersonConfig, ...] = ()
+    rubrics: tuple[RubricConfig, ...] = ()
+    forums: tuple[ForumConfig, ...] = ()
+    deadlines: tuple[DeadlineConfig, ...] = ()
+    digests: tuple[DigestConfig, ...] = ()
+    campaigns: tuple[CampaignConfig, ...] = ()
+    source: str = "<memory>"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def work_calendar(self) -> WorkCalendar:
+        """Working days for ``workdays_only``: ``[calendar]`` over chinesecalendar."""
+        return self.calendar.work_calendar()
+
+    def group(self, key: str) -> GroupConfig:
+        return next(g for g in self.groups if g.key == key)
+
+    def person(self, name: str) -> PersonConfig:
+        return next(p for p in self.people if p.name == name)
+
+    def rubric(self, key: str) -> RubricConfig:
+        return next(r for r in self.rubrics if r.key == key)
+
+    def forum(self, key: str) -> ForumConfig:
+        return next(f for f in self.forums if f.key == key)
+
+    def deadline(self, key: str) -> DeadlineConfig:
+        return next(d for d in self.deadlines if d.key == key)
+
+
+# --------------------------------------------------------------------------- loading
