@@ -14,7 +14,6 @@ from pydantic import (
 Role = Literal["judge", "host", "principal", "leader", "organizer", "admin"]
 
 
-
 def _offsets(value: Any) -> Any:
     if isinstance(value, str):
         value = [value]
@@ -35,7 +34,6 @@ class FrozenModel(BaseModel):
     """Every config model: immutable, unknown keys refused, strings stripped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
 
 
 def _date_texts(value: Any) -> Any:

@@ -180,7 +180,6 @@ class DeadlineConfig(FrozenModel):
         return value
 
 
-
 class DigestConfig(FrozenModel):
     """``[[digests]]``: a recurring summary to groups (周汇报、月小结、季通报)."""
 

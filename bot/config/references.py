@@ -92,9 +92,7 @@ def _need(value: str, known: set[str], key: str, what: str) -> Iterator[Problem]
         yield key, f"unknown {what} '{value}'{hint}"
 
 
-def _need_all(
-    values: Iterable[str], known: set[str], key: str, what: str
-) -> Iterator[Problem]:
+def _need_all(values: Iterable[str], known: set[str], key: str, what: str) -> Iterator[Problem]:
     for j, value in enumerate(values):
         yield from _need(value, known, f"{key}[{j}]", what)
 

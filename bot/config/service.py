@@ -119,7 +119,6 @@ class OutboxSettings(FrozenModel):
         return parse_offset(self.grace)
 
 
-
 class CalendarSettings(FrozenModel):
     """``[calendar]``: the year's 放假安排, over chinesecalendar's data for any year.
 
