@@ -10,7 +10,7 @@ from bot.config import Settings
 from bot.holidays import holiday_warning
 from bot.reminders import forum_reminders
 from handlers.context import local_time
-from handlers.deadlines import reminder_times
+from handlers.workdays import reminder_times
 
 
 def describe(settings: Settings, *, now: datetime) -> str:

@@ -22,19 +22,14 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.senders.limits import max_text_bytes
-from handlers.deadlines import (
-    Part,
-    VenueProgress,
-    reminder_times,
-    render_digest,
-    render_overdue,
-    render_reminder,
-)
+from handlers.deadlines import VenueProgress, render_digest, render_overdue, render_reminder
 from handlers.messages import OutboundMessage, Platform
 from handlers.pushes import enqueue
 from handlers.standings import venue_table
 from handlers.submissions import deadline_states
+from handlers.text import Part
 from handlers.venues import venue_name
+from handlers.workdays import reminder_times
 from storage.models import Deadline, Forum, Group
 from storage.people import active_forums, forum_by_key, group_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key

@@ -4,11 +4,11 @@ Nothing here touches the database or the clock: values in, values out. The ORM r
 (``Deadline``, ``Person``, ``Submission``) fit the small read-only protocols below, and so do
 the plain dataclasses the tests build.
 
-- ``reminder_times``: the rounds of a deadline, moved off holidays and weekends when asked.
+- the rounds of a deadline (``reminder_times``) are in ``handlers.workdays``.
 - ``entry_states`` / ``owed``: each submitter entry (a person, or a unit whose members may
   submit for it) as 已交 / 逾期交 / 未交, with whom to @-mention.
 - ``render_*``: reminder, overdue list, 未交 reply and digest, split into ``Part``s that fit
-  a platform's byte limit (``paginate``).
+  a platform's byte limit (``handlers.text.paginate``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ from typing import Literal, Protocol, TypeAlias
 
 from handlers.context import WEEKDAYS
 from handlers.messages import Mention
-from handlers.text import parse_offset, split_text, utf8_len
-from handlers.workdays import WorkCalendar
+from handlers.text import Line, Part, paginate
 
 State = Literal["on_time", "late", "missing"]
 NO_UNIT = "未分单位"
-_MAX_SHIFT_DAYS = 40  # the longest run of days off (春节 + weekends) is far shorter
-LIBRARY_CALENDAR = WorkCalendar()
-"""No configured days: chinesecalendar, then the weekday rule."""
 
 
 class SubmitterLike(Protocol):
@@ -75,49 +71,6 @@ class SubmissionLike(Protocol):
     def person_id(self) -> int: ...
     @property
     def late(self) -> bool: ...
-
-
-# --------------------------------------------------------------------------- reminder times
-
-
-def previous_working_time(
-    at: datetime, tz: tzinfo, calendar: WorkCalendar = LIBRARY_CALENDAR
-) -> datetime:
-    """``at`` itself on a working day, else the same local time on the previous working day."""
-    local = at.astimezone(tz)
-    day = local.date()
-    for _ in range(_MAX_SHIFT_DAYS):
-        if calendar.is_working_day(day):
-            break
-        day -= timedelta(days=1)
-    if day == local.date():
-        return at
-    return datetime.combine(day, local.timetz())
-
-
-def reminder_times(
-    due: datetime,
-    offsets: Sequence[str],
-    *,
-    workdays_only: bool,
-    tz: tzinfo,
-    calendar: WorkCalendar = LIBRARY_CALENDAR,
-) -> list[tuple[str, datetime]]:
-    """(round, time) pairs in time order: ``due - offset`` for each offset (``"3d"``, ``"2h"``).
-
-    With ``workdays_only`` a time on a holiday or weekend moves to the previous working day
-    of ``calendar`` (the config's ``[calendar]`` over the library's data). A round at or
-    after ``due`` is dropped (the overdue list covers it), and so is a round that lands on
-    the time of an earlier-listed round (two pushes at once are noise).
-    """
-    kept: dict[datetime, str] = {}
-    for label in offsets:
-        at = due - parse_offset(label)
-        if workdays_only:
-            at = previous_working_time(at, tz, calendar)
-        if at < due and at not in kept:
-            kept[at] = label
-    return sorted(((label, at) for at, label in kept.items()), key=lambda pair: pair[1])
 
 
 # --------------------------------------------------------------------------- who owes
@@ -286,7 +239,6 @@ def state_counts(states: Sequence[EntryState]) -> str:
     return f"应交 {len(states)} · 已交 {on_time} · 逾期交 {late} · 未交 {missing}"
 
 
-Line: TypeAlias = tuple[str, tuple[Mention, ...]]
 """A line of a push and the mentions of the people it names."""
 
 
@@ -304,48 +256,6 @@ def owed_lines(entries: Sequence[Entry]) -> list[Line]:
         names = "、".join(e.name for e in people)
         lines.append((f"{unit}：{names}", tuple(m for e in people for m in e.contacts)))
     return lines
-
-
-# --------------------------------------------------------------------------- paginating
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """One message of a possibly split push, with the mentions of the people it lists."""
-
-    text: str
-    mentions: tuple[Mention, ...] = ()
-
-
-def paginate(head: str, lines: Sequence[Line], limit: int, *, tail: str = "") -> list[Part]:
-    """Pack ``head``, ``lines`` and ``tail`` into parts of at most ``limit`` UTF-8 bytes.
-
-    A line is never split between parts unless it is too long for any part on its own;
-    later parts start with the head's first line and （续）so each can be read on its own.
-    """
-    again = head.split("\n", 1)[0] + "（续）"
-    # Room for one line in a part that holds nothing else, whichever header it starts with.
-    room = limit - max(utf8_len(head), utf8_len(again)) - 1
-    parts: list[Part] = []
-    text, mentions, empty = head, list[Mention](), True
-
-    def flush() -> None:
-        nonlocal text, mentions, empty
-        parts.append(Part(text, tuple(dict.fromkeys(mentions))))
-        text, mentions, empty = again, [], True
-
-    for line, who in [*lines, *([(tail, ())] if tail else [])]:
-        fits = utf8_len(text) + 1 + utf8_len(line) <= limit
-        if not fits and not empty:
-            flush()
-            fits = utf8_len(text) + 1 + utf8_len(line) <= limit
-        for index, piece in enumerate([line] if fits else split_text(line, room)):
-            if index:
-                flush()
-            text, empty = f"{text}\n{piece}", False
-        mentions.extend(who)
-    parts.append(Part(text, tuple(dict.fromkeys(mentions))))
-    return parts
 
 
 # --------------------------------------------------------------------------- texts

@@ -8,11 +8,11 @@ code path runs.
 from __future__ import annotations
 
 from handlers.context import Context
-from handlers.deadlines import paginate
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Platform
 from handlers.pushes import enqueue
 from handlers.standings import VenueTable, ranking_text, venue_table
+from handlers.text import paginate
 from handlers.venues import current_contestants, venue_name
 from storage.models import Forum
 from storage.people import group_by_key

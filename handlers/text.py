@@ -1,11 +1,19 @@
 """Pure text helpers both the runtime and the handlers use: UTF-8 sizes, splitting a long
-text into parts that fit a byte budget, and reminder offsets (``3d``, ``2h``)."""
+text (``split_text``) or a head and its lines (``paginate``) into parts that fit a byte
+budget, and reminder offsets (``3d``, ``2h``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, TypeAlias
+
+from handlers.messages import Mention
+
+Line: TypeAlias = tuple[str, tuple[Mention, ...]]
+"""One line of a push and the people it names (to @-mention in the part that holds it)."""
 
 MIN_LIMIT: Final = 4
 """The longest UTF-8 character; no smaller limit can split every text."""
@@ -88,4 +96,43 @@ def _split_chars(text: str, limit_bytes: int) -> list[str]:
             start, size = index, 0
         size += width
     parts.append(text[start:])
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One message of a possibly split push, with the mentions of the people it lists."""
+
+    text: str
+    mentions: tuple[Mention, ...] = ()
+
+
+def paginate(head: str, lines: Sequence[Line], limit: int, *, tail: str = "") -> list[Part]:
+    """Pack ``head``, ``lines`` and ``tail`` into parts of at most ``limit`` UTF-8 bytes.
+
+    A line is never split between parts unless it is too long for any part on its own;
+    later parts start with the head's first line and （续）so each can be read on its own.
+    """
+    again = head.split("\n", 1)[0] + "（续）"
+    # Room for one line in a part that holds nothing else, whichever header it starts with.
+    room = limit - max(utf8_len(head), utf8_len(again)) - 1
+    parts: list[Part] = []
+    text, mentions, empty = head, list[Mention](), True
+
+    def flush() -> None:
+        nonlocal text, mentions, empty
+        parts.append(Part(text, tuple(dict.fromkeys(mentions))))
+        text, mentions, empty = again, [], True
+
+    for line, who in [*lines, *([(tail, ())] if tail else [])]:
+        fits = utf8_len(text) + 1 + utf8_len(line) <= limit
+        if not fits and not empty:
+            flush()
+            fits = utf8_len(text) + 1 + utf8_len(line) <= limit
+        for index, piece in enumerate([line] if fits else split_text(line, room)):
+            if index:
+                flush()
+            text, empty = f"{text}\n{piece}", False
+        mentions.extend(who)
+    parts.append(Part(text, tuple(dict.fromkeys(mentions))))
     return parts

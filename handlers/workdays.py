@@ -10,18 +10,21 @@ Three sources, in order of precedence:
   working days, which is why ``missing_years`` exists: the service warns before it matters.
 
 A configured day always wins; a day the config does not mention falls through to the
-library, then to the weekday rule. Values in, values out: nothing here reads the clock.
+library, then to the weekday rule. ``reminder_times`` places a deadline's reminder rounds on
+working days. Values in, values out: nothing here reads the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
 from typing import Literal
 
 import chinese_calendar
+
+from handlers.text import parse_offset
 
 Source = Literal["config", "chinesecalendar", "weekday"]
 
@@ -137,6 +140,53 @@ def _days_of(year: int) -> Iterator[date]:
     while day.year == year:
         yield day
         day += timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- reminder times
+
+_MAX_SHIFT_DAYS = 40  # the longest run of days off (春节 + weekends) is far shorter
+LIBRARY_CALENDAR = WorkCalendar()
+"""No configured days: chinesecalendar, then the weekday rule."""
+
+
+def previous_working_time(
+    at: datetime, tz: tzinfo, calendar: WorkCalendar = LIBRARY_CALENDAR
+) -> datetime:
+    """``at`` itself on a working day, else the same local time on the previous working day."""
+    local = at.astimezone(tz)
+    day = local.date()
+    for _ in range(_MAX_SHIFT_DAYS):
+        if calendar.is_working_day(day):
+            break
+        day -= timedelta(days=1)
+    if day == local.date():
+        return at
+    return datetime.combine(day, local.timetz())
+
+
+def reminder_times(
+    due: datetime,
+    offsets: Sequence[str],
+    *,
+    workdays_only: bool,
+    tz: tzinfo,
+    calendar: WorkCalendar = LIBRARY_CALENDAR,
+) -> list[tuple[str, datetime]]:
+    """(round, time) pairs in time order: ``due - offset`` for each offset (``"3d"``, ``"2h"``).
+
+    With ``workdays_only`` a time on a holiday or weekend moves to the previous working day
+    of ``calendar`` (the config's ``[calendar]`` over the library's data). A round at or
+    after ``due`` is dropped (the overdue list covers it), and so is a round that lands on
+    the time of an earlier-listed round (two pushes at once are noise).
+    """
+    kept: dict[datetime, str] = {}
+    for label in offsets:
+        at = due - parse_offset(label)
+        if workdays_only:
+            at = previous_working_time(at, tz, calendar)
+        if at < due and at not in kept:
+            kept[at] = label
+    return sorted(((label, at) for at, label in kept.items()), key=lambda pair: pair[1])
 
 
 def parse_days(values: Iterable[str]) -> frozenset[date]:

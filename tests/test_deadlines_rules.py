@@ -14,9 +14,7 @@ from handlers.deadlines import (
     entry_for,
     entry_states,
     owed,
-    paginate,
     remaining_text,
-    reminder_times,
     render_digest,
     render_overdue,
     render_reminder,
@@ -24,8 +22,8 @@ from handlers.deadlines import (
     unit_counts,
 )
 from handlers.messages import Mention
-from handlers.text import utf8_len
-from handlers.workdays import WorkCalendar
+from handlers.text import paginate, utf8_len
+from handlers.workdays import WorkCalendar, reminder_times
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -26,8 +26,7 @@ from bot.config import ConfigError, Settings, load_settings, settings_from_mappi
 from bot.holidays import holiday_warning, years_without_data
 from bot.plan import describe
 from bot.planner import plan_deadline_reminders
-from handlers.deadlines import reminder_times
-from handlers.workdays import WorkCalendar, library_knows, parse_days
+from handlers.workdays import WorkCalendar, library_knows, parse_days, reminder_times
 from storage.db import transaction
 from storage.models import OutboxRow
 from tests.conftest import make_settings
