@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import bot.outbox
+import storage.outbox
 from bot.app import Services, build_services
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import OutboxSettings, Settings, settings_from_mapping
@@ -539,7 +539,7 @@ def test_marks_the_database_refused_are_written_before_the_next_claim(
     push(services, [("m1", "g1"), ("m2", "g2")], due_at=clock.now())
     log = SendLog()
     outbox = outbox_for(services, RecordingSender(log, clock, "one"), "one")
-    real = bot.outbox._finish
+    real = storage.outbox.finish
     busy = {"on": True}
 
     def flaky(session: Any, ids: Any, status: str, *args: Any) -> None:
@@ -547,7 +547,7 @@ def test_marks_the_database_refused_are_written_before_the_next_claim(
             raise StorageUnavailable("database is locked")
         real(session, ids, status, *args)
 
-    monkeypatch.setattr(bot.outbox, "_finish", flaky)
+    monkeypatch.setattr(storage.outbox, "finish", flaky)
     assert outbox.drain().sent == 2
     assert {r.status for r in rows(services).values()} == {"sending"}
     busy["on"] = False

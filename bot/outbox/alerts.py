@@ -1,0 +1,42 @@
+"""Telling the organizers' group that a push failed for good."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.errors import PermanentDelivery
+from handlers.messages import OutboundMessage
+from handlers.pushes import enqueue
+from storage.outbox import organizer_groups
+
+
+def alert_organizers(
+    session: Session,
+    failed: OutboundMessage,
+    rate_key: str,
+    exc: PermanentDelivery,
+    now: datetime,
+) -> None:
+    """Tell the organizers' group once per robot and error (never about itself)."""
+    for group in organizer_groups(session):
+        if failed.target_kind == "group" and failed.target == group.key:
+            continue
+        enqueue(
+            session,
+            OutboundMessage(
+                platform="wecom" if group.platform == "wecom" else "dingtalk",
+                target_kind="group",
+                target=group.key,
+                text=(
+                    f"【edubot 告警】推送失败且不会重试：{failed.target}"
+                    f"（{exc.code or '错误'}：{exc}）。请检查该群机器人的配置。"
+                ),
+                title="edubot 告警",
+            ),
+            dedupe_key=f"alert:{rate_key}:{exc.code}"[:191],
+            due_at=now,
+            now=now,
+            reason="alert",
+        )
