@@ -11,6 +11,7 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Platform
 from handlers.pushes import enqueue
+from handlers.results import venue_complete
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.text import paginate
 from handlers.venues import current_contestants, venue_name
@@ -23,9 +24,10 @@ def after_scoring(ctx: Context, forum: Forum) -> str:
     """Announce completion once; publish automatically when the venue asks for it."""
     if forum.completed_at is not None:
         return ""
-    expected = len(forum.judges) * len(current_contestants(forum))
-    if expected == 0 or count_sheets(ctx.session, forum) < expected:
-        return ""  # a count, not the venue table: this runs after every scoring message
+    contestants = len(current_contestants(forum))
+    # A count, not the venue table: this runs after every scoring message.
+    if not venue_complete(len(forum.judges), contestants, count_sheets(ctx.session, forum)):
+        return ""
     table = venue_table(ctx.session, forum)
     forum.completed_at = ctx.now
     if forum.group is not None:

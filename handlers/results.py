@@ -4,6 +4,7 @@
 - a contestant's result is the mean over the judges who scored them, or a trimmed mean that
   drops one highest and one lowest when at least ``trim_min_judges`` scored;
 - rounded half up with Decimal arithmetic to the rubric's decimals (84.25 → 84.3);
+- complete when every judge has scored every contestant (``venue_complete``);
 - ranked high to low on the rounded result; equal results share a rank and the next skips
   (1, 2, 2, 4), unless a configured tie-break chain separates them.
 """
@@ -16,6 +17,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
 
 from handlers.rubric import RubricSpec, SheetScores, resolve_item
+
+
+def venue_complete(judges: int, contestants: int, sheets: int) -> bool:
+    """A venue is complete when every judge has scored every contestant (PRODUCT §4).
+
+    ``sheets`` counts the current judges' sheets for the current contestants; a venue with
+    no judge or no contestant is never complete.
+    """
+    expected = judges * contestants
+    return expected > 0 and sheets >= expected
 
 
 def round_half_up(value: Decimal, decimals: int) -> Decimal:

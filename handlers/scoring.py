@@ -12,7 +12,7 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import Reply
 from handlers.publishing import after_scoring
-from handlers.results import outliers
+from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
 from handlers.venues import resolve_judge_target, venue_name
 from storage.models import Forum
@@ -41,8 +41,9 @@ class _Scored:
 
     @property
     def complete(self) -> bool:
-        expected = len(self.venue.judges) * len(self.venue.contestants)
-        return expected > 0 and sum(self.counts.values()) >= expected
+        """The venue is complete after this line."""
+        judges, contestants = len(self.venue.judges), len(self.venue.contestants)
+        return venue_complete(judges, contestants, sum(self.counts.values()))
 
 
 def handle_score(ctx: Context, command: Score) -> Reply:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from handlers.catalog import rubric_spec
-from handlers.results import Standing, outliers, standings
+from handlers.results import Standing, outliers, standings, venue_complete
 from handlers.rubric import RubricSpec, SheetScores, fmt
 from handlers.venues import current_contestants, venue_name
 from storage.models import Forum
@@ -40,7 +40,8 @@ class VenueTable:
 
     @property
     def complete(self) -> bool:
-        return self.scored >= self.expected > 0
+        """Every judge has scored every contestant."""
+        return venue_complete(len(self.judges), len(self.contestants), self.scored)
 
     def missing_for(self, judge: str) -> list[str]:
         return [c for c in self.contestants if (c, judge) not in self.sheets]

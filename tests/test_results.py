@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.results import Standing, aggregate, outliers, round_half_up, standings
+from handlers.results import (
+    Standing,
+    aggregate,
+    outliers,
+    round_half_up,
+    standings,
+    venue_complete,
+)
 from handlers.rubric import ItemSpec, RubricSpec, SheetScores
 
 D = Decimal
@@ -453,3 +460,17 @@ def test_ranking_properties(venue: tuple[RubricSpec, list[str], list[str], Sheet
         )
         assert s.mean is not None
         assert s.result == round_half_up(s.mean, rubric.decimals)
+
+
+@pytest.mark.parametrize(
+    ("judges", "contestants", "sheets", "complete"),
+    [
+        pytest.param(3, 5, 15, True, id="every-sheet"),
+        pytest.param(3, 5, 14, False, id="one-missing"),
+        pytest.param(3, 5, 16, True, id="more-than-expected-still-complete"),
+        pytest.param(0, 5, 0, False, id="no-judges-never-complete"),
+        pytest.param(3, 0, 0, False, id="no-contestants-never-complete"),
+    ],
+)
+def test_venue_complete(judges: int, contestants: int, sheets: int, complete: bool) -> None:
+    assert venue_complete(judges, contestants, sheets) is complete
