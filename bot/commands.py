@@ -45,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from bot.plan import describe  # noqa: PLC0415
+    from bot.planning.overview import describe  # noqa: PLC0415
 
     settings = _settings(args)
     print(describe(settings, now=datetime.now(settings.tz)))

@@ -6,8 +6,8 @@ import httpx
 
 from bot.app import Services
 from bot.outbox import OutboxSender
-from bot.refresh import refresh, refreshes
-from bot.reminders import plan_forum_reminders
+from bot.planning.refresh import refresh, refreshes
+from bot.planning.venue_reminders import plan_forum_reminders
 from bot.scheduler import Scheduler, instance_name
 from bot.senders import build_router
 from storage.db import transaction

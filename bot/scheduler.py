@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.outbox import OutboxSender
+from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
+from bot.planning.digests import enqueue_digest
 from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
@@ -53,12 +55,8 @@ def instance_name() -> str:
 
 
 def planning_jobs() -> list[PlanJob]:
-    """The periodic planners: deadline reminders and overdue lists (when available)."""
-    try:
-        from bot import planner  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - the deadlines feature ships with the package
-        return []
-    return [planner.plan_deadline_reminders, planner.plan_overdue]
+    """The periodic planners: deadline reminders and overdue lists."""
+    return [plan_deadline_reminders, plan_overdue]
 
 
 def run_planners(factory: sessionmaker[Session], settings: Settings, now: datetime) -> None:
@@ -70,10 +68,8 @@ def run_planners(factory: sessionmaker[Session], settings: Settings, now: dateti
 def enqueue_digest_now(
     factory: sessionmaker[Session], settings: Settings, key: str, now: datetime
 ) -> None:
-    from bot import planner  # noqa: PLC0415
-
     with transaction(factory) as session:
-        planner.enqueue_digest(session, settings, key, now, now)
+        enqueue_digest(session, settings, key, now, now)
 
 
 class Scheduler:

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.clock import FakeClock
-from bot.planner import enqueue_digest, plan_deadline_reminders, plan_overdue, refresh
+from bot.planning.deadlines import plan_deadline_reminders, plan_overdue, refresh
+from bot.planning.digests import enqueue_digest
 from handlers.messages import InboundMessage, OutboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow, Submission

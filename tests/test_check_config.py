@@ -11,7 +11,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import load_settings
-from bot.plan import describe
+from bot.planning.overview import describe
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.planner import digest_period
+from bot.planning.digests import digest_period
 from handlers.deadlines import (
     Entry,
     entry_for,

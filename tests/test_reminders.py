@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ForumConfig, settings_from_mapping
-from bot.reminders import PREFIX, forum_reminders, reminder_text
+from bot.planning.venue_reminders import PREFIX, forum_reminders, reminder_text
 from tests.support.campaign import campaign
 
 TZ = ZoneInfo("Asia/Shanghai")

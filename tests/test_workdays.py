@@ -24,8 +24,8 @@ from bot.cli import main
 from bot.clock import FakeClock
 from bot.config import ConfigError, Settings, load_settings, settings_from_mapping
 from bot.holidays import holiday_warning, years_without_data
-from bot.plan import describe
-from bot.planner import plan_deadline_reminders
+from bot.planning.deadlines import plan_deadline_reminders
+from bot.planning.overview import describe
 from handlers.workdays import WorkCalendar, library_knows, parse_days, reminder_times
 from storage.db import transaction
 from storage.models import OutboxRow

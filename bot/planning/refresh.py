@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.reminders import PREFIX as FORUM_PREFIX
-from bot.reminders import refresh_forum_reminder
+from bot.planning.deadlines import refresh as refresh_deadline_push
+from bot.planning.venue_reminders import PREFIX as FORUM_PREFIX
+from bot.planning.venue_reminders import refresh_forum_reminder
 from handlers.messages import OutboundMessage
 
 REFRESHED = (FORUM_PREFIX, "remind:deadline:", "overdue:deadline:")
@@ -25,7 +26,5 @@ def refresh(
     if reason.startswith(FORUM_PREFIX):
         return refresh_forum_reminder(session, reason, message)
     if reason.startswith(REFRESHED[1:]):
-        from bot import planner  # noqa: PLC0415 - the deadlines feature is optional to import
-
-        return planner.refresh(session, reason, message, now)
+        return refresh_deadline_push(session, reason, message, now)
     return message

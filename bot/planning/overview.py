@@ -8,7 +8,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
 from bot.holidays import holiday_warning
-from bot.reminders import forum_reminders
+from bot.planning.venue_reminders import forum_reminders
 from handlers.context import local_time
 from handlers.workdays import reminder_times
 
