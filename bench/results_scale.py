@@ -1,7 +1,7 @@
 """Benchmark 3 — results: a venue of 10,000 contestants × 7 judges × 5 items.
 
 - **ranking**: ``handlers.results.standings`` on 70,000 synthetic ``SheetScores``;
-- **export**: ``handlers.export.csv_text`` on the ``VenueTable`` of that size;
+- **export**: ``handlers.score_sheet.csv_text`` on the ``VenueTable`` of that size;
 - **from the database** (reported separately): the same venue stored in SQLite (config
   synced, 70,000 sheets bulk-inserted), then ``venue_table(session, forum)`` — what 排名
   runs — and ``export_forum(..., fmt="csv")`` — what 导出 csv runs — each in a fresh session;
@@ -26,9 +26,9 @@ from bench.common import Metric
 from bench.workload import RUBRIC_ITEMS, toml_text
 from bot.config import load_settings
 from bot.config_sync import sync_config
-from handlers.export import csv_text, export_forum, write_xlsx
 from handlers.results import standings
 from handlers.rubric import ItemSpec, RubricSpec, SheetScores
+from handlers.score_sheet import csv_text, export_forum, write_xlsx
 from handlers.standings import VenueTable, venue_table
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.models import Contestant, ForumJudge, ScoreSheet

@@ -70,7 +70,7 @@ def calendar(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     from bot.config_sync import sync_config  # noqa: PLC0415
-    from handlers.export import export_forum  # noqa: PLC0415
+    from handlers.score_sheet import export_forum  # noqa: PLC0415
     from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
 
     settings = _settings(args)

@@ -35,7 +35,7 @@ from bot.platforms.wecom_crypto import WeComCrypto
 from bot.runtime import make_outbox, plan_on_start
 from bot.scheduler import run_planners
 from bot.serving import LoopbackServer
-from handlers.export import export_forum
+from handlers.score_sheet import export_forum
 from storage.db import transaction
 
 SAMPLE = Path(__file__).with_name("sample.toml")

@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers import commands as c
 from handlers.context import Context
-from handlers.exporting import handle_export
+from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
 from handlers.scoring import handle_confirm, handle_score

@@ -15,7 +15,9 @@ from openpyxl import load_workbook
 from bot.app import Services
 from bot.clock import FakeClock
 from handlers.errors import BotError
-from handlers.export import (
+from handlers.results import standings
+from handlers.rubric import ItemSpec, RubricSpec, SheetScores
+from handlers.score_sheet import (
     chinese_number,
     csv_text,
     decimals_label,
@@ -23,8 +25,6 @@ from handlers.export import (
     mean_format,
     write_xlsx,
 )
-from handlers.results import standings
-from handlers.rubric import ItemSpec, RubricSpec, SheetScores
 from handlers.standings import VenueTable, venue_table
 from storage.people import forum_by_key
 from storage.scores import audit_trail

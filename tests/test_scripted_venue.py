@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from bot.app import Services, create_app
 from bot.clock import FakeClock
-from handlers.export import export_forum
+from handlers.score_sheet import export_forum
 from storage.db import transaction
 from storage.models import Forum, OutboxRow, ScoreRevision, ScoreSheet
 from tests.support.wire import (
