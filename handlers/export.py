@@ -55,13 +55,13 @@ def handle_export(ctx: Context, command: Export) -> Reply:
     )
     path = written or path
     table = venue_table(ctx.session, forum)
-    venue = venue_name(forum)
+    name = venue_name(forum)
     if table.complete:
         state = f"评分已全部完成（{table.scored}/{table.expected}）"
     else:
         state = f"评分未完成（已评 {table.scored}/{table.expected}，未评处留空）"
     lines = [
-        f"已导出{venue}成绩汇总表（{FORMAT_NAMES.get(command.fmt, command.fmt)}，"
+        f"已导出{name}成绩汇总表（{FORMAT_NAMES.get(command.fmt, command.fmt)}，"
         f"{len(table.standings)} 位选手，{state}）：",
         str(path),
     ]
@@ -74,8 +74,8 @@ def _push_file(ctx: Context, forum: Forum, path: Path, *, complete: bool) -> str
     group = forum.group
     if group is None or not group.active:
         return "本会场没有配置会场群，文件未推送。"
-    venue = venue_name(forum)
-    text = f"{venue}成绩汇总表" + ("" if complete else "（评分尚未全部完成）")
+    name = venue_name(forum)
+    text = f"{name}成绩汇总表" + ("" if complete else "（评分尚未全部完成）")
     queued = enqueue(
         ctx.session,
         OutboundMessage(
@@ -83,7 +83,7 @@ def _push_file(ctx: Context, forum: Forum, path: Path, *, complete: bool) -> str
             target_kind="group",
             target=group.key,
             text=text,
-            title=f"{venue}成绩汇总表",
+            title=f"{name}成绩汇总表",
             file_path=str(path),
         ),
         dedupe_key=f"export:{forum.key}:{_stamp(ctx)}",

@@ -91,7 +91,7 @@ def enqueue_digest(
     sections = [
         (d, deadline_states(session, d, people)) for d in deadlines if d is not None and d.active
     ]
-    venues = [_venue_progress(session, f) for f in forums if f is not None and f.active]
+    progress = [_venue_progress(session, f) for f in forums if f is not None and f.active]
     added = 0
     for key in cfg.to:
         group = group_by_key(session, key)
@@ -99,7 +99,7 @@ def enqueue_digest(
             continue
         title = f"{cfg.title}（{period}）"
         limit = group_limit(group.platform, True)
-        parts = render_digest(title, sections, venues, now=now, tz=settings.tz, limit=limit)
+        parts = render_digest(title, sections, progress, now=now, tz=settings.tz, limit=limit)
         added += enqueue_parts(
             session,
             group,
