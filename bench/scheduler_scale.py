@@ -9,12 +9,12 @@
 - **lateness**: 1,000 group pushes due at the same second, 20 to each of 50 robots (WeCom
   group robots allow 20 a minute), inserted 4 s ahead into a running ``serve`` with the
   default outbox settings (a 2 s poll finds the rows, and the drain then runs at their due
-  time), delivered to ``python -m bot.emulator`` (its own process, real clock). Lateness
+  time), delivered to ``python -m bot.devtools.emulator`` (its own process, real clock). Lateness
   = the emulator's ``Recorded.at`` − ``due_at``. Each repetition uses 50 robots of its own
   so no rate window carries over.
 
 The emulator runs as a process (uvicorn bound by host and port) rather than the in-process
-``EmulatorServer``: a socket bound by ``bot.serving.LoopbackServer`` has protocol 0, so
+``EmulatorServer``: a socket bound by ``bot.devtools.serving.LoopbackServer`` has protocol 0, so
 asyncio does not set TCP_NODELAY on its connections, and every answer then waits ~40 ms
 for a delayed ACK (Nagle), which would be measured as the bot's lateness.
 
@@ -302,9 +302,9 @@ def _prepared(db_url: str, settings: Any) -> tuple[Any, Any]:
 
 
 def _start_emulator(config: Path, url: str, log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m bot.emulator --config`` in a process of its own (real clock)."""
+    """``python -m bot.devtools.emulator --config`` in a process of its own (real clock)."""
     port = url.rsplit(":", 1)[1]
-    argv = [sys.executable, "-m", "bot.emulator", "--config", str(config), "--port", port]
+    argv = [sys.executable, "-m", "bot.devtools.emulator", "--config", str(config), "--port", port]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             argv, cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT

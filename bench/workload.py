@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.emulator.players import wecom_app_callback
+from bot.devtools.emulator.players import wecom_app_callback
 from bot.platforms.wecom_crypto import WeComCrypto
 
 CORP_ID = "wwbench000001"

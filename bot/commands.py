@@ -106,12 +106,12 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo  # noqa: PLC0415
+    from bot.devtools.demo import run_demo  # noqa: PLC0415
 
     return run_demo(out=args.out, keep=args.keep, fast=args.fast)
 
 
 def chat(args: argparse.Namespace) -> int:
-    from bot.chat import run_chat  # noqa: PLC0415
+    from bot.devtools.chat import run_chat  # noqa: PLC0415
 
     return run_chat(_settings(args), args.person)

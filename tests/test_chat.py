@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.chat import find_person, messages, run_chat
 from bot.cli import main
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.devtools.chat import find_person, messages, run_chat
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import InboundMessageRow, OutboxRow, ScoreSheet
 from tests.conftest import make_settings

@@ -24,9 +24,9 @@ from starlette.testclient import TestClient
 
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
-from bot.emulator import EmulatorServer, EmulatorState, create_emulator_app
-from bot.emulator.multipart import boundary_of, parse_multipart
-from bot.emulator.players import (
+from bot.devtools.emulator import EmulatorServer, EmulatorState, create_emulator_app
+from bot.devtools.emulator.multipart import boundary_of, parse_multipart
+from bot.devtools.emulator.players import (
     dingtalk_callback,
     send_inbound,
     send_inbound_async,
@@ -34,7 +34,7 @@ from bot.emulator.players import (
     wecom_robot_callback,
     wecom_url_verification,
 )
-from bot.emulator.state import robot_access_token, webhook_key
+from bot.devtools.emulator.state import robot_access_token, webhook_key
 from bot.errors import Forbidden
 from bot.platforms.dingtalk import parse_message as parse_dingtalk
 from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request

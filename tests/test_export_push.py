@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
+from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.dispatcher import Outcome
-from bot.emulator import EmulatorServer, EmulatorState
 from bot.runtime import make_outbox
 from tests.support.campaign import campaign
 from tests.support.wire import wecom_private

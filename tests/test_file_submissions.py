@@ -26,10 +26,14 @@ from starlette.testclient import TestClient
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.emulator import EmulatorServer, EmulatorState
-from bot.emulator.app import seal_robot_file
-from bot.emulator.players import dingtalk_callback, wecom_app_callback, wecom_robot_callback
-from bot.emulator.state import InboundMedia
+from bot.devtools.emulator import EmulatorServer, EmulatorState
+from bot.devtools.emulator.app import seal_robot_file
+from bot.devtools.emulator.players import (
+    dingtalk_callback,
+    wecom_app_callback,
+    wecom_robot_callback,
+)
+from bot.devtools.emulator.state import InboundMedia
 from bot.media import PlatformMedia, open_robot_file, robot_file_key
 from handlers.files import DEFAULT_MAX_BYTES
 from handlers.messages import Channel

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from bot.app import build_services
 from bot.clock import SystemClock
 from bot.config import load_settings
-from bot.emulator import EmulatorServer, EmulatorState
+from bot.devtools.emulator import EmulatorServer, EmulatorState
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import make_engine, make_session_factory, transaction

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from bot.app import build_services
 from bot.clock import SystemClock
 from bot.config import load_settings
-from bot.emulator import EmulatorServer, EmulatorState
+from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.senders.render import msg_uuid
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue

@@ -10,7 +10,7 @@ import httpx
 from bot.app import build_services
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
-from bot.emulator import EmulatorServer, EmulatorState
+from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.runtime import make_outbox
 from handlers.messages import InboundMessage
 from handlers.text import utf8_len

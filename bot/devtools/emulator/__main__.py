@@ -1,4 +1,4 @@
-"""``python -m bot.emulator [--config edubot.toml] [--port 9100]``: serve the emulator.
+"""``python -m bot.devtools.emulator [--config edubot.toml] [--port 9100]``: serve the emulator.
 
 Uses the real clock. With ``--config`` every configured group robot and app is registered;
 point ``wecom.api_base``, ``dingtalk.api_base`` and ``dingtalk.oapi_base`` at the printed
@@ -13,12 +13,12 @@ import uvicorn
 
 from bot.clock import SystemClock
 from bot.config import load_settings
-from bot.emulator.app import create_emulator_app
-from bot.emulator.state import EmulatorState
+from bot.devtools.emulator.app import create_emulator_app
+from bot.devtools.emulator.state import EmulatorState
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bot.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bot.devtools.emulator", description=__doc__)
     parser.add_argument("--config", help="edubot TOML whose groups and apps to register")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)

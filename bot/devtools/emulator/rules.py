@@ -4,7 +4,7 @@ Each ``check_*`` returns ``None`` for an acceptable body or the ``Refusal`` the 
 would answer. Limits and the common codes (40008, 44004, 45002, 460101, 40035) follow
 PROTOCOLS.md §2 and §4; where the public docs name no code for a malformed field the
 emulator answers the platform's generic "invalid parameter" (WeCom 40058, DingTalk 40035).
-Checks that need memory (tokens, rate limits, media ids) are in ``bot.emulator.state``.
+Checks that need memory (tokens, rate limits, media ids) are in ``bot.devtools.emulator.state``.
 """
 
 from __future__ import annotations

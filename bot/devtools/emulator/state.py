@@ -1,12 +1,12 @@
 """What the emulated platforms remember: registries, tokens, rate windows, faults, the log.
 
-``EmulatorState`` is shared by the HTTP app (``bot.emulator.app``) and the tests that drive
+``EmulatorState`` is shared by the HTTP app (``bot.devtools.emulator.app``) and the tests that drive
 it. Every method takes the lock, so a test thread may read or tweak the state while the
 server thread answers requests. Time comes from the injected ``Clock``: tests move a
 ``FakeClock`` to cross a rate window or a token expiry instead of sleeping.
 
 The rules kept here are the ones that need memory (rate limits, blocks, de-duplication,
-token lifetimes); the per-message checks that need none live in ``bot.emulator.rules``.
+token lifetimes); the per-message checks that need none live in ``bot.devtools.emulator.rules``.
 """
 
 from __future__ import annotations

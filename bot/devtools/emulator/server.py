@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-from bot.emulator.app import create_emulator_app
-from bot.emulator.state import EmulatorState
-from bot.serving import LoopbackServer
+from bot.devtools.emulator.app import create_emulator_app
+from bot.devtools.emulator.state import EmulatorState
+from bot.devtools.serving import LoopbackServer
 
 
 class EmulatorServer(LoopbackServer):

@@ -46,9 +46,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bot.emulator import rules
-from bot.emulator.multipart import boundary_of, parse_multipart
-from bot.emulator.state import EmulatorState, InboundMedia, Platform
+from bot.devtools.emulator import rules
+from bot.devtools.emulator.multipart import boundary_of, parse_multipart
+from bot.devtools.emulator.state import EmulatorState, InboundMedia, Platform
 from bot.errors import Forbidden
 from bot.platforms.dingtalk_sign import verify_dingtalk_request
 

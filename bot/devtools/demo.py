@@ -28,13 +28,17 @@ from rich.rule import Rule
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
-from bot.emulator import EmulatorServer, EmulatorState
-from bot.emulator.players import dingtalk_callback, wecom_app_callback, wecom_robot_callback
+from bot.devtools.emulator import EmulatorServer, EmulatorState
+from bot.devtools.emulator.players import (
+    dingtalk_callback,
+    wecom_app_callback,
+    wecom_robot_callback,
+)
+from bot.devtools.serving import LoopbackServer
 from bot.outbox import OutboxSender
 from bot.platforms.wecom_crypto import WeComCrypto
 from bot.runtime import make_outbox, plan_on_start
 from bot.scheduler import run_planners
-from bot.serving import LoopbackServer
 from handlers.score_sheet import export_forum
 from storage.db import transaction
 
