@@ -32,6 +32,7 @@ def _config_arg(parser: argparse.ArgumentParser, *, positional: bool = False) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``edubot`` argument parser, one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog="edubot", description="edubot operator commands")
     parser.add_argument(
         "--log-level",
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; its exit code (2 config error, 1 other edubot error, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
     quiet = args.command in ("demo", "chat", "check-config", "export", "calendar")
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
@@ -102,16 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot import commands  # noqa: PLC0415 - keeps `edubot --help` fast
+    from bot import cli_actions  # noqa: PLC0415 - keeps `edubot --help` fast
 
     handlers = {
-        "serve": commands.serve,
-        "check-config": commands.check_config,
-        "calendar": commands.calendar,
-        "export": commands.export,
-        "db": commands.db_upgrade,
-        "demo": commands.demo,
-        "chat": commands.chat,
+        "serve": cli_actions.serve,
+        "check-config": cli_actions.check_config,
+        "calendar": cli_actions.calendar,
+        "export": cli_actions.export,
+        "db": cli_actions.db_upgrade,
+        "demo": cli_actions.demo,
+        "chat": cli_actions.chat,
     }
     return handlers[args.command](args)
 

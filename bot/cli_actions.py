@@ -1,4 +1,9 @@
-"""The CLI subcommands. Each takes the parsed arguments and returns an exit code."""
+"""What each ``edubot`` subcommand does, apart from ``bot.cli``'s argument parsing.
+
+Each action takes the parsed arguments and returns an exit code. ``bot.cli`` imports this
+module only once a subcommand runs, so ``edubot --help`` loads no config, database or web code.
+(Not to be confused with ``handlers.commands``: the chat commands people send the bot.)
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """``edubot serve``: the HTTP service, and the scheduler and outbox sender unless told not."""
     import uvicorn  # noqa: PLC0415
 
     from bot.app import build_services, create_app  # noqa: PLC0415
@@ -45,6 +51,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
+    """``edubot check-config``: validate the config and print the plan as of now."""
     from bot.planning.overview import describe  # noqa: PLC0415
 
     settings = _settings(args)
@@ -53,6 +60,7 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def calendar(args: argparse.Namespace) -> int:
+    """``edubot calendar``: which source decides each day of a year (work or holiday)."""
     from bot.holidays import describe_year  # noqa: PLC0415
 
     if not 1900 <= args.year <= 2200:
@@ -69,6 +77,7 @@ def calendar(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    """``edubot export``: a venue's 成绩汇总表 to stdout (csv) or to ``--out``."""
     from bot.config_sync import sync_config  # noqa: PLC0415
     from handlers.score_sheet import export_forum  # noqa: PLC0415
     from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
@@ -93,6 +102,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
+    """``edubot db upgrade``: apply the Alembic migrations."""
     from storage.db import make_engine, upgrade  # noqa: PLC0415
 
     settings = _settings(args)
@@ -106,12 +116,14 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    """``edubot demo``: play the sample campaign (see ``bot.devtools.demo``)."""
     from bot.devtools.demo import run_demo  # noqa: PLC0415
 
     return run_demo(out=args.out, keep=args.keep, fast=args.fast)
 
 
 def chat(args: argparse.Namespace) -> int:
+    """``edubot chat``: talk to the bot in the terminal (see ``bot.devtools.chat``)."""
     from bot.devtools.chat import run_chat  # noqa: PLC0415
 
     return run_chat(_settings(args), args.person)
