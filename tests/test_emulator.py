@@ -34,7 +34,7 @@ from bot.devtools.emulator.players import (
     wecom_robot_callback,
     wecom_url_verification,
 )
-from bot.devtools.emulator.state import robot_access_token, webhook_key
+from bot.devtools.emulator.records import robot_access_token, webhook_key
 from bot.errors import Forbidden
 from bot.platforms.dingtalk import parse_message as parse_dingtalk
 from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request

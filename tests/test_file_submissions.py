@@ -33,7 +33,7 @@ from bot.devtools.emulator.players import (
     wecom_app_callback,
     wecom_robot_callback,
 )
-from bot.devtools.emulator.state import InboundMedia
+from bot.devtools.emulator.records import InboundMedia
 from bot.media import PlatformMedia, open_robot_file, robot_file_key
 from handlers.files import DEFAULT_MAX_BYTES
 from handlers.messages import Channel

@@ -34,7 +34,7 @@ from bot.app import Services, build_services
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.devtools.emulator import EmulatorServer, EmulatorState
-from bot.devtools.emulator.state import Recorded
+from bot.devtools.emulator.records import Recorded
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox import WAVE, DrainStats, OutboxSender
 from bot.platforms.dingtalk_sign import signed_robot_url

@@ -43,7 +43,8 @@ Not emulated (be careful what a green test proves):
 from __future__ import annotations
 
 from bot.devtools.emulator.app import create_emulator_app
+from bot.devtools.emulator.records import Recorded, Upload
 from bot.devtools.emulator.server import EmulatorServer
-from bot.devtools.emulator.state import EmulatorState, Recorded, Upload
+from bot.devtools.emulator.state import EmulatorState
 
 __all__ = ["EmulatorServer", "EmulatorState", "Recorded", "Upload", "create_emulator_app"]

@@ -48,7 +48,8 @@ from starlette.routing import Route
 
 from bot.devtools.emulator import rules
 from bot.devtools.emulator.multipart import boundary_of, parse_multipart
-from bot.devtools.emulator.state import EmulatorState, InboundMedia, Platform
+from bot.devtools.emulator.records import InboundMedia, Platform
+from bot.devtools.emulator.state import EmulatorState
 from bot.errors import Forbidden
 from bot.platforms.dingtalk_sign import verify_dingtalk_request
 
