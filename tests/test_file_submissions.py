@@ -27,13 +27,13 @@ from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.devtools.emulator import EmulatorServer, EmulatorState
-from bot.devtools.emulator.app import seal_robot_file
 from bot.devtools.emulator.players import (
     dingtalk_callback,
     wecom_app_callback,
     wecom_robot_callback,
 )
 from bot.devtools.emulator.records import InboundMedia
+from bot.devtools.emulator.wecom_routes import seal_robot_file
 from bot.media import PlatformMedia, open_robot_file, robot_file_key
 from handlers.files import DEFAULT_MAX_BYTES
 from handlers.messages import Channel
