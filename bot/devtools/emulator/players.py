@@ -201,27 +201,45 @@ def dingtalk_callback(
             if session_webhook_expired_ms is not None
             else create_at_ms + DINGTALK_SESSION_LIFETIME_MS
         )
-    if msgtype == "text":
-        if conversation_type == "2" and not content.startswith(" "):
-            content = " " + content
-        payload["text"] = {"content": content}
-    elif msgtype == "audio":
-        payload["content"] = {"downloadCode": download_code, "recognition": content}
-    elif msgtype == "file":
-        payload["content"] = {"downloadCode": download_code, "fileName": file_name}
-    elif msgtype in ("picture", "video"):
-        payload["content"] = {"downloadCode": download_code}
-    elif msgtype == "richText":
-        rich: list[dict[str, str]] = [{"text": content}]
-        if download_code:
-            rich.append({"downloadCode": download_code, "type": "picture"})
-        payload["content"] = {"richText": rich}
+    part = _dingtalk_part(msgtype, content, download_code, file_name, conversation_type == "2")
+    if part is not None:
+        payload[part[0]] = part[1]
     headers = {
         "timestamp": str(timestamp_ms),
         "sign": dingtalk_sign(app_secret, timestamp_ms),
         "Content-Type": "application/json; charset=utf-8",
     }
     return headers, json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def _dingtalk_part(
+    msgtype: str, content: str, download_code: str, file_name: str, in_group: bool
+) -> tuple[str, dict[str, Any]] | None:
+    """The message's own part: ``("text", ...)`` or ``("content", ...)``, or ``None``."""
+    if msgtype == "text":
+        if in_group and not content.startswith(" "):
+            content = " " + content
+        return "text", {"content": content}
+    found = _dingtalk_content(msgtype, content, download_code, file_name)
+    return None if found is None else ("content", found)
+
+
+def _dingtalk_content(
+    msgtype: str, content: str, download_code: str, file_name: str
+) -> dict[str, Any] | None:
+    """The ``content`` object of a non-text message; ``None`` for a type that has none."""
+    if msgtype == "audio":
+        return {"downloadCode": download_code, "recognition": content}
+    if msgtype == "file":
+        return {"downloadCode": download_code, "fileName": file_name}
+    if msgtype in ("picture", "video"):
+        return {"downloadCode": download_code}
+    if msgtype == "richText":
+        rich: list[dict[str, str]] = [{"text": content}]
+        if download_code:
+            rich.append({"downloadCode": download_code, "type": "picture"})
+        return {"richText": rich}
+    return None
 
 
 # --- sending ----------------------------------------------------------------------------

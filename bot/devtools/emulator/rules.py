@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,35 +75,62 @@ def check_wecom_webhook(body: Mapping[str, Any]) -> Refusal | None:
     part = body.get(msgtype)
     if not isinstance(part, dict):
         return Refusal(44004, f"empty content: {msgtype} is missing")
-    if msgtype == "text":
-        refusal = _content(part, "content", WECOM_TEXT_MAX)
-        if refusal is None:
-            for key in ("mentioned_list", "mentioned_mobile_list"):
-                if key in part and not _str_list(part[key]):
-                    return Refusal(40058, f"invalid parameter: {key} is not a list of strings")
-        return refusal
-    if msgtype in ("markdown", "markdown_v2"):
-        return _content(part, "content", WECOM_MARKDOWN_MAX)
-    if msgtype == "image":
-        return _image(part)
-    if msgtype == "news":
-        articles = part.get("articles")
-        if not isinstance(articles, list) or not articles:
-            return Refusal(44004, "empty content: news.articles is empty")
-        if len(articles) > WECOM_NEWS_MAX:
-            return Refusal(40058, f"invalid parameter: more than {WECOM_NEWS_MAX} articles")
-        for article in articles:
-            if not isinstance(article, dict) or not _nonempty(article, "title", "url"):
-                return Refusal(40058, "invalid parameter: an article needs title and url")
-        return None
-    if msgtype in ("file", "voice"):
-        if not _nonempty(part, "media_id"):
-            return Refusal(44004, f"empty content: {msgtype}.media_id is empty")
-        return None
-    # template_card: accepted as long as it says which card it is (not rendered).
+    return _WEBHOOK_PART_CHECKS[msgtype](msgtype, part)
+
+
+def _webhook_text(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    refusal = _content(part, "content", WECOM_TEXT_MAX)
+    if refusal is None:
+        for key in ("mentioned_list", "mentioned_mobile_list"):
+            if key in part and not _str_list(part[key]):
+                return Refusal(40058, f"invalid parameter: {key} is not a list of strings")
+    return refusal
+
+
+def _webhook_markdown(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    return _content(part, "content", WECOM_MARKDOWN_MAX)
+
+
+def _webhook_image(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    return _image(part)
+
+
+def _webhook_news(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    articles = part.get("articles")
+    if not isinstance(articles, list) or not articles:
+        return Refusal(44004, "empty content: news.articles is empty")
+    if len(articles) > WECOM_NEWS_MAX:
+        return Refusal(40058, f"invalid parameter: more than {WECOM_NEWS_MAX} articles")
+    for article in articles:
+        if not isinstance(article, dict) or not _nonempty(article, "title", "url"):
+            return Refusal(40058, "invalid parameter: an article needs title and url")
+    return None
+
+
+def _webhook_media(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    if not _nonempty(part, "media_id"):
+        return Refusal(44004, f"empty content: {msgtype}.media_id is empty")
+    return None
+
+
+def _webhook_template_card(msgtype: str, part: Mapping[str, Any]) -> Refusal | None:
+    # Accepted as long as it says which card it is (not rendered).
     if not _nonempty(part, "card_type"):
         return Refusal(40058, "invalid parameter: template_card.card_type is missing")
     return None
+
+
+_WEBHOOK_PART_CHECKS: Mapping[str, Callable[[str, Mapping[str, Any]], Refusal | None]] = {
+    "text": _webhook_text,
+    "markdown": _webhook_markdown,
+    "markdown_v2": _webhook_markdown,
+    "image": _webhook_image,
+    "news": _webhook_news,
+    "file": _webhook_media,
+    "voice": _webhook_media,
+    "template_card": _webhook_template_card,
+}
+"""One check per type in ``WECOM_WEBHOOK_TYPES``: the type's own part of the body."""
 
 
 def check_wecom_app(body: Mapping[str, Any]) -> Refusal | None:
