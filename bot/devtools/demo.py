@@ -61,6 +61,7 @@ class Story:
     shown: int = 0
     ids: count[int] = field(default_factory=lambda: count(1))
     sessions: dict[str, str] = field(default_factory=dict)
+    base_url_emulator: str = ""
 
     # ---------------------------------------------------------------- time and pushes
 
@@ -70,6 +71,7 @@ class Story:
         self.deliver()
 
     def deliver(self) -> None:
+        """Run the planners at the clock's time and show every push the outbox delivered."""
         run_planners(self.services.factory, self.settings, self.clock.now())
         self.outbox.drain_all()
         self._show_new_pushes()
@@ -157,8 +159,6 @@ class Story:
         response.raise_for_status()
         self.deliver()
 
-    base_url_emulator: str = ""
-
     def _say(self, name: str, where: str, text: str) -> None:
         self.console.print(f"[cyan]{name}[/]（{where}）：{_indent(text)}")
 
@@ -195,13 +195,25 @@ def _step(story: Story, number: int, when: str, title: str, *, fast: bool) -> No
 
 def play(story: Story, out: Path, *, fast: bool) -> Path:
     """The story. Returns the path of the exported 成绩汇总表."""
-    s = story
+    _reminders(story, fast=fast)
+    _wecom_scoring(story, fast=fast)
+    _dingtalk_scoring(story, fast=fast)
+    _publishing(story, fast=fast)
+    _reports(story, fast=fast)
+    return _export(story, out, fast=fast)
+
+
+def _reminders(s: Story, *, fast: bool) -> None:
+    """Steps 1–2: the venue reminders, the evening before and an hour before."""
     _step(s, 1, "2月12日 18:00", "会场前一晚：提醒推送到会场群", fast=fast)
     s.at("2022-02-12T18:00:30")
 
     _step(s, 2, "2月13日 07:00", "开始前一小时：再次提醒", fast=fast)
     s.at("2022-02-13T07:00:30")
 
+
+def _wecom_scoring(s: Story, *, fast: bool) -> None:
+    """Step 3: judges score over WeCom, in the group and privately; a typo, a correction."""
     _step(s, 3, "2月13日 08:40", "瑞泉中学会场：评委在企业微信里评分", fast=fast)
     s.at("2022-02-13T08:40:00")
     s.wecom_group("shenyi", "申毅", "wrRuiquanGroup", "评分 瑞泉中学 18 22 17 20 9")
@@ -227,6 +239,9 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
     )
     s.deliver()
 
+
+def _dingtalk_scoring(s: Story, *, fast: bool) -> None:
+    """Step 4: judges score in the DingTalk group."""
     _step(s, 4, "2月13日 09:10", "育红初中会场：评委在钉钉群里评分", fast=fast)
     s.at("2022-02-13T09:10:00")
     conv = "cidYuhongGroup"
@@ -244,6 +259,9 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
         "评分\n实验初中共同体 86\n前进路初中共同体 89\n陇海初中共同体 81\n南京路初中共同体 87",
     )
 
+
+def _publishing(s: Story, *, fast: bool) -> None:
+    """Step 5: hosts check progress and publish; leaders receive the ranking."""
     _step(s, 5, "2月13日 11:30", "主持人查看进度并公布，领导小组收到排名", fast=fast)
     s.at("2022-02-13T11:30:00")
     s.wecom_app("lixuebin", "李学斌", "进度")
@@ -251,6 +269,9 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
     s.dingtalk("ding-guofeng", "郭锋", "", "公布")
     s.deliver()
 
+
+def _reports(s: Story, *, fast: bool) -> None:
+    """Steps 6–7: report deadline reminders, submissions, the overdue list, a late one."""
     _step(s, 6, "2月14日—16日", "书面报告截止：只提醒未交的校长", fast=fast)
     s.at("2022-02-14T10:00:00")
     s.wecom_app(
@@ -272,6 +293,9 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
         "提交 书面报告 https://pan.example.cn/s/shangde-2022",
     )
 
+
+def _export(s: Story, out: Path, *, fast: bool) -> Path:
+    """Step 8: the host exports the 成绩汇总表; returns its path."""
     _step(s, 8, "2月16日", "主持人导出成绩汇总表（附件4）", fast=fast)
     with transaction(s.services.factory) as session:
         _, path = export_forum(
@@ -289,6 +313,8 @@ def play(story: Story, out: Path, *, fast: bool) -> Path:
 def run_demo(
     *, out: Path, keep: bool = False, fast: bool = False, console: Console | None = None
 ) -> int:
+    """Run the demo: the xlsx goes to ``out``; ``keep`` leaves everything running, ``fast``
+    skips the pauses. Returns the exit code."""
     console = console or Console(highlight=False)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edubot-demo-") as tmp:

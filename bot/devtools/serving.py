@@ -1,4 +1,4 @@
-"""Serve an ASGI app on loopback from a background thread (emulator, demo, benchmarks).
+"""Serve an ASGI app on loopback from a background thread (the emulator and the demo).
 
 The socket is bound before uvicorn starts (port 0 = an ephemeral port), so ``base_url`` is
 known at once; ``start()`` returns only when uvicorn is serving, and ``stop()`` joins the

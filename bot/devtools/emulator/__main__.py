@@ -18,6 +18,7 @@ from bot.devtools.emulator.state import EmulatorState
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the emulator until interrupted (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m bot.devtools.emulator", description=__doc__)
     parser.add_argument("--config", help="edubot TOML whose groups and apps to register")
     parser.add_argument("--host", default="127.0.0.1")

@@ -13,6 +13,8 @@ from email.utils import collapse_rfc2231_value
 
 @dataclass(frozen=True)
 class Part:
+    """One part of a multipart/form-data body: its field name, file name and bytes."""
+
     name: str
     filename: str
     content: bytes

@@ -61,6 +61,7 @@ class ApiRefusal:
 
 
 def utf8_len(text: str) -> int:
+    """The length in UTF-8 bytes, which is what the platforms' limits count."""
     return len(text.encode("utf-8"))
 
 

@@ -169,6 +169,7 @@ class StateCore:
             )
 
     def clear_faults(self) -> None:
+        """Remove every injected fault."""
         with self.lock:
             self._faults.clear()
 
@@ -198,5 +199,6 @@ class StateCore:
 
     @property
     def is_down(self) -> bool:
+        """Whether the emulated outage is on."""
         with self.lock:
             return self._down
