@@ -3,8 +3,8 @@
 - **ranking**: ``handlers.results.standings`` on 70,000 synthetic ``SheetScores``;
 - **export**: ``handlers.score_sheet.csv_text`` on the ``VenueTable`` of that size;
 - **from the database** (reported separately): the same venue stored in SQLite (config
-  synced, 70,000 sheets bulk-inserted), then ``venue_table(session, forum)`` — what 排名
-  runs — and ``export_forum(..., fmt="csv")`` — what 导出 csv runs — each in a fresh session;
+  synced, 70,000 sheets bulk-inserted), then ``venue_table(session, venue)`` — what 排名
+  runs — and ``export_venue(..., fmt="csv")`` — what 导出 csv runs — each in a fresh session;
 - for context, once: the .xlsx writer on the synthetic table (no audit rows) and loading
   the 10,000-contestant config.
 """
@@ -28,11 +28,11 @@ from bot.config import load_settings
 from bot.config_sync import sync_config
 from handlers.results import standings
 from handlers.rubric import ItemSpec, RubricSpec, SheetScores
-from handlers.score_sheet import csv_text, export_forum, write_xlsx
+from handlers.score_sheet import csv_text, export_venue, write_xlsx
 from handlers.standings import VenueTable, venue_table
 from storage.db import make_engine, make_session_factory, transaction, upgrade
-from storage.models import Contestant, ForumJudge, ScoreSheet
-from storage.people import forum_by_key
+from storage.models import Contestant, ScoreSheet, VenueJudge
+from storage.people import venue_by_key
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _database(
                 "items": [{"name": n, "max": m} for n, m in RUBRIC_ITEMS],
             }
         ],
-        "forums": [
+        "venues": [
             {
                 "key": "big",
                 "title": "学校管理论坛",
@@ -188,21 +188,21 @@ def _database(
             sync_config(session, settings)
         sync_s = time.perf_counter() - started
         with transaction(factory) as session:
-            forum = forum_by_key(session, "big")
-            assert forum is not None
+            venue = venue_by_key(session, "big")
+            assert venue is not None
             cids = {
                 c.name: c.id
-                for c in session.scalars(select(Contestant).where(Contestant.forum_id == forum.id))
+                for c in session.scalars(select(Contestant).where(Contestant.venue_id == venue.id))
             }
             jids = {
                 j.person.name: j.person_id
-                for j in session.scalars(select(ForumJudge).where(ForumJudge.forum_id == forum.id))
+                for j in session.scalars(select(VenueJudge).where(VenueJudge.venue_id == venue.id))
             }
-            forum_id = forum.id
-        now = settings.forums[0].starts_at
+            venue_id = venue.id
+        now = settings.venues[0].starts_at
         rows = [
             {
-                "forum_id": forum_id,
+                "forum_id": venue_id,
                 "judge_id": jids[j],
                 "contestant_id": cids[c],
                 "total": total,
@@ -219,14 +219,14 @@ def _database(
         for _ in range(plan.db_runs):
             with transaction(factory) as session:
                 started = time.perf_counter()
-                big = forum_by_key(session, "big")
+                big = venue_by_key(session, "big")
                 assert big is not None
                 loaded = venue_table(session, big)
                 db_table.runs.append(time.perf_counter() - started)
                 assert loaded.scored == len(raw)
             with transaction(factory) as session:
                 started = time.perf_counter()
-                export_forum(session, "big", fmt="csv", out=None, tz=settings.tz)
+                export_venue(session, "big", fmt="csv", out=None, tz=settings.tz)
                 db_export.runs.append(time.perf_counter() - started)
     finally:
         engine.dispose()

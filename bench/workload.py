@@ -65,7 +65,7 @@ def intake_config(shape: Shape, *, db_url: str, data_dir: str) -> dict[str, Any]
     people: list[dict[str, Any]] = [
         {"name": "教育股", "roles": ["organizer"], "wecom_userid": "org"}
     ]
-    forums: list[dict[str, Any]] = []
+    venues: list[dict[str, Any]] = []
     contestants = [contestant_name(i) for i in range(shape.contestants_per_venue)]
     for v in range(shape.venues):
         judges = []
@@ -73,7 +73,7 @@ def intake_config(shape: Shape, *, db_url: str, data_dir: str) -> dict[str, Any]
             name = f"评委{v:03d}{j:02d}"
             judges.append(name)
             people.append({"name": name, "roles": ["judge"], "wecom_userid": judge_userid(v, j)})
-        forums.append(
+        venues.append(
             {
                 "key": f"v{v:03d}",
                 "title": "学校管理论坛",
@@ -109,7 +109,7 @@ def intake_config(shape: Shape, *, db_url: str, data_dir: str) -> dict[str, Any]
                 "items": [{"name": n, "max": m} for n, m in RUBRIC_ITEMS],
             }
         ],
-        "forums": forums,
+        "venues": venues,
     }
 
 

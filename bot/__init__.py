@@ -1,4 +1,4 @@
-"""edubot: forum scoring, report deadlines and digests in WeCom and DingTalk groups.
+"""edubot: venue scoring, report deadlines and digests in WeCom and DingTalk groups.
 
 Package layout (the layers you can see in the folders):
 

@@ -5,7 +5,7 @@ edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, n
 edubot chat --config edubot.toml --as 申毅  talk to the bot in the terminal
 edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
-edubot export --config edubot.toml --forum KEY --format csv|xlsx [--out FILE]
+edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
 """
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="print or write a venue's 成绩汇总表")
     _config_arg(export)
-    export.add_argument("--forum", required=True)
+    export.add_argument("--venue", "--forum", dest="venue", required=True, help="the venue key")
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--out", type=Path)
 

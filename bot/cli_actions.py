@@ -79,7 +79,7 @@ def calendar(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     """``edubot export``: a venue's 成绩汇总表 to stdout (csv) or to ``--out``."""
     from bot.config_sync import sync_config  # noqa: PLC0415
-    from handlers.score_sheet import export_forum  # noqa: PLC0415
+    from handlers.score_sheet import export_venue  # noqa: PLC0415
     from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
 
     settings = _settings(args)
@@ -89,8 +89,8 @@ def export(args: argparse.Namespace) -> int:
         factory = make_session_factory(engine)
         with transaction(factory) as session:
             sync_config(session, settings)
-            text, path = export_forum(
-                session, args.forum, fmt=args.format, out=args.out, tz=settings.tz
+            text, path = export_venue(
+                session, args.venue, fmt=args.format, out=args.out, tz=settings.tz
             )
     finally:
         engine.dispose()

@@ -17,21 +17,21 @@ from storage.models import (
     Contestant,
     Deadline,
     DeadlineSubmitter,
-    Forum,
-    ForumJudge,
     Group,
     Person,
     Rubric,
     RubricItem,
+    Venue,
+    VenueJudge,
 )
 
 
 def sync_config(session: Session, settings: Settings) -> None:
-    """Make the database's people, groups, rubrics, forums and deadlines match ``settings``."""
+    """Make the database's people, groups, rubrics, venues and deadlines match ``settings``."""
     people = _sync_people(session, settings)
     groups = _sync_groups(session, settings)
     rubrics = _sync_rubrics(session, settings)
-    _sync_forums(session, settings, people, groups, rubrics)
+    _sync_venues(session, settings, people, groups, rubrics)
     _sync_deadlines(session, settings, groups)
     session.flush()
     bump(session, CATALOG)
@@ -110,54 +110,54 @@ def _sync_rubrics(session: Session, settings: Settings) -> dict[str, Rubric]:
     return existing
 
 
-def _sync_forums(
+def _sync_venues(
     session: Session,
     settings: Settings,
     people: dict[str, Person],
     groups: dict[str, Group],
     rubrics: dict[str, Rubric],
 ) -> None:
-    existing = {f.key: f for f in session.scalars(select(Forum))}
-    for old_forum in existing.values():
-        old_forum.active = False
-    for cfg in settings.forums:
-        forum = existing.get(cfg.key)
-        if forum is None:
-            forum = Forum(key=cfg.key, title=cfg.title, starts_at=cfg.starts_at)
-            session.add(forum)
-            existing[cfg.key] = forum
-        forum.title = cfg.title
-        forum.starts_at = cfg.starts_at
-        forum.location = cfg.location
-        forum.rubric = rubrics[cfg.rubric]
-        forum.host = people[cfg.host] if cfg.host else None
-        forum.group = groups[cfg.group] if cfg.group else None
-        forum.results_to = list(cfg.results_to)
-        forum.auto_publish = cfg.auto_publish
-        forum.active = True
+    existing = {f.key: f for f in session.scalars(select(Venue))}
+    for old_venue in existing.values():
+        old_venue.active = False
+    for cfg in settings.venues:
+        venue = existing.get(cfg.key)
+        if venue is None:
+            venue = Venue(key=cfg.key, title=cfg.title, starts_at=cfg.starts_at)
+            session.add(venue)
+            existing[cfg.key] = venue
+        venue.title = cfg.title
+        venue.starts_at = cfg.starts_at
+        venue.location = cfg.location
+        venue.rubric = rubrics[cfg.rubric]
+        venue.host = people[cfg.host] if cfg.host else None
+        venue.group = groups[cfg.group] if cfg.group else None
+        venue.results_to = list(cfg.results_to)
+        venue.auto_publish = cfg.auto_publish
+        venue.active = True
         wanted_judges = [people[name].id for name in cfg.judges]
-        if [j.person_id for j in forum.judges] != wanted_judges:
-            forum.judges.clear()
+        if [j.person_id for j in venue.judges] != wanted_judges:
+            venue.judges.clear()
             session.flush()
             for position, name in enumerate(cfg.judges, start=1):
-                forum.judges.append(ForumJudge(person=people[name], position=position))
+                venue.judges.append(VenueJudge(person=people[name], position=position))
         session.flush()
-        _sync_contestants(session, forum, cfg.contestants)
+        _sync_contestants(session, venue, cfg.contestants)
     session.flush()
 
 
-def _sync_contestants(session: Session, forum: Forum, names: tuple[str, ...]) -> None:
-    current = {c.name: c for c in session.scalars(select(Contestant).filter_by(forum_id=forum.id))}
+def _sync_contestants(session: Session, venue: Venue, names: tuple[str, ...]) -> None:
+    current = {c.name: c for c in session.scalars(select(Contestant).filter_by(venue_id=venue.id))}
     for old in current.values():
         old.position = 0
     for position, name in enumerate(names, start=1):
         contestant = current.get(name)
         if contestant is None:
-            contestant = Contestant(forum_id=forum.id, name=name, position=position)
+            contestant = Contestant(venue_id=venue.id, name=name, position=position)
             session.add(contestant)
         contestant.position = position
     session.flush()
-    session.expire(forum, ["contestants"])
+    session.expire(venue, ["contestants"])
 
 
 def _sync_deadlines(session: Session, settings: Settings, groups: dict[str, Group]) -> None:

@@ -7,7 +7,7 @@ import httpx
 from bot.app import Services
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
-from bot.planning.venue_reminders import plan_forum_reminders
+from bot.planning.venue_reminders import plan_venue_reminders
 from bot.scheduler import Scheduler, instance_name
 from bot.senders import build_router
 from storage.db import transaction
@@ -55,9 +55,9 @@ def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1
 
 
 def plan_on_start(services: Services) -> int:
-    """Venue reminders are planned when the config is synced (idempotent)."""
+    """VenueSpec reminders are planned when the config is synced (idempotent)."""
     with transaction(services.factory) as session:
-        return plan_forum_reminders(session, services.settings, services.clock.now())
+        return plan_venue_reminders(session, services.settings, services.clock.now())
 
 
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from handlers.rubric import ItemSpec, RubricSpec
 from storage.meta import CATALOG, counter
-from storage.models import Forum, Rubric
-from storage.people import Member, active_forums, active_members, chat_groups
+from storage.models import Rubric, Venue
+from storage.people import Member, active_members, active_venues, chat_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Entrant:
 
 
 @dataclass(frozen=True, slots=True)
-class Venue:
+class VenueSpec:
     """One active venue (会场) as configured."""
 
     id: int
@@ -52,18 +52,18 @@ class Venue:
     judge_ids: frozenset[int] = field(default=frozenset())
 
     @classmethod
-    def of(cls, forum: Forum) -> Venue:
-        judges = tuple(Judge(j.person_id, j.person.name) for j in forum.judges)
+    def of(cls, venue: Venue) -> VenueSpec:
+        judges = tuple(Judge(j.person_id, j.person.name) for j in venue.judges)
         return cls(
-            id=forum.id,
-            key=forum.key,
-            title=forum.title,
-            location=forum.location,
-            group_id=forum.group_id,
-            rubric=rubric_spec(forum.rubric),
+            id=venue.id,
+            key=venue.key,
+            title=venue.title,
+            location=venue.location,
+            group_id=venue.group_id,
+            rubric=rubric_spec(venue.rubric),
             judges=judges,
             contestants=tuple(
-                Entrant(c.id, c.name, c.position) for c in forum.contestants if c.position > 0
+                Entrant(c.id, c.name, c.position) for c in venue.contestants if c.position > 0
             ),
             judge_ids=frozenset(j.person_id for j in judges),
         )
@@ -89,21 +89,21 @@ class Catalog:
     message needs."""
 
     generation: int
-    venues: tuple[Venue, ...]
+    venues: tuple[VenueSpec, ...]
     group_by_chat: Mapping[str, int]
-    _by_judge: Mapping[int, tuple[Venue, ...]]
+    _by_judge: Mapping[int, tuple[VenueSpec, ...]]
     _members: Mapping[tuple[str, str], Member]
 
     @classmethod
     def load(cls, session: Session, generation: int) -> Catalog:
-        venues = tuple(Venue.of(f) for f in active_forums(session))
+        venues = tuple(VenueSpec.of(f) for f in active_venues(session))
         members: dict[tuple[str, str], Member] = {}
         for member in active_members(session):
             if member.wecom_userid:
                 members["wecom", member.wecom_userid.lower()] = member
             if member.dingtalk_userid:
                 members["dingtalk", member.dingtalk_userid] = member
-        by_judge: dict[int, list[Venue]] = {}
+        by_judge: dict[int, list[VenueSpec]] = {}
         for venue in venues:
             for judge in venue.judges:
                 by_judge.setdefault(judge.person_id, []).append(venue)
@@ -121,10 +121,10 @@ class Catalog:
         writes ``ZhangSan`` matches the ``zhangsan`` a callback carries."""
         return self._members.get((platform, user_id.lower() if platform == "wecom" else user_id))
 
-    def judged_by(self, person_id: int) -> tuple[Venue, ...]:
+    def judged_by(self, person_id: int) -> tuple[VenueSpec, ...]:
         return self._by_judge.get(person_id, ())
 
-    def in_chat(self, chat_id: str) -> list[Venue]:
+    def in_chat(self, chat_id: str) -> list[VenueSpec]:
         """The venues whose group this chat is."""
         group = self.group_by_chat.get(chat_id) if chat_id else None
         if group is None:

@@ -15,20 +15,20 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Reply
 from handlers.pushes import enqueue
-from handlers.score_sheet import export_forum
+from handlers.score_sheet import export_venue
 from handlers.standings import venue_table
 from handlers.status import may_oversee, pick_venue
-from handlers.venues import chat_forums, venue_name
-from storage.models import Forum
-from storage.people import active_forums
+from handlers.venues import chat_venues, venue_name
+from storage.models import Venue
+from storage.people import active_venues
 
 FORMAT_NAMES = {"xlsx": "Excel", "csv": "CSV"}
 EXPORTS_DIR = "exports"
 
 
-def export_path(ctx: Context, forum: Forum, fmt: str) -> Path:
+def export_path(ctx: Context, venue: Venue, fmt: str) -> Path:
     """``<data_dir>/exports/{key}-成绩汇总表-{YYYYMMDD-HHMM}.{fmt}``, in the campaign's time."""
-    return ctx.data_dir / EXPORTS_DIR / f"{forum.key}-成绩汇总表-{_stamp(ctx)}.{fmt}"
+    return ctx.data_dir / EXPORTS_DIR / f"{venue.key}-成绩汇总表-{_stamp(ctx)}.{fmt}"
 
 
 def _stamp(ctx: Context) -> str:
@@ -37,25 +37,25 @@ def _stamp(ctx: Context) -> str:
 
 def handle_export(ctx: Context, command: Export) -> Reply:
     """The host of the venue, leaders, organizers and admins may export it."""
-    allowed = [f for f in active_forums(ctx.session) if may_oversee(ctx, f)]
-    if not allowed and not command.venue and not chat_forums(ctx):
+    allowed = [f for f in active_venues(ctx.session) if may_oversee(ctx, f)]
+    if not allowed and not command.venue and not chat_venues(ctx):
         raise BotError(
             "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。"
         )
-    forum = pick_venue(ctx, command.venue, allowed, "导出")
-    if not may_oversee(ctx, forum):
-        host = forum.host.name if forum.host else "组织者"
+    venue = pick_venue(ctx, command.venue, allowed, "导出")
+    if not may_oversee(ctx, venue):
+        host = venue.host.name if venue.host else "组织者"
         raise BotError(
-            f"{venue_name(forum)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出。"
+            f"{venue_name(venue)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出。"
         )
 
-    path = export_path(ctx, forum, command.fmt)
-    _, written = export_forum(
-        ctx.session, forum.key, fmt=command.fmt, out=path, tz=ctx.tz, now=ctx.now
+    path = export_path(ctx, venue, command.fmt)
+    _, written = export_venue(
+        ctx.session, venue.key, fmt=command.fmt, out=path, tz=ctx.tz, now=ctx.now
     )
     path = written or path
-    table = venue_table(ctx.session, forum)
-    name = venue_name(forum)
+    table = venue_table(ctx.session, venue)
+    name = venue_name(venue)
     if table.complete:
         state = f"评分已全部完成（{table.scored}/{table.expected}）"
     else:
@@ -65,16 +65,16 @@ def handle_export(ctx: Context, command: Export) -> Reply:
         f"{len(table.standings)} 位选手，{state}）：",
         str(path),
     ]
-    lines.append(_push_file(ctx, forum, path, complete=table.complete))
+    lines.append(_push_file(ctx, venue, path, complete=table.complete))
     return Reply("\n".join(lines))
 
 
-def _push_file(ctx: Context, forum: Forum, path: Path, *, complete: bool) -> str:
+def _push_file(ctx: Context, venue: Venue, path: Path, *, complete: bool) -> str:
     """Queue the file for the venue's group; returns the line that tells the sender so."""
-    group = forum.group
+    group = venue.group
     if group is None or not group.active:
         return "本会场没有配置会场群，文件未推送。"
-    name = venue_name(forum)
+    name = venue_name(venue)
     text = f"{name}成绩汇总表" + ("" if complete else "（评分尚未全部完成）")
     queued = enqueue(
         ctx.session,
@@ -86,10 +86,10 @@ def _push_file(ctx: Context, forum: Forum, path: Path, *, complete: bool) -> str
             title=f"{name}成绩汇总表",
             file_path=str(path),
         ),
-        dedupe_key=f"export:{forum.key}:{_stamp(ctx)}",
+        dedupe_key=f"export:{venue.key}:{_stamp(ctx)}",
         due_at=ctx.now,
         now=ctx.now,
-        reason=f"export:{forum.key}",
+        reason=f"export:{venue.key}",
     )
     name = group.name or group.key
     if not queued:

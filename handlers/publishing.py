@@ -15,47 +15,47 @@ from handlers.results import venue_complete
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.text import paginate
 from handlers.venues import current_contestants, venue_name
-from storage.models import Forum
+from storage.models import Venue
 from storage.people import group_by_key
 from storage.scores import count_sheets
 
 
-def after_scoring(ctx: Context, forum: Forum) -> str:
+def after_scoring(ctx: Context, venue: Venue) -> str:
     """Announce completion once; publish automatically when the venue asks for it."""
-    if forum.completed_at is not None:
+    if venue.completed_at is not None:
         return ""
-    contestants = len(current_contestants(forum))
+    contestants = len(current_contestants(venue))
     # A count, not the venue table: this runs after every scoring message.
-    if not venue_complete(len(forum.judges), contestants, count_sheets(ctx.session, forum)):
+    if not venue_complete(len(venue.judges), contestants, count_sheets(ctx.session, venue)):
         return ""
-    table = venue_table(ctx.session, forum)
-    forum.completed_at = ctx.now
-    if forum.group is not None:
+    table = venue_table(ctx.session, venue)
+    venue.completed_at = ctx.now
+    if venue.group is not None:
         _push_group(
             ctx,
-            forum.group.key,
-            forum.group.platform,
+            venue.group.key,
+            venue.group.platform,
             f"{table.venue}全部评分已完成（{len(table.judges)} 位评委 × "
             f"{len(table.contestants)} 位选手）。请主持人发送“公布”发布成绩。",
-            dedupe=f"complete:{forum.key}",
+            dedupe=f"complete:{venue.key}",
             title=f"{table.venue}评分完成",
         )
     note = f"🎉 {table.venue}全部评分已完成。"
-    if forum.auto_publish and not table.unconfirmed_outliers():
-        publish(ctx, forum, table)
+    if venue.auto_publish and not table.unconfirmed_outliers():
+        publish(ctx, venue, table)
         note += "成绩已自动公布。"
     return note
 
 
-def publish(ctx: Context, forum: Forum, table: VenueTable | None = None) -> list[str]:
+def publish(ctx: Context, venue: Venue, table: VenueTable | None = None) -> list[str]:
     """Lock the venue and push the result to ``results_to`` and the venue group.
 
     Returns the names of the groups the result goes to. Raises BotError when the venue is
     incomplete, already published, or has unconfirmed outlying scores.
     """
-    table = table or venue_table(ctx.session, forum)
-    if forum.published_at is not None:
-        raise BotError(f"{table.venue}成绩已于{ctx.local(forum.published_at)}公布。")
+    table = table or venue_table(ctx.session, venue)
+    if venue.published_at is not None:
+        raise BotError(f"{table.venue}成绩已于{ctx.local(venue.published_at)}公布。")
     if not table.complete:
         missing = [
             f"{judge}（{len(table.missing_for(judge))} 位未评）"
@@ -72,10 +72,10 @@ def publish(ctx: Context, forum: Forum, table: VenueTable | None = None) -> list
         raise BotError(
             f"以下评分与其他评委相差过大，需评委本人发送“确认 选手名”或更正后才能公布：{listing}"
         )
-    forum.published_at = ctx.now
-    text = ranking_text(table, heading=f"【成绩公布】{forum.title}·{table.venue}")
+    venue.published_at = ctx.now
+    text = ranking_text(table, heading=f"【成绩公布】{venue.title}·{table.venue}")
     sent_to: list[str] = []
-    targets = list(dict.fromkeys([*forum.results_to, *([forum.group.key] if forum.group else [])]))
+    targets = list(dict.fromkeys([*venue.results_to, *([venue.group.key] if venue.group else [])]))
     for key in targets:
         group = group_by_key(ctx.session, key)
         if group is None or not group.active:
@@ -85,8 +85,8 @@ def publish(ctx: Context, forum: Forum, table: VenueTable | None = None) -> list
             group.key,
             group.platform,
             text,
-            dedupe=f"publish:{forum.key}:{group.key}",
-            title=f"{venue_name(forum)}成绩公布",
+            dedupe=f"publish:{venue.key}:{group.key}",
+            title=f"{venue_name(venue)}成绩公布",
         )
         sent_to.append(group.name or group.key)
     return sent_to

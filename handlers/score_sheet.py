@@ -1,7 +1,7 @@
 """The 成绩汇总表 itself (PRODUCT §4): CSV, and .xlsx in the 附件4 layout.
 
 The writers are pure functions of a ``VenueTable`` and the audit trail; only
-``export_forum`` touches the database, to load them. The workbook has three sheets:
+``export_venue`` touches the database, to load them. The workbook has three sheets:
 
 - ``成绩汇总表`` (附件4): 姓名, 评委一得分（name）…, 平均成绩, 排名, in rank order;
 - ``评分明细`` (附件3 per judge): every item score each judge gave;
@@ -32,7 +32,7 @@ from handlers.errors import BotError
 from handlers.rubric import fmt as score_text
 from handlers.standings import VenueTable, result_value, venue_table
 from handlers.venues import venue_name
-from storage.people import active_forums, forum_by_key
+from storage.people import active_venues, venue_by_key
 from storage.scores import AuditLine, audit_trail
 
 SUMMARY_SHEET = "成绩汇总表"
@@ -287,9 +287,9 @@ def _display_width(text: str) -> int:
 # ── Loading ──────────────────────────────────────────────────────────────────────────────
 
 
-def export_forum(
+def export_venue(
     session: Session,
-    forum_key: str,
+    venue_key: str,
     *,
     fmt: str,
     out: Path | None,
@@ -300,16 +300,16 @@ def export_forum(
 
     ``csv``: returns ``(text, None)``, or writes ``out`` (UTF-8 with BOM so Excel reads the
     Chinese) and returns ``(text, out)``. ``xlsx``: writes ``out`` (default
-    ``./{forum_key}-成绩汇总表.xlsx``) and returns ``("", path)``. Raises ``BotError`` for an
+    ``./{venue_key}-成绩汇总表.xlsx``) and returns ``("", path)``. Raises ``BotError`` for an
     unknown venue or format.
     """
     if fmt not in FORMATS:
         raise BotError(f"不支持的导出格式“{fmt}”，可用：{'、'.join(FORMATS)}。")
-    forum = forum_by_key(session, forum_key)
-    if forum is None:
-        known = "、".join(f"{f.key}（{venue_name(f)}）" for f in active_forums(session))
-        raise BotError(f"没有找到会场“{forum_key}”。可用：{known or '无'}。")
-    table = venue_table(session, forum)
+    venue = venue_by_key(session, venue_key)
+    if venue is None:
+        known = "、".join(f"{f.key}（{venue_name(f)}）" for f in active_venues(session))
+        raise BotError(f"没有找到会场“{venue_key}”。可用：{known or '无'}。")
+    table = venue_table(session, venue)
     if fmt == "csv":
         text = csv_text(table)
         if out is None:
@@ -317,5 +317,5 @@ def export_forum(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(text.encode("utf-8-sig"))
         return text, out
-    path = out or Path(f"{forum_key}-成绩汇总表.xlsx")
-    return "", write_xlsx(table, audit_trail(session, forum.id), path, tz=tz, now=now)
+    path = out or Path(f"{venue_key}-成绩汇总表.xlsx")
+    return "", write_xlsx(table, audit_trail(session, venue.id), path, tz=tz, now=now)

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 
-from handlers.catalog import Entrant, Venue
+from handlers.catalog import Entrant, VenueSpec
 from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
 from handlers.errors import BotError
@@ -15,7 +15,7 @@ from handlers.publishing import after_scoring
 from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
 from handlers.venues import resolve_judge_target, venue_name
-from storage.models import Forum
+from storage.models import Venue
 from storage.scores import (
     VenueState,
     confirm_sheet,
@@ -34,7 +34,7 @@ USAGE = "请按评分表顺序发送分数，例如：评分 瑞泉中学 18 22 
 class _Scored:
     """A recorded line: its venue, the venue's state and every judge's count after it."""
 
-    venue: Venue
+    venue: VenueSpec
     state: VenueState
     counts: dict[int, int]
     text: str
@@ -83,8 +83,8 @@ def _after(ctx: Context, scored: _Scored) -> str:
     """Counts decide; the stored venue is loaded only when it has just completed."""
     if scored.state.completed_at is not None or not scored.complete:
         return ""
-    forum = ctx.session.get(Forum, scored.venue.id)
-    return "" if forum is None else after_scoring(ctx, forum)
+    venue = ctx.session.get(Venue, scored.venue.id)
+    return "" if venue is None else after_scoring(ctx, venue)
 
 
 def _prefix(command: Score, line_no: int, text: str) -> str:
@@ -125,7 +125,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         )
     record_sheet(
         ctx.session,
-        forum_id=venue.id,
+        venue_id=venue.id,
         judge_id=ctx.person.id,
         contestant_id=contestant.id,
         total=scores.total,
@@ -151,14 +151,14 @@ def _numbers(scores: SheetScores) -> str:
     return " ".join(fmt(v) for v in values)
 
 
-def _remaining(venue: Venue, scored: int) -> str:
+def _remaining(venue: VenueSpec, scored: int) -> str:
     left = len(venue.contestants) - scored
     if left <= 0:
         return f" · 您在{venue_name(venue)}的评分已全部完成"
     return f" · 本会场您还剩 {left} 位未评"
 
 
-def _outlier_note(ctx: Context, venue: Venue, contestant: Entrant, total: Decimal) -> str:
+def _outlier_note(ctx: Context, venue: VenueSpec, contestant: Entrant, total: Decimal) -> str:
     judges = {j.person_id: j.name for j in venue.judges}
     totals = {
         judges[judge]: value

@@ -11,15 +11,15 @@ from handlers.catalog import rubric_spec
 from handlers.results import Standing, outliers, standings, venue_complete
 from handlers.rubric import RubricSpec, SheetScores, fmt
 from handlers.venues import current_contestants, venue_name
-from storage.models import Forum
-from storage.scores import sheets_for_forum
+from storage.models import Venue
+from storage.scores import sheets_for_venue
 
 
 @dataclass(frozen=True, slots=True)
 class VenueTable:
     """Everything the 成绩汇总表 and the status replies need about one venue."""
 
-    forum_key: str
+    venue_key: str
     title: str
     venue: str
     rubric: RubricSpec
@@ -61,16 +61,16 @@ class VenueTable:
         return found
 
 
-def venue_table(session: Session, forum: Forum) -> VenueTable:
-    rubric = rubric_spec(forum.rubric)
-    judges = tuple(j.person.name for j in forum.judges)
-    judge_names = {j.person_id: j.person.name for j in forum.judges}
-    names = {c.id: c.name for c in forum.contestants}
-    contestants = tuple(c.name for c in current_contestants(forum))
+def venue_table(session: Session, venue: Venue) -> VenueTable:
+    rubric = rubric_spec(venue.rubric)
+    judges = tuple(j.person.name for j in venue.judges)
+    judge_names = {j.person_id: j.person.name for j in venue.judges}
+    names = {c.id: c.name for c in venue.contestants}
+    contestants = tuple(c.name for c in current_contestants(venue))
     counted = set(contestants)  # a set: venues can have thousands of contestants
     sheets: dict[tuple[str, str], SheetScores] = {}
     confirmed: set[tuple[str, str]] = set()
-    for judge_id, contestant_id, total, items, confirmed_at in sheets_for_forum(session, forum.id):
+    for judge_id, contestant_id, total, items, confirmed_at in sheets_for_venue(session, venue.id):
         judge = judge_names.get(judge_id)
         contestant = names.get(contestant_id)
         if judge is None or contestant is None or contestant not in counted:
@@ -80,9 +80,9 @@ def venue_table(session: Session, forum: Forum) -> VenueTable:
             confirmed.add((contestant, judge))
     table = standings(rubric, contestants, judges, sheets)
     return VenueTable(
-        forum.key,
-        forum.title,
-        venue_name(forum),
+        venue.key,
+        venue.title,
+        venue_name(venue),
         rubric,
         judges,
         contestants,

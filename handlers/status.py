@@ -9,22 +9,22 @@ from handlers.messages import Reply
 from handlers.publishing import publish
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.submissions import deadline_progress
-from handlers.venues import chat_forums, find_forum_ref, judge_ids, venue_name
-from storage.models import Forum
-from storage.people import active_forums
+from handlers.venues import chat_venues, find_venue_ref, judge_ids, venue_name
+from storage.models import Venue
+from storage.people import active_venues
 
 OVERSEERS = ("leader", "organizer", "admin")
 
 
-def pick_venue(ctx: Context, ref: str, candidates: list[Forum], what: str) -> Forum:
+def pick_venue(ctx: Context, ref: str, candidates: list[Venue], what: str) -> Venue:
     """The venue named by ``ref``, or the only candidate, or a refusal listing the choices."""
     if ref:
-        forum = find_forum_ref(ctx, ref)
-        if forum is None:
-            names = "、".join(venue_name(f) for f in active_forums(ctx.session))
+        venue = find_venue_ref(ctx, ref)
+        if venue is None:
+            names = "、".join(venue_name(f) for f in active_venues(ctx.session))
             raise BotError(f"没有找到会场“{ref}”。可选：{names}")
-        return forum
-    in_chat = [f for f in chat_forums(ctx) if f in candidates] or chat_forums(ctx)
+        return venue
+    in_chat = [f for f in chat_venues(ctx) if f in candidates] or chat_venues(ctx)
     pool = in_chat if len(in_chat) == 1 else candidates
     if len(pool) == 1:
         return pool[0]
@@ -34,23 +34,23 @@ def pick_venue(ctx: Context, ref: str, candidates: list[Forum], what: str) -> Fo
     raise BotError(f"请写明会场，例如：{what} {venue_name(pool[0])}（可选：{names}）")
 
 
-def may_oversee(ctx: Context, forum: Forum) -> bool:
+def may_oversee(ctx: Context, venue: Venue) -> bool:
     """The venue's host, leaders, organizers and admins see and export its results."""
-    return forum.host_id == ctx.person.id or ctx.person.has_role(*OVERSEERS)
+    return venue.host_id == ctx.person.id or ctx.person.has_role(*OVERSEERS)
 
 
 def handle_progress(ctx: Context, command: Progress) -> Reply:
     """Judge: whom I still have to score. Host: the matrix. Leader/organizer: every venue."""
-    forums = active_forums(ctx.session)
+    venues = active_venues(ctx.session)
     if command.venue:
-        forum = pick_venue(ctx, command.venue, forums, "进度")
-        forums = [forum]
+        venue = pick_venue(ctx, command.venue, venues, "进度")
+        venues = [venue]
     parts: list[str] = []
-    for forum in forums:
-        table = venue_table(ctx.session, forum)
-        if may_oversee(ctx, forum) and (command.venue or forum.host_id == ctx.person.id):
+    for venue in venues:
+        table = venue_table(ctx.session, venue)
+        if may_oversee(ctx, venue) and (command.venue or venue.host_id == ctx.person.id):
             parts.append(_matrix(table))
-        elif ctx.person.id in judge_ids(forum):
+        elif ctx.person.id in judge_ids(venue):
             left = table.missing_for(ctx.person.name)
             parts.append(
                 f"{table.venue}：您已全部评完。"
@@ -58,7 +58,7 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
                 else f"{table.venue}：您还剩 {len(left)} 位未评：{'、'.join(left)}"
             )
         elif ctx.person.has_role(*OVERSEERS):
-            state = "已公布" if forum.locked else ("已完成" if table.complete else "进行中")
+            state = "已公布" if venue.locked else ("已完成" if table.complete else "进行中")
             parts.append(f"{table.venue}：已评 {table.scored}/{table.expected}（{state}）")
     if not command.venue and ctx.person.has_role(*OVERSEERS):
         # Organizers and leaders see the whole campaign: venues and report deadlines.
@@ -82,27 +82,27 @@ def _matrix(table: VenueTable) -> str:
 
 def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     """The venue table as it stands (host of the venue, leaders, organizers)."""
-    allowed = [f for f in active_forums(ctx.session) if may_oversee(ctx, f)]
-    forum = pick_venue(ctx, command.venue, allowed, "排名")
-    if not may_oversee(ctx, forum):
-        raise BotError(f"{venue_name(forum)}的排名只向主持人、领导和组织者开放。")
-    return Reply(ranking_text(venue_table(ctx.session, forum)))
+    allowed = [f for f in active_venues(ctx.session) if may_oversee(ctx, f)]
+    venue = pick_venue(ctx, command.venue, allowed, "排名")
+    if not may_oversee(ctx, venue):
+        raise BotError(f"{venue_name(venue)}的排名只向主持人、领导和组织者开放。")
+    return Reply(ranking_text(venue_table(ctx.session, venue)))
 
 
 def handle_publish(ctx: Context, command: Publish) -> Reply:
     """公布: the host (or an organizer) locks the venue and pushes the result."""
     allowed = [
         f
-        for f in active_forums(ctx.session)
+        for f in active_venues(ctx.session)
         if f.host_id == ctx.person.id or ctx.person.has_role("organizer", "admin")
     ]
-    forum = pick_venue(ctx, command.venue, allowed, "公布")
-    if forum not in allowed:
-        host = forum.host.name if forum.host else "组织者"
-        raise BotError(f"只有{venue_name(forum)}的主持人（{host}）或组织者可以公布成绩。")
-    sent_to = publish(ctx, forum)
+    venue = pick_venue(ctx, command.venue, allowed, "公布")
+    if venue not in allowed:
+        host = venue.host.name if venue.host else "组织者"
+        raise BotError(f"只有{venue_name(venue)}的主持人（{host}）或组织者可以公布成绩。")
+    sent_to = publish(ctx, venue)
     where = f"，已推送至：{'、'.join(sent_to)}" if sent_to else ""
     return Reply(
-        f"已公布并锁定{venue_name(forum)}成绩{where}。\n"
-        + ranking_text(venue_table(ctx.session, forum))
+        f"已公布并锁定{venue_name(venue)}成绩{where}。\n"
+        + ranking_text(venue_table(ctx.session, venue))
     )

@@ -39,7 +39,7 @@ from handlers.parsing import parse
 from handlers.standings import venue_table
 from handlers.venues import venue_name
 from storage.models import Deadline, DeadlineSubmitter, Person, Submission
-from storage.people import Member, forums_hosted_by, forums_judged_by
+from storage.people import Member, venues_hosted_by, venues_judged_by
 from storage.submissions import (
     active_deadlines,
     active_people,
@@ -287,18 +287,18 @@ def handle_mine(ctx: Context, command: Mine) -> Reply:
             f"· 交材料 {deadline.title}：截止 {ctx.local(deadline.due_at)}"
             f"（{remaining_text(deadline.due_at, ctx.now)}{behalf}{late}）"
         )
-    for forum in forums_judged_by(ctx.session, ctx.person.id):
-        left = [] if forum.locked else venue_table(ctx.session, forum).missing_for(ctx.person.name)
+    for venue in venues_judged_by(ctx.session, ctx.person.id):
+        left = [] if venue.locked else venue_table(ctx.session, venue).missing_for(ctx.person.name)
         if left:
-            when = ctx.local(forum.starts_at)
+            when = ctx.local(venue.starts_at)
             lines.append(
-                f"· 评分 {venue_name(forum)}（{when}）：还剩 {len(left)} 位未评：{'、'.join(left)}"
+                f"· 评分 {venue_name(venue)}（{when}）：还剩 {len(left)} 位未评：{'、'.join(left)}"
             )
-    for forum in forums_hosted_by(ctx.session, ctx.person.id):
-        if not forum.locked:
-            table = venue_table(ctx.session, forum)
+    for venue in venues_hosted_by(ctx.session, ctx.person.id):
+        if not venue.locked:
+            table = venue_table(ctx.session, venue)
             lines.append(
-                f"· 主持 {venue_name(forum)}：已评 {table.scored}/{table.expected}，待公布"
+                f"· 主持 {venue_name(venue)}：已评 {table.scored}/{table.expected}，待公布"
             )
     done = len(duties) - len(pending)
     if not lines:

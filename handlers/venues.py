@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from handlers.catalog import Entrant, Venue
+from handlers.catalog import Entrant, VenueSpec
 from handlers.context import Context
 from handlers.errors import BotError
-from storage.models import Contestant, Forum
-from storage.people import active_forums
+from storage.models import Contestant, Venue
+from storage.people import active_venues
 
 _NUMBER = re.compile(r"^(?:第)?(\d{1,3})号?$")
 
 
 class Named(Protocol):
-    """A venue as configured (``Venue``) or as stored (``Forum``)."""
+    """A venue as configured (``VenueSpec``) or as stored (``Venue``)."""
 
     @property
     def key(self) -> str: ...
@@ -35,39 +35,39 @@ class Named(Protocol):
 V = TypeVar("V", bound=Named)
 
 
-def venue_name(forum: Named) -> str:
+def venue_name(venue: Named) -> str:
     """How people call a venue: its location + 会场 (瑞泉中学会场), else its title."""
-    return f"{forum.location}会场" if forum.location else forum.title
+    return f"{venue.location}会场" if venue.location else venue.title
 
 
-def current_contestants(forum: Forum) -> list[Contestant]:
-    return [c for c in forum.contestants if c.position > 0]
+def current_contestants(venue: Venue) -> list[Contestant]:
+    return [c for c in venue.contestants if c.position > 0]
 
 
-def judge_ids(forum: Forum) -> list[int]:
-    return [j.person_id for j in forum.judges]
+def judge_ids(venue: Venue) -> list[int]:
+    return [j.person_id for j in venue.judges]
 
 
-def match_forum(forums: Sequence[V], text: str) -> V | None:
-    """The forum ``text`` names by key, venue name, location or title (unique match only)."""
+def match_venue(venues: Sequence[V], text: str) -> V | None:
+    """The venue ``text`` names by key, venue name, location or title (unique match only)."""
     text = text.strip()
     if not text:
         return None
-    exact = [f for f in forums if text in (f.key, venue_name(f), f.location, f.title) and text]
+    exact = [f for f in venues if text in (f.key, venue_name(f), f.location, f.title) and text]
     if len(exact) == 1:
         return exact[0]
-    loose = [f for f in forums if f.location and text.removesuffix("会场") == f.location]
+    loose = [f for f in venues if f.location and text.removesuffix("会场") == f.location]
     return loose[0] if len(loose) == 1 else None
 
 
-def find_forum_ref(ctx: Context, text: str) -> Forum | None:
-    return match_forum(active_forums(ctx.session), text)
+def find_venue_ref(ctx: Context, text: str) -> Venue | None:
+    return match_venue(active_venues(ctx.session), text)
 
 
-def chat_forums(ctx: Context) -> list[Forum]:
+def chat_venues(ctx: Context) -> list[Venue]:
     """The stored venues whose group this message was written in (the catalog decides)."""
     here = {v.id for v in ctx.venues().in_chat(ctx.message.chat_id)}
-    return [f for f in active_forums(ctx.session) if f.id in here] if here else []
+    return [f for f in active_venues(ctx.session) if f.id in here] if here else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class ContestantMatch:
     candidates: tuple[Entrant, ...] = ()
 
 
-def match_contestant(venue: Venue, ref: str) -> ContestantMatch:
+def match_contestant(venue: VenueSpec, ref: str) -> ContestantMatch:
     """Full name, then number, then unique prefix."""
     ref = re.sub(r"\s+", "", ref)
     people = venue.contestants
@@ -99,19 +99,19 @@ def match_contestant(venue: Venue, ref: str) -> ContestantMatch:
     return ContestantMatch(None, tuple(inside))
 
 
-def contestant_list(venue: Venue) -> str:
+def contestant_list(venue: VenueSpec) -> str:
     return "、".join(f"{c.position}号{c.name}" for c in venue.contestants)
 
 
-def resolve_judge_target(ctx: Context, target: str) -> tuple[Venue, Entrant]:
+def resolve_judge_target(ctx: Context, target: str) -> tuple[VenueSpec, Entrant]:
     """The (venue, contestant) a judge's score line refers to, or a BotError saying why not."""
     person = ctx.person
     catalog = ctx.venues()
     words = target.split(" ")
-    venue_hint: Venue | None = None
+    venue_hint: VenueSpec | None = None
     contestant_ref = target.replace(" ", "")
     if len(words) > 1:
-        venue_hint = match_forum(catalog.venues, " ".join(words[:-1])) or match_forum(
+        venue_hint = match_venue(catalog.venues, " ".join(words[:-1])) or match_venue(
             catalog.venues, words[0]
         )
         if venue_hint is not None:
@@ -119,7 +119,7 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[Venue, Entrant]:
 
     judged = catalog.judged_by(person.id)
     in_chat = catalog.in_chat(ctx.message.chat_id)
-    candidates: Sequence[Venue]
+    candidates: Sequence[VenueSpec]
     if venue_hint is not None:
         candidates = [venue_hint]
     elif in_chat:
@@ -136,7 +136,7 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[Venue, Entrant]:
             f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
             f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
         )
-    hits: list[tuple[Venue, Entrant]] = []
+    hits: list[tuple[VenueSpec, Entrant]] = []
     ambiguous: list[Entrant] = []
     for venue in mine:
         found = match_contestant(venue, contestant_ref)

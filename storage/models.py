@@ -107,7 +107,7 @@ class RubricItem(Base):
     aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
-class Forum(Base):
+class Venue(Base):
     """One venue (会场)."""
 
     __tablename__ = "forums"
@@ -129,8 +129,8 @@ class Forum(Base):
     rubric: Mapped[Rubric] = relationship(lazy="joined")
     host: Mapped[Person | None] = relationship(lazy="joined")
     group: Mapped[Group | None] = relationship(lazy="joined")
-    judges: Mapped[list[ForumJudge]] = relationship(
-        order_by="ForumJudge.position", cascade="all, delete-orphan", lazy="selectin"
+    judges: Mapped[list[VenueJudge]] = relationship(
+        order_by="VenueJudge.position", cascade="all, delete-orphan", lazy="selectin"
     )
     contestants: Mapped[list[Contestant]] = relationship(
         order_by="Contestant.position", lazy="selectin"
@@ -141,11 +141,11 @@ class Forum(Base):
         return self.published_at is not None
 
 
-class ForumJudge(Base):
+class VenueJudge(Base):
     __tablename__ = "forum_judges"
 
-    forum_id: Mapped[int] = mapped_column(
-        ForeignKey("forums.id", ondelete="CASCADE"), primary_key=True
+    venue_id: Mapped[int] = mapped_column(
+        "forum_id", ForeignKey("forums.id", ondelete="CASCADE"), primary_key=True
     )
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -157,7 +157,7 @@ class Contestant(Base):
     __table_args__ = (UniqueConstraint("forum_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"))
+    venue_id: Mapped[int] = mapped_column("forum_id", ForeignKey("forums.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     """1-based order in the venue; 0 when removed from the config (kept for its scores)."""
     name: Mapped[str] = mapped_column(String(128))
@@ -190,7 +190,7 @@ class ScoreSheet(Base):
     __table_args__ = (UniqueConstraint("forum_id", "judge_id", "contestant_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id"), index=True)
+    venue_id: Mapped[int] = mapped_column("forum_id", ForeignKey("forums.id"), index=True)
     judge_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
     contestant_id: Mapped[int] = mapped_column(ForeignKey("contestants.id"))
     total: Mapped[Decimal] = mapped_column()

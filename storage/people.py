@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Forum, ForumJudge, Group, Person
+from storage.models import Group, Person, Venue, VenueJudge
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,44 +81,44 @@ def group_by_key(session: Session, key: str) -> Group | None:
     return session.scalar(select(Group).where(Group.key == key))
 
 
-def active_forums(session: Session) -> list[Forum]:
+def active_venues(session: Session) -> list[Venue]:
     return list(
         session.scalars(
-            select(Forum).where(Forum.active.is_(True)).order_by(Forum.starts_at, Forum.id)
+            select(Venue).where(Venue.active.is_(True)).order_by(Venue.starts_at, Venue.id)
         )
     )
 
 
-def forum_by_key(session: Session, key: str) -> Forum | None:
-    return session.scalar(select(Forum).where(Forum.key == key))
+def venue_by_key(session: Session, key: str) -> Venue | None:
+    return session.scalar(select(Venue).where(Venue.key == key))
 
 
-def forums_judged_by(session: Session, person_id: int) -> list[Forum]:
+def venues_judged_by(session: Session, person_id: int) -> list[Venue]:
     return list(
         session.scalars(
-            select(Forum)
-            .join(ForumJudge, ForumJudge.forum_id == Forum.id)
-            .where(ForumJudge.person_id == person_id, Forum.active.is_(True))
-            .order_by(Forum.starts_at, Forum.id)
+            select(Venue)
+            .join(VenueJudge, VenueJudge.venue_id == Venue.id)
+            .where(VenueJudge.person_id == person_id, Venue.active.is_(True))
+            .order_by(Venue.starts_at, Venue.id)
         )
     )
 
 
-def forums_hosted_by(session: Session, person_id: int) -> list[Forum]:
+def venues_hosted_by(session: Session, person_id: int) -> list[Venue]:
     return list(
         session.scalars(
-            select(Forum)
-            .where(Forum.host_id == person_id, Forum.active.is_(True))
-            .order_by(Forum.starts_at, Forum.id)
+            select(Venue)
+            .where(Venue.host_id == person_id, Venue.active.is_(True))
+            .order_by(Venue.starts_at, Venue.id)
         )
     )
 
 
-def forums_in_group(session: Session, group_id: int) -> list[Forum]:
+def venues_in_group(session: Session, group_id: int) -> list[Venue]:
     return list(
         session.scalars(
-            select(Forum)
-            .where(Forum.group_id == group_id, Forum.active.is_(True))
-            .order_by(Forum.starts_at, Forum.id)
+            select(Venue)
+            .where(Venue.group_id == group_id, Venue.active.is_(True))
+            .order_by(Venue.starts_at, Venue.id)
         )
     )

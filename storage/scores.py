@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.db import execute_core, insert_id
-from storage.models import Contestant, Forum, Person, ScoreRevision, ScoreSheet
+from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
@@ -21,17 +21,17 @@ _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
 _COUNTS = (
     select(ScoreSheet.judge_id, func.count())
     .join(Contestant, Contestant.id == ScoreSheet.contestant_id)
-    .where(ScoreSheet.forum_id == bindparam("forum"), Contestant.position > 0)
+    .where(ScoreSheet.venue_id == bindparam("venue"), Contestant.position > 0)
     .group_by(ScoreSheet.judge_id)
 )
-_STATE = select(Forum.completed_at, Forum.published_at).where(Forum.id == bindparam("forum"))
+_STATE = select(Venue.completed_at, Venue.published_at).where(Venue.id == bindparam("venue"))
 _TOTALS = select(ScoreSheet.judge_id, ScoreSheet.total, ScoreSheet.confirmed_at).where(
-    ScoreSheet.forum_id == bindparam("forum"), ScoreSheet.contestant_id == bindparam("contestant")
+    ScoreSheet.venue_id == bindparam("venue"), ScoreSheet.contestant_id == bindparam("contestant")
 )
 _SHEET = select(
     ScoreSheet.id, ScoreSheet.total, ScoreSheet.items, ScoreSheet.revision, ScoreSheet.confirmed_at
 ).where(
-    ScoreSheet.forum_id == bindparam("forum"),
+    ScoreSheet.venue_id == bindparam("venue"),
     ScoreSheet.judge_id == bindparam("judge"),
     ScoreSheet.contestant_id == bindparam("contestant"),
 )
@@ -47,32 +47,32 @@ _VENUE_SHEETS = select(
     ScoreSheet.total,
     ScoreSheet.items,
     ScoreSheet.confirmed_at,
-).where(ScoreSheet.forum_id == bindparam("forum"))
+).where(ScoreSheet.venue_id == bindparam("venue"))
 
 
-def sheets_for_forum(
-    session: Session, forum_id: int
+def sheets_for_venue(
+    session: Session, venue_id: int
 ) -> list[tuple[int, int, Decimal, list[str] | None, datetime | None]]:
     """(judge id, contestant id, total, items, confirmed at) of every sheet of a venue: plain
     rows, not ORM objects, since a venue can hold tens of thousands."""
-    rows = session.connection().execute(_VENUE_SHEETS, {"forum": forum_id})  # no ORM rows
+    rows = session.connection().execute(_VENUE_SHEETS, {"venue": venue_id})  # no ORM rows
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def sheet_counts(session: Session, forum_id: int, judge_ids: Iterable[int]) -> dict[int, int]:
+def sheet_counts(session: Session, venue_id: int, judge_ids: Iterable[int]) -> dict[int, int]:
     """How many of the venue's current contestants (position ≥ 1) each of ``judge_ids`` has
     scored: what "complete" and "how many left" are counted from. Sheets of people who are
     no longer judges of the venue do not count."""
     counts = dict.fromkeys(judge_ids, 0)
-    for judge, n in execute_core(session, _COUNTS, {"forum": forum_id}):
+    for judge, n in execute_core(session, _COUNTS, {"venue": venue_id}):
         if judge in counts:
             counts[judge] = int(n)
     return counts
 
 
-def count_sheets(session: Session, forum: Forum) -> int:
+def count_sheets(session: Session, venue: Venue) -> int:
     """Sheets of the venue's current judges for its current contestants."""
-    return sum(sheet_counts(session, forum.id, [j.person_id for j in forum.judges]).values())
+    return sum(sheet_counts(session, venue.id, [j.person_id for j in venue.judges]).values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +87,16 @@ class VenueState:
         return self.published_at is not None
 
 
-def venue_state(session: Session, forum_id: int) -> VenueState:
-    completed, published = execute_core(session, _STATE, {"forum": forum_id}).one()
+def venue_state(session: Session, venue_id: int) -> VenueState:
+    completed, published = execute_core(session, _STATE, {"venue": venue_id}).one()
     return VenueState(completed, published)
 
 
 def contestant_totals(
-    session: Session, forum_id: int, contestant_id: int
+    session: Session, venue_id: int, contestant_id: int
 ) -> list[tuple[int, Decimal, datetime | None]]:
     """(judge id, total, confirmed at) of every sheet for one contestant."""
-    rows = execute_core(session, _TOTALS, {"forum": forum_id, "contestant": contestant_id})
+    rows = execute_core(session, _TOTALS, {"venue": venue_id, "contestant": contestant_id})
     return [(judge, total, confirmed) for judge, total, confirmed in rows]
 
 
@@ -112,9 +112,9 @@ class StoredSheet:
 
 
 def get_sheet(
-    session: Session, forum_id: int, judge_id: int, contestant_id: int
+    session: Session, venue_id: int, judge_id: int, contestant_id: int
 ) -> StoredSheet | None:
-    params = {"forum": forum_id, "judge": judge_id, "contestant": contestant_id}
+    params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
     row = execute_core(session, _SHEET, params).first()
     return None if row is None else StoredSheet(*row)
 
@@ -122,7 +122,7 @@ def get_sheet(
 def record_sheet(
     session: Session,
     *,
-    forum_id: int,
+    venue_id: int,
     judge_id: int,
     contestant_id: int,
     total: Decimal,
@@ -141,7 +141,7 @@ def record_sheet(
     """
     values = {"total": total, "items": items, "updated_at": now, "confirmed_at": None}
     if existing is None:
-        row = {"forum_id": forum_id, "judge_id": judge_id, "contestant_id": contestant_id}
+        row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
         sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})
         sheet = StoredSheet(sheet_id, total, items, 1)
     else:
@@ -223,7 +223,7 @@ class AuditLine:
     source: str
 
 
-def audit_trail(session: Session, forum_id: int) -> list[AuditLine]:
+def audit_trail(session: Session, venue_id: int) -> list[AuditLine]:
     judge = aliased(Person)
     rows = session.execute(
         select(
@@ -239,7 +239,7 @@ def audit_trail(session: Session, forum_id: int) -> list[AuditLine]:
         .join(ScoreSheet, ScoreSheet.id == ScoreRevision.sheet_id)
         .join(judge, judge.id == ScoreRevision.judge_id)
         .join(Contestant, Contestant.id == ScoreSheet.contestant_id)
-        .where(ScoreSheet.forum_id == forum_id)
+        .where(ScoreSheet.venue_id == venue_id)
         .order_by(ScoreRevision.recorded_at, ScoreRevision.id)
     )
     return [AuditLine(*row) for row in rows]

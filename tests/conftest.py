@@ -21,8 +21,8 @@ from tests.support.campaign import campaign
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
 
-# 2022-02-13 08:30 in Shanghai: the forum morning.
-FORUM_MORNING = datetime(2022, 2, 13, 0, 30, tzinfo=UTC)
+# 2022-02-13 08:30 in Shanghai: the venue morning.
+VENUE_MORNING = datetime(2022, 2, 13, 0, 30, tzinfo=UTC)
 
 
 def _reachable(port: int) -> bool:
@@ -106,7 +106,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(FORUM_MORNING)
+    return FakeClock(VENUE_MORNING)
 
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:

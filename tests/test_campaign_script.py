@@ -91,7 +91,7 @@ DIGESTS = [
         "cron": "0 17 * * fri",
         "to": ["leaders"],
         "deadlines": ["plan", "quality", "summary"],
-        "forums": ["ruiquan"],
+        "venues": ["ruiquan"],
     }
 ]
 

@@ -35,9 +35,9 @@ def config(db_url: str, tmp_path: Path, *, edit: Any = None) -> dict[str, Any]:
 
 
 def ruiquan(data: dict[str, Any]) -> dict[str, Any]:
-    forum: dict[str, Any] = data["forums"][0]
-    assert forum["key"] == "ruiquan"
-    return forum
+    venue: dict[str, Any] = data["venues"][0]
+    assert venue["key"] == "ruiquan"
+    return venue
 
 
 @pytest.fixture
@@ -73,9 +73,9 @@ def test_a_sync_by_another_process_reaches_a_running_dispatcher(
     assert "没有找到选手“新城中学”" in send("shenyi", f"评分 新城中学 {SCORE}")
 
     def edit(data: dict[str, Any]) -> None:
-        forum = ruiquan(data)
-        forum["contestants"] = [*RUIQUAN, "新城中学"]
-        forum["judges"] = ["申毅", "梁飞"]  # 张伟利 leaves the venue
+        venue = ruiquan(data)
+        venue["contestants"] = [*RUIQUAN, "新城中学"]
+        venue["judges"] = ["申毅", "梁飞"]  # 张伟利 leaves the venue
 
     # Another ``serve`` starts with the new config: it syncs the shared database.
     second = build_services(settings_from_mapping(config(db_url, tmp_path, edit=edit)), clock=clock)
@@ -129,8 +129,8 @@ def test_people_come_from_the_catalog_too(
             *copy.deepcopy(data["people"]),
             {"name": "新评委", "roles": ["judge"], "wecom_userid": "newjudge"},
         ]
-        forum = ruiquan(data)
-        forum["judges"] = [*forum["judges"], "新评委"]
+        venue = ruiquan(data)
+        venue["judges"] = [*venue["judges"], "新评委"]
 
     second = build_services(settings_from_mapping(config(db_url, tmp_path, edit=edit)), clock=clock)
     second.engine.dispose()

@@ -107,7 +107,7 @@ def fujian1_toml(db: Path) -> str:
     ]
     for key, (location, _unit, host, judges, contestants) in zip(KEYS, VENUES, strict=True):
         lines += [
-            "[[forums]]",
+            "[[venues]]",
             f'key = "{key}"',
             'title = "学校管理论坛"',
             "starts_at = 2022-02-13 08:00:00",  # a TOML local date-time
@@ -170,7 +170,7 @@ def test_fujian1_timetable_plan(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert not (tmp_path / "edubot.db").exists()  # checking touches no database
 
 
-def test_plan_before_the_forum_says_planned(tmp_path: Path) -> None:
+def test_plan_before_the_venue_says_planned(tmp_path: Path) -> None:
     path = tmp_path / "edubot.toml"
     path.write_text(fujian1_toml(tmp_path / "edubot.db"), encoding="utf-8")
     settings = load_settings(path)
@@ -189,16 +189,16 @@ def test_plan_before_the_forum_says_planned(tmp_path: Path) -> None:
         pytest.param(
             'judges = ["申毅", "梁飞", "张伟利"]',
             'judges = ["申毅", "梁飞", "张伟力"]',
-            "forums[0].judges[2]",
+            "venues[0].judges[2]",
             "unknown judge (not in [[people]]) '张伟力'",
             id="unknown-judge",
         ),
         pytest.param(
             'key = "yuhong"\ntitle',
             'key = "ruiquan"\ntitle',
-            "forums[1].key",
+            "venues[1].key",
             "duplicate key 'ruiquan'",
-            id="duplicate-forum-key",
+            id="duplicate-venue-key",
         ),
         pytest.param(
             '{ name = "个人表现", max = 10,',

@@ -18,7 +18,6 @@ from bot.config import (
     DeadlineConfig,
     DigestConfig,
     DingTalkSettings,
-    ForumConfig,
     GroupConfig,
     OutboxSettings,
     PersonConfig,
@@ -27,6 +26,7 @@ from bot.config import (
     RubricItemConfig,
     ServerSettings,
     Settings,
+    VenueConfig,
     WeComSettings,
     load_settings,
     settings_from_mapping,
@@ -54,7 +54,7 @@ WEEKLY = {
     "cron": "0 17 * * fri",
     "to": ["leaders"],
     "deadlines": ["report"],
-    "forums": ["ruiquan", "yuhong"],
+    "venues": ["ruiquan", "yuhong"],
 }
 PINZHI = {
     "key": "pinzhi2022",
@@ -100,8 +100,8 @@ def edited(path: Path_, value: Any) -> dict[str, Any]:
 def test_base_is_valid() -> None:
     settings = load(base())
     assert settings.source == SOURCE
-    assert [f.key for f in settings.forums] == ["ruiquan", "yuhong"]
-    assert [len(f.contestants) for f in settings.forums] == [5, 4]
+    assert [f.key for f in settings.venues] == ["ruiquan", "yuhong"]
+    assert [len(f.contestants) for f in settings.venues] == [5, 4]
     assert [(d.key, d.submitters) for d in settings.deadlines] == [
         ("report", ("瑞泉中学", "李学斌"))
     ]
@@ -111,39 +111,39 @@ def test_base_is_valid() -> None:
 
 # --- broken configs ----------------------------------------------------------------------
 
-FORUM_0 = campaign()["forums"][0]
+VENUE_0 = campaign()["venues"][0]
 PEOPLE_KNOWN = "党攀峰, 张伟利, 教育股, 李学斌, 梁飞, 樊文英, 王局长, 申毅, 郭锋, 陈校长, 韩晓斌"
 BROKEN: list[tuple[str, Path_, Any, str, str]] = [
     # id, where, new value, the key the error names, a phrase of the problem
     (
         "unknown judge",
-        ("forums", 0, "judges"),
+        ("venues", 0, "judges"),
         ["申毅", "梁飞", "张伟力"],
-        "forums[0].judges[2]",
+        "venues[0].judges[2]",
         f"unknown judge (not in [[people]]) '张伟力' (defined: {PEOPLE_KNOWN})",
     ),
     (
         "unknown host",
-        ("forums", 1, "host"),
+        ("venues", 1, "host"),
         "郭峰",
-        "forums[1].host",
+        "venues[1].host",
         "unknown person '郭峰'",
     ),
     (
         "unknown rubric",
-        ("forums", 0, "rubric"),
+        ("venues", 0, "rubric"),
         "fujian4",
-        "forums[0].rubric",
+        "venues[0].rubric",
         "unknown rubric 'fujian4' (defined: fujian3)",
     ),
     (
         "unknown group in results_to",
-        ("forums", 0, "results_to"),
+        ("venues", 0, "results_to"),
         ["leaders", "leader"],
-        "forums[0].results_to[1]",
+        "venues[0].results_to[1]",
         "unknown group 'leader' (defined: leaders, ruiquan, yuhong)",
     ),
-    ("unknown venue group", ("forums", 0, "group"), "rq", "forums[0].group", "unknown group 'rq'"),
+    ("unknown venue group", ("venues", 0, "group"), "rq", "venues[0].group", "unknown group 'rq'"),
     (
         "unknown deadline group",
         ("deadlines", 0, "group"),
@@ -174,11 +174,11 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "unknown deadline 'summary' (defined: report)",
     ),
     (
-        "unknown digest forum",
-        ("digests", 0, "forums"),
+        "unknown digest venue",
+        ("digests", 0, "venues"),
         ["ruiquan", "yuhong", "dongfeng"],
-        "digests[0].forums[2]",
-        "unknown forum 'dongfeng'",
+        "digests[0].venues[2]",
+        "unknown venue 'dongfeng'",
     ),
     (
         "submitter not a person or unit",
@@ -236,7 +236,7 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "rubrics[0].trim_min_judges",
         "greater than or equal to 3",
     ),
-    ("duplicate forum key", ("forums", 2), FORUM_0, "forums[2].key", "duplicate key 'ruiquan'"),
+    ("duplicate venue key", ("venues", 2), VENUE_0, "venues[2].key", "duplicate key 'ruiquan'"),
     (
         "duplicate group key",
         ("groups", 3),
@@ -309,12 +309,12 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
     ),
     (
         "judge listed twice",
-        ("forums", 1, "judges"),
+        ("venues", 1, "judges"),
         ["党攀峰", "党 攀峰", "韩晓斌"],
-        "forums[1].judges",
+        "venues[1].judges",
         "listed twice: 党攀峰",
     ),
-    ("empty contestants", ("forums", 0, "contestants"), [], "forums[0].contestants", "empty"),
+    ("empty contestants", ("venues", 0, "contestants"), [], "venues[0].contestants", "empty"),
     (
         "typo at the top",
         ("timezon",),
@@ -335,7 +335,7 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "people[2].wechat_userid",
         "unknown key",
     ),
-    ("typo in a forum", ("forums", 1, "judge"), ["申毅"], "forums[1].judge", "unknown key"),
+    ("typo in a venue", ("venues", 1, "judge"), ["申毅"], "venues[1].judge", "unknown key"),
     (
         "typo in a rubric item",
         ("rubrics", 0, "items", 0, "alias"),
@@ -367,10 +367,10 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
     ("bad timezone", ("timezone",), "Asia/Beijing", "timezone", "unknown time zone 'Asia/Beijing'"),
     ("empty timezone", ("timezone",), "", "timezone", "unknown time zone ''"),
     (
-        "bad offset in a forum's remind_before",
-        ("forums", 0, "remind_before"),
+        "bad offset in a venue's remind_before",
+        ("venues", 0, "remind_before"),
         ["1h", "3x"],
-        "forums[0].remind_before",
+        "venues[0].remind_before",
         "'3x' is not an offset like 3d, 2h or 30m",
     ),
     (
@@ -387,12 +387,12 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "outbox.grace",
         "'6 hours' is not an offset",
     ),
-    ("remind_eve hour 25", ("forums", 0, "remind_eve"), "25:00", "forums[0].remind_eve", "hour"),
+    ("remind_eve hour 25", ("venues", 0, "remind_eve"), "25:00", "venues[0].remind_eve", "hour"),
     (
         "remind_eve in words",
-        ("forums", 0, "remind_eve"),
+        ("venues", 0, "remind_eve"),
         "six pm",
-        "forums[0].remind_eve",
+        "venues[0].remind_eve",
         "Invalid isoformat string: 'six pm'",
     ),
     (
@@ -424,10 +424,10 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "an EncodingAESKey has exactly 43 characters",
     ),
     (
-        "missing forum rubric",
-        ("forums", 0, "rubric"),
+        "missing venue rubric",
+        ("venues", 0, "rubric"),
         DELETE,
-        "forums[0].rubric",
+        "venues[0].rubric",
         "required key is missing",
     ),
     (
@@ -467,7 +467,7 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
         "rubrics[0].items[2].aliases[0]",
         "environment variable ALIAS is not set",
     ),
-    ("bad datetime", ("forums", 0, "starts_at"), "tomorrow", "forums[0].starts_at", "datetime"),
+    ("bad datetime", ("venues", 0, "starts_at"), "tomorrow", "venues[0].starts_at", "datetime"),
     (
         "phase ends before it starts",
         ("campaigns", 0, "phases", 0, "end"),
@@ -526,11 +526,11 @@ def test_interpolation(template: str, env: dict[str, str], expected: str) -> Non
 def test_interpolation_in_lists_and_nested_tables() -> None:
     data = base()
     data["groups"][0]["webhook"] = "https://qyapi.weixin.qq.com/send?key=${RQ_KEY}"
-    data["forums"][0]["results_to"] = ["${RESULTS:-leaders}"]
+    data["venues"][0]["results_to"] = ["${RESULTS:-leaders}"]
     env = {"RQ_KEY": "abc-123"}
     settings = load(data, env)
     assert settings.group("ruiquan").webhook == "https://qyapi.weixin.qq.com/send?key=abc-123"
-    assert settings.forum("ruiquan").results_to == ("leaders",)
+    assert settings.venue("ruiquan").results_to == ("leaders",)
 
 
 def test_interpolation_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -583,12 +583,12 @@ def test_datetimes_get_the_config_time_zone(
     timezone: str, written: object, expected: datetime
 ) -> None:
     data = edited(("timezone",), timezone)
-    data["forums"][0]["starts_at"] = written
+    data["venues"][0]["starts_at"] = written
     data["deadlines"][0]["due"] = written
     data["campaigns"][0]["phases"][0]["end"] = written
     settings = load(data)
     values = [
-        settings.forum("ruiquan").starts_at,
+        settings.venue("ruiquan").starts_at,
         settings.deadline("report").due,
         settings.campaigns[0].phases[0].end,
     ]
@@ -597,7 +597,7 @@ def test_datetimes_get_the_config_time_zone(
 
 
 def test_naive_0800_in_shanghai_is_midnight_utc() -> None:
-    starts_at = load(base()).forum("ruiquan").starts_at
+    starts_at = load(base()).venue("ruiquan").starts_at
     assert starts_at.utcoffset() == timedelta(hours=8)
     assert starts_at.astimezone(UTC) == datetime(2022, 2, 13, 0, 0, tzinfo=UTC)
     assert starts_at.astimezone(UTC).hour == 0
@@ -609,17 +609,17 @@ def test_naive_0800_in_shanghai_is_midnight_utc() -> None:
 def test_padded_names_are_normalised() -> None:
     data = base()
     data["people"].append({"name": "李  强", "roles": ["judge", "principal"], "unit": "杜桥  中学"})
-    data["forums"][0]["judges"] = ["申毅", "梁飞", " 李　强 "]
-    data["forums"][0]["host"] = "李 强"
-    data["forums"][0]["contestants"] = ["瑞泉中学 共同体", "杜桥中学"]
+    data["venues"][0]["judges"] = ["申毅", "梁飞", " 李　强 "]
+    data["venues"][0]["host"] = "李 强"
+    data["venues"][0]["contestants"] = ["瑞泉中学 共同体", "杜桥中学"]
     data["deadlines"][0]["submitters"] = ["李  强", "杜桥 中学"]
     settings = load(data)
     assert (settings.person("李强").roles, settings.person("李强").unit) == (
         ("judge", "principal"),
         "杜桥中学",
     )
-    forum = settings.forum("ruiquan")
-    assert (forum.host, forum.judges, forum.contestants) == (
+    venue = settings.venue("ruiquan")
+    assert (venue.host, venue.judges, venue.contestants) == (
         "李强",
         ("申毅", "梁飞", "李强"),
         ("瑞泉中学共同体", "杜桥中学"),
@@ -629,12 +629,12 @@ def test_padded_names_are_normalised() -> None:
 
 def test_single_strings_become_lists() -> None:
     data = base()
-    data["forums"][0]["results_to"] = "leaders"
-    data["forums"][0]["remind_before"] = "30m"
+    data["venues"][0]["results_to"] = "leaders"
+    data["venues"][0]["remind_before"] = "30m"
     data["rubrics"][0]["tie_break"] = "unrounded"
     settings = load(data)
-    forum = settings.forum("ruiquan")
-    assert (forum.results_to, forum.remind_before) == (("leaders",), ("30m",))
+    venue = settings.venue("ruiquan")
+    assert (venue.results_to, venue.remind_before) == (("leaders",), ("30m",))
     assert settings.rubric("fujian3").tie_break == ("unrounded",)
 
 
@@ -649,7 +649,7 @@ def test_example_config_loads_with_every_section() -> None:
         "groups": len(settings.groups),
         "people": len(settings.people),
         "rubrics": len(settings.rubrics),
-        "forums": len(settings.forums),
+        "venues": len(settings.venues),
         "deadlines": len(settings.deadlines),
         "digests": len(settings.digests),
         "campaigns": len(settings.campaigns),
@@ -658,7 +658,7 @@ def test_example_config_loads_with_every_section() -> None:
         "groups": 5,
         "people": 13,
         "rubrics": 1,
-        "forums": 2,
+        "venues": 2,
         "deadlines": 2,
         "digests": 1,
         "campaigns": 1,
@@ -666,7 +666,7 @@ def test_example_config_loads_with_every_section() -> None:
     assert settings.group("ruiquan").webhook == "ruiquan-demo-key"  # the ${…:-default}
     assert settings.wecom.corp_id == ""
     assert settings.rubric("fujian3").total_max == 100
-    assert settings.forum("ruiquan").starts_at.astimezone(UTC) == SHANGHAI_0800_UTC
+    assert settings.venue("ruiquan").starts_at.astimezone(UTC) == SHANGHAI_0800_UTC
 
 
 def _documented(model: type[BaseModel], tables: list[dict[str, Any]]) -> set[str]:
@@ -683,7 +683,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("groups", GroupConfig),
     ("people", PersonConfig),
     ("rubrics", RubricConfig),
-    ("forums", ForumConfig),
+    ("venues", VenueConfig),
     ("deadlines", DeadlineConfig),
     ("digests", DigestConfig),
     ("campaigns", CampaignConfig),
@@ -720,7 +720,7 @@ roles = ["judge"]
 key = "r"
 items = [{ name = "总体", max = 100 }]
 
-[[forums]]
+[[venues]]
 key = "f"
 title = "论坛"
 starts_at = 2022-02-13T08:00:00
@@ -772,7 +772,7 @@ def test_load_settings_reads_toml_local_datetimes_in_the_config_zone(tmp_path: P
     path.write_text(MINIMAL_TOML, encoding="utf-8")
     settings = load_settings(path, env={})
     assert settings.source == str(path)
-    assert settings.forum("f").starts_at.astimezone(UTC) == SHANGHAI_0800_UTC
+    assert settings.venue("f").starts_at.astimezone(UTC) == SHANGHAI_0800_UTC
 
 
 def test_load_settings_accepts_a_utf8_bom(tmp_path: Path) -> None:
@@ -787,5 +787,44 @@ def test_load_settings_reports_a_bad_key_with_the_file(tmp_path: Path) -> None:
     path.write_text(MINIMAL_TOML.replace('judges = ["申毅"]', 'judges = ["申义"]'), "utf-8")
     with pytest.raises(ConfigError) as error:
         load_settings(path, env={})
-    assert (error.value.file, error.value.key) == (str(path), "forums[0].judges[0]")
-    assert str(error.value).startswith(f"{path}: forums[0].judges[0]: unknown judge")
+    assert (error.value.file, error.value.key) == (str(path), "venues[0].judges[0]")
+    assert str(error.value).startswith(f"{path}: venues[0].judges[0]: unknown judge")
+
+
+# --------------------------------------------------------------------------- old key names
+
+
+def _old_names() -> dict[str, Any]:
+    """The seed campaign written with the keys of earlier releases ([[forums]])."""
+    data = campaign()
+    data["forums"] = data.pop("venues")
+    data["digests"] = [
+        {
+            "key": "w",
+            "title": "周汇报",
+            "cron": "0 17 * * fri",
+            "to": ["leaders"],
+            "forums": ["ruiquan"],
+        }
+    ]
+    return data
+
+
+def test_files_of_earlier_releases_still_load() -> None:
+    settings = settings_from_mapping(_old_names())
+    assert [v.key for v in settings.venues] == ["ruiquan", "yuhong"]
+    assert settings.digests[0].venues == ("ruiquan",)
+
+
+def test_mistakes_in_an_old_file_name_its_own_keys() -> None:
+    data = _old_names()
+    data["forums"][0]["judges"][0] = "张伟力"
+    with pytest.raises(ConfigError, match=r"forums\[0\]\.judges\[0\]: unknown judge"):
+        settings_from_mapping(data)
+
+
+def test_old_and_new_name_together_is_refused() -> None:
+    data = campaign()
+    data["forums"] = data["venues"]
+    with pytest.raises(ConfigError, match="'forums' is the old name of 'venues'; keep only"):
+        settings_from_mapping(data)

@@ -21,12 +21,12 @@ from handlers.score_sheet import (
     chinese_number,
     csv_text,
     decimals_label,
-    export_forum,
+    export_venue,
     mean_format,
     write_xlsx,
 )
 from handlers.standings import VenueTable, venue_table
-from storage.people import forum_by_key
+from storage.people import venue_by_key
 from storage.scores import audit_trail
 from tests.support.wire import wecom_private
 
@@ -84,17 +84,17 @@ def scored(sqlite_services: Services, clock: FakeClock) -> Services:
 
 def _table(services: Services) -> VenueTable:
     with services.factory() as session:
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
-        return venue_table(session, forum)
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        return venue_table(session, venue)
 
 
 def _xlsx(services: Services, path: Path, now: datetime) -> Path:
     with services.factory() as session:
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
-        table = venue_table(session, forum)
-        audit = audit_trail(session, forum.id)
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        table = venue_table(session, venue)
+        audit = audit_trail(session, venue.id)
     return write_xlsx(table, audit, path, tz=TZ, now=now)
 
 
@@ -306,12 +306,12 @@ def test_labels_and_formats_per_precision() -> None:
     assert [mean_format(d) for d in range(4)] == ["0", "0.0", "0.00", "0.000"]
 
 
-# ── export_forum ─────────────────────────────────────────────────────────────────────────
+# ── export_venue ─────────────────────────────────────────────────────────────────────────
 
 
 def test_export_csv_returns_the_text(scored: Services) -> None:
     with scored.factory() as session:
-        assert export_forum(session, "ruiquan", fmt="csv", out=None, tz=TZ) == (
+        assert export_venue(session, "ruiquan", fmt="csv", out=None, tz=TZ) == (
             EXPECTED_CSV,
             None,
         )
@@ -320,7 +320,7 @@ def test_export_csv_returns_the_text(scored: Services) -> None:
 def test_export_csv_to_a_file_has_a_bom_for_excel(scored: Services, tmp_path: Path) -> None:
     out = tmp_path / "ruiquan.csv"
     with scored.factory() as session:
-        text, path = export_forum(session, "ruiquan", fmt="csv", out=out, tz=TZ)
+        text, path = export_venue(session, "ruiquan", fmt="csv", out=out, tz=TZ)
     assert (text, path) == (EXPECTED_CSV, out)
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
@@ -333,7 +333,7 @@ def test_export_xlsx_defaults_to_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with scored.factory() as session:
-        text, path = export_forum(session, "ruiquan", fmt="xlsx", out=None, tz=TZ, now=clock.now())
+        text, path = export_venue(session, "ruiquan", fmt="xlsx", out=None, tz=TZ, now=clock.now())
     assert (text, path) == ("", Path("ruiquan-成绩汇总表.xlsx"))
     assert path is not None
     sheet = load_workbook(tmp_path / path)["成绩汇总表"]
@@ -343,7 +343,7 @@ def test_export_xlsx_defaults_to_the_working_directory(
 def test_export_xlsx_to_a_given_path(scored: Services, tmp_path: Path) -> None:
     out = tmp_path / "x" / "汇总.xlsx"
     with scored.factory() as session:
-        assert export_forum(session, "ruiquan", fmt="xlsx", out=out, tz=TZ) == ("", out)
+        assert export_venue(session, "ruiquan", fmt="xlsx", out=out, tz=TZ) == ("", out)
     assert len(load_workbook(out)["修改记录"]["A"]) == 1 + len(SCRIPT)
 
 
@@ -352,7 +352,7 @@ def test_unknown_venue_names_the_known_ones(sqlite_services: Services) -> None:
         sqlite_services.factory() as session,
         pytest.raises(BotError, match="没有找到会场“nowhere”。可用：ruiquan（瑞泉中学会场）"),
     ):
-        export_forum(session, "nowhere", fmt="csv", out=None, tz=TZ)
+        export_venue(session, "nowhere", fmt="csv", out=None, tz=TZ)
 
 
 def test_unknown_format_is_refused(sqlite_services: Services) -> None:
@@ -360,4 +360,4 @@ def test_unknown_format_is_refused(sqlite_services: Services) -> None:
         sqlite_services.factory() as session,
         pytest.raises(BotError, match="不支持的导出格式“pdf”"),
     ):
-        export_forum(session, "ruiquan", fmt="pdf", out=None, tz=TZ)
+        export_venue(session, "ruiquan", fmt="pdf", out=None, tz=TZ)

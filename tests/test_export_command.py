@@ -27,7 +27,7 @@ WECOM = {
     "王局长": "wangjz",
     "教育股": "jiaoyugu",
 }
-STAMP = "20220213-0830"  # FORUM_MORNING in Shanghai
+STAMP = "20220213-0830"  # VENUE_MORNING in Shanghai
 
 
 def send(services: Services, person: str, text: str, chat_id: str = "") -> Outcome:

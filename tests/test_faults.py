@@ -120,8 +120,8 @@ def _big_venue_config(db_path: Path, data_dir: Path) -> dict[str, Any]:
             for j, name in enumerate(judges, 1)
         ),
     ]
-    data["forums"] = [
-        *data["forums"],
+    data["venues"] = [
+        *data["venues"],
         {
             "key": "big",
             "title": "学校管理论坛",

@@ -45,7 +45,7 @@ from handlers.pushes import enqueue
 from storage.db import transaction
 from storage.errors import StorageUnavailable
 from storage.models import OutboxRate, OutboxRow
-from storage.people import forum_by_key
+from storage.people import venue_by_key
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
 
@@ -828,9 +828,9 @@ def test_a_rescheduled_venue_gets_new_reminders_and_the_old_ones_are_never_sent(
     clock, state = world.clock, world.state
     clock.set(local("2022-02-11 12:00"))
     assert plan_on_start(world.services) == 4
-    moved = campaign(world.db_url)["forums"]
+    moved = campaign(world.db_url)["venues"]
     moved[0] = {**moved[0], "starts_at": "2022-02-14 08:00"}
-    services = world.resync(forums=moved)
+    services = world.resync(venues=moved)
     assert plan_on_start(services) == 2
     assert count_rows(services) == 6
 
@@ -856,10 +856,10 @@ def test_reminders_of_a_published_or_removed_venue_are_dropped(world: World) -> 
     clock.set(local("2022-02-11 12:00"))
     assert plan_on_start(world.services) == 4
     with transaction(world.services.factory) as session:
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
-        forum.published_at = clock.now()
-    world.resync(forums=campaign(world.db_url)["forums"][:1])  # yuhong is gone
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        venue.published_at = clock.now()
+    world.resync(venues=campaign(world.db_url)["venues"][:1])  # yuhong is gone
     world.run_until(local("2022-02-13 08:00"), step=1800)
     assert state.messages() == []
     assert {r.status for r in rows(world.services).values()} == {"dropped"}
@@ -885,9 +885,9 @@ def test_a_venue_changed_without_moving_names_the_new_judges(world: World) -> No
     clock, state = world.clock, world.state
     clock.set(local("2022-02-11 12:00"))
     assert plan_on_start(world.services) == 4
-    forums = campaign(world.db_url)["forums"]
-    forums[0] = {**forums[0], "judges": ["申毅", "梁飞", "李学斌"], "location": "瑞泉中学报告厅"}
-    assert plan_on_start(world.resync(forums=forums)) == 0  # same start: same reminders
+    venues = campaign(world.db_url)["venues"]
+    venues[0] = {**venues[0], "judges": ["申毅", "梁飞", "李学斌"], "location": "瑞泉中学报告厅"}
+    assert plan_on_start(world.resync(venues=venues)) == 0  # same start: same reminders
     world.run_until(local("2022-02-12 19:00"), step=1800)
     (eve,) = state.messages(target="ruiquan-key")
     assert "评委：申毅、梁飞、李学斌" in eve.body["text"]["content"]

@@ -25,8 +25,8 @@ def test_a_large_ranking_is_split_and_every_part_arrives(tmp_path: Path, clock: 
         data = campaign(f"sqlite:///{tmp_path / 'big.db'}")
         data["wecom"]["api_base"] = emulator.base_url
         data["server"] = {"data_dir": str(tmp_path)}
-        forum = {**data["forums"][0], "contestants": NAMES, "results_to": []}
-        data["forums"] = [forum]
+        venue = {**data["venues"][0], "contestants": NAMES, "results_to": []}
+        data["venues"] = [venue]
         settings = settings_from_mapping(data)
         state.register(settings)
         services = build_services(settings, clock=clock)

@@ -1,4 +1,4 @@
-"""Venue reminder planning and wording as pure functions (PRODUCT §5)."""
+"""VenueSpec reminder planning and wording as pure functions (PRODUCT §5)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import ForumConfig, settings_from_mapping
-from bot.planning.venue_reminders import PREFIX, forum_reminders, reminder_text
+from bot.config import VenueConfig, settings_from_mapping
+from bot.planning.venue_reminders import PREFIX, reminder_text, venue_reminders
 from tests.support.campaign import campaign
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -19,15 +19,15 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=TZ)
 
 
-def forum(**changes: Any) -> ForumConfig:
+def venue(**changes: Any) -> VenueConfig:
     """The seed's 瑞泉中学 venue (2022-02-13 08:00), validated like a config file."""
     data = campaign()
-    data["forums"] = [{**data["forums"][0], **changes}]
-    return settings_from_mapping(data).forums[0]
+    data["venues"] = [{**data["venues"][0], **changes}]
+    return settings_from_mapping(data).venues[0]
 
 
-def plan(f: ForumConfig) -> list[tuple[str, datetime]]:
-    return [(r.label, r.at) for r in forum_reminders(f, TZ)]
+def plan(f: VenueConfig) -> list[tuple[str, datetime]]:
+    return [(r.label, r.at) for r in venue_reminders(f, TZ)]
 
 
 @pytest.mark.parametrize(
@@ -80,31 +80,31 @@ def plan(f: ForumConfig) -> list[tuple[str, datetime]]:
         ),
     ],
 )
-def test_forum_reminders(changes: dict[str, Any], expected: list[tuple[str, str]]) -> None:
-    assert plan(forum(**changes)) == [(label, local(at)) for label, at in expected]
+def test_venue_reminders(changes: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    assert plan(venue(**changes)) == [(label, local(at)) for label, at in expected]
 
 
 def test_reminder_times_are_aware_and_keys_carry_the_start() -> None:
-    f = forum()
-    reminders = forum_reminders(f, TZ)
+    f = venue()
+    reminders = venue_reminders(f, TZ)
     assert all(r.at.tzinfo is not None for r in reminders)
     assert [r.key for r in reminders] == [
         f"{PREFIX}ruiquan:eve:2022-02-13T08:00:00+08:00",
         f"{PREFIX}ruiquan:1h:2022-02-13T08:00:00+08:00",
     ]
-    moved = forum_reminders(forum(starts_at="2022-02-14 08:00"), TZ)
+    moved = venue_reminders(venue(starts_at="2022-02-14 08:00"), TZ)
     assert {r.key for r in moved}.isdisjoint(r.key for r in reminders)
 
 
 def test_an_offset_listed_twice_is_planned_once() -> None:
-    assert plan(forum(remind_before=["1h", "1h"])) == [
+    assert plan(venue(remind_before=["1h", "1h"])) == [
         ("eve", local("2022-02-12 18:00")),
         ("1h", local("2022-02-13 07:00")),
     ]
 
 
 def test_eve_text_names_time_place_host_judges_and_contestants_in_order() -> None:
-    text = reminder_text(forum(), TZ, "eve")
+    text = reminder_text(venue(), TZ, "eve")
     assert text == (
         "【会场提醒】学校管理论坛·瑞泉中学会场明天开始\n"
         "时间：2月13日（周日）08:00\n"
@@ -128,12 +128,12 @@ def test_eve_text_names_time_place_host_judges_and_contestants_in_order() -> Non
     ],
 )
 def test_offset_text_says_how_soon(label: str, when: str) -> None:
-    first_line = reminder_text(forum(), TZ, label).splitlines()[0]
+    first_line = reminder_text(venue(), TZ, label).splitlines()[0]
     assert first_line == f"【会场提醒】学校管理论坛·瑞泉中学会场{when}"
 
 
 def test_text_without_location_or_host() -> None:
-    text = reminder_text(forum(location="", host=""), TZ, "1h")
+    text = reminder_text(venue(location="", host=""), TZ, "1h")
     assert text.splitlines()[:4] == [
         "【会场提醒】学校管理论坛·ruiquan会场1 小时后开始",
         "时间：2月13日（周日）08:00",
@@ -143,5 +143,5 @@ def test_text_without_location_or_host() -> None:
 
 
 def test_text_uses_the_config_timezone() -> None:
-    text = reminder_text(forum(starts_at="2022-02-13T00:00:00+00:00"), TZ, "eve")
+    text = reminder_text(venue(starts_at="2022-02-13T00:00:00+00:00"), TZ, "eve")
     assert "时间：2月13日（周日）08:00" in text

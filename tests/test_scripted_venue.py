@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 
 from bot.app import Services, create_app
 from bot.clock import FakeClock
-from handlers.score_sheet import export_forum
+from handlers.score_sheet import export_venue
 from storage.db import transaction
-from storage.models import Forum, OutboxRow, ScoreRevision, ScoreSheet
+from storage.models import OutboxRow, ScoreRevision, ScoreSheet, Venue
 from tests.support.wire import (
     dingtalk_request,
     open_app_reply,
@@ -125,7 +125,7 @@ def test_scripted_venue_ends_in_the_right_ranking_and_csv(
         revisions = session.scalars(select(ScoreRevision).order_by(ScoreRevision.id)).all()
         assert [r.action for r in revisions].count("correct") == 1
         assert len(revisions) == 16
-        text, _ = export_forum(session, "ruiquan", fmt="csv", out=None, tz=services.settings.tz)
+        text, _ = export_venue(session, "ruiquan", fmt="csv", out=None, tz=services.settings.tz)
     assert text == EXPECTED_CSV
 
     ranking = say("李学斌", "排名")
@@ -143,9 +143,9 @@ def test_scripted_venue_ends_in_the_right_ranking_and_csv(
     )
     assert say("申毅", "更正 瑞泉中学 20 22 17 20 9").startswith("瑞泉中学会场成绩已于")
     with transaction(services.factory) as session:
-        forum = session.scalars(select(Forum).where(Forum.key == "ruiquan")).one()
-        assert forum.published_at is not None
-        assert forum.completed_at is not None
+        venue = session.scalars(select(Venue).where(Venue.key == "ruiquan")).one()
+        assert venue.published_at is not None
+        assert venue.completed_at is not None
         pushes = {
             row.dedupe_key: row
             for row in session.scalars(select(OutboxRow).where(OutboxRow.target_kind == "group"))

@@ -34,8 +34,6 @@ from storage.models import (
     Contestant,
     Deadline,
     DeadlineSubmitter,
-    Forum,
-    ForumJudge,
     Group,
     InboundMessageRow,
     OutboxRow,
@@ -44,8 +42,10 @@ from storage.models import (
     RubricItem,
     ScoreRevision,
     ScoreSheet,
+    Venue,
+    VenueJudge,
 )
-from storage.people import forum_by_key, person_by_name, person_by_platform_id
+from storage.people import person_by_name, person_by_platform_id, venue_by_key
 from storage.scores import StoredSheet, audit_trail, confirm_sheet, get_sheet, record_sheet
 from tests.conftest import make_settings
 from tests.support.campaign import RUIQUAN, campaign
@@ -93,10 +93,10 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         "groups": rows(Group.id, Group.key, Group.active, Group.webhook),
         "rubrics": rows(Rubric.id, Rubric.key, Rubric.name),
         "rubric_items": rows(RubricItem.id, RubricItem.rubric_id, RubricItem.position),
-        "forums": rows(Forum.id, Forum.key, Forum.active, Forum.title, Forum.rubric_id),
-        "forum_judges": rows(ForumJudge.forum_id, ForumJudge.person_id, ForumJudge.position),
+        "venues": rows(Venue.id, Venue.key, Venue.active, Venue.title, Venue.rubric_id),
+        "forum_judges": rows(VenueJudge.venue_id, VenueJudge.person_id, VenueJudge.position),
         "contestants": rows(
-            Contestant.id, Contestant.forum_id, Contestant.position, Contestant.name
+            Contestant.id, Contestant.venue_id, Contestant.position, Contestant.name
         ),
         "deadlines": rows(Deadline.id, Deadline.key, Deadline.active, Deadline.due_at),
         "submitters": rows(
@@ -120,14 +120,14 @@ def score(
     source: str = "chat",
     inbound_id: int | None = None,
 ) -> StoredSheet:
-    forum = forum_by_key(session, "ruiquan")
+    venue = venue_by_key(session, "ruiquan")
     person = person_by_name(session, judge)
-    assert forum is not None
+    assert venue is not None
     assert person is not None
-    target = next(c for c in forum.contestants if c.name == contestant)
+    target = next(c for c in venue.contestants if c.name == contestant)
     return record_sheet(
         session,
-        forum_id=forum.id,
+        venue_id=venue.id,
         judge_id=person.id,
         contestant_id=target.id,
         total=Decimal(total),
@@ -136,7 +136,7 @@ def score(
         now=now,
         inbound_id=inbound_id,
         source=source,
-        existing=get_sheet(session, forum.id, person.id, target.id),
+        existing=get_sheet(session, venue.id, person.id, target.id),
     )
 
 
@@ -208,7 +208,7 @@ def test_sync_config_is_idempotent(
         "groups": 3,
         "rubrics": 1,
         "rubric_items": 5,
-        "forums": 2,
+        "venues": 2,
         "forum_judges": 6,
         "contestants": 9,
         "deadlines": 1,
@@ -226,13 +226,13 @@ def test_reordering_and_renaming_keeps_ids_and_scores(
         sheet_ids = (sheet.id, renamed.id)
     with svc.factory() as session:
         before = {c.name: c.id for c in session.scalars(select(Contestant))}
-        forum_id = session.scalar(select(Forum.id).where(Forum.key == "ruiquan"))
+        venue_id = session.scalar(select(Venue.id).where(Venue.key == "ruiquan"))
 
     def edit(data: dict[str, Any]) -> None:
-        forum = data["forums"][0]
-        forum["title"] = "学校管理论坛（第一会场）"
-        forum["judges"] = ["张伟利", "申毅", "梁飞"]
-        forum["contestants"] = [
+        venue = data["venues"][0]
+        venue["title"] = "学校管理论坛（第一会场）"
+        venue["judges"] = ["张伟利", "申毅", "梁飞"]
+        venue["contestants"] = [
             "育红初中共同体",
             "韩马初中共同体",
             "尚德中学共同体",  # 尚德中学, renamed
@@ -242,18 +242,18 @@ def test_reordering_and_renaming_keeps_ids_and_scores(
 
     resync(svc, settings_with(db_url, tmp_path, edit))
     with svc.factory() as session:
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
-        assert (forum.id, forum.title) == (forum_id, "学校管理论坛（第一会场）")
-        assert [c.name for c in current_contestants(forum)] == [
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        assert (venue.id, venue.title) == (venue_id, "学校管理论坛（第一会场）")
+        assert [c.name for c in current_contestants(venue)] == [
             "育红初中共同体",
             "韩马初中共同体",
             "尚德中学共同体",
             "杜桥中学",
             "瑞泉中学共同体",
         ]
-        assert [j.person.name for j in forum.judges] == ["张伟利", "申毅", "梁飞"]
-        after = {c.name: (c.id, c.position) for c in forum.contestants}
+        assert [j.person.name for j in venue.judges] == ["张伟利", "申毅", "梁飞"]
+        after = {c.name: (c.id, c.position) for c in venue.contestants}
         kept = {name: after[name][0] for name in RUIQUAN if name != "尚德中学"}
         assert kept == {name: before[name] for name in kept}
         # The old name stays (position 0) with its scores; the new name is a new contestant.
@@ -279,7 +279,7 @@ def test_a_person_removed_from_the_config_is_inactive_and_keeps_their_sheets(
 
     def edit(data: dict[str, Any]) -> None:
         data["people"] = [p for p in data["people"] if p["name"] != "张伟利"]
-        data["forums"][0]["judges"] = ["申毅", "梁飞"]
+        data["venues"][0]["judges"] = ["申毅", "梁飞"]
 
     resync(svc, settings_with(db_url, tmp_path, edit))
     with svc.factory() as session:
@@ -287,12 +287,12 @@ def test_a_person_removed_from_the_config_is_inactive_and_keeps_their_sheets(
         assert person is not None
         assert (person.id, person.active, person.wecom_userid) == (person_id, False, None)
         assert person_by_platform_id(session, "wecom", "zhangweili") is None
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
-        assert [j.person.name for j in forum.judges] == ["申毅", "梁飞"]
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        assert [j.person.name for j in venue.judges] == ["申毅", "梁飞"]
         sheets = session.execute(select(ScoreSheet.judge_id, ScoreSheet.total)).all()
         assert [tuple(s) for s in sheets] == [(person_id, Decimal(88))]
-        trail = audit_trail(session, forum.id)
+        trail = audit_trail(session, venue.id)
         assert [(a.judge, a.contestant, a.total, a.source) for a in trail] == [
             ("张伟利", "瑞泉中学共同体", Decimal(88), "wecom:1")
         ]
@@ -529,10 +529,10 @@ def test_record_sheet_keeps_every_revision_with_its_source(svc: Services, clock:
             (3, "correct", Decimal("90.5"), None, t0 + timedelta(minutes=9), None, "chat"),
             (3, "confirm", Decimal("90.5"), None, t0 + timedelta(minutes=10), None, "chat"),
         ]
-        forum = forum_by_key(session, "ruiquan")
-        assert forum is not None
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
         assert [
-            (a.judge, a.contestant, a.action, a.revision) for a in audit_trail(session, forum.id)
+            (a.judge, a.contestant, a.action, a.revision) for a in audit_trail(session, venue.id)
         ] == [
             ("申毅", "杜桥中学", "score", 1),
             ("申毅", "杜桥中学", "correct", 2),

@@ -1,6 +1,6 @@
 """One config object: a TOML file in, a frozen, validated ``Settings`` out.
 
-Every problem becomes a ``ConfigError`` naming the file, the key (``forums[1].judges[2]``) and
+Every problem becomes a ``ConfigError`` naming the file, the key (``venues[1].judges[2]``) and
 what is wrong. Naive datetimes in the file are read in the file's ``timezone``. Any string value
 may be ``${ENV_VAR}`` or ``${ENV_VAR:-default}`` so secrets can live in the environment.
 
@@ -8,7 +8,7 @@ may be ``${ENV_VAR}`` or ``${ENV_VAR:-default}`` so secrets can live in the envi
 
     base.py        the frozen model base and list coercions
     service.py     [server] [database] [wecom] [dingtalk] [outbox] [calendar]
-    campaign.py    [[groups]] [[people]] [[rubrics]] [[forums]] [[deadlines]] [[digests]]
+    campaign.py    [[groups]] [[people]] [[rubrics]] [[venues]] [[deadlines]] [[digests]]
                    [[campaigns]]
     settings.py    Settings, the whole file
     loading.py     load_settings / settings_from_mapping: TOML, ${ENV}, time zones, errors
@@ -24,12 +24,12 @@ from bot.config.campaign import (
     CampaignConfig,
     DeadlineConfig,
     DigestConfig,
-    ForumConfig,
     GroupConfig,
     PersonConfig,
     PhaseConfig,
     RubricConfig,
     RubricItemConfig,
+    VenueConfig,
 )
 from bot.config.loading import load_settings, settings_from_mapping
 from bot.config.service import (
@@ -51,7 +51,6 @@ __all__ = [
     "DeadlineConfig",
     "DigestConfig",
     "DingTalkSettings",
-    "ForumConfig",
     "GroupConfig",
     "OutboxSettings",
     "PersonConfig",
@@ -61,6 +60,7 @@ __all__ = [
     "RubricItemConfig",
     "ServerSettings",
     "Settings",
+    "VenueConfig",
     "WeComSettings",
     "load_settings",
     "settings_from_mapping",

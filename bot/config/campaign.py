@@ -1,4 +1,4 @@
-"""The campaign's sections: ``[[groups]]``, ``[[people]]``, ``[[rubrics]]``, ``[[forums]]``,
+"""The campaign's sections: ``[[groups]]``, ``[[people]]``, ``[[rubrics]]``, ``[[venues]]``,
 ``[[deadlines]]``, ``[[digests]]`` and ``[[campaigns]]``."""
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class RubricConfig(FrozenModel):
         return sum((item.max for item in self.items), Decimal(0))
 
 
-class ForumConfig(FrozenModel):
-    """``[[forums]]``: one venue (会场) of a forum."""
+class VenueConfig(FrozenModel):
+    """``[[venues]]``: one venue (会场) of a forum (论坛); ``[[forums]]`` in older files."""
 
     key: str = Field(min_length=1)
     title: str = Field(min_length=1)
@@ -189,7 +189,7 @@ class DigestConfig(FrozenModel):
     """Five-field crontab in the config timezone, e.g. "0 17 * * fri"."""
     to: TextList
     deadlines: TextList = ()
-    forums: TextList = ()
+    venues: TextList = ()
 
 
 class PhaseConfig(FrozenModel):

@@ -51,13 +51,49 @@ def settings_from_mapping(
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(source, "timezone", f"unknown time zone '{tz_name}'") from exc
     _localize(expanded, tz)
+    old = _accept_old_names(expanded, source)
     try:
         settings = Settings.model_validate({**expanded, "source": source})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(source, _key_path(first["loc"], expanded), _problem(first)) from exc
-    check_references(settings)
+        key = _key_path(first["loc"], expanded)
+        raise ConfigError(source, _as_written(key, old), _problem(first)) from exc
+    try:
+        check_references(settings)
+    except ConfigError as exc:
+        raise ConfigError(source, _as_written(exc.key, old), exc.problem) from exc
     return settings
+
+
+OLD_NAMES = {"forums": "venues"}
+"""Keys of earlier releases, still read: ``[[forums]]`` is now ``[[venues]]`` (one entry per
+会场), and so is a digest's ``forums``."""
+
+
+def _accept_old_names(data: dict[str, Any], source: str) -> set[str]:
+    """Rename old keys in place (top level and in each digest); the old names used."""
+    used: set[str] = set()
+    tables = [data, *(d for d in data.get("digests", ()) if isinstance(d, dict))]
+    for table in tables:
+        for old, new in OLD_NAMES.items():
+            if old not in table:
+                continue
+            if new in table:
+                where = "" if table is data else "digests: "
+                raise ConfigError(
+                    source, old, f"{where}'{old}' is the old name of '{new}'; keep only '{new}'"
+                )
+            table[new] = table.pop(old)
+            used.add(old)
+    return used
+
+
+def _as_written(key: str, old: set[str]) -> str:
+    """A key path in the names the file uses (``forums[0]`` for a file of the old names)."""
+    for name in old:
+        new = OLD_NAMES[name]
+        key = re.sub(rf"(^|\.){new}(?=$|[.\[])", rf"\g<1>{name}", key)
+    return key
 
 
 def _expand(value: Any, key: str, source: str, env: Mapping[str, str]) -> Any:

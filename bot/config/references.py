@@ -13,7 +13,7 @@ from bot.config.settings import Settings
 from bot.errors import ConfigError
 
 Problem = tuple[str, str]
-"""``(key, problem)``, e.g. ``("forums[0].judges[2]", "unknown judge ... '张伟力'")``."""
+"""``(key, problem)``, e.g. ``("venues[0].judges[2]", "unknown judge ... '张伟力'")``."""
 
 
 def check_references(s: Settings) -> None:
@@ -28,7 +28,7 @@ def reference_problems(s: Settings) -> Iterator[Problem]:
     yield from _duplicate_ids(s)
     yield from _duplicate_chats(s)
     names = _Names(s)
-    yield from _forum_references(s, names)
+    yield from _venue_references(s, names)
     yield from _deadline_references(s, names)
     yield from _digest_references(s, names)
 
@@ -46,7 +46,7 @@ def _duplicates(s: Settings) -> Iterator[Problem]:
     yield from _unique(s.groups, "key", "groups")
     yield from _unique(s.people, "name", "people")
     yield from _unique(s.rubrics, "key", "rubrics")
-    yield from _unique(s.forums, "key", "forums")
+    yield from _unique(s.venues, "key", "venues")
     yield from _unique(s.deadlines, "key", "deadlines")
     yield from _unique(s.digests, "key", "digests")
     yield from _unique(s.campaigns, "key", "campaigns")
@@ -81,7 +81,7 @@ class _Names:
         self.people = {p.name for p in s.people}
         self.units = {p.unit for p in s.people if p.unit}
         self.rubrics = {r.key for r in s.rubrics}
-        self.forums = {f.key for f in s.forums}
+        self.venues = {f.key for f in s.venues}
         self.deadlines = {d.key for d in s.deadlines}
         self.campaigns = {c.key for c in s.campaigns}
 
@@ -97,9 +97,9 @@ def _need_all(values: Iterable[str], known: set[str], key: str, what: str) -> It
         yield from _need(value, known, f"{key}[{j}]", what)
 
 
-def _forum_references(s: Settings, n: _Names) -> Iterator[Problem]:
-    for i, f in enumerate(s.forums):
-        base = f"forums[{i}]"
+def _venue_references(s: Settings, n: _Names) -> Iterator[Problem]:
+    for i, f in enumerate(s.venues):
+        base = f"venues[{i}]"
         yield from _need(f.rubric, n.rubrics, f"{base}.rubric", "rubric")
         if f.host:
             yield from _need(f.host, n.people, f"{base}.host", "person")
@@ -126,7 +126,7 @@ def _digest_references(s: Settings, n: _Names) -> Iterator[Problem]:
         base = f"digests[{i}]"
         yield from _need_all(dg.to, n.groups, f"{base}.to", "group")
         yield from _need_all(dg.deadlines, n.deadlines, f"{base}.deadlines", "deadline")
-        yield from _need_all(dg.forums, n.forums, f"{base}.forums", "forum")
+        yield from _need_all(dg.venues, n.venues, f"{base}.venues", "venue")
         yield from _cron(f"{base}.cron", dg.cron)
 
 

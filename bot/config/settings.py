@@ -10,10 +10,10 @@ from bot.config.campaign import (
     CampaignConfig,
     DeadlineConfig,
     DigestConfig,
-    ForumConfig,
     GroupConfig,
     PersonConfig,
     RubricConfig,
+    VenueConfig,
 )
 from bot.config.service import (
     CalendarSettings,
@@ -39,7 +39,7 @@ class Settings(FrozenModel):
     groups: tuple[GroupConfig, ...] = ()
     people: tuple[PersonConfig, ...] = ()
     rubrics: tuple[RubricConfig, ...] = ()
-    forums: tuple[ForumConfig, ...] = ()
+    venues: tuple[VenueConfig, ...] = ()
     deadlines: tuple[DeadlineConfig, ...] = ()
     digests: tuple[DigestConfig, ...] = ()
     campaigns: tuple[CampaignConfig, ...] = ()
@@ -63,8 +63,8 @@ class Settings(FrozenModel):
     def rubric(self, key: str) -> RubricConfig:
         return next(r for r in self.rubrics if r.key == key)
 
-    def forum(self, key: str) -> ForumConfig:
-        return next(f for f in self.forums if f.key == key)
+    def venue(self, key: str) -> VenueConfig:
+        return next(f for f in self.venues if f.key == key)
 
     def deadline(self, key: str) -> DeadlineConfig:
         return next(d for d in self.deadlines if d.key == key)

@@ -78,11 +78,11 @@ def identity(person: PersonConfig) -> Speaker | None:
 def duties(settings: Settings, person: PersonConfig) -> list[str]:
     """``评委：瑞泉中学会场`` / ``主持：…`` — what the banner says this person does."""
 
-    def venue(forum_location: str, title: str) -> str:
-        return f"{forum_location}会场" if forum_location else title
+    def venue(venue_location: str, title: str) -> str:
+        return f"{venue_location}会场" if venue_location else title
 
-    judged = [venue(f.location, f.title) for f in settings.forums if person.name in f.judges]
-    hosted = [venue(f.location, f.title) for f in settings.forums if f.host == person.name]
+    judged = [venue(f.location, f.title) for f in settings.venues if person.name in f.judges]
+    hosted = [venue(f.location, f.title) for f in settings.venues if f.host == person.name]
     parts = []
     if judged:
         parts.append(f"评委：{'、'.join(judged)}")

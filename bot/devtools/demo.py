@@ -1,7 +1,7 @@
 """``edubot demo``: the whole story on the sample campaign, with no credentials.
 
 It starts the real service and the platform emulator on loopback (SQLite in a temporary
-folder), then plays seed 000's forum on an accelerated clock: venue reminders, judges scoring
+folder), then plays seed 000's venue on an accelerated clock: venue reminders, judges scoring
 over WeCom and DingTalk (a typo refused and resent, a correction), completion, the hosts
 publishing, leaders receiving rankings, principals reminded of a report deadline, one
 submitting late, the overdue list reaching the leaders. Every message goes through the real
@@ -39,7 +39,7 @@ from bot.outbox import OutboxSender
 from bot.platforms.wecom_crypto import WeComCrypto
 from bot.runtime import make_outbox, plan_on_start
 from bot.scheduler import run_planners
-from handlers.score_sheet import export_forum
+from handlers.score_sheet import export_venue
 from storage.db import transaction
 
 SAMPLE = Path(__file__).with_name("sample.toml")
@@ -298,7 +298,7 @@ def _export(s: Story, out: Path, *, fast: bool) -> Path:
     """Step 8: the host exports the 成绩汇总表; returns its path."""
     _step(s, 8, "2月16日", "主持人导出成绩汇总表（附件4）", fast=fast)
     with transaction(s.services.factory) as session:
-        _, path = export_forum(
+        _, path = export_venue(
             session,
             "ruiquan",
             fmt="xlsx",

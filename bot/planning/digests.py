@@ -17,8 +17,8 @@ from handlers.deadlines import VenueProgress, render_digest
 from handlers.standings import venue_table
 from handlers.submissions import deadline_states
 from handlers.venues import venue_name
-from storage.models import Deadline, Forum
-from storage.people import active_forums, forum_by_key, group_by_key
+from storage.models import Deadline, Venue
+from storage.people import active_venues, group_by_key, venue_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
 
 
@@ -59,10 +59,10 @@ def digest_period(cron: str, fired_at: datetime, tz: tzinfo) -> str:
     return local.strftime("%Y-%m-%dT%H:%M")
 
 
-def _venue_progress(session: Session, forum: Forum) -> VenueProgress:
-    table = venue_table(session, forum)
-    state = "已公布" if forum.locked else ("已完成" if table.complete else "进行中")
-    return VenueProgress(venue_name(forum), table.scored, table.expected, state)
+def _venue_progress(session: Session, venue: Venue) -> VenueProgress:
+    table = venue_table(session, venue)
+    state = "已公布" if venue.locked else ("已完成" if table.complete else "进行中")
+    return VenueProgress(venue_name(venue), table.scored, table.expected, state)
 
 
 def enqueue_digest(
@@ -70,28 +70,28 @@ def enqueue_digest(
 ) -> int:
     """Render the digest ``digest_key`` once per period and queue it to each ``to`` group.
 
-    A digest that names neither deadlines nor forums covers every active one of both.
+    A digest that names neither deadlines nor venues covers every active one of both.
     """
     cfg = next((d for d in settings.digests if d.key == digest_key), None)
     if cfg is None:
         raise KeyError(f"no digest '{digest_key}' in the config")
     period = digest_period(cfg.cron, fired_at, settings.tz)
-    everything = not cfg.deadlines and not cfg.forums
+    everything = not cfg.deadlines and not cfg.venues
     deadlines: list[Deadline | None] = (
         list(active_deadlines(session))
         if everything
         else [deadline_by_key(session, k) for k in cfg.deadlines]
     )
-    forums: list[Forum | None] = (
-        list(active_forums(session))
+    venues: list[Venue | None] = (
+        list(active_venues(session))
         if everything
-        else [forum_by_key(session, k) for k in cfg.forums]
+        else [venue_by_key(session, k) for k in cfg.venues]
     )
     people = active_people(session)
     sections = [
         (d, deadline_states(session, d, people)) for d in deadlines if d is not None and d.active
     ]
-    progress = [_venue_progress(session, f) for f in forums if f is not None and f.active]
+    progress = [_venue_progress(session, f) for f in venues if f is not None and f.active]
     added = 0
     for key in cfg.to:
         group = group_by_key(session, key)

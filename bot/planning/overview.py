@@ -8,7 +8,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
 from bot.holidays import holiday_warning
-from bot.planning.venue_reminders import forum_reminders
+from bot.planning.venue_reminders import venue_reminders
 from handlers.context import local_time
 from handlers.workdays import reminder_times
 
@@ -37,15 +37,15 @@ def describe(settings: Settings, *, now: datetime) -> str:
             out.append(
                 f"  {phase.name}: {local_time(phase.start, tz)} — {local_time(phase.end, tz)}"
             )
-    if settings.forums:
+    if settings.venues:
         out.append("\n会场与提醒计划:")
-    for forum in settings.forums:
+    for venue in settings.venues:
         out.append(
-            f"  [{forum.key}] {forum.title}·{forum.location} {local_time(forum.starts_at, tz)}"
-            f" 主持 {forum.host or '—'} 评委 {'、'.join(forum.judges)}"
-            f" 选手 {len(forum.contestants)} 位 → 群 {forum.group or '—'}"
+            f"  [{venue.key}] {venue.title}·{venue.location} {local_time(venue.starts_at, tz)}"
+            f" 主持 {venue.host or '—'} 评委 {'、'.join(venue.judges)}"
+            f" 选手 {len(venue.contestants)} 位 → 群 {venue.group or '—'}"
         )
-        for reminder in forum_reminders(forum, tz):
+        for reminder in venue_reminders(venue, tz):
             state = "已过" if reminder.at < now else "计划"
             label = "前一晚" if reminder.label == "eve" else f"提前 {reminder.label}"
             out.append(f"      {state} {local_time(reminder.at, tz)} 会场提醒（{label}）")

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.planning.deadlines import refresh as refresh_deadline_push
-from bot.planning.venue_reminders import PREFIX as FORUM_PREFIX
-from bot.planning.venue_reminders import refresh_forum_reminder
+from bot.planning.venue_reminders import PREFIX as VENUE_PREFIX
+from bot.planning.venue_reminders import refresh_venue_reminder
 from handlers.messages import OutboundMessage
 
-REFRESHED = (FORUM_PREFIX, "remind:deadline:", "overdue:deadline:")
+REFRESHED = (VENUE_PREFIX, "remind:deadline:", "overdue:deadline:")
 
 
 def refreshes(reason: str) -> bool:
@@ -23,8 +23,8 @@ def refresh(
     session: Session, reason: str, message: OutboundMessage, now: datetime
 ) -> OutboundMessage | None:
     """None drops the push; otherwise the (possibly re-rendered) message to send."""
-    if reason.startswith(FORUM_PREFIX):
-        return refresh_forum_reminder(session, reason, message)
+    if reason.startswith(VENUE_PREFIX):
+        return refresh_venue_reminder(session, reason, message)
     if reason.startswith(REFRESHED[1:]):
         return refresh_deadline_push(session, reason, message, now)
     return message

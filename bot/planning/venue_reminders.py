@@ -1,4 +1,4 @@
-"""Venue reminders (PRODUCT §5): the evening before and shortly before the start.
+"""VenueSpec reminders (PRODUCT §5): the evening before and shortly before the start.
 
 Planned into the outbox when the config is synced. The dedupe key carries the start time,
 so re-syncing an unchanged config adds nothing, and a rescheduled venue gets new reminders
@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.config import ForumConfig, Settings
+from bot.config import Settings, VenueConfig
 from handlers.context import local_time
 from handlers.messages import Mention, OutboundMessage, payload_of
 from handlers.pushes import enqueue
 from handlers.text import parse_offset
 from storage.models import OutboxRow
-from storage.people import forum_by_key
+from storage.people import venue_by_key
 
 PREFIX = "remind:forum:"
 
@@ -30,39 +30,39 @@ PREFIX = "remind:forum:"
 class PlannedReminder:
     """One venue reminder: when, which round, and its stable key."""
 
-    forum: str
+    venue: str
     label: str
     at: datetime
     starts_at: datetime
 
     @property
     def key(self) -> str:
-        return f"{PREFIX}{self.forum}:{self.label}:{self.starts_at.isoformat()}"
+        return f"{PREFIX}{self.venue}:{self.label}:{self.starts_at.isoformat()}"
 
 
-def forum_reminders(forum: ForumConfig, tz: ZoneInfo) -> list[PlannedReminder]:
+def venue_reminders(venue: VenueConfig, tz: ZoneInfo) -> list[PlannedReminder]:
     """Pure: the reminder times of one venue, earliest first."""
     plan: list[PlannedReminder] = []
-    if forum.remind_eve:
-        eve_day = forum.starts_at.astimezone(tz).date() - timedelta(days=1)
-        at = datetime.combine(eve_day, time.fromisoformat(forum.remind_eve), tzinfo=tz)
-        plan.append(PlannedReminder(forum.key, "eve", at, forum.starts_at))
-    for offset in forum.remind_before:
-        at = forum.starts_at - parse_offset(offset)
-        plan.append(PlannedReminder(forum.key, offset, at, forum.starts_at))
+    if venue.remind_eve:
+        eve_day = venue.starts_at.astimezone(tz).date() - timedelta(days=1)
+        at = datetime.combine(eve_day, time.fromisoformat(venue.remind_eve), tzinfo=tz)
+        plan.append(PlannedReminder(venue.key, "eve", at, venue.starts_at))
+    for offset in venue.remind_before:
+        at = venue.starts_at - parse_offset(offset)
+        plan.append(PlannedReminder(venue.key, offset, at, venue.starts_at))
     unique = {(r.at, r.label): r for r in plan}
     return sorted(unique.values(), key=lambda r: r.at)
 
 
-def reminder_text(forum: ForumConfig, tz: ZoneInfo, label: str) -> str:
+def reminder_text(venue: VenueConfig, tz: ZoneInfo, label: str) -> str:
     when = "明天" if label == "eve" else f"{_offset_words(label)}后"
-    judges = "、".join(forum.judges)
-    contestants = "、".join(f"{i}.{name}" for i, name in enumerate(forum.contestants, start=1))
+    judges = "、".join(venue.judges)
+    contestants = "、".join(f"{i}.{name}" for i, name in enumerate(venue.contestants, start=1))
     return (
-        f"【会场提醒】{forum.title}·{forum.location or forum.key}会场{when}开始\n"
-        f"时间：{local_time(forum.starts_at, tz)}\n"
-        f"地点：{forum.location or '见通知'}\n"
-        f"主持：{forum.host or '—'}\n"
+        f"【会场提醒】{venue.title}·{venue.location or venue.key}会场{when}开始\n"
+        f"时间：{local_time(venue.starts_at, tz)}\n"
+        f"地点：{venue.location or '见通知'}\n"
+        f"主持：{venue.host or '—'}\n"
         f"评委：{judges}\n"
         f"选手（按顺序）：{contestants}\n"
         "评委请在本群 @我 评分，例如：评分 1号 18 22 17 20 9"
@@ -78,24 +78,24 @@ def _offset_words(label: str) -> str:
     return f"{int(delta.total_seconds() // 60)} 分钟"
 
 
-def plan_forum_reminders(session: Session, settings: Settings, now: datetime) -> int:
+def plan_venue_reminders(session: Session, settings: Settings, now: datetime) -> int:
     """Enqueue every future venue reminder that is not planned yet; returns how many."""
     added = 0
     tz = settings.tz
-    for forum in settings.forums:
-        if not forum.group:
+    for venue in settings.venues:
+        if not venue.group:
             continue
-        group = settings.group(forum.group)
-        judges = tuple(_mention(settings, name) for name in forum.judges)
-        for reminder in forum_reminders(forum, tz):
+        group = settings.group(venue.group)
+        judges = tuple(_mention(settings, name) for name in venue.judges)
+        for reminder in venue_reminders(venue, tz):
             if reminder.at < now:
                 continue
             message = OutboundMessage(
                 platform=group.platform,
                 target_kind="group",
                 target=group.key,
-                text=reminder_text(forum, tz, reminder.label),
-                title=f"{forum.location}会场提醒",
+                text=reminder_text(venue, tz, reminder.label),
+                title=f"{venue.location}会场提醒",
                 mentions=judges,
             )
             if _reword_planned(session, reminder.key, message):
@@ -128,18 +128,18 @@ def _mention(settings: Settings, name: str) -> Mention:
     return Mention(name, person.wecom_userid, person.dingtalk_userid, person.mobile)
 
 
-def refresh_forum_reminder(
+def refresh_venue_reminder(
     session: Session, reason: str, message: OutboundMessage
 ) -> OutboundMessage | None:
     """Drop a venue reminder whose venue is gone, rescheduled or already published."""
     try:
-        forum_key, _label, starts = reason.removeprefix(PREFIX).split(":", 2)
+        venue_key, _label, starts = reason.removeprefix(PREFIX).split(":", 2)
         planned_start = datetime.fromisoformat(starts)
     except ValueError:
         return message
-    forum = forum_by_key(session, forum_key)
-    if forum is None or not forum.active or forum.published_at is not None:
+    venue = venue_by_key(session, venue_key)
+    if venue is None or not venue.active or venue.published_at is not None:
         return None
-    if forum.starts_at != planned_start:
+    if venue.starts_at != planned_start:
         return None
     return message

@@ -116,7 +116,7 @@ def campaign(db_url: str = "sqlite:///:memory:", **overrides: Any) -> dict[str, 
             },
         ],
         "rubrics": [RUBRIC_3],
-        "forums": [
+        "venues": [
             {
                 "key": "ruiquan",
                 "title": "学校管理论坛",
