@@ -128,21 +128,24 @@ def entry_states(
     by_id = {p.id: p for p in people}
     states: list[EntryState] = []
     for sub in deadline.submitters:
-        if sub.kind == "unit":
-            members = [p for p in active if p.unit == sub.name]
-            principals = [p for p in members if p.has_role("principal")] or members
-            entry = Entry(sub.name, "unit", sub.name, tuple(mention_of(p) for p in principals))
-        else:
-            person = next((p for p in active if p.name == sub.name), None)
-            unit = person.unit if person is not None else ""
-            contacts = (mention_of(person),) if person is not None else ()
-            entry = Entry(sub.name, "person", unit, contacts)
         mine = [s for s in submissions if _counts_for(s, sub, by_id)]
         state: State = "missing"
         if mine:
             state = "late" if all(s.late for s in mine) else "on_time"
-        states.append(EntryState(entry, state))
+        states.append(EntryState(_entry(sub, active), state))
     return states
+
+
+def _entry(sub: SubmitterLike, active: Sequence[PersonLike]) -> Entry:
+    """A submitter as an entry: a unit @-mentions its principals (all members if none)."""
+    if sub.kind == "unit":
+        members = [p for p in active if p.unit == sub.name]
+        principals = [p for p in members if p.has_role("principal")] or members
+        return Entry(sub.name, "unit", sub.name, tuple(mention_of(p) for p in principals))
+    person = next((p for p in active if p.name == sub.name), None)
+    if person is None:
+        return Entry(sub.name, "person", "", ())
+    return Entry(sub.name, "person", person.unit, (mention_of(person),))
 
 
 def _counts_for(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from handlers.catalog import Entrant, VenueSpec
+from handlers.catalog import Catalog, Entrant, VenueSpec
 from handlers.context import Context
 from handlers.errors import BotError
 from storage.models import Contestant, Venue
@@ -105,37 +105,9 @@ def contestant_list(venue: VenueSpec) -> str:
 
 def resolve_judge_target(ctx: Context, target: str) -> tuple[VenueSpec, Entrant]:
     """The (venue, contestant) a judge's score line refers to, or a BotError saying why not."""
-    person = ctx.person
     catalog = ctx.venues()
-    words = target.split(" ")
-    venue_hint: VenueSpec | None = None
-    contestant_ref = target.replace(" ", "")
-    if len(words) > 1:
-        venue_hint = match_venue(catalog.venues, " ".join(words[:-1])) or match_venue(
-            catalog.venues, words[0]
-        )
-        if venue_hint is not None:
-            contestant_ref = words[-1]
-
-    judged = catalog.judged_by(person.id)
-    in_chat = catalog.in_chat(ctx.message.chat_id)
-    candidates: Sequence[VenueSpec]
-    if venue_hint is not None:
-        candidates = [venue_hint]
-    elif in_chat:
-        candidates = in_chat
-    else:
-        candidates = judged
-    if not judged:
-        raise BotError(f"{person.name}，您不是任何会场的评委，不能评分。如有疑问请联系活动组织者。")
-    mine = [v for v in candidates if person.id in v.judge_ids]
-    if not mine:
-        names = "、".join(venue_name(v) for v in candidates)
-        judges = "、".join(j.name for v in candidates for j in v.judges)
-        raise BotError(
-            f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
-            f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
-        )
+    venue_hint, contestant_ref = _split_venue(catalog.venues, target)
+    mine = _my_venues(ctx, catalog, venue_hint)
     hits: list[tuple[VenueSpec, Entrant]] = []
     ambiguous: list[Entrant] = []
     for venue in mine:
@@ -156,3 +128,33 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[VenueSpec, Entrant]
         raise BotError(f"“{contestant_ref}”能对上多位选手：{names}。请写全名或序号。")
     listing = "；".join(f"{venue_name(v)}：{contestant_list(v)}" for v in mine)
     raise BotError(f"没有找到选手“{contestant_ref}”。{listing}")
+
+
+def _split_venue(venues: Sequence[VenueSpec], target: str) -> tuple[VenueSpec | None, str]:
+    """``瑞泉中学会场 杜桥中学`` → (that venue, ``杜桥中学``); no venue named: (None, all)."""
+    words = target.split(" ")
+    if len(words) > 1:
+        hint = match_venue(venues, " ".join(words[:-1])) or match_venue(venues, words[0])
+        if hint is not None:
+            return hint, words[-1]
+    return None, target.replace(" ", "")
+
+
+def _my_venues(ctx: Context, catalog: Catalog, hint: VenueSpec | None) -> list[VenueSpec]:
+    """The venues the score line may be for: the one named, else this chat's, else every
+    venue the sender judges; only those the sender judges, or a BotError saying why."""
+    person = ctx.person
+    judged = catalog.judged_by(person.id)
+    if not judged:
+        raise BotError(f"{person.name}，您不是任何会场的评委，不能评分。如有疑问请联系活动组织者。")
+    in_chat = catalog.in_chat(ctx.message.chat_id)
+    candidates: Sequence[VenueSpec] = [hint] if hint is not None else (in_chat or judged)
+    mine = [v for v in candidates if person.id in v.judge_ids]
+    if not mine:
+        names = "、".join(venue_name(v) for v in candidates)
+        judges = "、".join(j.name for v in candidates for j in v.judges)
+        raise BotError(
+            f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
+            f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
+        )
+    return mine
