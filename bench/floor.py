@@ -22,7 +22,7 @@ from typing import Any
 from bench.workload import PreparedRequest, load_requests
 from bot.app import Services, build_services
 from bot.config import load_settings
-from bot.platforms import wecom
+from bot.platforms.wecom import wire as wecom
 
 
 def run_floor(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.devtools.emulator.players import wecom_app_callback
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.wecom.crypto import WeComCrypto
 
 CORP_ID = "wwbench000001"
 AGENT_ID = "1000002"

@@ -34,9 +34,10 @@ from bot.dispatcher import Dispatcher, Outcome
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.holidays import holiday_warning
 from bot.media import PlatformMedia
-from bot.platforms import dingtalk, wecom
-from bot.platforms.dingtalk_sign import verify_dingtalk_request
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.dingtalk import wire as dingtalk
+from bot.platforms.dingtalk.sign import verify_dingtalk_request
+from bot.platforms.wecom import wire as wecom
+from bot.platforms.wecom.crypto import WeComCrypto
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage
 from storage.db import make_engine, make_session_factory, ping, transaction, upgrade

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.platforms.wecom_crypto import aes_key
-from bot.tokens import TokenCache
+from bot.platforms.tokens import TokenCache
+from bot.platforms.wecom.crypto import aes_key
 from handlers.errors import BotError
 from handlers.files import DEFAULT_MAX_BYTES, FileIntake, too_large_message
 from handlers.messages import Attachment, Channel

@@ -9,7 +9,7 @@ from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
 from bot.planning.venue_reminders import plan_venue_reminders
 from bot.scheduler import Scheduler, instance_name
-from bot.senders import build_router
+from bot.senders.router import build_router
 from storage.db import transaction
 
 

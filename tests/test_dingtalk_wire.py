@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import Forbidden, MalformedRequest
-from bot.platforms.dingtalk import parse_message
-from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
+from bot.platforms.dingtalk.sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
+from bot.platforms.dingtalk.wire import parse_message
 from handlers.messages import Attachment, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dingtalk"

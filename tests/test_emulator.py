@@ -36,16 +36,16 @@ from bot.devtools.emulator.players import (
 )
 from bot.devtools.emulator.records import robot_access_token, webhook_key
 from bot.errors import Forbidden
-from bot.platforms.dingtalk import parse_message as parse_dingtalk
-from bot.platforms.dingtalk_sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
-from bot.platforms.wecom import (
+from bot.platforms.dingtalk.sign import dingtalk_sign, signed_robot_url, verify_dingtalk_request
+from bot.platforms.dingtalk.wire import parse_message as parse_dingtalk
+from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom.wire import (
     parse_app_envelope,
     parse_app_message,
     parse_robot_envelope,
     parse_robot_message,
     verify_url,
 )
-from bot.platforms.wecom_crypto import WeComCrypto
 
 # 1700000000000 ms is PROTOCOLS §4's signature vector: with SEC000test its sign holds a "+".
 START = datetime.fromtimestamp(1_700_000_000, UTC)

@@ -29,8 +29,8 @@ from wechatpy.work.crypto import PrpCrypto
 
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
-from bot.platforms.dingtalk_sign import dingtalk_sign
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.dingtalk.sign import dingtalk_sign
+from bot.platforms.wecom.crypto import WeComCrypto
 from storage.db import transaction
 from storage.models import InboundMessageRow, OutboxRow, ScoreRevision, ScoreSheet, Submission
 from tests.conftest import make_settings

@@ -37,7 +37,7 @@ from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.records import Recorded
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox import WAVE, DrainStats, OutboxSender
-from bot.platforms.dingtalk_sign import signed_robot_url
+from bot.platforms.dingtalk.sign import signed_robot_url
 from bot.runtime import attach_background, make_outbox, plan_on_start
 from bot.scheduler import Scheduler
 from handlers.messages import OutboundMessage, Platform

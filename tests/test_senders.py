@@ -29,19 +29,13 @@ from starlette.routing import Route
 from bot.clock import FakeClock
 from bot.config import Settings, settings_from_mapping
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.senders import (
-    LIMITS,
-    DingTalkApp,
-    DingTalkAppSender,
-    DingTalkRobotSender,
-    DingTalkSessionSender,
-    DingTalkTokenCache,
-    WeComAppSender,
-    WeComWebhookSender,
-    build_router,
-    max_text_bytes,
-)
+from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
+from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
+from bot.platforms.wecom.app_sender import WeComAppSender
+from bot.platforms.wecom.webhook_sender import WeComWebhookSender
+from bot.senders import LIMITS, max_text_bytes
 from bot.senders.render import msg_uuid
+from bot.senders.router import build_router
 from handlers.messages import Mention, OutboundMessage
 from handlers.text import split_text, utf8_len
 

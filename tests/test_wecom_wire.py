@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import Forbidden, MalformedRequest, RequestError
-from bot.platforms.wecom import (
+from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom.wire import (
     parse_app_envelope,
     parse_app_message,
     parse_robot_envelope,
@@ -23,7 +24,6 @@ from bot.platforms.wecom import (
     render_robot_reply,
     verify_url,
 )
-from bot.platforms.wecom_crypto import WeComCrypto
 from handlers.messages import Attachment, InboundMessage, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wecom"

@@ -36,7 +36,7 @@ from bot.devtools.emulator.players import (
 )
 from bot.devtools.serving import LoopbackServer
 from bot.outbox import OutboxSender
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.wecom.crypto import WeComCrypto
 from bot.runtime import make_outbox, plan_on_start
 from bot.scheduler import run_planners
 from handlers.score_sheet import export_venue

@@ -1,31 +1,19 @@
-"""Outbound delivery: one sender per platform endpoint, and a router that picks one.
+"""Outbound delivery, the platform-neutral part: the ``Sender`` port, size limits, the router.
 
-Every sender implements ``Sender`` (``send`` once, or raise ``RetryableDelivery`` /
-``PermanentDelivery``; ``rate_key`` names the per-robot rate limit). ``build_router`` is the
-composition root's entry point; ``limits`` holds the size limits.
+::
+
+    base     the ``Sender`` port, the errcode table and the HTTP helpers every sender uses
+    limits   the platforms' size limits (splitting a text to fit is ``handlers.text``)
+    router   picks the platform sender for an ``OutboundMessage``; ``build_router`` makes them
+
+The senders themselves live with their platform (``bot.platforms.wecom`` and
+``bot.platforms.dingtalk``); they import ``base`` and ``limits`` from here, so this package
+imports no platform (``router`` does, and is not imported here).
 """
 
 from __future__ import annotations
 
 from bot.senders.base import Sender
-from bot.senders.dingtalk_app import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
-from bot.senders.dingtalk_robot import DingTalkRobotSender, DingTalkSessionSender
 from bot.senders.limits import LIMITS, max_text_bytes
-from bot.senders.router import SenderRouter, build_router
-from bot.senders.wecom_app import WeComAppSender
-from bot.senders.wecom_webhook import WeComWebhookSender
 
-__all__ = [
-    "LIMITS",
-    "DingTalkApp",
-    "DingTalkAppSender",
-    "DingTalkRobotSender",
-    "DingTalkSessionSender",
-    "DingTalkTokenCache",
-    "Sender",
-    "SenderRouter",
-    "WeComAppSender",
-    "WeComWebhookSender",
-    "build_router",
-    "max_text_bytes",
-]
+__all__ = ["LIMITS", "Sender", "max_text_bytes"]

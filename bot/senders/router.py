@@ -25,11 +25,11 @@ from bot.clock import Clock
 from bot.config import GroupConfig, Settings
 from bot.errors import PermanentDelivery
 from bot.links import link_maker
+from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
+from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
+from bot.platforms.wecom.app_sender import WeComAppSender
+from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.senders.base import Sender, bounded_rate_key
-from bot.senders.dingtalk_app import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
-from bot.senders.dingtalk_robot import DingTalkRobotSender, DingTalkSessionSender
-from bot.senders.wecom_app import WeComAppSender
-from bot.senders.wecom_webhook import WeComWebhookSender
 from handlers.messages import OutboundMessage
 
 

@@ -6,8 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.platforms.dingtalk_sign import dingtalk_sign
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.dingtalk.sign import dingtalk_sign
+from bot.platforms.wecom.crypto import WeComCrypto
 from handlers.messages import InboundMessage
 from tests.support.campaign import (
     CORP_ID,

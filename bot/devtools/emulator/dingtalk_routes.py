@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from bot.devtools.emulator import rules
 from bot.devtools.emulator.calls import Call, RoutesBase, file_response
 from bot.errors import Forbidden
-from bot.platforms.dingtalk_sign import verify_dingtalk_request
+from bot.platforms.dingtalk.sign import verify_dingtalk_request
 
 _DINGTALK_TIMESTAMP_WINDOW_MS = 3600 * 1000
 

@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from bot.platforms.dingtalk_sign import dingtalk_sign
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.dingtalk.sign import dingtalk_sign
+from bot.platforms.wecom.crypto import WeComCrypto
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 DINGTALK_SESSION_LIFETIME_MS = 90 * 60 * 1000

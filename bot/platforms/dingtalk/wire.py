@@ -1,7 +1,7 @@
 """DingTalk (钉钉) enterprise internal app robot, HTTP mode: inbound JSON and session replies.
 
 Pure translators; no I/O. The HTTP layer checks the ``timestamp`` / ``sign`` headers with
-``bot.platforms.dingtalk_sign.verify_dingtalk_request`` before calling ``parse_message``.
+``bot.platforms.dingtalk.sign.verify_dingtalk_request`` before calling ``parse_message``.
 Anything we cannot read becomes ``MalformedRequest`` (400); no other exception escapes,
 whatever the body holds.
 """

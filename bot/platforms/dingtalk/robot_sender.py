@@ -13,7 +13,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery
-from bot.platforms.dingtalk_sign import signed_robot_url
+from bot.platforms.dingtalk.sign import signed_robot_url
 from bot.senders.base import (
     bounded_rate_key,
     check_errcode,

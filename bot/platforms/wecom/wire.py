@@ -19,7 +19,7 @@ import defusedxml.ElementTree as safe_xml
 
 from bot.errors import MalformedRequest
 from bot.platforms.fields import object_field, text_field
-from bot.platforms.wecom_crypto import WeComCrypto
+from bot.platforms.wecom.crypto import WeComCrypto
 from handlers.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
 
 # Characters XML 1.0 forbids even inside CDATA; WeCom's parser would reject the whole reply.

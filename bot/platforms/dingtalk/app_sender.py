@@ -16,6 +16,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.platforms.tokens import TokenCache
 from bot.senders.base import (
     bounded_rate_key,
     check_errcode,
@@ -30,7 +31,6 @@ from bot.senders.base import (
 )
 from bot.senders.limits import LIMITS
 from bot.senders.render import dingtalk_app_message
-from bot.tokens import TokenCache
 from handlers.messages import OutboundMessage
 
 THROTTLE_RETRY_AFTER = 60.0

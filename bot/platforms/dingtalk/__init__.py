@@ -1,0 +1,11 @@
+"""DingTalk (钉钉): everything that knows this platform's wire.
+
+::
+
+    wire            the app robot's callback body in
+    sign            HMAC-SHA256 signatures, inbound and outbound
+    app_sender      the app robot's OpenAPI pushes (and its access token)
+    robot_sender    the custom group robot and the sessionWebhook
+
+Nothing is imported here: import the module you need.
+"""

@@ -1,0 +1,11 @@
+"""WeCom (企业微信): everything that knows this platform's wire.
+
+::
+
+    wire            callback bodies in (app XML, robot JSON) and passive answers out
+    crypto          the callback signature and AES envelope
+    app_sender      app messages to one person (wechatpy)
+    webhook_sender  the group robot's webhook
+
+Nothing is imported here: import the module you need.
+"""
