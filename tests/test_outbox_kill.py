@@ -27,7 +27,7 @@ from bot.app import build_services
 from bot.clock import SystemClock
 from bot.config import load_settings
 from bot.devtools.emulator import EmulatorServer, EmulatorState
-from bot.senders.render import msg_uuid
+from bot.platforms.dingtalk.render import msg_uuid
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import make_engine, make_session_factory, transaction

@@ -30,11 +30,11 @@ from bot.clock import FakeClock
 from bot.config import Settings, settings_from_mapping
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
+from bot.platforms.dingtalk.render import msg_uuid
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
 from bot.platforms.wecom.app_sender import WeComAppSender
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.senders import LIMITS, max_text_bytes
-from bot.senders.render import msg_uuid
 from bot.senders.router import build_router
 from handlers.messages import Mention, OutboundMessage
 from handlers.text import split_text, utf8_len
@@ -1109,7 +1109,7 @@ def test_split_text_roundtrips_when_no_line_is_over_long(data: st.DataObject) ->
 
 
 def test_a_mobile_that_prefixes_another_in_the_text_is_still_appended() -> None:
-    from bot.senders.render import dingtalk_text_with_ats
+    from bot.platforms.dingtalk.render import dingtalk_text_with_ats
 
     short = Mention("甲", mobile="1380000000")
     # "@1380000000" appears only as the start of "@13800000001": 甲 must still be @-ed.

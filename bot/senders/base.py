@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -135,6 +135,11 @@ def bounded_rate_key(prefix: str, ident: str) -> str:
     if len(key) <= RATE_KEY_MAX:
         return key
     return f"{prefix}:sha256:{hashlib.sha256(ident.encode('utf-8')).hexdigest()}"
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """The non-empty ``values`` in first-seen order, each once (mention lists)."""
+    return list(dict.fromkeys(v for v in values if v))
 
 
 def check_not_empty(where: str, message: OutboundMessage) -> None:

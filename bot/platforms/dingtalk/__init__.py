@@ -6,6 +6,7 @@
     sign            HMAC-SHA256 signatures, inbound and outbound
     app_sender      the app robot's OpenAPI pushes (and its access token)
     robot_sender    the custom group robot and the sessionWebhook
+    render          OutboundMessage → the JSON body each sender posts
 
 Nothing is imported here: import the module you need.
 """

@@ -16,6 +16,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.platforms.dingtalk.render import dingtalk_app_message
 from bot.platforms.tokens import TokenCache
 from bot.senders.base import (
     bounded_rate_key,
@@ -30,7 +31,6 @@ from bot.senders.base import (
     retry_after_header,
 )
 from bot.senders.limits import LIMITS
-from bot.senders.render import dingtalk_app_message
 from handlers.messages import OutboundMessage
 
 THROTTLE_RETRY_AFTER = 60.0

@@ -13,6 +13,7 @@ import httpx
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery
+from bot.platforms.dingtalk.render import dingtalk_robot_body
 from bot.platforms.dingtalk.sign import signed_robot_url
 from bot.senders.base import (
     bounded_rate_key,
@@ -26,7 +27,6 @@ from bot.senders.base import (
     post_json,
 )
 from bot.senders.limits import LIMITS
-from bot.senders.render import dingtalk_robot_body
 from handlers.messages import OutboundMessage
 
 SESSION_EXPIRED = 300001

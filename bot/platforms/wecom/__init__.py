@@ -6,6 +6,7 @@
     crypto          the callback signature and AES envelope
     app_sender      app messages to one person (wechatpy)
     webhook_sender  the group robot's webhook
+    render          OutboundMessage → the JSON body each sender posts
 
 Nothing is imported here: import the module you need.
 """

@@ -27,9 +27,9 @@ from wechatpy.work import WeChatClient
 
 from bot.clock import Clock
 from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.platforms.wecom.render import wecom_app_content
 from bot.senders.base import bounded_rate_key, check_errcode, check_not_empty, check_size
 from bot.senders.limits import LIMITS
-from bot.senders.render import wecom_app_content
 from handlers.messages import OutboundMessage
 from handlers.text import utf8_len
 

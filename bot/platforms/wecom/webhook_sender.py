@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from bot.errors import PermanentDelivery, RetryableDelivery
+from bot.platforms.wecom.render import wecom_markdown_content, wecom_webhook_body
 from bot.senders.base import (
     bounded_rate_key,
     check_errcode,
@@ -20,7 +21,6 @@ from bot.senders.base import (
     post_json,
 )
 from bot.senders.limits import LIMITS
-from bot.senders.render import wecom_markdown_content, wecom_webhook_body
 from handlers.messages import OutboundMessage
 from handlers.text import utf8_len
 

@@ -1,12 +1,8 @@
-"""Pure rendering: ``OutboundMessage`` → the JSON body each platform expects.
+"""Pure rendering: ``OutboundMessage`` → the JSON body DingTalk's robots expect.
 
-Golden-tested byte for byte; no I/O here. Mentions are rendered the way each platform
-actually notifies people:
-
-- WeCom text: ``mentioned_list`` (userids) and ``mentioned_mobile_list`` (for people we only
-  know by mobile); WeCom markdown: a last line of ``<@userid>`` tags.
-- DingTalk robots: ``at.atMobiles`` / ``at.atUserIds`` *and* the ``@mobile`` (or ``@userid``)
-  in the text itself, which DingTalk requires before it notifies anyone.
+Golden-tested byte for byte; no I/O here. DingTalk only notifies the people a robot message
+mentions in ``at.atMobiles`` / ``at.atUserIds`` *and* by ``@mobile`` (or ``@userid``) in the
+text itself, so both are rendered.
 """
 
 from __future__ import annotations
@@ -17,49 +13,13 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from bot.senders.base import unique
 from handlers.messages import Mention, OutboundMessage
 
 MSG_UUID_NAMESPACE = uuid.UUID("6f1d3c0e-8b5a-5e57-9d1c-2a0b7c4e9f10")
 """Namespace for ``msgUuid``: uuid5(namespace, dedupe_key) is stable across restarts."""
 
 TITLE_MAX_CHARS = 64
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(v for v in values if v))
-
-
-# ----------------------------------------------------------------------------- WeCom
-
-
-def wecom_webhook_body(message: OutboundMessage) -> dict[str, Any]:
-    """Body for ``POST /cgi-bin/webhook/send``."""
-    if message.markdown:
-        return {"msgtype": "markdown", "markdown": {"content": wecom_markdown_content(message)}}
-    text: dict[str, Any] = {"content": message.text}
-    userids = _unique(m.wecom_userid for m in message.mentions)
-    mobiles = _unique(m.mobile for m in message.mentions if not m.wecom_userid)
-    if userids:
-        text["mentioned_list"] = userids
-    if mobiles:
-        text["mentioned_mobile_list"] = mobiles
-    return {"msgtype": "text", "text": text}
-
-
-def wecom_markdown_content(message: OutboundMessage) -> str:
-    """Markdown text plus one line of ``<@userid>`` tags (people without a WeCom userid
-    cannot be mentioned in markdown)."""
-    tags = " ".join(f"<@{uid}>" for uid in _unique(m.wecom_userid for m in message.mentions))
-    return f"{message.text}\n{tags}" if tags else message.text
-
-
-def wecom_app_content(message: OutboundMessage) -> dict[str, Any]:
-    """The type-specific part of an app message (``msgtype`` + ``text``/``markdown``)."""
-    kind = "markdown" if message.markdown else "text"
-    return {"msgtype": kind, kind: {"content": message.text}}
-
-
-# ----------------------------------------------------------------------------- DingTalk
 
 
 def msg_uuid(dedupe_key: str) -> str:
@@ -82,7 +42,7 @@ def dingtalk_text_with_ats(text: str, mentions: Iterable[Mention]) -> str:
     """Append `` @mobile`` (or `` @userid`` for people without a mobile) for everyone the
     text does not already @-mention."""
     suffix = ""
-    for handle in _unique(m.mobile or m.dingtalk_userid for m in mentions):
+    for handle in unique(m.mobile or m.dingtalk_userid for m in mentions):
         if not _mentioned(text + suffix, handle):
             suffix += f" @{handle}"
     return text + suffix
@@ -98,8 +58,8 @@ def dingtalk_robot_body(message: OutboundMessage, *, dedupe_key: str) -> dict[st
     """Body for a custom robot ``/robot/send`` or a ``sessionWebhook``."""
     text = dingtalk_text_with_ats(message.text, message.mentions)
     at = {
-        "atMobiles": _unique(m.mobile for m in message.mentions),
-        "atUserIds": _unique(m.dingtalk_userid for m in message.mentions),
+        "atMobiles": unique(m.mobile for m in message.mentions),
+        "atUserIds": unique(m.dingtalk_userid for m in message.mentions),
         "isAtAll": False,
     }
     body: dict[str, Any]
