@@ -33,9 +33,9 @@ from bot.config_sync import sync_config
 from bot.dispatcher import Dispatcher, Outcome
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.holidays import holiday_warning
-from bot.media import PlatformMedia
 from bot.platforms.dingtalk import wire as dingtalk
 from bot.platforms.dingtalk.sign import verify_dingtalk_request
+from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import wire as wecom
 from bot.platforms.wecom.crypto import WeComCrypto
 from handlers.files import FileIntake

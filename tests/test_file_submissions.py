@@ -34,7 +34,8 @@ from bot.devtools.emulator.players import (
 )
 from bot.devtools.emulator.records import InboundMedia
 from bot.devtools.emulator.wecom_routes import seal_robot_file
-from bot.media import PlatformMedia, open_robot_file, robot_file_key
+from bot.platforms.media import PlatformMedia
+from bot.platforms.wecom.media import open_robot_file, robot_file_key
 from handlers.files import DEFAULT_MAX_BYTES
 from handlers.messages import Channel
 from storage.db import transaction
@@ -347,7 +348,7 @@ def test_a_file_of_exactly_the_limit_is_accepted(small: World, channel: Channel)
 
 
 def test_robot_file_is_served_encrypted(world: World) -> None:
-    """Decrypted here by hand, independently of bot.media: AES-256-CBC, IV = key[:16],
+    """Decrypted here by hand, independently of bot.platforms.wecom.media: AES-256-CBC, IV = key[:16],
     PKCS#7 to a multiple of 32 bytes."""
     media = world.media(DOCX)
     raw = httpx.get(media.robot_url(world.base_url), timeout=5).content

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.dispatcher import Outcome
-from bot.media import CHANNELS
+from bot.platforms.media import CHANNELS
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.files import FileIntake

@@ -7,6 +7,7 @@
     app_sender      the app robot's OpenAPI pushes (and its access token)
     robot_sender    the custom group robot and the sessionWebhook
     render          OutboundMessage → the JSON body each sender posts
+    media           downloading the files people send
 
 Nothing is imported here: import the module you need.
 """

@@ -7,6 +7,7 @@
     app_sender      app messages to one person (wechatpy)
     webhook_sender  the group robot's webhook
     render          OutboundMessage → the JSON body each sender posts
+    media           downloading the files people send
 
 Nothing is imported here: import the module you need.
 """
