@@ -2,8 +2,9 @@
 
 ``python -m bench.floor --config X --requests FILE --duration 10 --out FILE`` runs in a
 process of its own: ``build_services`` (migrations, config sync), then for each pre-built
-request what the endpoint does minus HTTP — ``parse_app_envelope``, ``WeComCrypto.open``
-(signature + AES), ``parse_app_message`` and ``Dispatcher.process`` (one transaction).
+request what the endpoint does minus HTTP — the WeCom app callback's ``parse`` (the
+envelope, the signature, AES and the message XML) and ``Dispatcher.process`` (one
+transaction).
 ``--profile FILE`` writes a pyinstrument text profile of the loop when pyinstrument is
 installed.
 """
@@ -15,22 +16,20 @@ import contextlib
 import json
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.workload import PreparedRequest, load_requests
 from bot.app import Services, build_services
 from bot.config import load_settings
-from bot.platforms.wecom import wire as wecom
+from bot.platforms.inbound import WireRequest
+from handlers.messages import InboundMessage
 
 
 def run_floor(
     services: Services, requests: list[PreparedRequest], *, duration: float
 ) -> dict[str, Any]:
-    crypto = services.wecom_app
-    assert crypto is not None
-    tolerance = timedelta(seconds=services.settings.wecom.timestamp_tolerance_s)
+    callback = services.callbacks["wecom_app"]
     statuses: Counter[str] = Counter()
     start = time.perf_counter()
     deadline = start + duration
@@ -38,17 +37,9 @@ def run_floor(
     for request in requests:
         if time.perf_counter() >= deadline:
             break
-        encrypt = wecom.parse_app_envelope(request.body)
-        plain = crypto.open(
-            request.query["msg_signature"],
-            request.query["timestamp"],
-            request.query["nonce"],
-            encrypt,
-            now=services.clock.now(),
-            tolerance=tolerance,
-        )
-        message = wecom.parse_app_message(plain)
-        assert message is not None
+        wire = WireRequest("POST", request.query, {})
+        message = callback.parse(wire, request.body, now=services.clock.now())
+        assert isinstance(message, InboundMessage)
         statuses[services.dispatcher.process(message).status] += 1
         done += 1
     elapsed = time.perf_counter() - start

@@ -1,19 +1,19 @@
-"""The HTTP service: explicit routes, each a thin translator between a platform's wire and
-the dispatcher. ``create_app`` is the composition root; nothing is built at import time.
+"""The HTTP service: an explicit route list, and one endpoint that drives any platform's
+callback (``bot.platforms.inbound.Callback``) between the wire and the dispatcher.
+``build_services`` and ``create_app`` are the composition root; nothing is built at import
+time.
 
-Every inbound request is verified first (403 and a log line otherwise), parsed (400), size
-checked (413), then handled in a worker thread. A database in trouble answers 503 so the
+Every inbound request is verified first (403 and a log line otherwise), size checked (413),
+parsed (400), then handled in a worker thread. A database in trouble answers 503 so the
 platform retries; no input produces a 500.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,14 +30,13 @@ from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.config_sync import sync_config
-from bot.dispatcher import Dispatcher, Outcome
+from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.holidays import holiday_warning
-from bot.platforms.dingtalk import wire as dingtalk
-from bot.platforms.dingtalk.sign import verify_dingtalk_request
+from bot.platforms.dingtalk import callback as dingtalk
+from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
-from bot.platforms.wecom import wire as wecom
-from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom import callback as wecom
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage
 from storage.db import make_engine, make_session_factory, ping, transaction, upgrade
@@ -65,8 +64,7 @@ class Services:
     engine: Engine
     factory: sessionmaker[Session]
     dispatcher: Dispatcher
-    wecom_app: WeComCrypto | None
-    wecom_robot: WeComCrypto | None
+    callbacks: Mapping[Channel, Callback]
     background: list[Background] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -115,7 +113,6 @@ def build_services(
     if migrate:
         upgrade(engine)
     factory = make_session_factory(engine)
-    wc = settings.wecom
     background: list[Background] = []
 
     def wake() -> None:
@@ -146,12 +143,11 @@ def build_services(
         engine=engine,
         factory=factory,
         dispatcher=dispatcher,
-        wecom_app=WeComCrypto(wc.token, wc.encoding_aes_key, wc.corp_id)
-        if wc.app_enabled
-        else None,
-        wecom_robot=WeComCrypto(wc.robot_token, wc.robot_encoding_aes_key, "")
-        if wc.robot_enabled
-        else None,
+        callbacks={
+            "wecom_app": wecom.app_callback(settings.wecom),
+            "wecom_robot": wecom.robot_callback(settings.wecom),
+            "dingtalk": dingtalk.callback(settings.dingtalk),
+        },
         background=background,
     )
 
@@ -170,12 +166,15 @@ def create_app(services: Services) -> Starlette:
                 item.stop()
             services.engine.dispose()
 
+    def callback(channel: Channel) -> Callable[[Request], Awaitable[Response]]:
+        return _guard(services, _callback(services.callbacks[channel]))
+
     routes = [
-        Route("/wecom/callback", _guard(services, _wecom_app_get), methods=["GET"]),
-        Route("/wecom/callback", _guard(services, _wecom_app_post), methods=["POST"]),
-        Route("/wecom/robot", _guard(services, _wecom_robot_get), methods=["GET"]),
-        Route("/wecom/robot", _guard(services, _wecom_robot_post), methods=["POST"]),
-        Route("/dingtalk/callback", _guard(services, _dingtalk_post), methods=["POST"]),
+        Route("/wecom/callback", callback("wecom_app"), methods=["GET"]),
+        Route("/wecom/callback", callback("wecom_app"), methods=["POST"]),
+        Route("/wecom/robot", callback("wecom_robot"), methods=["GET"]),
+        Route("/wecom/robot", callback("wecom_robot"), methods=["POST"]),
+        Route("/dingtalk/callback", callback("dingtalk"), methods=["POST"]),
         Route("/healthz", _guard(services, _healthz), methods=["GET"]),
         Route("/files/exports/{name}", _guard(services, _export_file), methods=["GET"]),
     ]
@@ -222,111 +221,25 @@ async def _body(services: Services, request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _query(request: Request, *names: str) -> list[str]:
-    missing = [n for n in names if not request.query_params.get(n)]
-    if missing:
-        raise Forbidden(f"missing {', '.join(missing)}")
-    return [request.query_params[n] for n in names]
+def _callback(callback: Callback) -> Endpoint:
+    """The one endpoint every platform's callback route runs (see ``bot.platforms.inbound``)."""
+
+    async def endpoint(services: Services, request: Request) -> Response:
+        wire = WireRequest(request.method, request.query_params, request.headers)
+        callback.verify(wire, now=services.clock.now())  # 403 before reading a body
+        body = b"" if wire.is_read else await _body(services, request)
+        parsed = callback.parse(wire, body, now=services.clock.now())
+        if isinstance(parsed, WireAnswer):
+            return _response(parsed)
+        _check_storable(parsed)
+        outcome = await run_in_threadpool(services.dispatcher.process, parsed)
+        return _response(callback.answer(parsed, outcome.reply, now=services.clock.now()))
+
+    return endpoint
 
 
-def _tolerance(services: Services) -> timedelta | None:
-    seconds = services.settings.wecom.timestamp_tolerance_s
-    return timedelta(seconds=seconds) if seconds else None
-
-
-def _crypto(crypto: WeComCrypto | None, what: str) -> WeComCrypto:
-    if crypto is None:
-        # Not configured: nobody can have signed for it.
-        raise Forbidden(f"{what} is not configured")
-    return crypto
-
-
-async def _wecom_verify(services: Services, request: Request, crypto: WeComCrypto) -> Response:
-    _query(request, "msg_signature", "timestamp", "nonce", "echostr")  # unsigned: 403
-    plain = wecom.verify_url(
-        crypto,
-        dict(request.query_params),
-        now=services.clock.now(),
-        tolerance=_tolerance(services),
-    )
-    return Response(plain.encode("utf-8"), media_type="text/plain")
-
-
-async def _wecom_app_get(services: Services, request: Request) -> Response:
-    return await _wecom_verify(services, request, _crypto(services.wecom_app, "wecom app"))
-
-
-async def _wecom_robot_get(services: Services, request: Request) -> Response:
-    return await _wecom_verify(services, request, _crypto(services.wecom_robot, "wecom robot"))
-
-
-async def _open(services: Services, request: Request, crypto: WeComCrypto, encrypt: str) -> str:
-    signature, timestamp, nonce = _query(request, "msg_signature", "timestamp", "nonce")
-    return crypto.open(
-        signature,
-        timestamp,
-        nonce,
-        encrypt,
-        now=services.clock.now(),
-        tolerance=_tolerance(services),
-    )
-
-
-async def _wecom_app_post(services: Services, request: Request) -> Response:
-    crypto = _crypto(services.wecom_app, "wecom app")
-    _query(request, "msg_signature", "timestamp", "nonce")  # 403 before reading a body
-    encrypt = wecom.parse_app_envelope(await _body(services, request))
-    message = wecom.parse_app_message(await _open(services, request, crypto, encrypt))
-    if message is None:
-        return Response(b"", status_code=200)  # an event: nothing to say
-    outcome = await _dispatch(services, message)
-    body = wecom.render_app_reply(
-        crypto,
-        outcome.reply,
-        to_user=message.sender_id,
-        from_user=services.settings.wecom.corp_id,
-        timestamp=str(int(services.clock.now().timestamp())),
-        nonce=secrets.token_hex(8),
-    )
-    return Response(body, media_type="application/xml")
-
-
-async def _wecom_robot_post(services: Services, request: Request) -> Response:
-    crypto = _crypto(services.wecom_robot, "wecom robot")
-    _query(request, "msg_signature", "timestamp", "nonce")
-    encrypt = wecom.parse_robot_envelope(await _body(services, request))
-    message = wecom.parse_robot_message(await _open(services, request, crypto, encrypt))
-    outcome = await _dispatch(services, message)
-    body = wecom.render_robot_reply(
-        crypto,
-        outcome.reply,
-        stream_id=f"s{message.message_id}"[:64],
-        timestamp=str(int(services.clock.now().timestamp())),
-        nonce=secrets.token_hex(8),
-    )
-    return Response(body, media_type="application/json")
-
-
-async def _dingtalk_post(services: Services, request: Request) -> Response:
-    secret = services.settings.dingtalk.app_secret
-    if not secret:
-        raise Forbidden("dingtalk is not configured")
-    verify_dingtalk_request(
-        request.headers.get("timestamp", ""),
-        request.headers.get("sign", ""),
-        secret,
-        now=services.clock.now(),
-    )
-    message = dingtalk.parse_message(await _body(services, request))
-    await _dispatch(services, message)
-    # The answer goes through the sessionWebhook (queued with the message); DingTalk only
-    # needs a 200 here.
-    return JSONResponse({})
-
-
-async def _dispatch(services: Services, message: InboundMessage) -> Outcome:
-    _check_storable(message)
-    return await run_in_threadpool(services.dispatcher.process, message)
+def _response(answer: WireAnswer) -> Response:
+    return Response(answer.body, media_type=answer.media_type)
 
 
 # What the schema holds: a longer value would fail inside the transaction on PostgreSQL or
