@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bot.clock import Clock
-from bot.config import GroupConfig, Settings
+from bot.config import DingTalkSettings, GroupConfig, Settings, WeComSettings
 from bot.errors import PermanentDelivery
 from bot.links import link_maker
 from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
@@ -112,54 +112,77 @@ def _configured(sender: Sender | None, what: str) -> Sender:
 
 def build_router(settings: Settings, *, http: httpx.Client, clock: Clock) -> SenderRouter:
     """Make every sender the settings allow. No network traffic happens here."""
-    wecom, ding = settings.wecom, settings.dingtalk
-    app: DingTalkApp | None = None
-    tokens: DingTalkTokenCache | None = None
-    if ding.app_key and ding.app_secret:
-        app = DingTalkApp(
-            api_base=ding.api_base,
-            app_key=ding.app_key,
-            app_secret=ding.app_secret,
-            robot_code=ding.robot_code or ding.app_key,
-        )
-        tokens = DingTalkTokenCache(http=http, clock=clock, app=app)
-
-    groups: dict[str, tuple[GroupConfig, Sender | None]] = {}
-    for group in settings.groups:
-        sender: Sender | None = None
-        if group.platform == "wecom" and group.webhook:
-            sender = WeComWebhookSender(http=http, api_base=wecom.api_base, webhook=group.webhook)
-        elif group.platform == "dingtalk" and group.webhook:
-            sender = DingTalkRobotSender(
-                http=http,
-                clock=clock,
-                oapi_base=ding.oapi_base,
-                webhook=group.webhook,
-                secret=group.secret,
-            )
-        elif group.platform == "dingtalk" and group.chat_id and app and tokens:
-            sender = DingTalkAppSender(
-                http=http, tokens=tokens, app=app, open_conversation_id=group.chat_id
-            )
-        groups[group.key] = (group, sender)
-
-    wecom_app: Sender | None = None
-    if wecom.corp_id and wecom.secret and wecom.agent_id:
-        wecom_app = WeComAppSender(
-            corp_id=wecom.corp_id,
-            secret=wecom.secret,
-            agent_id=wecom.agent_id,
-            api_base=wecom.api_base,
-            clock=clock,
-        )
+    app = _dingtalk_app(settings.dingtalk, http=http, clock=clock)
+    groups: dict[str, tuple[GroupConfig, Sender | None]] = {
+        group.key: (group, _group_sender(settings, group, app, http=http, clock=clock))
+        for group in settings.groups
+    }
     dingtalk_person: Sender | None = None
-    if app and tokens:
-        dingtalk_person = DingTalkAppSender(http=http, tokens=tokens, app=app)
-
+    if app is not None:
+        dingtalk_person = DingTalkAppSender(http=http, tokens=app[1], app=app[0])
     return SenderRouter(
         groups=groups,
-        wecom_app=wecom_app,
+        wecom_app=_wecom_app(settings.wecom, clock=clock),
         dingtalk_person=dingtalk_person,
         session=DingTalkSessionSender(http=http),
         links=link_maker(settings.server, clock.now),
+    )
+
+
+_DingTalkApp = tuple[DingTalkApp, DingTalkTokenCache]
+
+
+def _dingtalk_app(
+    ding: DingTalkSettings, *, http: httpx.Client, clock: Clock
+) -> _DingTalkApp | None:
+    """The app robot's credentials and the token cache all its senders share, if configured."""
+    if not (ding.app_key and ding.app_secret):
+        return None
+    app = DingTalkApp(
+        api_base=ding.api_base,
+        app_key=ding.app_key,
+        app_secret=ding.app_secret,
+        robot_code=ding.robot_code or ding.app_key,
+    )
+    return app, DingTalkTokenCache(http=http, clock=clock, app=app)
+
+
+def _group_sender(
+    settings: Settings,
+    group: GroupConfig,
+    app: _DingTalkApp | None,
+    *,
+    http: httpx.Client,
+    clock: Clock,
+) -> Sender | None:
+    """The sender a ``[[groups]]`` entry allows (a webhook first), or ``None``."""
+    if group.platform == "wecom" and group.webhook:
+        return WeComWebhookSender(
+            http=http, api_base=settings.wecom.api_base, webhook=group.webhook
+        )
+    if group.platform == "dingtalk" and group.webhook:
+        return DingTalkRobotSender(
+            http=http,
+            clock=clock,
+            oapi_base=settings.dingtalk.oapi_base,
+            webhook=group.webhook,
+            secret=group.secret,
+        )
+    if group.platform == "dingtalk" and group.chat_id and app is not None:
+        return DingTalkAppSender(
+            http=http, tokens=app[1], app=app[0], open_conversation_id=group.chat_id
+        )
+    return None
+
+
+def _wecom_app(wecom: WeComSettings, *, clock: Clock) -> Sender | None:
+    """The app sender for pushes to one person, if ``[wecom]`` configures the app."""
+    if not (wecom.corp_id and wecom.secret and wecom.agent_id):
+        return None
+    return WeComAppSender(
+        corp_id=wecom.corp_id,
+        secret=wecom.secret,
+        agent_id=wecom.agent_id,
+        api_base=wecom.api_base,
+        clock=clock,
     )
