@@ -29,6 +29,7 @@ from handlers.messages import InboundMessage
 def run_floor(
     services: Services, requests: list[PreparedRequest], *, duration: float
 ) -> dict[str, Any]:
+    """Process ``requests`` in order until ``duration`` seconds have passed; the tallies."""
     callback = services.callbacks["wecom_app"]
     statuses: Counter[str] = Counter()
     start = time.perf_counter()
@@ -52,6 +53,7 @@ def run_floor(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: run the floor and write its result as JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--requests", type=Path, required=True)

@@ -49,10 +49,21 @@ log = logging.getLogger("edubot.http")
 class Background(Protocol):
     """What runs beside the web app: the outbox sender and the scheduler."""
 
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def wake(self) -> None: ...
-    def healthy(self) -> bool: ...
+    def start(self) -> None:
+        """Begin work (the app has started)."""
+        ...
+
+    def stop(self) -> None:
+        """End work and wait for it (the app is stopping)."""
+        ...
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        ...
+
+    def healthy(self) -> bool:
+        """Whether the worker is still doing its job (``/healthz``)."""
+        ...
 
 
 @dataclass
@@ -68,6 +79,7 @@ class Services:
     background: list[Background] = field(default_factory=list)
 
     def wake(self) -> None:
+        """Nudge every background worker (a push was queued)."""
         for item in self.background:
             item.wake()
 

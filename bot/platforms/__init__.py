@@ -1,2 +1,15 @@
-"""Platform wire formats. Each module translates between one platform's wire and
-``handlers.messages``; nothing here touches storage or handlers."""
+"""The platforms: one folder each, translating between its wire and ``handlers.messages``.
+
+::
+
+    wecom/      WeCom (企业微信): callbacks, crypto, answers, senders, media download
+    dingtalk/   DingTalk (钉钉): callback, signatures, senders, media download
+    inbound     the ``Callback`` port every callback implements, driven by ``bot.app``
+    fields      reading untrusted JSON fields (both platforms' callbacks)
+    tokens      the access-token cache (both platforms' media downloads and DingTalk's app)
+    download    the refusals and limited reads every media download shares
+    media       ``PlatformMedia``: the file intakes, one per channel
+
+Nothing here touches storage or the command handlers. Outbound pushes go through the
+``Sender`` port in ``bot.senders``, which also holds the size limits and the router.
+"""

@@ -18,6 +18,7 @@ def text_field(obj: dict[str, object], key: str, *, where: str, allow_empty: boo
 
 
 def valid_unicode(value: str, what: str) -> str:
+    """``value`` unchanged, or ``MalformedRequest`` if it holds a lone surrogate."""
     # JSON may spell a lone surrogate ("\ud800"); such a str cannot be stored or sent
     # later, so refuse it here rather than fail deep inside storage.
     try:
@@ -28,6 +29,7 @@ def valid_unicode(value: str, what: str) -> str:
 
 
 def object_field(obj: dict[str, object], key: str, *, where: str) -> dict[str, object]:
+    """``obj[key]`` as a JSON object, or ``MalformedRequest``."""
     value = obj.get(key)
     if not isinstance(value, dict):
         raise MalformedRequest(f"{where}{key} is missing or not an object")

@@ -24,6 +24,7 @@ class TokenCache:
         self._refresh_at: datetime | None = None
 
     def get(self) -> str:
+        """The cached token, fetched first when there is none or it is about to expire."""
         with self._lock:
             now = self._clock.now()
             if self._token and self._refresh_at is not None and now < self._refresh_at:

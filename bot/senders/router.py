@@ -67,6 +67,7 @@ class SenderRouter:
         raise PermanentDelivery(f"no way to send a {platform} message to a {kind}")
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Send through the routed sender; a file becomes a link where it cannot go as one."""
         sender = self.route(message)
         if message.file_path and not isinstance(sender, WeComWebhookSender):
             message = self._as_link(message)

@@ -116,9 +116,11 @@ class DingTalkAppSender:
         self._conversation = open_conversation_id
 
     def rate_key(self, message: OutboundMessage) -> str:
+        """One rate limit per app robot."""
         return bounded_rate_key("dingtalk-app", self._app.robot_code)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Post once through the OpenAPI, or raise a delivery error."""
         # The OpenAPI has no idempotency key; dedupe_key is unused here.
         if self._conversation:
             where, path = "dingtalk app group", "/v1.0/robot/groupMessages/send"

@@ -66,9 +66,11 @@ class DingTalkRobotSender:
         self._secret = secret.strip()
 
     def rate_key(self, message: OutboundMessage) -> str:
+        """One rate limit per custom robot (its access_token)."""
         return bounded_rate_key("dingtalk-robot", self._token)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Post once to the freshly signed robot URL, or raise a delivery error."""
         where = "dingtalk robot"
         if not self._token:
             raise PermanentDelivery(f"{where}: no access_token in the configured webhook")
@@ -87,10 +89,12 @@ class DingTalkSessionSender:
         self._http = http
 
     def rate_key(self, message: OutboundMessage) -> str:
+        """One rate limit per host and path: the session in the URL's query is left out."""
         parts = urlsplit(message.target)
         return bounded_rate_key("session", f"{parts.netloc}{parts.path}")
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Post once to ``message.target``, or raise a delivery error."""
         where = "dingtalk session"
         scheme = urlsplit(message.target).scheme
         if scheme not in ("http", "https"):

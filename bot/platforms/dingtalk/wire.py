@@ -1,7 +1,8 @@
 """DingTalk (钉钉) enterprise internal app robot, HTTP mode: inbound JSON and session replies.
 
-Pure translators; no I/O. The HTTP layer checks the ``timestamp`` / ``sign`` headers with
-``bot.platforms.dingtalk.sign.verify_dingtalk_request`` before calling ``parse_message``.
+Pure translators; no I/O. The HTTP callback (``bot.platforms.dingtalk.callback``) checks
+the ``timestamp`` / ``sign`` headers with ``bot.platforms.dingtalk.sign`` before calling
+``parse_message``; another transport can call it directly with the same JSON.
 Anything we cannot read becomes ``MalformedRequest`` (400); no other exception escapes,
 whatever the body holds.
 """

@@ -116,9 +116,11 @@ class WeComAppSender:
         self._lock = threading.Lock()
 
     def rate_key(self, message: OutboundMessage) -> str:
+        """One rate limit per recipient."""
         return bounded_rate_key("wecom-app", message.target)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Send once through ``message/send``, or raise a delivery error."""
         # WeCom de-duplicates on content (enable_duplicate_check), not on our dedupe_key.
         where = "wecom app"
         if not self._agent_id.isdigit():

@@ -67,6 +67,7 @@ class WeComCrypto:
         self._prp = _Prp(aes_key(encoding_aes_key))
 
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
+        """The signature this endpoint's token gives the three values."""
         return wecom_signature(self.token, timestamp, nonce, encrypt)
 
     def verify(

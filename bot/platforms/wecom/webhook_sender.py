@@ -50,9 +50,11 @@ class WeComWebhookSender:
         self._send_url = httpx.URL(self._url, params={"key": self._key})
 
     def rate_key(self, message: OutboundMessage) -> str:
+        """One rate limit per group robot (its key)."""
         return bounded_rate_key("wecom-webhook", self._key)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Post once (a file is uploaded first), or raise a delivery error."""
         # The webhook has no idempotency aid; dedupe_key is unused here.
         where = "wecom webhook"
         if not self._key:

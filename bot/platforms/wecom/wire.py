@@ -1,10 +1,11 @@
 """WeCom (企业微信) wire format: self-built app XML and intelligent robot JSON.
 
 Pure translators between the bytes WeCom sends and ``handlers.messages``; no I/O, no storage.
-The HTTP layer checks sizes, calls ``WeComCrypto.open`` on the ``Encrypt`` value it gets
-from ``parse_app_envelope`` / ``parse_robot_envelope``, then hands the plaintext to
-``parse_app_message`` / ``parse_robot_message``. Whatever the parsers cannot read becomes
-``MalformedRequest`` (400); nothing else escapes them.
+The HTTP callbacks (``bot.platforms.wecom.callback``) call ``WeComCrypto.open`` on the
+``Encrypt`` value they get from ``parse_app_envelope`` / ``parse_robot_envelope``, then hand
+the plaintext to ``parse_app_message`` / ``parse_robot_message``; another transport can call
+the message parsers directly. Whatever the parsers cannot read becomes ``MalformedRequest``
+(400); nothing else escapes them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def parse_app_envelope(body: bytes) -> str:
 
 
 def parse_app_message(plaintext_xml: str) -> InboundMessage | None:
-    """The decrypted app message, or ``None`` for an event (the HTTP layer answers empty 200).
+    """The decrypted app message, or ``None`` for an event (the callback answers empty 200).
 
     Text keeps its content untouched; image, voice, video and file carry their ``MediaId``
     as the attachment ref. Other message types (location, link) arrive with empty text.
