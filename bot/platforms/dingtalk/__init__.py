@@ -2,6 +2,7 @@
 
 ::
 
+    callback        the robot's HTTP callback behind bot.platforms.inbound.Callback
     wire            the app robot's callback body in
     sign            HMAC-SHA256 signatures, inbound and outbound
     app_sender      the app robot's OpenAPI pushes (and its access token)
