@@ -9,6 +9,6 @@ Package layout (the layers you can see in the folders):
                 the shared message and error types
 - ``storage``   persistence: SQLAlchemy models, repositories, Alembic migrations
 
-Imports run one way, bot -> handlers -> storage (``tests/test_layers.py`` keeps it so).
+Imports run one way, bot -> handlers -> storage (``tests/test_structure.py`` keeps it so).
 Nothing is done at import time.
 """
