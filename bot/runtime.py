@@ -8,8 +8,8 @@ from bot.app import Services
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
 from bot.planning.venue_reminders import plan_venue_reminders
+from bot.platforms.router import build_router
 from bot.scheduler import Scheduler, instance_name
-from bot.senders.router import build_router
 from storage.db import transaction
 
 

@@ -32,10 +32,10 @@ from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
 from bot.platforms.dingtalk.render import msg_uuid
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
+from bot.platforms.router import build_router
 from bot.platforms.wecom.app_sender import WeComAppSender
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.senders import LIMITS, max_text_bytes
-from bot.senders.router import build_router
 from handlers.messages import Mention, OutboundMessage
 from handlers.text import split_text, utf8_len
 

@@ -27,7 +27,7 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.records import Recorded
-from bot.senders.router import SenderRouter, build_router
+from bot.platforms.router import SenderRouter, build_router
 from handlers.messages import Mention, OutboundMessage
 from tests.support.campaign import DING_SECRET, campaign
 

@@ -9,7 +9,8 @@
     tokens      the access-token cache (both platforms' media downloads and DingTalk's app)
     download    the refusals and limited reads every media download shares
     media       ``PlatformMedia``: the file intakes, one per channel
+    router      picks the platform sender for an ``OutboundMessage`` (``build_router``)
 
 Nothing here touches storage or the command handlers. Outbound pushes go through the
-``Sender`` port in ``bot.senders``, which also holds the size limits and the router.
+``Sender`` port in ``bot.senders``, which also holds the size limits.
 """

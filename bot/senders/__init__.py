@@ -1,14 +1,14 @@
-"""Outbound delivery, the platform-neutral part: the ``Sender`` port, size limits, the router.
+"""Outbound delivery, the platform-neutral part: the ``Sender`` port and the size limits.
 
 ::
 
     base     the ``Sender`` port, the errcode table and the HTTP helpers every sender uses
     limits   the platforms' size limits (splitting a text to fit is ``handlers.text``)
-    router   picks the platform sender for an ``OutboundMessage``; ``build_router`` makes them
 
 The senders themselves live with their platform (``bot.platforms.wecom`` and
-``bot.platforms.dingtalk``); they import ``base`` and ``limits`` from here, so this package
-imports no platform (``router`` does, and is not imported here).
+``bot.platforms.dingtalk``) and import ``base`` and ``limits`` from here; the router that
+picks one for an ``OutboundMessage`` is ``bot.platforms.router``. This package imports no
+platform.
 """
 
 from __future__ import annotations
