@@ -10,13 +10,16 @@ from typing import Protocol
 class Clock(Protocol):
     """Tells the current time as an aware datetime."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
 
 
 class SystemClock:
     """The real clock (UTC)."""
 
     def now(self) -> datetime:
+        """The wall-clock time, in UTC."""
         return datetime.now(UTC)
 
 
@@ -30,6 +33,7 @@ class FakeClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The time the test last set or advanced the clock to."""
         with self._lock:
             return self._now
 

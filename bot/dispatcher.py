@@ -82,6 +82,13 @@ class Dispatcher:
         self._catalog.get(session)
 
     def process(self, message: InboundMessage) -> Outcome:
+        """The answer to ``message``, handled once: a repeated delivery gets the stored answer.
+
+        A DingTalk answer is itself a push (through the sessionWebhook, queued with the
+        message), so the outbox is woken after every new DingTalk message. Raises
+        ``StorageUnavailable`` when the database cannot take the message now (the HTTP
+        layer answers 503 and the platform retries).
+        """
         try:
             outcome = self._process(message)
         except (RepeatDelivery, IntegrityError):

@@ -60,6 +60,8 @@ def planning_jobs() -> list[PlanJob]:
 
 
 def run_planners(factory: sessionmaker[Session], settings: Settings, now: datetime) -> None:
+    """Run each periodic planner for ``now``, each in a transaction of its own (the
+    scheduler's minute job; the demo calls it directly)."""
     for job in planning_jobs():
         with transaction(factory) as session:
             job(session, settings, now)
@@ -68,6 +70,8 @@ def run_planners(factory: sessionmaker[Session], settings: Settings, now: dateti
 def enqueue_digest_now(
     factory: sessionmaker[Session], settings: Settings, key: str, now: datetime
 ) -> None:
+    """Queue the digest ``key`` as fired at ``now``, in a transaction of its own. Its
+    dedupe keys name the period, so a second run in the same period adds nothing."""
     with transaction(factory) as session:
         enqueue_digest(session, settings, key, now, now)
 
@@ -97,6 +101,8 @@ class Scheduler:
         self._woken = threading.Event()  # a push was queued: the running drain goes again
 
     def start(self) -> None:
+        """Add the jobs (outbox drain every ``poll_seconds``, planners every minute from now,
+        one cron job per digest), start APScheduler's thread and ask for a drain at once."""
         poll = self._settings.outbox.poll_seconds
         self._scheduler.add_job(
             self._drain,
@@ -129,6 +135,7 @@ class Scheduler:
         self.wake()
 
     def stop(self) -> None:
+        """Refuse further wake-ups, then stop APScheduler once its running jobs have ended."""
         with self._control:
             self._stopping = True
         if self._scheduler.running:
@@ -142,6 +149,7 @@ class Scheduler:
         self._run_drain_in(0.0)
 
     def healthy(self) -> bool:
+        """Whether APScheduler's thread is running (the ``/healthz`` check)."""
         return bool(self._scheduler.running)
 
     def _drain(self) -> None:

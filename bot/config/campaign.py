@@ -97,6 +97,7 @@ class RubricConfig(FrozenModel):
 
     @property
     def total_max(self) -> Decimal:
+        """The highest total a judge can give: the sum of the items' maxima."""
         return sum((item.max for item in self.items), Decimal(0))
 
 
@@ -193,6 +194,8 @@ class DigestConfig(FrozenModel):
 
 
 class PhaseConfig(FrozenModel):
+    """One of a campaign's ``phases``: a named span of time that ends no earlier than it starts."""
+
     name: str = Field(min_length=1)
     start: datetime
     end: datetime

@@ -73,10 +73,14 @@ class WeComSettings(FrozenModel):
 
     @property
     def app_enabled(self) -> bool:
+        """Whether the self-built app's callback is configured (token, EncodingAESKey, corp
+        id); without it ``/wecom/callback`` refuses every request."""
         return bool(self.token and self.encoding_aes_key and self.corp_id)
 
     @property
     def robot_enabled(self) -> bool:
+        """Whether the intelligent robot's callback is configured (token, EncodingAESKey);
+        without it ``/wecom/robot`` refuses every request."""
         return bool(self.robot_token and self.robot_encoding_aes_key)
 
 
@@ -91,6 +95,8 @@ class DingTalkSettings(FrozenModel):
 
     @property
     def enabled(self) -> bool:
+        """Whether the app secret that DingTalk signs callbacks with is set; without it
+        ``/dingtalk/callback`` refuses every request."""
         return bool(self.app_secret)
 
 
@@ -116,6 +122,7 @@ class OutboxSettings(FrozenModel):
 
     @property
     def grace_delta(self) -> timedelta:
+        """``grace`` as a duration (``"6h"`` → 6 hours)."""
         return parse_offset(self.grace)
 
 

@@ -47,6 +47,7 @@ class Settings(FrozenModel):
 
     @property
     def tz(self) -> ZoneInfo:
+        """The campaign's time zone: due times, reminders and every text are local to it."""
         return ZoneInfo(self.timezone)
 
     @cached_property
@@ -55,18 +56,25 @@ class Settings(FrozenModel):
         return self.calendar.work_calendar()
 
     def group(self, key: str) -> GroupConfig:
+        """The ``[[groups]]`` entry with this key: meant for keys the file itself names, which
+        ``check_references`` has checked; any other key raises ``StopIteration``."""
         return next(g for g in self.groups if g.key == key)
 
     def person(self, name: str) -> PersonConfig:
+        """The ``[[people]]`` entry with this name (spaces removed, as loaded); an unknown
+        name raises ``StopIteration``."""
         return next(p for p in self.people if p.name == name)
 
     def rubric(self, key: str) -> RubricConfig:
+        """The ``[[rubrics]]`` entry with this key; an unknown key raises ``StopIteration``."""
         return next(r for r in self.rubrics if r.key == key)
 
     def venue(self, key: str) -> VenueConfig:
+        """The ``[[venues]]`` entry with this key; an unknown key raises ``StopIteration``."""
         return next(f for f in self.venues if f.key == key)
 
     def deadline(self, key: str) -> DeadlineConfig:
+        """The ``[[deadlines]]`` entry with this key; an unknown key raises ``StopIteration``."""
         return next(d for d in self.deadlines if d.key == key)
 
 

@@ -30,7 +30,9 @@ MAX_SCAN = 5000
 class RateKeys(Protocol):
     """What names a push's robot (the platform sender)."""
 
-    def rate_key(self, message: OutboundMessage) -> str: ...
+    def rate_key(self, message: OutboundMessage) -> str:
+        """The robot ``message`` goes out through; ``PermanentDelivery`` when none can send it."""
+        ...
 
 
 class Claims:

@@ -33,8 +33,13 @@ Failure = RetryableDelivery | PermanentDelivery
 class Sender(Protocol):
     """A platform sender (see ``bot.senders``)."""
 
-    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None: ...
-    def rate_key(self, message: OutboundMessage) -> str: ...
+    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
+        """Deliver ``message`` once, or raise ``RetryableDelivery`` / ``PermanentDelivery``."""
+        ...
+
+    def rate_key(self, message: OutboundMessage) -> str:
+        """The robot ``message`` goes out through: rate limits and blocks are per key."""
+        ...
 
 
 Refresh = Callable[[Session, str, OutboundMessage, datetime], OutboundMessage | None]

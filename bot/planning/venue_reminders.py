@@ -37,6 +37,8 @@ class PlannedReminder:
 
     @property
     def key(self) -> str:
+        """The outbox dedupe key and reason: venue, round and planned start. A moved start
+        gives new keys, and ``refresh_venue_reminder`` drops the old ones."""
         return f"{PREFIX}{self.venue}:{self.label}:{self.starts_at.isoformat()}"
 
 
@@ -55,6 +57,8 @@ def venue_reminders(venue: VenueConfig, tz: ZoneInfo) -> list[PlannedReminder]:
 
 
 def reminder_text(venue: VenueConfig, tz: ZoneInfo, label: str) -> str:
+    """The reminder for round ``label`` (``eve`` or an offset such as ``1h``): when and
+    where the venue starts, its host, judges and contestants in order, and how to score."""
     when = "明天" if label == "eve" else f"{_offset_words(label)}后"
     judges = "、".join(venue.judges)
     contestants = "、".join(f"{i}.{name}" for i, name in enumerate(venue.contestants, start=1))
