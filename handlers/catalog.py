@@ -24,6 +24,8 @@ from storage.people import Member, active_members, active_venues, chat_groups
 
 @dataclass(frozen=True, slots=True)
 class Judge:
+    """A judge of a venue: the person's id and configured name."""
+
     person_id: int
     name: str
 
@@ -53,6 +55,8 @@ class VenueSpec:
 
     @classmethod
     def of(cls, venue: Venue) -> VenueSpec:
+        """Freeze a stored ``Venue`` into the catalog's view; contestants removed from the
+        config (position 0) are left out."""
         judges = tuple(Judge(j.person_id, j.person.name) for j in venue.judges)
         return cls(
             id=venue.id,
@@ -70,6 +74,8 @@ class VenueSpec:
 
 
 def rubric_spec(rubric: Rubric) -> RubricSpec:
+    """A stored ``Rubric`` as the ``RubricSpec`` that scoring and ranking are pure
+    functions of."""
     return RubricSpec(
         key=rubric.key,
         name=rubric.name,
@@ -96,6 +102,8 @@ class Catalog:
 
     @classmethod
     def load(cls, session: Session, generation: int) -> Catalog:
+        """Read every active venue, person and group chat from ``session``; ``generation``
+        is the ``catalog`` counter they were read at (-1 for a copy nobody caches)."""
         venues = tuple(VenueSpec.of(f) for f in active_venues(session))
         members: dict[tuple[str, str], Member] = {}
         for member in active_members(session):
@@ -122,6 +130,7 @@ class Catalog:
         return self._members.get((platform, user_id.lower() if platform == "wecom" else user_id))
 
     def judged_by(self, person_id: int) -> tuple[VenueSpec, ...]:
+        """The active venues ``person_id`` judges, in start order; empty for anyone else."""
         return self._by_judge.get(person_id, ())
 
     def in_chat(self, chat_id: str) -> list[VenueSpec]:

@@ -37,6 +37,8 @@ class Context:
     """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
 
     def venues(self) -> Catalog:
+        """The venue structure: the dispatcher's cached ``catalog``, else one read from the
+        session now (a context built by hand, as in tests)."""
         return self.catalog if self.catalog is not None else Catalog.load(self.session, -1)
 
     def limit(self, platform: str, markdown: bool) -> int:
@@ -56,5 +58,7 @@ class Context:
 
 
 def local_time(when: datetime, tz: ZoneInfo) -> str:
+    """``when`` as people read it in ``tz``, e.g. ``2月13日（周日）08:00``: the form of
+    every time in the bot's texts."""
     here = when.astimezone(tz)
     return f"{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"

@@ -27,50 +27,108 @@ NO_UNIT = "未分单位"
 
 
 class SubmitterLike(Protocol):
+    """One submitter entry of a deadline; ``DeadlineSubmitter`` rows fit."""
+
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """``person`` or ``unit``."""
+        ...
+
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The person's or the unit's name."""
+        ...
 
 
 class DeadlineLike(Protocol):
+    """A deadline as these rules need it; ``Deadline`` rows fit."""
+
     @property
-    def key(self) -> str: ...
+    def key(self) -> str:
+        """The deadline's key in the config (``report``)."""
+        ...
+
     @property
-    def title(self) -> str: ...
+    def title(self) -> str:
+        """What people call it (书面报告); every text names the deadline by it."""
+        ...
+
     @property
-    def due_at(self) -> datetime: ...
+    def due_at(self) -> datetime:
+        """The due time (aware): later submissions are 逾期交."""
+        ...
+
     @property
-    def format_note(self) -> str: ...
+    def format_note(self) -> str:
+        """Format requirements added to reminders (格式要求); ``""`` for none."""
+        ...
+
     @property
-    def submitters(self) -> Sequence[SubmitterLike]: ...
+    def submitters(self) -> Sequence[SubmitterLike]:
+        """Who owes it, in config order."""
+        ...
 
 
 class PersonLike(Protocol):
+    """A person as these rules need it; ``Person`` rows and ``storage.people.Member`` fit."""
+
     @property
-    def id(self) -> int: ...
+    def id(self) -> int:
+        """The person's id, which ``SubmissionLike.person_id`` refers to."""
+        ...
+
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The configured name, spaces removed (李强)."""
+        ...
+
     @property
-    def unit(self) -> str: ...
+    def unit(self) -> str:
+        """The person's unit (school), ``""`` for none."""
+        ...
+
     @property
-    def active(self) -> bool: ...
+    def active(self) -> bool:
+        """False once the person is gone from the config: not counted, not mentioned."""
+        ...
+
     @property
-    def wecom_userid(self) -> str | None: ...
+    def wecom_userid(self) -> str | None:
+        """The WeCom userid to @-mention; None when unknown."""
+        ...
+
     @property
-    def dingtalk_userid(self) -> str | None: ...
+    def dingtalk_userid(self) -> str | None:
+        """The DingTalk userid to @-mention; None when unknown."""
+        ...
+
     @property
-    def mobile(self) -> str: ...
-    def has_role(self, *roles: str) -> bool: ...
+    def mobile(self) -> str:
+        """The mobile number, to @-mention by where no userid is known; ``""`` if none."""
+        ...
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the person has any of ``roles`` (``principal``, ``leader``, ...)."""
+        ...
 
 
 class SubmissionLike(Protocol):
+    """One handed-in version as these rules need it; ``Submission`` rows fit."""
+
     @property
-    def owner(self) -> str: ...
+    def owner(self) -> str:
+        """The entry it was recorded for: a person's or a unit's name."""
+        ...
+
     @property
-    def person_id(self) -> int: ...
+    def person_id(self) -> int:
+        """Who handed it in."""
+        ...
+
     @property
-    def late(self) -> bool: ...
+    def late(self) -> bool:
+        """Handed in after the due time (逾期交)."""
+        ...
 
 
 # --------------------------------------------------------------------------- who owes
@@ -94,11 +152,15 @@ Owed: TypeAlias = Entry
 
 @dataclass(frozen=True, slots=True)
 class EntryState:
+    """A submitter entry and where it stands: ``on_time`` (已交), ``late`` (逾期交) or
+    ``missing`` (未交)."""
+
     entry: Entry
     state: State
 
 
 def mention_of(person: PersonLike) -> Mention:
+    """How to @-mention ``person`` on either platform (an unknown id is ``""``)."""
     return Mention(
         person.name, person.wecom_userid or "", person.dingtalk_userid or "", person.mobile
     )
@@ -170,6 +232,8 @@ def owed(
 
 @dataclass(frozen=True, slots=True)
 class UnitCount:
+    """One unit's 已交 / 逾期交 / 未交 counts, with the names of its missing entries."""
+
     unit: str
     on_time: int = 0
     late: int = 0
@@ -236,6 +300,7 @@ def remaining_text(due: datetime, now: datetime) -> str:
 
 
 def state_counts(states: Sequence[EntryState]) -> str:
+    """The one-line tally, e.g. ``应交 4 · 已交 2 · 逾期交 1 · 未交 1``."""
     on_time = sum(s.state == "on_time" for s in states)
     late = sum(s.state == "late" for s in states)
     missing = sum(s.state == "missing" for s in states)
@@ -265,6 +330,7 @@ def owed_lines(entries: Sequence[Entry]) -> list[Line]:
 
 
 def submit_hint(deadline: DeadlineLike) -> str:
+    """The line that tells a submitter how to hand ``deadline`` in (a link, or a file)."""
     return f"提交方式：发送“提交 {deadline.title} 链接或说明”，或直接把文件发给我。"
 
 
@@ -323,6 +389,9 @@ def render_missing(
 
 @dataclass(frozen=True, slots=True)
 class VenueProgress:
+    """One venue's line in a digest: its name and how many of the judges × contestants
+    sheets are in."""
+
     name: str
     scored: int
     expected: int

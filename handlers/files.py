@@ -42,6 +42,8 @@ class FileIntake:
 
 @dataclass(frozen=True, slots=True)
 class StoredFile:
+    """A submitted file once written: where it lies, its safe name and its size in bytes."""
+
     relative_path: str
     """Relative to the data folder, with ``/`` separators (portable if the folder moves)."""
     name: str
@@ -64,6 +66,8 @@ def human_size(size: int) -> str:
 
 
 def too_large_message(size: int | None, limit: int) -> str:
+    """The refusal for a file above ``limit`` bytes, naming its size when known (``None``:
+    the platform did not say) and the way round it, a link."""
     got = f"（{human_size(size)}）" if size is not None else ""
     return (
         f"文件过大{got}，单个文件上限为 {human_size(limit)}，未记录。"
@@ -72,6 +76,7 @@ def too_large_message(size: int | None, limit: int) -> str:
 
 
 def check_size(size: int, limit: int) -> None:
+    """Refuse (``BotError``) a file of ``size`` bytes when that is above ``limit``."""
     if size > limit:
         raise BotError(too_large_message(size, limit))
 

@@ -60,6 +60,7 @@ class Standing:
 
     @property
     def scored_by(self) -> int:
+        """How many judges have scored this contestant so far."""
         return sum(1 for total in self.totals if total is not None)
 
 

@@ -37,6 +37,8 @@ class RubricSpec:
 
     @property
     def total_max(self) -> Decimal:
+        """The highest total a judge can give: the sum of the items' maxima (a bare total is
+        checked against it)."""
         return sum((item.max for item in self.items), Decimal(0))
 
 

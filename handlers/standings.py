@@ -32,10 +32,12 @@ class VenueTable:
 
     @property
     def expected(self) -> int:
+        """How many sheets make the venue complete: judges × contestants."""
         return len(self.judges) * len(self.contestants)
 
     @property
     def scored(self) -> int:
+        """How many of those sheets are in."""
         return len(self.sheets)
 
     @property
@@ -44,6 +46,7 @@ class VenueTable:
         return venue_complete(len(self.judges), len(self.contestants), self.scored)
 
     def missing_for(self, judge: str) -> list[str]:
+        """The contestants ``judge`` has not scored yet, in venue order."""
         return [c for c in self.contestants if (c, judge) not in self.sheets]
 
     def unconfirmed_outliers(self) -> list[tuple[str, str, Decimal]]:
@@ -62,6 +65,8 @@ class VenueTable:
 
 
 def venue_table(session: Session, venue: Venue) -> VenueTable:
+    """Read ``venue``'s sheets and rank its contestants. Only current judges and
+    contestants count: sheets of people removed from the config are kept, not used."""
     rubric = rubric_spec(venue.rubric)
     judges = tuple(j.person.name for j in venue.judges)
     judge_names = {j.person_id: j.person.name for j in venue.judges}

@@ -25,11 +25,19 @@ class Named(Protocol):
     """A venue as configured (``VenueSpec``) or as stored (``Venue``)."""
 
     @property
-    def key(self) -> str: ...
+    def key(self) -> str:
+        """The venue's key in the config (``ruiquan``)."""
+        ...
+
     @property
-    def title(self) -> str: ...
+    def title(self) -> str:
+        """The title of the forum it is part of (学校管理论坛); venues may share it."""
+        ...
+
     @property
-    def location(self) -> str: ...
+    def location(self) -> str:
+        """Where it takes place (瑞泉中学); ``""`` when not configured."""
+        ...
 
 
 V = TypeVar("V", bound=Named)
@@ -41,10 +49,12 @@ def venue_name(venue: Named) -> str:
 
 
 def current_contestants(venue: Venue) -> list[Contestant]:
+    """The venue's contestants still in the config (position ≥ 1), in order."""
     return [c for c in venue.contestants if c.position > 0]
 
 
 def judge_ids(venue: Venue) -> list[int]:
+    """The person ids of the venue's judges, in config order."""
     return [j.person_id for j in venue.judges]
 
 
@@ -61,6 +71,7 @@ def match_venue(venues: Sequence[V], text: str) -> V | None:
 
 
 def find_venue_ref(ctx: Context, text: str) -> Venue | None:
+    """The active venue ``text`` names (see ``match_venue``), read from the database."""
     return match_venue(active_venues(ctx.session), text)
 
 
@@ -72,6 +83,9 @@ def chat_venues(ctx: Context) -> list[Venue]:
 
 @dataclass(frozen=True, slots=True)
 class ContestantMatch:
+    """The contestant a reference names, or the candidates when it fits several (both
+    empty: nobody)."""
+
     contestant: Entrant | None
     candidates: tuple[Entrant, ...] = ()
 
@@ -100,6 +114,7 @@ def match_contestant(venue: VenueSpec, ref: str) -> ContestantMatch:
 
 
 def contestant_list(venue: VenueSpec) -> str:
+    """The venue's contestants as ``1号张三、2号李四``, so a judge sees how to name them."""
     return "、".join(f"{c.position}号{c.name}" for c in venue.contestants)
 
 
