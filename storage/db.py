@@ -104,6 +104,9 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine`` whose objects keep their loaded values after commit
+    (``expire_on_commit=False``): reading them afterwards costs no query and needs no
+    open transaction."""
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -31,6 +31,8 @@ _INBOUND: Table = InboundMessageRow.__table__  # type: ignore[assignment]
 
 
 def find_inbound(session: Session, platform: str, message_id: str) -> InboundMessageRow | None:
+    """The log row an earlier delivery of this message left, if any: its status and
+    answer are what a repeated delivery gets."""
     return session.scalar(
         select(InboundMessageRow).where(
             InboundMessageRow.platform == platform, InboundMessageRow.message_id == message_id

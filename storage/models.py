@@ -32,11 +32,17 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """The declarative base: constraint names from ``NAMING`` (so migrations can refer
+    to them), aware-UTC ``datetime`` and exact ``Decimal`` columns on every database."""
+
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, Decimal: DecimalText}
 
 
 class Person(Base):
+    """Someone in ``[[people]]``. Removed from the config, the row stays, inactive and
+    without platform ids: scores and submissions refer to it."""
+
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,6 +56,7 @@ class Person(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     def has_role(self, *roles: str) -> bool:
+        """Whether the person has any of ``roles``."""
         mine = set(self.roles.split(",")) if self.roles else set()
         return bool(mine.intersection(roles))
 
@@ -65,6 +72,9 @@ class Meta(Base):
 
 
 class Group(Base):
+    """A chat group of ``[[groups]]``: where pushes go and, by ``chat_id``, which venue a
+    message written in it is about."""
+
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,6 +89,8 @@ class Group(Base):
 
 
 class Rubric(Base):
+    """A score sheet (评分表) of ``[[rubrics]]``, with its items in order."""
+
     __tablename__ = "rubrics"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +108,8 @@ class Rubric(Base):
 
 
 class RubricItem(Base):
+    """One row of a rubric: name, maximum and aliases, at its position."""
+
     __tablename__ = "rubric_items"
     __table_args__ = (UniqueConstraint("rubric_id", "position"),)
 
@@ -138,10 +152,13 @@ class Venue(Base):
 
     @property
     def locked(self) -> bool:
+        """Published (公布): its scores can no longer change."""
         return self.published_at is not None
 
 
 class VenueJudge(Base):
+    """A judge of a venue, at the position the config lists them."""
+
     __tablename__ = "forum_judges"
 
     venue_id: Mapped[int] = mapped_column(
@@ -153,6 +170,9 @@ class VenueJudge(Base):
 
 
 class Contestant(Base):
+    """A contestant of a venue. Removed from the config, the row stays with position 0,
+    so its scores are kept."""
+
     __tablename__ = "contestants"
     __table_args__ = (UniqueConstraint("forum_id", "name"),)
 

@@ -26,6 +26,7 @@ class Member:
 
     @classmethod
     def of(cls, person: Person) -> Member:
+        """Copy ``person``'s values out of the session."""
         return cls(
             id=person.id,
             name=person.name,
@@ -38,10 +39,12 @@ class Member:
         )
 
     def has_role(self, *roles: str) -> bool:
+        """Whether the person has any of ``roles``."""
         return not self.roles.isdisjoint(roles)
 
 
 def active_members(session: Session) -> list[Member]:
+    """Everyone in the current config, detached, by id (what the catalog caches)."""
     people = session.scalars(select(Person).where(Person.active.is_(True)).order_by(Person.id))
     return [Member.of(p) for p in people]
 
@@ -53,15 +56,18 @@ def person_by_platform_id(session: Session, platform: str, user_id: str) -> Pers
 
 
 def person_by_name(session: Session, name: str) -> Person | None:
+    """The person with exactly this name, active or not."""
     return session.scalar(select(Person).where(Person.name == name))
 
 
 def people_with_role(session: Session, role: str) -> list[Person]:
+    """The active people with ``role``, by id."""
     people = session.scalars(select(Person).where(Person.active.is_(True)).order_by(Person.id))
     return [p for p in people if p.has_role(role)]
 
 
 def people_in_unit(session: Session, unit: str) -> list[Person]:
+    """The active members of ``unit``, by id."""
     return list(
         session.scalars(
             select(Person).where(Person.unit == unit, Person.active.is_(True)).order_by(Person.id)
@@ -78,10 +84,12 @@ def chat_groups(session: Session) -> dict[str, int]:
 
 
 def group_by_key(session: Session, key: str) -> Group | None:
+    """The group with this config key, active or not (callers check ``active``)."""
     return session.scalar(select(Group).where(Group.key == key))
 
 
 def active_venues(session: Session) -> list[Venue]:
+    """The venues in the current config, by start time."""
     return list(
         session.scalars(
             select(Venue).where(Venue.active.is_(True)).order_by(Venue.starts_at, Venue.id)
@@ -90,10 +98,12 @@ def active_venues(session: Session) -> list[Venue]:
 
 
 def venue_by_key(session: Session, key: str) -> Venue | None:
+    """The venue with this key, active or not (callers check ``active``)."""
     return session.scalar(select(Venue).where(Venue.key == key))
 
 
 def venues_judged_by(session: Session, person_id: int) -> list[Venue]:
+    """The active venues ``person_id`` judges, by start time."""
     return list(
         session.scalars(
             select(Venue)
@@ -105,6 +115,7 @@ def venues_judged_by(session: Session, person_id: int) -> list[Venue]:
 
 
 def venues_hosted_by(session: Session, person_id: int) -> list[Venue]:
+    """The active venues ``person_id`` hosts, by start time."""
     return list(
         session.scalars(
             select(Venue)
@@ -115,6 +126,7 @@ def venues_hosted_by(session: Session, person_id: int) -> list[Venue]:
 
 
 def venues_in_group(session: Session, group_id: int) -> list[Venue]:
+    """The active venues whose group is ``group_id``, by start time."""
     return list(
         session.scalars(
             select(Venue)

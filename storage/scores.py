@@ -84,10 +84,13 @@ class VenueState:
 
     @property
     def locked(self) -> bool:
+        """Published (公布): its scores can no longer change."""
         return self.published_at is not None
 
 
 def venue_state(session: Session, venue_id: int) -> VenueState:
+    """When the venue was completed and published, as committed now (not from the
+    catalog, which holds only the config)."""
     completed, published = execute_core(session, _STATE, {"venue": venue_id}).one()
     return VenueState(completed, published)
 
@@ -114,6 +117,7 @@ class StoredSheet:
 def get_sheet(
     session: Session, venue_id: int, judge_id: int, contestant_id: int
 ) -> StoredSheet | None:
+    """The judge's current sheet for the contestant; None before the first score."""
     params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
     row = execute_core(session, _SHEET, params).first()
     return None if row is None else StoredSheet(*row)
@@ -224,6 +228,8 @@ class AuditLine:
 
 
 def audit_trail(session: Session, venue_id: int) -> list[AuditLine]:
+    """Every revision of the venue's sheets, oldest first, judges and contestants by name:
+    the 修改记录 sheet of the xlsx export."""
     judge = aliased(Person)
     rows = session.execute(
         select(

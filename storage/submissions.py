@@ -40,6 +40,7 @@ def active_deadlines(session: Session) -> list[Deadline]:
 
 
 def deadline_by_key(session: Session, key: str) -> Deadline | None:
+    """The deadline with this key, active or not (callers check ``active``)."""
     return session.scalar(select(Deadline).where(Deadline.key == key))
 
 
@@ -99,6 +100,7 @@ def duties_of(session: Session, person: Member) -> list[tuple[Deadline, Deadline
 
 
 def active_people(session: Session) -> list[Person]:
+    """Everyone in the current config, as rows, by id: whom the deadline rules count."""
     return list(session.scalars(select(Person).where(Person.active.is_(True)).order_by(Person.id)))
 
 
@@ -124,6 +126,8 @@ def latest_submissions(session: Session, deadline_id: int) -> dict[str, Submissi
 
 
 def next_version(session: Session, deadline_id: int, owner: str) -> int:
+    """The version a new submission for (``deadline_id``, ``owner``) gets: one past the
+    highest so far."""
     top = session.scalar(
         select(func.max(Submission.version)).where(
             Submission.deadline_id == deadline_id, Submission.owner == owner

@@ -22,11 +22,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """``DATETIME(6)`` on MySQL/MariaDB, whose plain DATETIME drops microseconds."""
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Naive UTC for the database; a naive value is refused (``ValueError``), not guessed."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -34,6 +36,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The stored naive UTC value as an aware datetime."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -44,7 +47,9 @@ class DecimalText(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        """Plain decimal text (``84.25``, never ``8.425E+1``)."""
         return None if value is None else format(value, "f")
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        """The stored text as an exact ``Decimal``."""
         return None if value is None else Decimal(value)
