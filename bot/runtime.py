@@ -55,7 +55,7 @@ def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1
 
 
 def plan_on_start(services: Services) -> int:
-    """VenueSpec reminders are planned when the config is synced (idempotent)."""
+    """Venue reminders are planned when the config is synced (idempotent)."""
     with transaction(services.factory) as session:
         return plan_venue_reminders(session, services.settings, services.clock.now())
 

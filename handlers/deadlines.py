@@ -307,9 +307,6 @@ def state_counts(states: Sequence[EntryState]) -> str:
     return f"应交 {len(states)} · 已交 {on_time} · 逾期交 {late} · 未交 {missing}"
 
 
-"""A line of a push and the mentions of the people it names."""
-
-
 def owed_lines(entries: Sequence[Entry]) -> list[Line]:
     """One line per unit (``杜桥中学：孙校长、李校长``) or unit entry (``尚德中学``), with the
     mentions of the entries on it."""

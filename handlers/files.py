@@ -51,7 +51,7 @@ class StoredFile:
 
 
 def fetch_unavailable(attachment: Attachment) -> bytes:
-    """The default until platform media download is wired: refuse files, ask for a link."""
+    """The fetcher of a channel without media download: refuse the file, ask for a link."""
     raise BotError("暂时无法接收文件，请把文件上传到网盘后发送链接：提交 材料名 https://…")
 
 

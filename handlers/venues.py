@@ -1,8 +1,8 @@
 """Finding the venue and the contestant a judge means.
 
-A judge names a contestant by full name, a unique prefix, or number (3 / 3号). A judge who
-sits on several venues either writes in that venue's group or names the venue first
-(``评分 瑞泉中学会场 瑞泉中学共同体 18 …``).
+A judge names a contestant by full name, number (3 / 3号), a unique prefix or a unique
+part of the name. A judge who sits on several venues either writes in that venue's group
+or names the venue first (``评分 瑞泉中学会场 瑞泉中学共同体 18 …``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class ContestantMatch:
 
 
 def match_contestant(venue: VenueSpec, ref: str) -> ContestantMatch:
-    """Full name, then number, then unique prefix."""
+    """Full name, then number (3, 3号, 第3号), then a unique prefix, then a unique part of
+    the name; a reference that fits several contestants returns them as candidates."""
     ref = re.sub(r"\s+", "", ref)
     people = venue.contestants
     for contestant in people:

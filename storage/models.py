@@ -307,7 +307,7 @@ class Deadline(Base):
 
 
 class DeadlineSubmitter(Base):
-    """Who owes a deadline: a person, or a unit (any principal of it may submit for it)."""
+    """Who owes a deadline: a person, or a unit (any member of it may submit for it)."""
 
     __tablename__ = "deadline_submitters"
     __table_args__ = (UniqueConstraint("deadline_id", "kind", "name"),)
@@ -321,7 +321,8 @@ class DeadlineSubmitter(Base):
 
 
 class Submission(Base):
-    """One version of a hand-in. Every version is kept; the latest counts."""
+    """One version of a hand-in. Every version is kept; the entry counts as 已交 when any
+    version was on time (``handlers.deadlines.entry_states``)."""
 
     __tablename__ = "submissions"
     __table_args__ = (Index("ix_submissions_deadline_owner", "deadline_id", "owner"),)

@@ -159,7 +159,8 @@ class DeadlineConfig(FrozenModel):
     aliases: TextList = ()
     due: datetime
     submitters: TextList
-    """Names of people, or units: then any principal of the unit may submit for it."""
+    """Names of people, or units: then any member of the unit may submit for it, and its
+    principals (all members if it has none) are the ones @-mentioned."""
     group: str = ""
     format_note: str = ""
     remind_before: OffsetList = ("3d", "1d", "2h")

@@ -1,4 +1,4 @@
-"""VenueSpec reminders (PRODUCT §5): the evening before and shortly before the start.
+"""Venue reminders (PRODUCT §5): the evening before and shortly before the start.
 
 Planned into the outbox when the config is synced. The dedupe key carries the start time,
 so re-syncing an unchanged config adds nothing, and a rescheduled venue gets new reminders
