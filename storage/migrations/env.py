@@ -25,6 +25,8 @@ def _run(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
+    """Migrate on the connection the caller passed (``storage.db.upgrade``), else on the
+    URL given to alembic (``sqlalchemy.url``)."""
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
