@@ -1,4 +1,4 @@
-"""VenueSpec reminder planning and wording as pure functions (PRODUCT §5)."""
+"""Venue reminder planning and wording as pure functions (PRODUCT §5)."""
 
 from __future__ import annotations
 
