@@ -828,3 +828,12 @@ def test_old_and_new_name_together_is_refused() -> None:
     data["forums"] = data["venues"]
     with pytest.raises(ConfigError, match="'forums' is the old name of 'venues'; keep only"):
         settings_from_mapping(data)
+
+
+def test_a_half_updated_file_is_told_the_key_it_wrote() -> None:
+    """Top level still [[forums]], the digest already venues: each error names its own key."""
+    data = _old_names()
+    data["digests"][0] = {**data["digests"][0], "venues": ["ruiquan", "nope"]}
+    del data["digests"][0]["forums"]
+    with pytest.raises(ConfigError, match=r"digests\[0\]\.venues\[1\]: unknown venue 'nope'"):
+        settings_from_mapping(data)

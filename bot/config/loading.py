@@ -70,29 +70,37 @@ OLD_NAMES = {"forums": "venues"}
 会场), and so is a digest's ``forums``."""
 
 
-def _accept_old_names(data: dict[str, Any], source: str) -> set[str]:
-    """Rename old keys in place (top level and in each digest); the old names used."""
-    used: set[str] = set()
-    tables = [data, *(d for d in data.get("digests", ()) if isinstance(d, dict))]
-    for table in tables:
+def _accept_old_names(data: dict[str, Any], source: str) -> dict[str, str]:
+    """Rename old keys in place (top level and in each digest).
+
+    Returns the key paths as validation names them (``venues``, ``digests[0].venues``)
+    mapped to the path as the file wrote it, for the error messages.
+    """
+    written: dict[str, str] = {}
+    digests = data.get("digests", ())
+    tables = [("", data)] + [
+        (f"digests[{i}].", d) for i, d in enumerate(digests) if isinstance(d, dict)
+    ]
+    for prefix, table in tables:
         for old, new in OLD_NAMES.items():
             if old not in table:
                 continue
             if new in table:
-                where = "" if table is data else "digests: "
                 raise ConfigError(
-                    source, old, f"{where}'{old}' is the old name of '{new}'; keep only '{new}'"
+                    source,
+                    f"{prefix}{old}",
+                    f"'{old}' is the old name of '{new}'; keep only '{new}'",
                 )
             table[new] = table.pop(old)
-            used.add(old)
-    return used
+            written[f"{prefix}{new}"] = f"{prefix}{old}"
+    return written
 
 
-def _as_written(key: str, old: set[str]) -> str:
-    """A key path in the names the file uses (``forums[0]`` for a file of the old names)."""
-    for name in old:
-        new = OLD_NAMES[name]
-        key = re.sub(rf"(^|\.){new}(?=$|[.\[])", rf"\g<1>{name}", key)
+def _as_written(key: str, written: dict[str, str]) -> str:
+    """A key path in the names the file uses (``forums[0]`` where the file says forums)."""
+    for new, old in written.items():
+        if key == new or key.startswith((f"{new}[", f"{new}.")):
+            return old + key[len(new) :]
     return key
 
 

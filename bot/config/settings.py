@@ -71,11 +71,8 @@ class Settings(FrozenModel):
 
     def venue(self, key: str) -> VenueConfig:
         """The ``[[venues]]`` entry with this key; an unknown key raises ``StopIteration``."""
-        return next(f for f in self.venues if f.key == key)
+        return next(v for v in self.venues if v.key == key)
 
     def deadline(self, key: str) -> DeadlineConfig:
         """The ``[[deadlines]]`` entry with this key; an unknown key raises ``StopIteration``."""
         return next(d for d in self.deadlines if d.key == key)
-
-
-# --------------------------------------------------------------------------- loading
