@@ -57,6 +57,21 @@ def add_push(
     return True
 
 
+def reword_pending(
+    session: Session, dedupe_key: str, *, payload: Mapping[str, Any], platform: str, target: str
+) -> bool:
+    """Whether a push with ``dedupe_key`` exists; if it is still pending it gets the new
+    payload and address (a venue reminder after the venue changed without moving)."""
+    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)) is None:
+        return False
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.dedupe_key == dedupe_key, OutboxRow.status == "pending")
+        .values(payload=dict(payload), platform=platform, target=target)
+    )
+    return True
+
+
 # --------------------------------------------------------------------------- sending side
 # The statements ``bot.outbox`` runs to claim, lease, settle and rate-limit pushes. Each
 # takes the caller's session: the sender decides the transactions.

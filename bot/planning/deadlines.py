@@ -37,10 +37,8 @@ HORIZON = timedelta(days=1)
 
 _ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d)"
 _PART = r"(?::p(?P<part>\d+))?"
-_REMIND_RE = re.compile(rf"^remind:deadline:(?P<key>.+):(?P<round>[^:]+):(?P<due>{_ISO}){_PART}$")
-_OVERDUE_RE = re.compile(
-    rf"^overdue:deadline:(?P<key>.+):(?P<due>{_ISO}):(?P<group>[^:]+?){_PART}$"
-)
+_REMIND_RE = re.compile(rf"^{REMIND}(?P<key>.+):(?P<round>[^:]+):(?P<due>{_ISO}){_PART}$")
+_OVERDUE_RE = re.compile(rf"^{OVERDUE}(?P<key>.+):(?P<due>{_ISO}):(?P<group>[^:]+?){_PART}$")
 
 
 def _iso(when: datetime, tz: tzinfo) -> str:

@@ -61,7 +61,7 @@ def digest_period(cron: str, fired_at: datetime, tz: tzinfo) -> str:
 
 def _venue_progress(session: Session, venue: Venue) -> VenueProgress:
     table = venue_table(session, venue)
-    state = "已公布" if venue.locked else ("已完成" if table.complete else "进行中")
+    state = table.state_text(venue.locked)
     return VenueProgress(venue_name(venue), table.scored, table.expected, state)
 
 
@@ -91,7 +91,7 @@ def enqueue_digest(
     sections = [
         (d, deadline_states(session, d, people)) for d in deadlines if d is not None and d.active
     ]
-    progress = [_venue_progress(session, f) for f in venues if f is not None and f.active]
+    progress = [_venue_progress(session, v) for v in venues if v is not None and v.active]
     added = 0
     for key in cfg.to:
         group = group_by_key(session, key)

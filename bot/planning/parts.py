@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.senders.limits import max_text_bytes
-from handlers.messages import OutboundMessage, Platform
+from handlers.messages import OutboundMessage, Platform, platform_named
 from handlers.pushes import enqueue
 from handlers.text import Part
 from storage.models import Group
@@ -15,7 +15,7 @@ from storage.models import Group
 
 def group_platform(group: Group) -> Platform:
     """The platform a stored group is on."""
-    return "wecom" if group.platform == "wecom" else "dingtalk"
+    return platform_named(group.platform)
 
 
 def group_limit(platform: str, markdown: bool) -> int:

@@ -6,12 +6,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.planning.deadlines import OVERDUE, REMIND
 from bot.planning.deadlines import refresh as refresh_deadline_push
 from bot.planning.venue_reminders import PREFIX as VENUE_PREFIX
 from bot.planning.venue_reminders import refresh_venue_reminder
 from handlers.messages import OutboundMessage
 
-REFRESHED = (VENUE_PREFIX, "remind:deadline:", "overdue:deadline:")
+REFRESHED = (VENUE_PREFIX, REMIND, OVERDUE)
+"""The reason prefixes whose pushes are re-checked before sending."""
 
 
 def refreshes(reason: str) -> bool:
@@ -25,6 +27,6 @@ def refresh(
     """None drops the push; otherwise the (possibly re-rendered) message to send."""
     if reason.startswith(VENUE_PREFIX):
         return refresh_venue_reminder(session, reason, message)
-    if reason.startswith(REFRESHED[1:]):
+    if reason.startswith((REMIND, OVERDUE)):
         return refresh_deadline_push(session, reason, message, now)
     return message

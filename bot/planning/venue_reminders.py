@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings, VenueConfig
@@ -20,7 +19,7 @@ from handlers.context import local_time
 from handlers.messages import Mention, OutboundMessage, payload_of
 from handlers.pushes import enqueue
 from handlers.text import parse_offset
-from storage.models import OutboxRow
+from storage.outbox import reword_pending
 from storage.people import venue_by_key
 
 PREFIX = "remind:forum:"
@@ -117,14 +116,10 @@ def plan_venue_reminders(session: Session, settings: Settings, now: datetime) ->
 
 def _reword_planned(session: Session, key: str, message: OutboundMessage) -> bool:
     """Whether ``key`` is planned already; if it is still pending it gets ``message``."""
-    if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == key)) is None:
-        return False
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.dedupe_key == key, OutboxRow.status == "pending")
-        .values(payload=payload_of(message), platform=message.platform, target=message.target)
+    payload = payload_of(message)
+    return reword_pending(
+        session, key, payload=payload, platform=message.platform, target=message.target
     )
-    return True
 
 
 def _mention(settings: Settings, name: str) -> Mention:
