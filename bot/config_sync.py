@@ -117,7 +117,7 @@ def _sync_venues(
     groups: dict[str, Group],
     rubrics: dict[str, Rubric],
 ) -> None:
-    existing = {f.key: f for f in session.scalars(select(Venue))}
+    existing = {v.key: v for v in session.scalars(select(Venue))}
     for old_venue in existing.values():
         old_venue.active = False
     for cfg in settings.venues:

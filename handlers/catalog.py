@@ -41,7 +41,9 @@ class Entrant:
 
 @dataclass(frozen=True, slots=True)
 class VenueSpec:
-    """One active venue (会场) as configured."""
+    """One active venue (会场): the catalog's frozen copy of its stored row, with its
+    rubric, judges and current contestants (``VenueConfig`` is the file's form,
+    ``storage.models.Venue`` the row)."""
 
     id: int
     key: str

@@ -13,7 +13,7 @@ from pathlib import Path
 from handlers.commands import Export
 from handlers.context import Context
 from handlers.errors import BotError
-from handlers.messages import OutboundMessage, Reply
+from handlers.messages import OutboundMessage, Reply, platform_named
 from handlers.pushes import enqueue
 from handlers.score_sheet import export_venue
 from handlers.standings import venue_table
@@ -37,7 +37,7 @@ def _stamp(ctx: Context) -> str:
 
 def handle_export(ctx: Context, command: Export) -> Reply:
     """The host of the venue, leaders, organizers and admins may export it."""
-    allowed = [f for f in active_venues(ctx.session) if may_oversee(ctx, f)]
+    allowed = [v for v in active_venues(ctx.session) if may_oversee(ctx, v)]
     if not allowed and not command.venue and not chat_venues(ctx):
         raise BotError(
             "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。"
@@ -79,7 +79,7 @@ def _push_file(ctx: Context, venue: Venue, path: Path, *, complete: bool) -> str
     queued = enqueue(
         ctx.session,
         OutboundMessage(
-            platform="wecom" if group.platform == "wecom" else "dingtalk",
+            platform=platform_named(group.platform),
             target_kind="group",
             target=group.key,
             text=text,
@@ -91,7 +91,7 @@ def _push_file(ctx: Context, venue: Venue, path: Path, *, complete: bool) -> str
         now=ctx.now,
         reason=f"export:{venue.key}",
     )
-    name = group.name or group.key
+    where = group.name or group.key
     if not queued:
-        return f"这一分钟内已推送过本表至{name}，不再重复推送（文件已更新）。"
-    return f"文件将推送至{name}。"
+        return f"这一分钟内已推送过本表至{where}，不再重复推送（文件已更新）。"
+    return f"文件将推送至{where}。"

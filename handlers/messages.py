@@ -18,6 +18,11 @@ ChatType = Literal["private", "group"]
 AttachmentKind = Literal["file", "image", "voice", "video"]
 
 
+def platform_named(name: str) -> Platform:
+    """A stored platform name (a group's ``platform`` column) as a ``Platform``."""
+    return "wecom" if name == "wecom" else "dingtalk"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A file or image a user sent. ``ref`` is how the platform lets us fetch it.

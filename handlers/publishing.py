@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.errors import BotError
-from handlers.messages import OutboundMessage, Platform
+from handlers.messages import OutboundMessage, platform_named
 from handlers.pushes import enqueue
 from handlers.results import venue_complete
 from handlers.standings import VenueTable, ranking_text, venue_table
@@ -97,7 +97,7 @@ def _push_group(
 ) -> None:
     """Enqueue ``text`` for a group, split under the platform's size limit if needed
     (a large venue's ranking can exceed WeCom's 2,048 bytes)."""
-    target: Platform = "wecom" if platform == "wecom" else "dingtalk"
+    target = platform_named(platform)
     head, *lines = text.split("\n")
     parts = paginate(head, [(line, ()) for line in lines], ctx.limit(target, False))
     for number, part in enumerate(parts, start=1):

@@ -45,6 +45,10 @@ class VenueTable:
         """Every judge has scored every contestant."""
         return venue_complete(len(self.judges), len(self.contestants), self.scored)
 
+    def state_text(self, published: bool) -> str:
+        """已公布 / 已完成 / 进行中, as 进度 and the digests show a venue."""
+        return "已公布" if published else ("已完成" if self.complete else "进行中")
+
     def missing_for(self, judge: str) -> list[str]:
         """The contestants ``judge`` has not scored yet, in venue order."""
         return [c for c in self.contestants if (c, judge) not in self.sheets]

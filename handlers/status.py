@@ -58,7 +58,7 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
                 else f"{table.venue}：您还剩 {len(left)} 位未评：{'、'.join(left)}"
             )
         elif ctx.person.has_role(*OVERSEERS):
-            state = "已公布" if venue.locked else ("已完成" if table.complete else "进行中")
+            state = table.state_text(venue.locked)
             parts.append(f"{table.venue}：已评 {table.scored}/{table.expected}（{state}）")
     if not command.venue and ctx.person.has_role(*OVERSEERS):
         # Organizers and leaders see the whole campaign: venues and report deadlines.

@@ -63,10 +63,10 @@ def match_venue(venues: Sequence[V], text: str) -> V | None:
     text = text.strip()
     if not text:
         return None
-    exact = [f for f in venues if text in (f.key, venue_name(f), f.location, f.title) and text]
+    exact = [v for v in venues if text in (v.key, venue_name(v), v.location, v.title) and text]
     if len(exact) == 1:
         return exact[0]
-    loose = [f for f in venues if f.location and text.removesuffix("会场") == f.location]
+    loose = [v for v in venues if v.location and text.removesuffix("会场") == v.location]
     return loose[0] if len(loose) == 1 else None
 
 
@@ -78,7 +78,7 @@ def find_venue_ref(ctx: Context, text: str) -> Venue | None:
 def chat_venues(ctx: Context) -> list[Venue]:
     """The stored venues whose group this message was written in (the catalog decides)."""
     here = {v.id for v in ctx.venues().in_chat(ctx.message.chat_id)}
-    return [f for f in active_venues(ctx.session) if f.id in here] if here else []
+    return [v for v in active_venues(ctx.session) if v.id in here] if here else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,7 +265,8 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(191), default="")
-    """Why it exists, checked before sending ("remind:deadline:report:3d", "publish:forum:x")."""
+    """Why it exists, checked before sending (``remind:deadline:report:3d:…``,
+    ``publish:ruiquan:leaders``)."""
 
 
 class OutboxRate(Base):

@@ -66,15 +66,6 @@ def people_with_role(session: Session, role: str) -> list[Person]:
     return [p for p in people if p.has_role(role)]
 
 
-def people_in_unit(session: Session, unit: str) -> list[Person]:
-    """The active members of ``unit``, by id."""
-    return list(
-        session.scalars(
-            select(Person).where(Person.unit == unit, Person.active.is_(True)).order_by(Person.id)
-        )
-    )
-
-
 def chat_groups(session: Session) -> dict[str, int]:
     """Chat id → group id, for every active group whose chat id is known."""
     rows = session.execute(
@@ -120,17 +111,6 @@ def venues_hosted_by(session: Session, person_id: int) -> list[Venue]:
         session.scalars(
             select(Venue)
             .where(Venue.host_id == person_id, Venue.active.is_(True))
-            .order_by(Venue.starts_at, Venue.id)
-        )
-    )
-
-
-def venues_in_group(session: Session, group_id: int) -> list[Venue]:
-    """The active venues whose group is ``group_id``, by start time."""
-    return list(
-        session.scalars(
-            select(Venue)
-            .where(Venue.group_id == group_id, Venue.active.is_(True))
             .order_by(Venue.starts_at, Venue.id)
         )
     )

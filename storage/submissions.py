@@ -115,16 +115,6 @@ def submissions_for(session: Session, deadline_id: int) -> list[Submission]:
     )
 
 
-def latest_submissions(session: Session, deadline_id: int) -> dict[str, Submission]:
-    """The newest version per owner (entry name)."""
-    latest: dict[str, Submission] = {}
-    for sub in submissions_for(session, deadline_id):
-        current = latest.get(sub.owner)
-        if current is None or sub.version > current.version:
-            latest[sub.owner] = sub
-    return latest
-
-
 def next_version(session: Session, deadline_id: int, owner: str) -> int:
     """The version a new submission for (``deadline_id``, ``owner``) gets: one past the
     highest so far."""

@@ -81,7 +81,7 @@ class _Names:
         self.people = {p.name for p in s.people}
         self.units = {p.unit for p in s.people if p.unit}
         self.rubrics = {r.key for r in s.rubrics}
-        self.venues = {f.key for f in s.venues}
+        self.venues = {v.key for v in s.venues}
         self.deadlines = {d.key for d in s.deadlines}
         self.campaigns = {c.key for c in s.campaigns}
 

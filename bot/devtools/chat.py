@@ -81,8 +81,8 @@ def duties(settings: Settings, person: PersonConfig) -> list[str]:
     def venue(venue_location: str, title: str) -> str:
         return f"{venue_location}会场" if venue_location else title
 
-    judged = [venue(f.location, f.title) for f in settings.venues if person.name in f.judges]
-    hosted = [venue(f.location, f.title) for f in settings.venues if f.host == person.name]
+    judged = [venue(v.location, v.title) for v in settings.venues if person.name in v.judges]
+    hosted = [venue(v.location, v.title) for v in settings.venues if v.host == person.name]
     parts = []
     if judged:
         parts.append(f"评委：{'、'.join(judged)}")

@@ -44,7 +44,8 @@ The database is the source of truth. One ``drain`` pass:
 
 from __future__ import annotations
 
-from bot.outbox.sender import OutboxSender, Refresh, Sender, keep
+from bot.outbox.sender import OutboxSender, Refresh, keep
 from bot.outbox.waves import WAVE, DrainStats
+from bot.senders.base import Sender
 
 __all__ = ["WAVE", "DrainStats", "OutboxSender", "Refresh", "Sender", "keep"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.errors import PermanentDelivery
-from handlers.messages import OutboundMessage
+from handlers.messages import OutboundMessage, platform_named
 from handlers.pushes import enqueue
 from storage.outbox import organizer_groups
 
@@ -26,7 +26,7 @@ def alert_organizers(
         enqueue(
             session,
             OutboundMessage(
-                platform="wecom" if group.platform == "wecom" else "dingtalk",
+                platform=platform_named(group.platform),
                 target_kind="group",
                 target=group.key,
                 text=(

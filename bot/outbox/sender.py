@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +19,7 @@ from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox.alerts import alert_organizers
 from bot.outbox.claims import Claims
 from bot.outbox.waves import Claimed, DrainStats, plan_waves
+from bot.senders.base import Sender
 from handlers.messages import OutboundMessage, payload_of
 from storage import outbox as store
 from storage.db import transaction
@@ -28,18 +28,6 @@ from storage.errors import StorageUnavailable
 log = logging.getLogger("edubot.outbox")
 
 Failure = RetryableDelivery | PermanentDelivery
-
-
-class Sender(Protocol):
-    """A platform sender (see ``bot.senders``)."""
-
-    def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
-        """Deliver ``message`` once, or raise ``RetryableDelivery`` / ``PermanentDelivery``."""
-        ...
-
-    def rate_key(self, message: OutboundMessage) -> str:
-        """The robot ``message`` goes out through: rate limits and blocks are per key."""
-        ...
 
 
 Refresh = Callable[[Session, str, OutboundMessage, datetime], OutboundMessage | None]

@@ -28,6 +28,7 @@ DINGTALK_HEADROOM: Final = 4000
 """Room left in DingTalk's 20,000-byte body for the JSON envelope, the title, the ``at``
 lists, the `` @mobile`` suffixes and JSON escapes (a newline costs two bytes)."""
 
+
 def max_text_bytes(platform: str, markdown: bool, *, target_kind: str = "group") -> int:
     """The byte budget for ``OutboundMessage.text`` on ``platform``.
 

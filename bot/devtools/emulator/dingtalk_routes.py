@@ -99,8 +99,8 @@ class DingTalkRoutes(RoutesBase):
         if call.body is None:
             return rules.Refusal(40035, "缺少参数 json: body is not a JSON object")
         return rules.check_dingtalk_robot(call.body)
-    # --- app robot (OpenAPI v1.0) ---------------------------------------------------------
 
+    # --- app robot (OpenAPI v1.0) ---------------------------------------------------------
 
     async def access_token(self, request: Request) -> Response:
         """``POST /v1.0/oauth2/accessToken``: an app's access token."""

@@ -100,8 +100,6 @@ class FaultAction:
     delay_s: float = 0.0
 
 
-
-
 @dataclass
 class Fault:
     """An injected fault: its ``action`` on calls to ``api``, for ``times`` calls or ``until``."""
