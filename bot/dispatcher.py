@@ -28,7 +28,7 @@ from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
 from handlers.parsing import parse
-from handlers.pushes import enqueue
+from handlers.pushes import enqueue, queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
@@ -48,6 +48,8 @@ class Outcome:
     reply: Reply
     duplicate: bool = False
     status: str = "ok"
+    pushed: bool = False
+    """The message queued pushes (an answer via sessionWebhook, a completion notice...)."""
 
 
 class Dispatcher:
@@ -95,8 +97,8 @@ class Dispatcher:
             # Another delivery of the same message won the race for the log row (or, for
             # an IntegrityError elsewhere, a concurrent write: _replay answers 503).
             outcome = self._replay(message)
-        if message.channel == "dingtalk" and not outcome.duplicate:
-            self._on_push()
+        if outcome.pushed:
+            self._on_push()  # send them now, not at the outbox's next poll
         return outcome
 
     def _replay(self, message: InboundMessage) -> Outcome:
@@ -139,7 +141,7 @@ class Dispatcher:
             settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
             if message.channel == "dingtalk" and message.reply_url:
                 _queue_session_reply(session, message, reply, inbound_id, now)
-            return Outcome(reply, status=status)
+            return Outcome(reply, status=status, pushed=queued_pushes(session))
 
     def _run(self, ctx: Context) -> tuple[Reply, str]:
         """The one error funnel: BotError → its text; a bug → logged, answered politely.

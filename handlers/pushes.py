@@ -20,8 +20,12 @@ def enqueue(
     reason: str = "",
     expires_at: datetime | None = None,
 ) -> bool:
-    """Add a push unless one with ``dedupe_key`` exists. True when a row was added."""
-    return add_push(
+    """Add a push unless one with ``dedupe_key`` exists. True when a row was added.
+
+    The session remembers that it queued a push (``queued_pushes``), so that whoever
+    commits it can wake the outbox at once instead of waiting for its next poll.
+    """
+    added = add_push(
         session,
         platform=message.platform,
         target_kind=message.target_kind,
@@ -33,3 +37,14 @@ def enqueue(
         reason=reason,
         expires_at=expires_at,
     )
+    if added:
+        session.info[_QUEUED] = True
+    return added
+
+
+_QUEUED = "edubot.queued_pushes"
+
+
+def queued_pushes(session: Session) -> bool:
+    """Whether a push was queued in ``session`` (it may since have been rolled back)."""
+    return bool(session.info.get(_QUEUED, False))
