@@ -55,7 +55,7 @@ def export_dir(services: Services) -> Path:
     return Path(services.settings.server.data_dir) / "exports"
 
 
-def test_host_export_writes_an_xlsx_and_queues_it_for_the_venue_group(
+def test_a_private_export_writes_an_xlsx_and_sends_it_to_the_asker(
     sqlite_services: Services,
 ) -> None:
     send(sqlite_services, "申毅", "评分 瑞泉中学 18 22 17 20 9")
@@ -68,7 +68,7 @@ def test_host_export_writes_an_xlsx_and_queues_it_for_the_venue_group(
     assert outcome.reply.text == (
         "已导出瑞泉中学会场成绩汇总表（Excel，5 位选手，评分未完成（已评 2/15，未评处留空））：\n"
         f"{path}\n"
-        "文件将推送至瑞泉中学会场群。"
+        "文件将私发给您。"
     )
     workbook = load_workbook(path)
     assert workbook.sheetnames == ["成绩汇总表", "评分明细", "修改记录"]
@@ -78,25 +78,68 @@ def test_host_export_writes_an_xlsx_and_queues_it_for_the_venue_group(
 
     [row] = pushes(sqlite_services)
     message = message_of(row.payload)
-    assert (row.target_kind, row.target, row.platform) == ("group", "ruiquan", "wecom")
-    assert row.dedupe_key == f"export:ruiquan:{STAMP}"
+    assert (row.target_kind, row.target, row.platform) == ("person", "lixuebin", "wecom")
+    assert row.dedupe_key.startswith(f"export:ruiquan:{STAMP}:person:lixuebin:")
     assert row.status == "pending"
     assert message.file_path == str(path)
     assert message.text == "瑞泉中学会场成绩汇总表（评分尚未全部完成）"
 
 
-def test_export_as_csv_in_the_same_minute_rewrites_and_pushes_once(
-    sqlite_services: Services,
-) -> None:
+def test_the_same_sheet_twice_in_a_minute_is_sent_once(sqlite_services: Services) -> None:
     first = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
     again = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
 
     path = export_dir(sqlite_services) / f"ruiquan-成绩汇总表-{STAMP}.csv"
     assert str(path) in first.reply.text
-    assert first.reply.text.endswith("文件将推送至瑞泉中学会场群。")
-    assert again.reply.text.endswith("不再重复推送（文件已更新）。")
-    assert path.read_bytes().startswith("\ufeff姓名,申毅,梁飞,张伟利,平均成绩,排名".encode())
+    assert first.reply.text.endswith("文件将私发给您。")
+    assert again.reply.text.endswith("不再重复发送（文件已更新）。")
     assert len(pushes(sqlite_services)) == 1
+
+
+def test_another_format_or_a_changed_sheet_is_sent_again(sqlite_services: Services) -> None:
+    send(sqlite_services, "李学斌", "导出 瑞泉中学会场")
+    as_csv = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
+    send(sqlite_services, "申毅", "评分 瑞泉中学 86")
+    changed = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
+
+    assert as_csv.reply.text.endswith("文件将私发给您。")
+    assert changed.reply.text.endswith("文件将私发给您。")
+    files = [Path(message_of(row.payload).file_path).suffix for row in pushes(sqlite_services)]
+    assert files == [".xlsx", ".csv", ".csv"]
+
+
+def _score_all(services: Services) -> None:
+    for judge, total in (("申毅", 86), ("梁飞", 88), ("张伟利", 87)):
+        batch = "\n".join(f"{n}号 {total - n}" for n in range(1, 6))
+        send(services, judge, f"评分\n{batch}")
+
+
+def test_an_export_in_the_group_before_publishing_is_sent_privately(
+    sqlite_services: Services,
+) -> None:
+    _score_all(sqlite_services)
+    before = len(pushes(sqlite_services))  # the completion notice
+
+    outcome = send(sqlite_services, "李学斌", "导出", "wrRuiquan")
+
+    assert outcome.reply.text.endswith("成绩尚未公布，文件不发到群里，将私发给您。")
+    [row] = pushes(sqlite_services)[before:]
+    assert (row.target_kind, row.target) == ("person", "lixuebin")
+
+
+def test_an_export_in_the_group_after_publishing_goes_to_that_group(
+    sqlite_services: Services,
+) -> None:
+    _score_all(sqlite_services)
+    send(sqlite_services, "李学斌", "公布")
+    before = len(pushes(sqlite_services))
+
+    outcome = send(sqlite_services, "李学斌", "导出", "wrRuiquan")
+
+    assert outcome.reply.text.endswith("文件将推送至瑞泉中学会场群。")
+    [row] = pushes(sqlite_services)[before:]
+    assert (row.target_kind, row.target) == ("group", "ruiquan")
+    assert message_of(row.payload).file_path.endswith(".xlsx")
 
 
 def test_a_complete_venue_says_so(sqlite_services: Services, clock: FakeClock) -> None:
@@ -110,7 +153,8 @@ def test_a_complete_venue_says_so(sqlite_services: Services, clock: FakeClock) -
     assert "评分已全部完成（15/15）" in outcome.reply.text
     row = pushes(sqlite_services)[-1]
     assert message_of(row.payload).text == "瑞泉中学会场成绩汇总表"
-    assert row.dedupe_key == "export:ruiquan:20220213-0831"
+    assert (row.target_kind, row.target) == ("person", "wangjz")
+    assert row.dedupe_key.startswith("export:ruiquan:20220213-0831:")
 
 
 @pytest.mark.parametrize(
@@ -163,12 +207,10 @@ def test_refusals_write_nothing(
     assert not export_dir(sqlite_services).exists()
 
 
-def test_an_organizer_names_the_venue_and_gets_the_dingtalk_group(
-    sqlite_services: Services,
-) -> None:
+def test_an_organizer_names_the_venue_and_gets_the_file(sqlite_services: Services) -> None:
     outcome = send(sqlite_services, "教育股", "导出 育红初中 excel")
 
-    assert outcome.reply.text.endswith("文件将推送至育红初中会场群。")
+    assert outcome.reply.text.endswith("文件将私发给您。")
     [row] = pushes(sqlite_services)
-    assert (row.platform, row.target) == ("dingtalk", "yuhong")
+    assert (row.platform, row.target_kind, row.target) == ("wecom", "person", "jiaoyugu")
     assert load_workbook(message_of(row.payload).file_path)["成绩汇总表"].max_row >= 6

@@ -5,6 +5,7 @@ expiring download link that edubot serves."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -49,33 +50,44 @@ def _say(services: Services, user: str, text: str, msg_id: str) -> Outcome:
     return services.dispatcher.process(wecom_private(user, text, msg_id))
 
 
+def _publish_ruiquan(services: Services) -> None:
+    for judge in ("shenyi", "liangfei", "zhangweili"):
+        batch = "\n".join(f"{n}号 {80 + n}" for n in range(1, 6))
+        _say(services, judge, f"评分\n{batch}", f"s-{judge}")
+    assert "已公布" in _say(services, "lixuebin", "公布", "p1").reply.text
+
+
 def test_a_wecom_group_receives_the_exported_file_itself(
     world: tuple[Services, EmulatorState, httpx.Client],
 ) -> None:
     services, state, http = world
-    reply = _say(services, "lixuebin", "导出", "x1").reply.text
-    assert "成绩汇总表" in reply
+    _publish_ruiquan(services)
+    private = wecom_private("lixuebin", "导出", "x1")
+    in_group = replace(private, channel="wecom_robot", chat_type="group", chat_id="wrRuiquan")
+    reply = services.dispatcher.process(in_group).reply.text
+    assert "文件将推送至瑞泉中学会场群" in reply
     make_outbox(services, http).drain_all()
 
     sent = state.messages(api="webhook/send", target="ruiquan-key")
-    assert len(sent) == 1
-    assert sent[0].body["msgtype"] == "file"
-    upload = state.upload(sent[0].body["file"]["media_id"])
+    files = [m for m in sent if m.body["msgtype"] == "file"]
+    assert len(files) == 1
+    upload = state.upload(files[0].body["file"]["media_id"])
     assert upload is not None
     exported = next((Path(services.settings.server.data_dir) / "exports").glob("ruiquan-*.xlsx"))
     assert upload.content == exported.read_bytes()
 
 
-def test_a_dingtalk_group_receives_a_signed_link_that_serves_the_file(
+def test_a_private_export_reaches_the_asker_as_a_signed_link_that_serves_the_file(
     world: tuple[Services, EmulatorState, httpx.Client], clock: FakeClock
 ) -> None:
     services, state, http = world
     _say(services, "guofeng", "导出 育红初中会场", "x2")
     make_outbox(services, http).drain_all()
 
-    sent = state.messages(api="robot/send", target="yuhong-token")
-    assert len(sent) == 1
-    text = sent[0].body["text"]["content"]
+    assert state.messages(api="robot/send", target="yuhong-token") == []
+    [sent] = state.messages(api="message/send")
+    assert sent.target == "guofeng"
+    text = sent.body["text"]["content"]
     link = text.split("下载：", 1)[1].split()[0]
     parts = urlsplit(link)
     assert parts.path.startswith("/files/exports/yuhong-")
@@ -94,13 +106,11 @@ def test_a_dingtalk_group_receives_a_signed_link_that_serves_the_file(
         assert client.get(f"{parts.path}?{parts.query}").status_code == 403
 
 
-def test_without_a_link_secret_the_push_says_whom_to_ask(
-    tmp_path: Path, clock: FakeClock
-) -> None:
+def test_without_a_link_secret_the_push_says_whom_to_ask(tmp_path: Path, clock: FakeClock) -> None:
     state = EmulatorState(clock)
     with EmulatorServer(state) as emulator, httpx.Client(timeout=5) as http:
         data = campaign(f"sqlite:///{tmp_path / 'n.db'}")
-        data["dingtalk"]["oapi_base"] = emulator.base_url
+        data["wecom"]["api_base"] = emulator.base_url
         data["server"] = {"data_dir": str(tmp_path / "data")}
         settings = settings_from_mapping(data)
         state.register(settings)
@@ -108,7 +118,7 @@ def test_without_a_link_secret_the_push_says_whom_to_ask(
         try:
             _say(services, "guofeng", "导出 育红初中会场", "x3")
             make_outbox(services, http).drain_all()
-            text = state.messages(api="robot/send")[0].body["text"]["content"]
+            text = state.messages(api="message/send")[0].body["text"]["content"]
         finally:
             services.engine.dispose()
     assert "已生成，请向主持人或组织者索取" in text
