@@ -5,8 +5,9 @@ from __future__ import annotations
 from handlers.commands import Progress, Publish, Ranking
 from handlers.context import Context
 from handlers.errors import BotError
-from handlers.messages import Reply
+from handlers.messages import OutboundMessage, Reply
 from handlers.publishing import publish
+from handlers.pushes import enqueue
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.submissions import deadline_progress
 from handlers.venues import chat_venues, find_venue_ref, judge_ids, venue_name
@@ -86,7 +87,25 @@ def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     venue = pick_venue(ctx, command.venue, allowed, "排名")
     if not may_oversee(ctx, venue):
         raise BotError(f"{venue_name(venue)}的排名只向主持人、领导和组织者开放。")
-    return Reply(ranking_text(venue_table(ctx.session, venue)))
+    text = ranking_text(venue_table(ctx.session, venue))
+    if ctx.message.chat_type == "group" and venue.published_at is None:
+        # Results never reach a group before 公布: the asker gets them privately.
+        enqueue(
+            ctx.session,
+            OutboundMessage(
+                platform=ctx.message.platform,
+                target_kind="person",
+                target=ctx.message.sender_id,
+                text=text,
+                title=f"{venue_name(venue)}排名",
+            ),
+            dedupe_key=f"ranking:{ctx.message.platform}:{ctx.message.message_id}",
+            due_at=ctx.now,
+            now=ctx.now,
+            reason=f"ranking:{venue.key}",
+        )
+        return Reply(f"{venue_name(venue)}成绩尚未公布，排名不在群里显示，已私发给您。")
+    return Reply(text)
 
 
 def handle_publish(ctx: Context, command: Publish) -> Reply:

@@ -214,3 +214,21 @@ def test_an_organizer_names_the_venue_and_gets_the_file(sqlite_services: Service
     [row] = pushes(sqlite_services)
     assert (row.platform, row.target_kind, row.target) == ("wecom", "person", "jiaoyugu")
     assert load_workbook(message_of(row.payload).file_path)["成绩汇总表"].max_row >= 6
+
+
+def test_a_ranking_asked_in_the_group_before_publishing_is_sent_privately(
+    sqlite_services: Services,
+) -> None:
+    _score_all(sqlite_services)
+    before = len(pushes(sqlite_services))
+
+    outcome = send(sqlite_services, "李学斌", "排名", "wrRuiquan")
+
+    assert outcome.reply.text == "瑞泉中学会场成绩尚未公布，排名不在群里显示，已私发给您。"
+    [row] = pushes(sqlite_services)[before:]
+    assert (row.target_kind, row.target) == ("person", "lixuebin")
+    assert "第1名" in message_of(row.payload).text
+    send(sqlite_services, "李学斌", "公布")
+    assert send(sqlite_services, "李学斌", "排名", "wrRuiquan").reply.text.startswith(
+        "瑞泉中学会场"
+    )

@@ -128,6 +128,10 @@ def test_scripted_venue_ends_in_the_right_ranking_and_csv(
         text, _ = export_venue(session, "ruiquan", fmt="csv", out=None, tz=services.settings.tz)
     assert text == EXPECTED_CSV
 
+    published = say("李学斌", "公布")
+    assert published.startswith(
+        "已公布并锁定瑞泉中学会场成绩，已推送至：领导小组群、瑞泉中学会场群。"
+    )
     ranking = say("李学斌", "排名")
     assert ranking.splitlines()[1:] == [
         "第1名 杜桥中学 88.7（申毅 91 · 梁飞 88 · 张伟利 87）",
@@ -136,11 +140,6 @@ def test_scripted_venue_ends_in_the_right_ranking_and_csv(
         "第4名 韩马初中共同体 81.0（申毅 81 · 梁飞 80 · 张伟利 82）",
         "第5名 育红初中共同体 79.2（申毅 78 · 梁飞 79.5 · 张伟利 80）",
     ]
-
-    published = say("李学斌", "公布")
-    assert published.startswith(
-        "已公布并锁定瑞泉中学会场成绩，已推送至：领导小组群、瑞泉中学会场群。"
-    )
     assert say("申毅", "更正 瑞泉中学 20 22 17 20 9").startswith("瑞泉中学会场成绩已于")
     with transaction(services.factory) as session:
         venue = session.scalars(select(Venue).where(Venue.key == "ruiquan")).one()
