@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from handlers.messages import OutboundMessage, payload_of
+from handlers.messages import OutboundMessage, Platform, payload_of
+from storage.models import Person
 from storage.outbox import add_push
+
+if TYPE_CHECKING:
+    from handlers.context import Context
 
 
 def enqueue(
@@ -48,3 +53,30 @@ _QUEUED = "edubot.queued_pushes"
 def queued_pushes(session: Session) -> bool:
     """Whether a push was queued in ``session`` (it may since have been rolled back)."""
     return bool(session.info.get(_QUEUED, False))
+
+
+def push_to_person(ctx: Context, person_id: int, text: str, *, key: str) -> bool:
+    """Queue a private message to a configured person, on WeCom when they have a WeCom id,
+    else on DingTalk. ``key`` names the cause; the inbound message makes it unique. False
+    when the person has no platform id."""
+    person = ctx.session.get(Person, person_id)
+    if person is None:
+        return False
+    target: tuple[Platform, str] | None = (
+        ("wecom", person.wecom_userid)
+        if person.wecom_userid
+        else ("dingtalk", person.dingtalk_userid)
+        if person.dingtalk_userid
+        else None
+    )
+    if target is None:
+        return False
+    platform, user_id = target
+    return enqueue(
+        ctx.session,
+        OutboundMessage(platform=platform, target_kind="person", target=user_id, text=text),
+        dedupe_key=f"{key}:{ctx.message.platform}:{ctx.message.message_id}",
+        due_at=ctx.now,
+        now=ctx.now,
+        reason=key.split(":", 1)[0],
+    )

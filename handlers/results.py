@@ -15,8 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
+from typing import TypeVar
 
 from handlers.rubric import RubricSpec, SheetScores, resolve_item
+
+K = TypeVar("K")
 
 
 def venue_complete(judges: int, contestants: int, sheets: int) -> bool:
@@ -141,13 +144,11 @@ def _tie_break(
     return keys
 
 
-def outliers(totals: Mapping[str, Decimal], threshold: Decimal) -> list[str]:
-    """Judges whose total lies more than ``threshold`` from the median of the others."""
+def outliers(totals: Mapping[K, Decimal], threshold: Decimal) -> list[K]:
+    """Judges whose total lies more than ``threshold`` from the median of all the judges'
+    totals for that contestant, their own included (PRODUCT §4): with 86, 90 and 60 the
+    median is 86 and only the 60 is flagged."""
     if len(totals) < 2:
         return []
-    far: list[str] = []
-    for judge, total in totals.items():
-        others = [value for other, value in totals.items() if other != judge]
-        if abs(total - Decimal(median(others))) > threshold:
-            far.append(judge)
-    return far
+    middle = Decimal(median(totals.values()))
+    return [judge for judge, total in totals.items() if abs(total - middle) > threshold]

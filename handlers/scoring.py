@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
+from statistics import median
 
 from handlers.catalog import Entrant, VenueSpec
 from handlers.commands import Confirm, LineError, Score, ScoreLine
@@ -12,6 +13,7 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import Reply
 from handlers.publishing import after_scoring
+from handlers.pushes import push_to_person
 from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
 from handlers.venues import resolve_judge_target, venue_name
@@ -142,7 +144,8 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         text += f"（原 {fmt(existing.total)} 分）"
     counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
     text += _remaining(venue, counts[ctx.person.id])
-    text += _outlier_note(ctx, venue, contestant, scores.total)
+    previous = existing.total if existing is not None else None
+    text += _outlier_note(ctx, venue, contestant, scores.total, previous)
     return _Scored(venue, state, counts, text)
 
 
@@ -158,19 +161,39 @@ def _remaining(venue: VenueSpec, scored: int) -> str:
     return f" · 本会场您还剩 {left} 位未评"
 
 
-def _outlier_note(ctx: Context, venue: VenueSpec, contestant: Entrant, total: Decimal) -> str:
-    judges = {j.person_id: j.name for j in venue.judges}
-    totals = {
-        judges[judge]: value
-        for judge, value, _ in contestant_totals(ctx.session, venue.id, contestant.id)
-        if judge in judges
-    }
+def _outlier_note(
+    ctx: Context, venue: VenueSpec, contestant: Entrant, total: Decimal, previous: Decimal | None
+) -> str:
+    """The scorer's own warning; any other judge whom this score has just made an outlier
+    is told at once by a private push (PRODUCT §4)."""
+    names = {j.person_id: j.name for j in venue.judges}
+    rows = [r for r in contestant_totals(ctx.session, venue.id, contestant.id) if r[0] in names]
+    after = {judge: value for judge, value, _ in rows}
+    before = {judge: value for judge, value in after.items() if judge != ctx.person.id}
+    if previous is not None:
+        before[ctx.person.id] = previous
     threshold = venue.rubric.outlier_threshold
-    if ctx.person.name not in outliers(totals, threshold):
+    flagged = outliers(after, threshold)
+    flagged_before: list[int] = outliers(before, threshold)
+    newly = set(flagged) - set(flagged_before)
+    middle = fmt(Decimal(median(after.values()))) if after else ""
+    for judge, value, confirmed_at in rows:
+        if judge in newly and judge != ctx.person.id and confirmed_at is None:
+            warn = outlier_warning(venue_name(venue), contestant.name, value, middle, threshold)
+            push_to_person(ctx, judge, warn, key=f"outlier:{venue.key}:{contestant.id}:{judge}")
+    if ctx.person.id not in flagged:
         return ""
+    return "\n" + outlier_warning("", contestant.name, total, middle, threshold)
+
+
+def outlier_warning(
+    venue: str, contestant: str, total: Decimal, middle: str, threshold: Decimal
+) -> str:
+    """``⚠ 您给 X 的 60 分与各评委总分的中位数（86 分）相差超过 15 分。…``"""
+    where = f"{venue}：" if venue else ""
     return (
-        f"\n⚠ 您给 {contestant.name} 的 {fmt(total)} 分与其他评委相差超过 "
-        f"{fmt(threshold)} 分。请核对；如无误请发送：确认 {contestant.name}"
+        f"⚠ {where}您给 {contestant} 的 {fmt(total)} 分与各评委总分的中位数（{middle} 分）"
+        f"相差超过 {fmt(threshold)} 分。请核对；如无误请发送：确认 {contestant}"
     )
 
 

@@ -77,7 +77,7 @@ class RubricConfig(FrozenModel):
     trim_min_judges: int = Field(default=5, ge=3)
     allow_total: bool = False
     outlier_threshold: Decimal = Decimal(15)
-    """A judge total this far from the median of the other judges must be confirmed."""
+    """A judge total this far from the median of all the judges' totals must be confirmed."""
     tie_break: TextList = ()
     """Optional tie-break chain: "unrounded", then item names (higher wins)."""
     items: tuple[RubricItemConfig, ...]
