@@ -30,21 +30,40 @@ def after_scoring(ctx: Context, venue: Venue) -> str:
         return ""
     table = venue_table(ctx.session, venue)
     venue.completed_at = ctx.now
+    blocked = bool(table.unconfirmed_outliers())
+    if not venue.auto_publish:
+        then = "请主持人发送“公布”发布成绩。"
+    elif blocked:
+        then = "有评分与其他评委相差过大，评委确认或更正后成绩将自动公布。"
+    else:
+        then = "成绩已自动公布。"
     if venue.group is not None:
         _push_group(
             ctx,
             venue.group.key,
             venue.group.platform,
             f"{table.venue}全部评分已完成（{len(table.judges)} 位评委 × "
-            f"{len(table.contestants)} 位选手）。请主持人发送“公布”发布成绩。",
+            f"{len(table.contestants)} 位选手）。{then}",
             dedupe=f"complete:{venue.key}",
             title=f"{table.venue}评分完成",
         )
     note = f"🎉 {table.venue}全部评分已完成。"
-    if venue.auto_publish and not table.unconfirmed_outliers():
+    if venue.auto_publish and not blocked:
         publish(ctx, venue, table)
         note += "成绩已自动公布。"
     return note
+
+
+def publish_when_ready(ctx: Context, venue: Venue) -> str:
+    """After a 确认 or 更正: an auto-publishing venue that was only waiting for its outlying
+    scores to be confirmed is published now. Returns a note for the reply, or ""."""
+    if not venue.auto_publish or venue.completed_at is None or venue.published_at is not None:
+        return ""
+    table = venue_table(ctx.session, venue)
+    if not table.complete or table.unconfirmed_outliers():
+        return ""
+    publish(ctx, venue, table)
+    return f"{table.venue}成绩已自动公布。"
 
 
 def publish(ctx: Context, venue: Venue, table: VenueTable | None = None) -> list[str]:

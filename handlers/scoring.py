@@ -12,7 +12,7 @@ from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import Reply
-from handlers.publishing import after_scoring
+from handlers.publishing import after_scoring, publish_when_ready
 from handlers.pushes import push_to_person
 from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
@@ -83,6 +83,10 @@ def handle_score(ctx: Context, command: Score) -> Reply:
 
 def _after(ctx: Context, scored: _Scored) -> str:
     """Counts decide; the stored venue is loaded only when it has just completed."""
+    if scored.state.completed_at is not None and scored.state.published_at is None:
+        venue = ctx.session.get(Venue, scored.venue.id)
+        # A correction that clears the last outlier lets an auto-publishing venue publish.
+        return "" if venue is None or not venue.auto_publish else publish_when_ready(ctx, venue)
     if scored.state.completed_at is not None or not scored.complete:
         return ""
     venue = ctx.session.get(Venue, scored.venue.id)
@@ -216,4 +220,7 @@ def handle_confirm(ctx: Context, command: Confirm) -> Reply:
         inbound_id=ctx.inbound_id,
         source=ctx.source,
     )
-    return Reply(f"已确认 {ctx.person.name} → {contestant.name}：{fmt(sheet.total)} 分")
+    text = f"已确认 {ctx.person.name} → {contestant.name}：{fmt(sheet.total)} 分"
+    stored = ctx.session.get(Venue, venue.id)
+    published = publish_when_ready(ctx, stored) if stored is not None else ""
+    return Reply(f"{text}\n{published}" if published else text)
