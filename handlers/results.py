@@ -47,6 +47,18 @@ def aggregate(totals: Sequence[Decimal], method: str, trim_min_judges: int) -> D
     return sum(values, Decimal(0)) / Decimal(len(values))
 
 
+def trimmed_away(
+    totals: Sequence[Decimal | None], method: str, trim_min_judges: int
+) -> tuple[int, ...]:
+    """Which judges' totals ``aggregate`` leaves out: () for a plain mean, else the index of
+    one lowest and one highest (the first lowest, the last highest, never the same judge)."""
+    given = [(total, index) for index, total in enumerate(totals) if total is not None]
+    if method != "trimmed_mean" or len(given) < max(trim_min_judges, 2):
+        return ()
+    ordered = sorted(given)
+    return (ordered[0][1], ordered[-1][1])
+
+
 @dataclass(frozen=True, slots=True)
 class Standing:
     """One contestant's line of the 成绩汇总表."""
@@ -60,6 +72,8 @@ class Standing:
     result: Decimal | None
     """``mean`` rounded half up to the rubric's decimals: the published value."""
     rank: int | None
+    dropped: tuple[int, ...] = ()
+    """Judge indices of the totals a trimmed mean left out: the lowest, then the highest."""
 
     @property
     def scored_by(self) -> int:
@@ -87,7 +101,8 @@ def standings(
         mean = aggregate(given, rubric.aggregate, rubric.trim_min_judges)
         result = None if mean is None else round_half_up(mean, rubric.decimals)
         key = () if result is None else (result, *_tie_break(rubric, mean, name, judges, sheets))
-        rows.append((Standing(name, position, totals, mean, result, None), key))
+        dropped = trimmed_away(totals, rubric.aggregate, rubric.trim_min_judges)
+        rows.append((Standing(name, position, totals, mean, result, None, dropped), key))
 
     ranked = sorted((r for r in rows if r[0].result is not None), key=lambda r: r[1], reverse=True)
     out: list[Standing] = []
@@ -117,6 +132,7 @@ def _with_rank(standing: Standing, rank: int) -> Standing:
         standing.mean,
         standing.result,
         rank,
+        standing.dropped,
     )
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from handlers.errors import BotError
 from handlers.rubric import fmt as score_text
-from handlers.standings import VenueTable, result_value, venue_table
+from handlers.standings import VenueTable, dropped_note, result_value, venue_table
 from handlers.venues import venue_name
 from storage.people import active_venues, venue_by_key
 from storage.scores import AuditLine, audit_trail
@@ -65,7 +65,8 @@ def csv_text(table: VenueTable) -> str:
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["姓名", *table.judges, "平均成绩", "排名"])
+    trimmed = _trimmed(table)
+    writer.writerow(["姓名", *table.judges, "平均成绩", "排名", *(["备注"] if trimmed else [])])
     for row in table.standings:
         writer.writerow(
             [
@@ -73,6 +74,7 @@ def csv_text(table: VenueTable) -> str:
                 *("" if total is None else score_text(total) for total in row.totals),
                 "" if row.result is None else result_value(table, row.result),
                 "" if row.rank is None else str(row.rank),
+                *([dropped_note(table, row)] if trimmed else []),
             ]
         )
     return buffer.getvalue()
@@ -115,11 +117,17 @@ def summary_title(table: VenueTable) -> str:
 
 
 def summary_header(table: VenueTable) -> list[str]:
-    """``姓名 | 评委一得分（申毅） | … | 平均成绩（一位小数） | 排名``."""
+    """``姓名 | 评委一得分（申毅） | … | 平均成绩（一位小数） | 排名`` (+ ``备注`` naming the
+    totals a trimmed mean left out, where the rubric trims)."""
     judges = [
         f"评委{chinese_number(i)}得分（{name}）" for i, name in enumerate(table.judges, start=1)
     ]
-    return ["姓名", *judges, f"平均成绩（{decimals_label(table.rubric.decimals)}）", "排名"]
+    mean = f"平均成绩（{decimals_label(table.rubric.decimals)}）"
+    return ["姓名", *judges, mean, "排名", *(["备注"] if _trimmed(table) else [])]
+
+
+def _trimmed(table: VenueTable) -> bool:
+    return table.rubric.aggregate == "trimmed_mean"
 
 
 def detail_header(table: VenueTable) -> list[str]:
@@ -186,15 +194,17 @@ def _fill_summary(sheet: Worksheet, table: VenueTable, title: str, made: datetim
                 *(None if total is None else _number(total) for total in standing.totals),
                 None if standing.result is None else float(standing.result),
                 standing.rank,
+                *([dropped_note(table, standing) or None] if _trimmed(table) else []),
             ]
         )
     _table(sheet, header, rows, first_row=2)
+    mean_column = 2 + len(table.judges)
     for offset in range(len(rows)):
         row = 3 + offset
-        for column in range(2, width - 1):
+        for column in range(2, mean_column):
             sheet.cell(row=row, column=column).number_format = TOTAL_FORMAT
-        sheet.cell(row=row, column=width - 1).number_format = mean_fmt
-        sheet.cell(row=row, column=width).number_format = "0"
+        sheet.cell(row=row, column=mean_column).number_format = mean_fmt
+        sheet.cell(row=row, column=mean_column + 1).number_format = "0"
 
     # 评委签字 on the left, 制表时间 over the last two columns (the header has ≥ 3 columns).
     footer = 3 + len(rows) + 1  # one empty row between the table and the signatures

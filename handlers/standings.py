@@ -119,5 +119,18 @@ def ranking_text(table: VenueTable, *, heading: str = "") -> str:
             for judge, total in zip(table.judges, row.totals, strict=True)
         )
         rank = f"第{row.rank}名" if row.rank is not None else "未评"
+        note = dropped_note(table, row)
+        per_judge += f"；{note}" if note else ""
         lines.append(f"{rank} {row.contestant} {result_value(table, row.result)}（{per_judge}）")
     return "\n".join(lines)
+
+
+def dropped_note(table: VenueTable, row: Standing) -> str:
+    """``去掉最低 张伟利 60、最高 梁飞 99``: what a trimmed mean left out; "" for a mean."""
+    if len(row.dropped) != 2:
+        return ""
+    low, high = row.dropped
+    return (
+        f"去掉最低 {table.judges[low]} {fmt(row.totals[low] or Decimal(0))}、"
+        f"最高 {table.judges[high]} {fmt(row.totals[high] or Decimal(0))}"
+    )

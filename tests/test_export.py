@@ -25,7 +25,7 @@ from handlers.score_sheet import (
     mean_format,
     write_xlsx,
 )
-from handlers.standings import VenueTable, venue_table
+from handlers.standings import VenueTable, ranking_text, venue_table
 from storage.people import venue_by_key
 from storage.scores import audit_trail
 from tests.support.wire import wecom_private
@@ -361,3 +361,44 @@ def test_unknown_format_is_refused(sqlite_services: Services) -> None:
         pytest.raises(BotError, match="不支持的导出格式“pdf”"),
     ):
         export_venue(session, "ruiquan", fmt="pdf", out=None, tz=TZ)
+
+
+def _trimmed_table() -> VenueTable:
+    """Five judges, trimmed mean: 甲's 99 and 60 are left out, (80 + 85 + 90) / 3 = 85."""
+    rubric = RubricSpec(
+        "r",
+        "评分表",
+        (ItemSpec("总体", Decimal(100)),),
+        aggregate="trimmed_mean",
+        trim_min_judges=5,
+    )
+    judges = ("一", "二", "三", "四", "五")
+    sheets = {
+        ("甲", j): SheetScores(Decimal(t), None)
+        for j, t in zip(judges, ("99", "80", "85", "90", "60"), strict=True)
+    }
+    rows = tuple(standings(rubric, ("甲",), judges, sheets))
+    return VenueTable("k", "论坛", "某地会场", rubric, judges, ("甲",), sheets, rows, frozenset())
+
+
+def test_a_trimmed_mean_names_the_scores_it_left_out(tmp_path: Path) -> None:
+    table = _trimmed_table()
+    note = "去掉最低 五 60、最高 一 99"
+
+    assert ranking_text(table).splitlines()[1] == (
+        f"第1名 甲 85.0（一 99 · 二 80 · 三 85 · 四 90 · 五 60；{note}）"
+    )
+    assert csv_text(table).splitlines() == [
+        "姓名,一,二,三,四,五,平均成绩,排名,备注",
+        f"甲,99,80,85,90,60,85.0,1,{note}",
+    ]
+    now = datetime(2022, 2, 13, 4, 0, tzinfo=ZoneInfo("UTC"))
+    sheet = load_workbook(write_xlsx(table, [], tmp_path / "t.xlsx", tz=TZ, now=now))["成绩汇总表"]
+    assert [c.value for c in sheet[3]] == ["甲", 99, 80, 85, 90, 60, 85.0, 1, note]
+    assert sheet["G3"].number_format == "0.0"
+    assert sheet["I2"].value == "备注"
+
+
+def test_a_plain_mean_has_no_note() -> None:
+    assert "去掉" not in ranking_text(_hand_table(1))
+    assert csv_text(_hand_table(1)).splitlines()[0].endswith("平均成绩,排名")
