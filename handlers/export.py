@@ -22,7 +22,7 @@ from handlers.pushes import enqueue
 from handlers.score_sheet import export_venue
 from handlers.standings import VenueTable, venue_table
 from handlers.status import may_oversee, pick_venue
-from handlers.venues import chat_venues, venue_name
+from handlers.venues import venue_name
 from storage.models import Group, Venue
 from storage.people import active_venues
 
@@ -42,15 +42,12 @@ def _stamp(ctx: Context) -> str:
 def handle_export(ctx: Context, command: Export) -> Reply:
     """The host of the venue, leaders, organizers and admins may export it."""
     allowed = [v for v in active_venues(ctx.session) if may_oversee(ctx, v)]
-    if not allowed and not command.venue and not chat_venues(ctx):
-        raise BotError(
-            "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。"
-        )
     venue = pick_venue(ctx, command.venue, allowed, "导出")
     if not may_oversee(ctx, venue):
         host = venue.host.name if venue.host else "组织者"
         raise BotError(
-            f"{venue_name(venue)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出。"
+            f"{venue_name(venue)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出；"
+            "成绩公布后会推送到会场群。"
         )
 
     path = export_path(ctx, venue, command.fmt)

@@ -30,9 +30,35 @@ def pick_venue(ctx: Context, ref: str, candidates: list[Venue], what: str) -> Ve
     if len(pool) == 1:
         return pool[0]
     if not pool:
-        raise BotError(f"您没有可{what}的会场。")
+        raise BotError(no_venue_refusal(ctx, what))
     names = "、".join(venue_name(f) for f in pool)
     raise BotError(f"请写明会场，例如：{what} {venue_name(pool[0])}（可选：{names}）")
+
+
+WHO_MAY = {
+    "公布": "会场主持人和组织者",
+    "撤销公布": "会场主持人和组织者",
+}
+"""Who may send a venue command; the rest (排名, 导出, 进度) are for hosts, leaders and
+organizers."""
+
+
+def no_venue_refusal(ctx: Context, what: str) -> str:
+    """Why ``what`` has no venue to act on, and what to send instead (a true reason: no
+    venue at all, or not one this person may act on)."""
+    if not active_venues(ctx.session):
+        fix = (
+            "会场在配置文件的 [[venues]] 中设置，改好后重启服务或运行 edubot check-config 检查。"
+            if ctx.person.has_role("organizer", "admin")
+            else "如有疑问请联系活动组织者。"
+        )
+        return f"本活动还没有会场，没有可{what}的成绩。{fix}"
+    who = WHO_MAY.get(what, "会场主持人、领导和组织者")
+    if ctx.venues().judged_by(ctx.person.id):
+        instead = "发送“进度”查看您还有哪些选手未评。"
+    else:
+        instead = "发送“帮助”查看您可以用的命令。"
+    return f"“{what}”只有{who}可以使用，您不在其中。{instead}"
 
 
 def may_oversee(ctx: Context, venue: Venue) -> bool:
@@ -86,7 +112,9 @@ def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     allowed = [f for f in active_venues(ctx.session) if may_oversee(ctx, f)]
     venue = pick_venue(ctx, command.venue, allowed, "排名")
     if not may_oversee(ctx, venue):
-        raise BotError(f"{venue_name(venue)}的排名只向主持人、领导和组织者开放。")
+        raise BotError(
+            f"{venue_name(venue)}的排名只向主持人、领导和组织者开放，成绩公布后会推送到会场群。"
+        )
     text = ranking_text(venue_table(ctx.session, venue))
     if ctx.message.chat_type == "group" and venue.published_at is None:
         # Results never reach a group before 公布: the asker gets them privately.
@@ -118,7 +146,10 @@ def handle_publish(ctx: Context, command: Publish) -> Reply:
     venue = pick_venue(ctx, command.venue, allowed, "公布")
     if venue not in allowed:
         host = venue.host.name if venue.host else "组织者"
-        raise BotError(f"只有{venue_name(venue)}的主持人（{host}）或组织者可以公布成绩。")
+        raise BotError(
+            f"只有{venue_name(venue)}的主持人（{host}）或组织者可以公布成绩。"
+            f"评分全部完成后请{host}发送：公布 {venue_name(venue)}"
+        )
     sent_to = publish(ctx, venue)
     where = f"，已推送至：{'、'.join(sent_to)}" if sent_to else ""
     return Reply(

@@ -9,12 +9,14 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.app import Services
+from bot.app import Services, build_services
 from bot.clock import FakeClock
+from bot.config import settings_from_mapping
 from bot.dispatcher import Outcome
 from handlers.messages import InboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow
+from tests.support.campaign import campaign
 
 _ids = count(1)
 
@@ -164,21 +166,24 @@ def test_a_complete_venue_says_so(sqlite_services: Services, clock: FakeClock) -
             "申毅",
             "导出",
             "",
-            "成绩汇总表只有会场主持人、领导和组织者可以导出。发送“进度”查看您的评分情况。",
+            "“导出”只有会场主持人、领导和组织者可以使用，您不在其中。"
+            "发送“进度”查看您还有哪些选手未评。",
             id="judge-privately",
         ),
         pytest.param(
             "申毅",
             "导出",
             "wrRuiquan",
-            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出。",
+            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出；"
+            "成绩公布后会推送到会场群。",
             id="judge-in-venue-group",
         ),
         pytest.param(
             "郭锋",
             "导出 瑞泉中学会场",
             "",
-            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出。",
+            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出；"
+            "成绩公布后会推送到会场群。",
             id="other-venue-host",
         ),
         pytest.param(
@@ -232,3 +237,54 @@ def test_a_ranking_asked_in_the_group_before_publishing_is_sent_privately(
     assert send(sqlite_services, "李学斌", "排名", "wrRuiquan").reply.text.startswith(
         "瑞泉中学会场"
     )
+
+
+@pytest.mark.parametrize(
+    ("person", "text", "expected"),
+    [
+        pytest.param(
+            "申毅",
+            "排名",
+            "“排名”只有会场主持人、领导和组织者可以使用，您不在其中。"
+            "发送“进度”查看您还有哪些选手未评。",
+            id="judge-ranking",
+        ),
+        pytest.param(
+            "王局长",
+            "公布",
+            "“公布”只有会场主持人和组织者可以使用，您不在其中。发送“帮助”查看您可以用的命令。",
+            id="leader-publish",
+        ),
+        pytest.param(
+            "王局长",
+            "公布 瑞泉中学会场",
+            "只有瑞泉中学会场的主持人（李学斌）或组织者可以公布成绩。"
+            "评分全部完成后请李学斌发送：公布 瑞泉中学会场",
+            id="leader-publish-named",
+        ),
+    ],
+)
+def test_refusals_say_who_may_and_what_to_send_instead(
+    sqlite_services: Services, person: str, text: str, expected: str
+) -> None:
+    outcome = send(sqlite_services, person, text)
+
+    assert (outcome.status, outcome.reply.text) == ("refused", expected)
+
+
+def test_an_organizer_without_venues_is_told_there_are_none(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    data = campaign(sqlite_url, venues=[])
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    services = build_services(settings_from_mapping(data), clock=clock)
+    try:
+        replies = [send(services, "教育股", text).reply.text for text in ("导出", "排名", "公布")]
+    finally:
+        services.engine.dispose()
+    fix = "会场在配置文件的 [[venues]] 中设置，改好后重启服务或运行 edubot check-config 检查。"
+    assert replies == [
+        f"本活动还没有会场，没有可导出的成绩。{fix}",
+        f"本活动还没有会场，没有可排名的成绩。{fix}",
+        f"本活动还没有会场，没有可公布的成绩。{fix}",
+    ]
