@@ -837,3 +837,52 @@ def test_a_half_updated_file_is_told_the_key_it_wrote() -> None:
     del data["digests"][0]["forums"]
     with pytest.raises(ConfigError, match=r"digests\[0\]\.venues\[1\]: unknown venue 'nope'"):
         settings_from_mapping(data)
+
+
+@pytest.mark.parametrize(
+    ("database", "data_dir", "url", "folder"),
+    [
+        pytest.param(
+            '[database]\nurl = "sqlite:///run/edubot.db"\n',
+            '[server]\ndata_dir = "files"\n',
+            "sqlite:///{base}/run/edubot.db",
+            "{base}/files",
+            id="relative",
+        ),
+        pytest.param("", "", "sqlite:///{base}/edubot.db", "{base}/edubot-data", id="defaults"),
+        pytest.param(
+            '[database]\nurl = "sqlite:////srv/e.db"\n',
+            '[server]\ndata_dir = "/srv/data"\n',
+            "sqlite:////srv/e.db",
+            "/srv/data",
+            id="absolute-unchanged",
+        ),
+        pytest.param(
+            '[database]\nurl = "postgresql://u:p@db/edubot"\n',
+            "",
+            "postgresql://u:p@db/edubot",
+            "{base}/edubot-data",
+            id="server-url-unchanged",
+        ),
+    ],
+)
+def test_relative_paths_are_taken_from_the_config_file_not_the_working_directory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database: str,
+    data_dir: str,
+    url: str,
+    folder: str,
+) -> None:
+    base = tmp_path / "etc"
+    base.mkdir()
+    path = base / "edubot.toml"
+    path.write_text(f"{MINIMAL_TOML}\n{database}{data_dir}", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    settings = load_settings("../etc/edubot.toml", env={})
+
+    assert settings.database.url == url.format(base=base)
+    assert settings.server.data_dir == folder.format(base=base)

@@ -15,11 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     ValidationError,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.config.references import check_references
 from bot.config.settings import Settings
 from bot.errors import ConfigError
 
+DEFAULT_DB_URL = "sqlite:///edubot.db"
+DEFAULT_DATA_DIR = "edubot-data"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -36,15 +40,25 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
         raise ConfigError(file, "", "the file is not UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "", f"not valid TOML: {exc}") from exc
-    return settings_from_mapping(data, source=file, env=env)
+    base = Path(path).resolve().parent
+    return settings_from_mapping(data, source=file, env=env, base_dir=base)
 
 
 def settings_from_mapping(
-    data: Mapping[str, Any], *, source: str = "<memory>", env: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    *,
+    source: str = "<memory>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> Settings:
-    """Validate an already-parsed mapping (used by tests and the demo)."""
+    """Validate an already-parsed mapping (used by tests and the demo).
+
+    With ``base_dir`` (the config file's folder), a relative SQLite path and ``data_dir``
+    are taken relative to it, not to wherever the command happens to run."""
     environ = os.environ if env is None else env
     expanded = _expand(dict(data), "", source, environ)
+    if base_dir is not None:
+        resolve_paths(expanded, base_dir)
     tz_name = expanded.get("timezone", "Asia/Shanghai")
     try:
         tz = ZoneInfo(str(tz_name))
@@ -68,6 +82,33 @@ def settings_from_mapping(
 OLD_NAMES = {"forums": "venues"}
 """Keys of earlier releases, still read: ``[[forums]]`` is now ``[[venues]]`` (one entry per
 会场), and so is a digest's ``forums``."""
+
+
+def resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Make the database file and ``data_dir`` absolute against ``base`` (in place); the
+    defaults (``sqlite:///edubot.db``, ``edubot-data``) too."""
+    database = data.setdefault("database", {})
+    server = data.setdefault("server", {})
+    if isinstance(database, dict):
+        database["url"] = sqlite_url_against(str(database.get("url", DEFAULT_DB_URL)), base)
+    if isinstance(server, dict):
+        folder = Path(str(server.get("data_dir", DEFAULT_DATA_DIR))).expanduser()
+        server["data_dir"] = str(folder if folder.is_absolute() else base / folder)
+
+
+def sqlite_url_against(url: str, base: Path) -> str:
+    """``sqlite:///edubot.db`` → ``sqlite:////etc/edubot/edubot.db``; other URLs, absolute
+    paths and in-memory databases unchanged."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported by the settings' own validation
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return url
+    if database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
 def _accept_old_names(data: dict[str, Any], source: str) -> dict[str, str]:
