@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,12 +53,15 @@ class Context:
         return f"{self.message.platform}:{self.message.message_id}"
 
     def local(self, when: datetime) -> str:
-        """``2月13日（周日）08:00`` in the campaign's time zone."""
-        return local_time(when, self.tz)
+        """``2月13日（周日）08:00`` in the campaign's time zone, with the year when it is
+        not this year."""
+        return local_time(when, self.tz, self.now)
 
 
-def local_time(when: datetime, tz: ZoneInfo) -> str:
+def local_time(when: datetime, tz: tzinfo, now: datetime | None = None) -> str:
     """``when`` as people read it in ``tz``, e.g. ``2月13日（周日）08:00``: the form of
-    every time in the bot's texts."""
+    every time in the bot's texts; ``2022年2月13日（周日）08:00`` when ``when`` falls in
+    another year than ``now`` (a deadline years ago must not read like this February's)."""
     here = when.astimezone(tz)
-    return f"{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"
+    year = f"{here.year}年" if now is not None and now.astimezone(tz).year != here.year else ""
+    return f"{year}{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal, TypeAlias
 
-from handlers.context import WEEKDAYS
+from handlers.context import local_time
 from handlers.deadline_shapes import DeadlineLike, PersonLike, SubmissionLike, SubmitterLike
 from handlers.messages import Mention
 from handlers.text import Line, Part, paginate
@@ -158,10 +158,14 @@ def unit_counts(states: Sequence[EntryState]) -> list[UnitCount]:
 # --------------------------------------------------------------------------- wording
 
 
-def local_text(when: datetime, tz: tzinfo) -> str:
-    """``4月8日（周三）17:00`` in ``tz``."""
-    here = when.astimezone(tz)
-    return f"{here.month}月{here.day}日（周{WEEKDAYS[here.weekday()]}）{here:%H:%M}"
+def local_text(when: datetime, tz: tzinfo, now: datetime | None = None) -> str:
+    """``4月8日（周三）17:00`` in ``tz``; with the year when not ``now``'s year."""
+    return local_time(when, tz, now)
+
+
+def due_text(deadline: DeadlineLike, tz: tzinfo, now: datetime) -> str:
+    """``4月8日（周三）17:00（还剩 2 天）``."""
+    return f"{local_text(deadline.due_at, tz, now)}（{remaining_text(deadline.due_at, now)}）"
 
 
 def duration_text(delta: timedelta) -> str:
@@ -233,7 +237,7 @@ def render_reminder(
     """The group reminder naming (and @-mentioning) exactly ``entries``. Plain text."""
     head = (
         f"【交材料提醒】{deadline.title}\n"
-        f"截止时间：{local_text(deadline.due_at, tz)}（{remaining_text(deadline.due_at, now)}）\n"
+        f"截止时间：{due_text(deadline, tz, now)}\n"
         f"以下 {len(entries)} 个单位/个人尚未提交："
     )
     tail = submit_hint(deadline)
@@ -249,7 +253,7 @@ def render_overdue(
     missing = [s.entry for s in states if s.state == "missing"]
     head = (
         f"### 【逾期未交】{deadline.title}\n"
-        f"截止时间：{local_text(deadline.due_at, tz)}（{remaining_text(deadline.due_at, now)}）\n"
+        f"截止时间：{due_text(deadline, tz, now)}\n"
         f"{state_counts(states)}"
     )
     lines = [(f"- {text}", ()) for text, _ in owed_lines(missing)]
@@ -265,7 +269,7 @@ def due_note(
     ``…，已截止`` once everyone has handed in (nobody is overdue then)."""
     done = all(s.state != "missing" for s in states)
     when = "已截止" if done and now >= deadline.due_at else remaining_text(deadline.due_at, now)
-    return f"截止 {local_text(deadline.due_at, tz)}，{when}"
+    return f"截止 {local_text(deadline.due_at, tz, now)}，{when}"
 
 
 def render_missing(

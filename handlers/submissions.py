@@ -313,7 +313,7 @@ def deadline_progress(ctx: Context) -> list[str]:
     """One line per active deadline for organizers' 进度 (``实施方案：应交 3 · 已交 2 …``)."""
     people = active_people(ctx.session)
     return [
-        f"{d.title}（截止 {local_text(d.due_at, ctx.tz)}）："
+        f"{d.title}（截止 {local_text(d.due_at, ctx.tz, ctx.now)}）："
         + state_counts(deadline_states(ctx.session, d, people))
         for d in active_deadlines(ctx.session)
     ]

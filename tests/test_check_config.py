@@ -144,11 +144,12 @@ def test_example_config_prints_both_venues_and_their_reminders(
     ):
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  [{venue}"))
         assert lines[at] == (
-            f"  [{venue} 2月13日（周日）08:00 主持 {host} 评委 {judges}"
+            f"  [{venue} 2022年2月13日（周日）08:00 主持 {host} 评委 {judges}"
             f" 选手 {count} 位 → 群 {venue.split(']')[0]}"
         )
-        assert lines[at + 1] == "      已过 2月12日（周六）18:00 会场提醒（前一晚）"
-        assert lines[at + 2] == "      已过 2月13日（周日）07:00 会场提醒（提前 1h）"
+        # Checked years later: every date carries its year.
+        assert lines[at + 1] == "      已过 2022年2月12日（周六）18:00 会场提醒（前一晚）"
+        assert lines[at + 2] == "      已过 2022年2月13日（周日）07:00 会场提醒（提前 1h）"
 
 
 def test_fujian1_timetable_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -161,10 +162,10 @@ def test_fujian1_timetable_plan(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     for key, (location, _unit, host, judges, contestants) in zip(KEYS, VENUES, strict=True):
         group = key if key in KEYS[:2] else "—"
         expected += [
-            f"  [{key}] 学校管理论坛·{location} 2月13日（周日）08:00 主持 {host}"
+            f"  [{key}] 学校管理论坛·{location} 2022年2月13日（周日）08:00 主持 {host}"
             f" 评委 {'、'.join(judges)} 选手 {len(contestants)} 位 → 群 {group}",
-            "      已过 2月12日（周六）18:00 会场提醒（前一晚）",
-            "      已过 2月13日（周日）07:00 会场提醒（提前 1h）",
+            "      已过 2022年2月12日（周六）18:00 会场提醒（前一晚）",
+            "      已过 2022年2月13日（周日）07:00 会场提醒（提前 1h）",
         ]
     assert plan == expected
     assert not (tmp_path / "edubot.db").exists()  # checking touches no database

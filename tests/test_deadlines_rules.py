@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.planning.digests import digest_period
+from handlers.context import local_time
 from handlers.deadlines import (
     Entry,
+    EntryState,
+    due_note,
     entry_for,
     entry_states,
     owed,
@@ -373,3 +376,32 @@ def test_paginate_cuts_a_line_too_long_for_any_part() -> None:
 )
 def test_digest_period(cron: str, fired: str, period: str) -> None:
     assert digest_period(cron, at(fired).astimezone(UTC), TZ) == period
+
+
+# --- dates carry the year when it is not the current one -------------------------------
+
+FEB_7_2022 = datetime(2022, 2, 7, 18, 0, tzinfo=TZ)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        pytest.param(datetime(2022, 3, 1, tzinfo=TZ), "2月7日（周一）18:00", id="same-year"),
+        pytest.param(
+            datetime(2026, 12, 2, tzinfo=TZ), "2022年2月7日（周一）18:00", id="years-later"
+        ),
+        pytest.param(
+            datetime(2021, 12, 30, tzinfo=TZ), "2022年2月7日（周一）18:00", id="next-year"
+        ),
+        pytest.param(None, "2月7日（周一）18:00", id="no-now"),
+    ],
+)
+def test_a_date_shows_its_year_when_not_this_year(now: datetime | None, expected: str) -> None:
+    assert local_time(FEB_7_2022, TZ, now) == expected
+
+
+def test_a_deadline_years_ago_is_dated_with_its_year() -> None:
+    later = datetime(2026, 12, 2, 9, 0, tzinfo=TZ)
+    states = [EntryState(Entry("瑞泉中学", "unit", "瑞泉中学", ()), "missing")]
+    note = due_note(D("report", "书面报告", FEB_7_2022, ()), states, now=later, tz=TZ)
+    assert note.startswith("截止 2022年2月7日（周一）18:00，已逾期 ")

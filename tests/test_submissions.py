@@ -326,7 +326,7 @@ MINE_CASES = {
         at=timedelta(days=3, hours=8),
     ),
     "judge sees sheets to score": Case(
-        (("shenyi", "我的"),), ("· 评分 瑞泉中学会场（2月13日（周日）08:00）：还剩 5 位未评",)
+        (("shenyi", "我的"),), ("· 评分 瑞泉中学会场（2022年2月13日（周日）08:00）：还剩 5 位未评",)
     ),
     "host sees the venue": Case(
         (("lixuebin", "我的"),), ("· 主持 瑞泉中学会场：已评 0/15，待公布",)

@@ -231,7 +231,7 @@ def test_check_config_prints_the_warning_only_without_data(tmp_path: Path) -> No
     now = at("2026-12-02 09:00")
     bare = describe(load_settings(_write_config(tmp_path, with_calendar=False)), now=now)
     assert "2027 年没有节假日数据" in bare
-    assert "计划 1月1日（周五）17:00 提醒未交者" in bare  # the weekday rule: on 元旦
+    assert "计划 2027年1月1日（周五）17:00 提醒未交者" in bare  # the weekday rule: on 元旦
     done = describe(load_settings(_write_config(tmp_path, with_calendar=True)), now=now)
     assert "没有节假日数据" not in done
     assert "计划 12月31日（周四）17:00 提醒未交者" in done  # moved off the configured 元旦

@@ -34,21 +34,20 @@ def describe(settings: Settings, *, now: datetime) -> str:
     for campaign in settings.campaigns:
         out.append(f"\n活动 {campaign.title}")
         for phase in campaign.phases:
-            out.append(
-                f"  {phase.name}: {local_time(phase.start, tz)} — {local_time(phase.end, tz)}"
-            )
+            start, end = local_time(phase.start, tz, now), local_time(phase.end, tz, now)
+            out.append(f"  {phase.name}: {start} — {end}")
     if settings.venues:
         out.append("\n会场与提醒计划:")
     for venue in settings.venues:
         out.append(
-            f"  [{venue.key}] {venue.title}·{venue.location} {local_time(venue.starts_at, tz)}"
+            f"  [{venue.key}] {venue.title}·{venue.location} {local_time(venue.starts_at, tz, now)}"
             f" 主持 {venue.host or '—'} 评委 {'、'.join(venue.judges)}"
             f" 选手 {len(venue.contestants)} 位 → 群 {venue.group or '—'}"
         )
         for reminder in venue_reminders(venue, tz):
             state = "已过" if reminder.at < now else "计划"
             label = "前一晚" if reminder.label == "eve" else f"提前 {reminder.label}"
-            out.append(f"      {state} {local_time(reminder.at, tz)} 会场提醒（{label}）")
+            out.append(f"      {state} {local_time(reminder.at, tz, now)} 会场提醒（{label}）")
     out.extend(_deadline_plan(settings, now))
     warning = holiday_warning(settings, now)
     if warning:
@@ -58,7 +57,7 @@ def describe(settings: Settings, *, now: datetime) -> str:
     for digest in settings.digests:
         trigger = CronTrigger.from_crontab(digest.cron, timezone=tz)
         upcoming = trigger.get_next_fire_time(None, now)
-        when = local_time(upcoming, tz) if upcoming else "—"
+        when = local_time(upcoming, tz, now) if upcoming else "—"
         targets = "、".join(digest.to)
         out.append(f"  [{digest.key}] {digest.title} cron '{digest.cron}' 下次 {when} → {targets}")
     return "\n".join(out)
@@ -71,7 +70,7 @@ def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
     out = ["\n材料截止与提醒计划:"]
     for deadline in settings.deadlines:
         out.append(
-            f"  [{deadline.key}] {deadline.title} 截止 {local_time(deadline.due, tz)}"
+            f"  [{deadline.key}] {deadline.title} 截止 {local_time(deadline.due, tz, now)}"
             f" 提交人 {len(deadline.submitters)} 个 → 群 {deadline.group or '—'}"
             + ("（仅工作日）" if deadline.workdays_only else "")
         )
@@ -84,7 +83,7 @@ def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
         )
         for label, at in rounds:
             state = "已过" if at < now else "计划"
-            out.append(f"      {state} {local_time(at, tz)} 提醒未交者（提前 {label}）")
+            out.append(f"      {state} {local_time(at, tz, now)} 提醒未交者（提前 {label}）")
         if deadline.escalate_to:
             out.append(f"      截止时 逾期名单 → {'、'.join(deadline.escalate_to)}")
     return out

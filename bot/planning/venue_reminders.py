@@ -55,15 +55,18 @@ def venue_reminders(venue: VenueConfig, tz: ZoneInfo) -> list[PlannedReminder]:
     return sorted(unique.values(), key=lambda r: r.at)
 
 
-def reminder_text(venue: VenueConfig, tz: ZoneInfo, label: str) -> str:
+def reminder_text(
+    venue: VenueConfig, tz: ZoneInfo, label: str, *, now: datetime | None = None
+) -> str:
     """The reminder for round ``label`` (``eve`` or an offset such as ``1h``): when and
-    where the venue starts, its host, judges and contestants in order, and how to score."""
+    where the venue starts, its host, judges and contestants in order, and how to score.
+    ``now`` (when it is sent) decides whether the date needs its year."""
     when = "明天" if label == "eve" else f"{_offset_words(label)}后"
     judges = "、".join(venue.judges)
     contestants = "、".join(f"{i}.{name}" for i, name in enumerate(venue.contestants, start=1))
     return (
         f"【会场提醒】{venue.title}·{venue.location or venue.key}会场{when}开始\n"
-        f"时间：{local_time(venue.starts_at, tz)}\n"
+        f"时间：{local_time(venue.starts_at, tz, now)}\n"
         f"地点：{venue.location or '见通知'}\n"
         f"主持：{venue.host or '—'}\n"
         f"评委：{judges}\n"
@@ -97,7 +100,7 @@ def plan_venue_reminders(session: Session, settings: Settings, now: datetime) ->
                 platform=group.platform,
                 target_kind="group",
                 target=group.key,
-                text=reminder_text(venue, tz, reminder.label),
+                text=reminder_text(venue, tz, reminder.label, now=reminder.at),
                 title=f"{venue.location}会场提醒",
                 mentions=judges,
             )
