@@ -60,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="print or write a venue's 成绩汇总表")
     _config_arg(export)
-    export.add_argument("--venue", "--forum", dest="venue", required=True, help="the venue key")
+    export.add_argument(
+        "--venue",
+        "--forum",
+        dest="venue",
+        required=True,
+        help="the venue key or its name (瑞泉中学会场, 瑞泉)",
+    )
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--out", type=Path)
 

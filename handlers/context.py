@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from handlers.catalog import Catalog
 from handlers.messages import InboundMessage
+from storage.models import Group
 from storage.people import Member
 
 WEEKDAYS = "一二三四五六日"
+PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 TextLimit = Callable[[str, bool], int]
 """``(platform, markdown) -> bytes``: how long one pushed text may be."""
@@ -51,6 +53,19 @@ class Context:
     def source(self) -> str:
         """Where a recorded change came from, for the audit trail."""
         return f"{self.message.platform}:{self.message.message_id}"
+
+    @property
+    def origin(self) -> str:
+        """Where a recorded change came from, as people read it in the exported audit
+        trail: ``瑞泉中学会场群（企业微信）`` or ``私聊（钉钉）``. The inbound message itself
+        stays linked by ``inbound_id``."""
+        platform = PLATFORM_NAMES.get(self.message.platform, self.message.platform)
+        if self.message.chat_type != "group":
+            return f"私聊（{platform}）"
+        group_id = self.venues().group_by_chat.get(self.message.chat_id)
+        group = self.session.get(Group, group_id) if group_id is not None else None
+        name = (group.name or group.key) if group is not None else f"群 {self.message.chat_id}"
+        return f"{name}（{platform}）"
 
     def local(self, when: datetime) -> str:
         """``2月13日（周日）08:00`` in the campaign's time zone, with the year when it is

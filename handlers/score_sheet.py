@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from handlers.errors import BotError
 from handlers.rubric import fmt as score_text
 from handlers.standings import VenueTable, dropped_note, result_value, venue_table
-from handlers.venues import venue_name
+from handlers.venues import match_venue, venue_name
 from storage.people import active_venues, venue_by_key
 from storage.scores import AuditLine, audit_trail
 
@@ -59,14 +59,16 @@ Cell = str | int | float | None
 
 
 def csv_text(table: VenueTable) -> str:
-    """The 附件4 table as CSV: ``姓名,<judges>,平均成绩,排名``, one contestant a row.
+    """The 附件4 table as CSV: its title, then ``姓名,评委一得分（申毅）,…,平均成绩（一位小数）,
+    排名``, one contestant a row.
 
     Blank where a judge has not scored, where nobody scored (平均成绩) and where unranked.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     trimmed = _trimmed(table)
-    writer.writerow(["姓名", *table.judges, "平均成绩", "排名", *(["备注"] if trimmed else [])])
+    writer.writerow([summary_title(table)])
+    writer.writerow(summary_header(table))
     for row in table.standings:
         writer.writerow(
             [
@@ -315,7 +317,7 @@ def export_venue(
     """
     if fmt not in FORMATS:
         raise BotError(f"不支持的导出格式“{fmt}”，可用：{'、'.join(FORMATS)}。")
-    venue = venue_by_key(session, venue_key)
+    venue = venue_by_key(session, venue_key) or match_venue(active_venues(session), venue_key)
     if venue is None:
         known = "、".join(f"{f.key}（{venue_name(f)}）" for f in active_venues(session))
         raise BotError(f"没有找到会场“{venue_key}”。可用：{known or '无'}。")

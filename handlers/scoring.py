@@ -139,7 +139,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         action="correct" if correction else "score",
         now=ctx.now,
         inbound_id=ctx.inbound_id,
-        source=ctx.source,
+        source=ctx.origin,
         existing=existing,
     )
     verb = "已更正" if correction else "已记录"
@@ -218,7 +218,7 @@ def handle_confirm(ctx: Context, command: Confirm) -> Reply:
         judge_id=ctx.person.id,
         now=ctx.now,
         inbound_id=ctx.inbound_id,
-        source=ctx.source,
+        source=ctx.origin,
     )
     text = f"已确认 {ctx.person.name} → {contestant.name}：{fmt(sheet.total)} 分"
     stored = ctx.session.get(Venue, venue.id)

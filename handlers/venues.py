@@ -59,7 +59,8 @@ def judge_ids(venue: Venue) -> list[int]:
 
 
 def match_venue(venues: Sequence[V], text: str) -> V | None:
-    """The venue ``text`` names by key, venue name, location or title (unique match only)."""
+    """The venue ``text`` names by key, venue name, location or title, or by a unique
+    prefix of its name, location or key (unique matches only)."""
     text = text.strip()
     if not text:
         return None
@@ -67,7 +68,15 @@ def match_venue(venues: Sequence[V], text: str) -> V | None:
     if len(exact) == 1:
         return exact[0]
     loose = [v for v in venues if v.location and text.removesuffix("会场") == v.location]
-    return loose[0] if len(loose) == 1 else None
+    if len(loose) == 1:
+        return loose[0]
+    # A unique prefix of the venue's name, location or key (排名 瑞泉), as for contestants.
+    prefixed = [
+        v
+        for v in venues
+        if any(n.startswith(text) for n in (venue_name(v), v.location, v.key) if n)
+    ]
+    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def find_venue_ref(ctx: Context, text: str) -> Venue | None:

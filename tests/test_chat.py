@@ -126,10 +126,7 @@ def test_export_in_chat_shows_the_file_push(settings: Settings, clock: FakeClock
 
     path = Path(settings.server.data_dir) / "exports" / "ruiquan-成绩汇总表-20220213-0830.xlsx"
     assert path.exists()
-    assert (
-        f"[推送 → 李学斌] 瑞泉中学会场成绩汇总表（评分尚未全部完成）\n  （附件：{path}）"
-        in out
-    )
+    assert f"[推送 → 李学斌] 瑞泉中学会场成绩汇总表（评分尚未全部完成）\n  （附件：{path}）" in out
 
 
 def test_messages_join_continued_lines_and_skip_blank_ones() -> None:

@@ -3,6 +3,7 @@ dispatcher exactly as judges send them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -61,7 +62,8 @@ SCRIPT: list[tuple[str, str, str]] = [
 # 杜桥 and 尚德 tie on the rounded 85.5 although 尚德's unrounded mean is higher: equal
 # ranks stay in venue order, and the next rank skips to 4.
 EXPECTED_CSV = (
-    "姓名,申毅,梁飞,张伟利,平均成绩,排名\n"
+    "学校管理论坛·瑞泉中学会场成绩汇总表\n"
+    "姓名,评委一得分（申毅）,评委二得分（梁飞）,评委三得分（张伟利）,平均成绩（一位小数）,排名\n"
     "瑞泉中学共同体,87,90,86,87.7,1\n"
     "杜桥中学,85,86,85.4,85.5,2\n"
     "尚德中学,86,85,85.5,85.5,2\n"
@@ -111,7 +113,8 @@ def test_csv_is_the_hand_computed_table(scored: Services) -> None:
 
 def test_csv_of_an_unscored_venue_lists_everyone_blank(sqlite_services: Services) -> None:
     assert csv_text(_table(sqlite_services)) == (
-        "姓名,申毅,梁飞,张伟利,平均成绩,排名\n"
+        "学校管理论坛·瑞泉中学会场成绩汇总表\n"
+        "姓名,评委一得分（申毅）,评委二得分（梁飞）,评委三得分（张伟利）,平均成绩（一位小数）,排名\n"
         "瑞泉中学共同体,,,,,\n"
         "杜桥中学,,,,,\n"
         "尚德中学,,,,,\n"
@@ -217,20 +220,20 @@ def test_audit_sheet_keeps_every_revision(
 
     assert _rows(sheet, 1) == [
         ("时间", "评委", "选手", "操作", "版本", "总分", "各项", "来源"),
-        (at(31), "申毅", "瑞泉中学共同体", "评分", 1, 86, "18 22 17 20 9", "wecom:m01"),
-        (at(32), "梁飞", "瑞泉中学共同体", "评分", 1, 90, "18 23 18 22 9", "wecom:m02"),
-        (at(33), "张伟利", "瑞泉中学共同体", "评分", 1, 86, None, "wecom:m03"),
-        (at(34), "申毅", "杜桥中学", "评分", 1, 85, "17 22 17 20 9", "wecom:m04"),
-        (at(35), "梁飞", "杜桥中学", "评分", 1, 86, "18 22 17 20 9", "wecom:m05"),
-        (at(36), "张伟利", "杜桥中学", "评分", 1, 85.4, "18 21.4 17 20 9", "wecom:m06"),
-        (at(37), "申毅", "尚德中学", "评分", 1, 86, "18 22 17 20 9", "wecom:m07"),
-        (at(38), "梁飞", "尚德中学", "评分", 1, 85, "17 22 17 20 9", "wecom:m08"),
-        (at(39), "张伟利", "尚德中学", "评分", 1, 85.5, "18 21.5 17 20 9", "wecom:m09"),
-        (at(40), "申毅", "韩马初中共同体", "评分", 1, 84, "17 22 17 19 9", "wecom:m10"),
-        (at(41), "梁飞", "韩马初中共同体", "评分", 1, 84.5, "17 22 17.5 19 9", "wecom:m11"),
+        (at(31), "申毅", "瑞泉中学共同体", "评分", 1, 86, "18 22 17 20 9", "私聊（企业微信）"),
+        (at(32), "梁飞", "瑞泉中学共同体", "评分", 1, 90, "18 23 18 22 9", "私聊（企业微信）"),
+        (at(33), "张伟利", "瑞泉中学共同体", "评分", 1, 86, None, "私聊（企业微信）"),
+        (at(34), "申毅", "杜桥中学", "评分", 1, 85, "17 22 17 20 9", "私聊（企业微信）"),
+        (at(35), "梁飞", "杜桥中学", "评分", 1, 86, "18 22 17 20 9", "私聊（企业微信）"),
+        (at(36), "张伟利", "杜桥中学", "评分", 1, 85.4, "18 21.4 17 20 9", "私聊（企业微信）"),
+        (at(37), "申毅", "尚德中学", "评分", 1, 86, "18 22 17 20 9", "私聊（企业微信）"),
+        (at(38), "梁飞", "尚德中学", "评分", 1, 85, "17 22 17 20 9", "私聊（企业微信）"),
+        (at(39), "张伟利", "尚德中学", "评分", 1, 85.5, "18 21.5 17 20 9", "私聊（企业微信）"),
+        (at(40), "申毅", "韩马初中共同体", "评分", 1, 84, "17 22 17 19 9", "私聊（企业微信）"),
+        (at(41), "梁飞", "韩马初中共同体", "评分", 1, 84.5, "17 22 17.5 19 9", "私聊（企业微信）"),
         # the correction is version 2; version 1 (86) stays above
-        (at(42), "申毅", "瑞泉中学共同体", "更正", 2, 87, "19 22 17 20 9", "wecom:m12"),
-        (at(43), "张伟利", "瑞泉中学共同体", "确认", 1, 86, None, "wecom:m13"),
+        (at(42), "申毅", "瑞泉中学共同体", "更正", 2, 87, "19 22 17 20 9", "私聊（企业微信）"),
+        (at(43), "张伟利", "瑞泉中学共同体", "确认", 1, 86, None, "私聊（企业微信）"),
     ]
 
 
@@ -273,7 +276,7 @@ def test_mean_follows_the_rubric_decimals(
     csv_means: tuple[str, str],
 ) -> None:
     table = _hand_table(decimals)
-    assert csv_text(table).splitlines()[1:] == [
+    assert csv_text(table).splitlines()[2:] == [
         f"张三,84,84.5,{csv_means[0]},1",
         f"李四,80,81,{csv_means[1]},2",
     ]
@@ -315,6 +318,12 @@ def test_export_csv_returns_the_text(scored: Services) -> None:
             EXPECTED_CSV,
             None,
         )
+
+
+@pytest.mark.parametrize("name", ["瑞泉中学会场", "瑞泉中学", "瑞泉", "ruiq"])
+def test_export_accepts_the_venue_name_or_a_unique_prefix(scored: Services, name: str) -> None:
+    with scored.factory() as session:
+        assert export_venue(session, name, fmt="csv", out=None, tz=TZ)[0] == EXPECTED_CSV
 
 
 def test_export_csv_to_a_file_has_a_bom_for_excel(scored: Services, tmp_path: Path) -> None:
@@ -389,7 +398,9 @@ def test_a_trimmed_mean_names_the_scores_it_left_out(tmp_path: Path) -> None:
         f"第1名 甲 85.0（一 99 · 二 80 · 三 85 · 四 90 · 五 60；{note}）"
     )
     assert csv_text(table).splitlines() == [
-        "姓名,一,二,三,四,五,平均成绩,排名,备注",
+        "论坛·某地会场成绩汇总表",
+        "姓名,评委一得分（一）,评委二得分（二）,评委三得分（三）,评委四得分（四）,评委五得分（五）,"
+        "平均成绩（一位小数）,排名,备注",
         f"甲,99,80,85,90,60,85.0,1,{note}",
     ]
     now = datetime(2022, 2, 13, 4, 0, tzinfo=ZoneInfo("UTC"))
@@ -401,4 +412,17 @@ def test_a_trimmed_mean_names_the_scores_it_left_out(tmp_path: Path) -> None:
 
 def test_a_plain_mean_has_no_note() -> None:
     assert "去掉" not in ranking_text(_hand_table(1))
-    assert csv_text(_hand_table(1)).splitlines()[0].endswith("平均成绩,排名")
+    assert csv_text(_hand_table(1)).splitlines()[1].endswith("平均成绩（一位小数）,排名")
+
+
+def test_the_audit_names_the_group_a_score_came_from(sqlite_services: Services) -> None:
+    private = wecom_private("shenyi", "评分 1号 86", "g1")
+    in_group = replace(private, channel="wecom_robot", chat_type="group", chat_id="wrRuiquan")
+    sqlite_services.dispatcher.process(in_group)
+    sqlite_services.dispatcher.process(wecom_private("liangfei", "评分 1号 88", "g2"))
+
+    with sqlite_services.factory() as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        sources = [line.source for line in audit_trail(session, venue.id)]
+    assert sources == ["瑞泉中学会场群（企业微信）", "私聊（企业微信）"]

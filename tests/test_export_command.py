@@ -288,3 +288,22 @@ def test_an_organizer_without_venues_is_told_there_are_none(
         f"本活动还没有会场，没有可排名的成绩。{fix}",
         f"本活动还没有会场，没有可公布的成绩。{fix}",
     ]
+
+
+@pytest.mark.parametrize("ref", ["瑞泉", "瑞泉中学", "瑞泉中学会场", "育红"])
+def test_a_venue_is_named_by_a_unique_prefix(sqlite_services: Services, ref: str) -> None:
+    outcome = send(sqlite_services, "王局长", f"排名 {ref}")
+
+    assert outcome.status == "ok", outcome.reply.text
+    assert outcome.reply.text.startswith(f"{ref[:2]}")
+
+
+def test_a_prefix_of_several_venues_is_refused_with_the_choices(
+    sqlite_services: Services,
+) -> None:
+    outcome = send(sqlite_services, "王局长", "排名 学校")
+
+    assert (outcome.status, outcome.reply.text) == (
+        "refused",
+        "没有找到会场“学校”。可选：瑞泉中学会场、育红初中会场",
+    )
