@@ -35,6 +35,7 @@ from handlers.commands import (
     Submit,
     Unknown,
 )
+from handlers.examples import EXAMPLE_SLOT
 from handlers.numbers import normalize, parse_number, split_label
 
 __all__ = ["parse"]
@@ -101,7 +102,8 @@ def _match_word(line: str, words: Sequence[str]) -> tuple[str, str] | None:
 
 
 # --- score lines --------------------------------------------------------------------------
-_EXAMPLE_TARGET = "瑞泉中学 18 22 17 20 9"
+# The parser does not know the judge's rubric: the handler puts their own example in.
+_EXAMPLE = EXAMPLE_SLOT
 # Words that label a bare total. A lone "word number" after the contestant is otherwise
 # read as venue + contestant + total ("瑞泉中学会场 杜桥中学 86"), see _parse_score_line.
 _TOTAL_WORDS = frozenset({"总分", "总计", "合计", "总成绩", "得分", "总得分", "分数"})
@@ -193,7 +195,7 @@ def _malformed(token: str, example: str) -> str | None:
     return f"“{token}”不是有效的分数，请写整数或小数（如 18 或 18.5）。请重新发送，例如：{example}"
 
 
-def _parse_score_line(line_no: int, raw: str, text: str, verb: str) -> ScoreLine | LineError:
+def _parse_score_line(line_no: int, raw: str, text: str) -> ScoreLine | LineError:
     """Read one contestant's scores from the normalised *text* of a line.
 
     The first word is always (part of) the contestant. Further words join it until the
@@ -206,7 +208,7 @@ def _parse_score_line(line_no: int, raw: str, text: str, verb: str) -> ScoreLine
     labelled too (``瑞泉中学 目标 18 措施 22 …``); otherwise it joins the contestant
     (``瑞泉中学会场 杜桥中学 18 22 17 20 9``).
     """
-    example = f"{verb} {_EXAMPLE_TARGET}"
+    example = _EXAMPLE
     tokens = _tokens(text)
     target = tokens[:1]
     start = None
@@ -265,10 +267,7 @@ def _read_values(tokens: Sequence[str], example: str) -> tuple[ScoreValue, ...] 
         refusal = _malformed(token, example)
         if refusal is not None:
             return refusal
-        return (
-            f"看不懂“{token}”：分数后面只能再写分数（可带评分项，如 目标18）。"
-            f"请重新发送，例如：{example}"
-        )
+        return f"看不懂“{token}”：分数后面只能再写分数（可带评分项名）。请重新发送，例如：{example}"
     return tuple(values)
 
 
@@ -277,7 +276,6 @@ def _parse_score(lines: Sequence[tuple[int, str, str]], first_rest: str, correct
 
     A line may repeat the command word (``评分 韩马 19 …`` on every line); it is dropped.
     """
-    verb = "更正" if correction else "评分"
     read: list[ScoreLine | LineError] = []
     for index, (line_no, raw, line) in enumerate(lines):
         text = first_rest if index == 0 else line
@@ -286,7 +284,7 @@ def _parse_score(lines: Sequence[tuple[int, str, str]], first_rest: str, correct
             if repeated is not None:
                 text = repeated[1]
         if _tokens(text):
-            read.append(_parse_score_line(line_no, raw, text, verb))
+            read.append(_parse_score_line(line_no, raw, text))
     return Score(tuple(read), correction)
 
 

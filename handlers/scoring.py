@@ -11,13 +11,16 @@ from handlers.catalog import Entrant, VenueSpec
 from handlers.commands import Confirm, LineError, Score, ScoreLine
 from handlers.context import Context
 from handlers.errors import BotError
+from handlers.examples import EXAMPLE_SLOT, GENERIC_TARGET, fill_example, score_example
 from handlers.messages import Reply
 from handlers.publishing import after_scoring, publish_when_ready
 from handlers.pushes import push_to_person
 from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
+from handlers.standings import venue_table
 from handlers.venues import resolve_judge_target, venue_name
 from storage.models import Venue
+from storage.people import venues_judged_by
 from storage.scores import (
     VenueState,
     confirm_sheet,
@@ -29,7 +32,7 @@ from storage.scores import (
 )
 
 MAX_LINES = 100
-USAGE = "请按评分表顺序发送分数，例如：评分 瑞泉中学 18 22 17 20 9（可一次发多行，每行一位选手）"
+USAGE = f"请按评分表顺序发送分数，例如：{EXAMPLE_SLOT}（可一次发多行，每行一位选手）"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,7 @@ class _Scored:
 def handle_score(ctx: Context, command: Score) -> Reply:
     """Each line is accepted or refused on its own; refused lines record nothing."""
     if not command.lines:
-        raise BotError(USAGE)
+        raise BotError(fill_example(USAGE, own_example(ctx, command.correction)))
     if len(command.lines) > MAX_LINES:
         # One message is one transaction; thousands of lines would hold the write lock
         # (on SQLite, the whole database) for seconds while other judges wait.
@@ -62,7 +65,8 @@ def handle_score(ctx: Context, command: Score) -> Reply:
     latest: dict[int, _Scored] = {}
     for line in command.lines:
         if isinstance(line, LineError):
-            answers.append(_prefix(command, line.line_no, line.reason))
+            reason = fill_example(line.reason, own_example(ctx, command.correction))
+            answers.append(_prefix(command, line.line_no, reason))
             continue
         # A refused line must leave nothing behind. With one line the refusal is the
         # handler's, and the dispatcher's savepoint rolls it back: no second savepoint.
@@ -91,6 +95,30 @@ def _after(ctx: Context, scored: _Scored) -> str:
         return ""
     venue = ctx.session.get(Venue, scored.venue.id)
     return "" if venue is None else after_scoring(ctx, venue)
+
+
+def own_example(ctx: Context, correction: bool) -> str:
+    """``评分 张三 32 32 16``: the judge's own venue (this chat's, else their first), its
+    first contestant and rubric; a generic form for someone who judges nowhere."""
+    verb = "更正" if correction else "评分"
+    found = _own_target(ctx)
+    if found is None:
+        return f"{verb} {GENERIC_TARGET} 各项分数"
+    venue, target = found
+    return score_example(venue.rubric, target, verb)
+
+
+def _own_target(ctx: Context) -> tuple[VenueSpec, str] | None:
+    """The judge's example venue and how to name its first contestant there."""
+    catalog = ctx.venues()
+    judged = catalog.judged_by(ctx.person.id)
+    here = [v for v in catalog.in_chat(ctx.message.chat_id) if v in judged]
+    pool = here or list(judged)
+    if not pool or not pool[0].contestants:
+        return None
+    venue = pool[0]
+    prefix = "" if here or len(judged) == 1 else f"{venue_name(venue)} "
+    return venue, f"{prefix}{venue.contestants[0].name}"
 
 
 def _prefix(command: Score, line_no: int, text: str) -> str:
@@ -201,10 +229,24 @@ def outlier_warning(
     )
 
 
+def _confirm_usage(ctx: Context) -> str:
+    """What 确认 is for, with the judge's own flagged scores as examples (or none)."""
+    flagged = [
+        (venue_name(venue), contestant, total)
+        for venue in venues_judged_by(ctx.session, ctx.person.id)
+        for judge, contestant, total in venue_table(ctx.session, venue).unconfirmed_outliers()
+        if judge == ctx.person.name
+    ]
+    if not flagged:
+        return "“确认”用于分差过大时确认您给的分数无误；您目前没有需要确认的评分。"
+    listing = "；".join(f"{v} {c} {fmt(t)} 分" for v, c, t in flagged)
+    return f"请写明要确认的选手，例如：确认 {flagged[0][1]}（待确认：{listing}）"
+
+
 def handle_confirm(ctx: Context, command: Confirm) -> Reply:
     """确认 <选手>: the judge stands by an outlying total so the venue can publish."""
     if not command.target:
-        raise BotError("请写明要确认的选手，例如：确认 瑞泉中学")
+        raise BotError(_confirm_usage(ctx))
     target = f"{command.venue} {command.target}" if command.venue else command.target
     venue, contestant = resolve_judge_target(ctx, target)
     sheet = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)

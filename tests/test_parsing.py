@@ -25,6 +25,7 @@ from handlers.commands import (
     Submit,
     Unknown,
 )
+from handlers.examples import EXAMPLE_SLOT
 from handlers.parsing import parse
 
 
@@ -376,7 +377,7 @@ SCORE_CASES: list[tuple[str, str, Command]] = [
                 LineError(
                     3,
                     "尚德中学",
-                    "没有收到分数。请在选手后面写上各项得分，例如：评分 瑞泉中学 18 22 17 20 9",
+                    f"没有收到分数。请在选手后面写上各项得分，例如：{EXAMPLE_SLOT}",
                 ),
                 ScoreLine(4, "4号 86", "4号", pos("86")),
             )
@@ -432,15 +433,12 @@ def test_score(text: str, expected: Command) -> None:
     assert parse(text) == expected
 
 
-EXAMPLE = "评分 瑞泉中学 18 22 17 20 9"
+EXAMPLE = EXAMPLE_SLOT  # the handler puts the judge's own example in
 NO_SCORES = f"没有收到分数。请在选手后面写上各项得分，例如：{EXAMPLE}"
 
 
 def not_understood(token: str, example: str = EXAMPLE) -> str:
-    return (
-        f"看不懂“{token}”：分数后面只能再写分数（可带评分项，如 目标18）。"
-        f"请重新发送，例如：{example}"
-    )
+    return f"看不懂“{token}”：分数后面只能再写分数（可带评分项名）。请重新发送，例如：{example}"
 
 
 def negative(token: str) -> str:
@@ -521,11 +519,11 @@ LINE_ERROR_CASES: list[tuple[str, str, Command]] = [
         refused("评分 瑞泉中学 目标18.5.1", malformed("目标18.5.1")),
     ),
     (
-        "correction example says 更正",
+        "correction refusal leaves the example to the handler",
         "更正 瑞泉中学 18 好",
         refused(
             "更正 瑞泉中学 18 好",
-            not_understood("好", "更正 瑞泉中学 18 22 17 20 9"),
+            not_understood("好"),
             correction=True,
         ),
     ),

@@ -26,6 +26,9 @@ def venue(**changes: Any) -> VenueConfig:
     return settings_from_mapping(data).venues[0]
 
 
+RUBRIC = settings_from_mapping(campaign()).rubrics[0]
+
+
 def plan(f: VenueConfig) -> list[tuple[str, datetime]]:
     return [(r.label, r.at) for r in venue_reminders(f, TZ)]
 
@@ -104,7 +107,7 @@ def test_an_offset_listed_twice_is_planned_once() -> None:
 
 
 def test_eve_text_names_time_place_host_judges_and_contestants_in_order() -> None:
-    text = reminder_text(venue(), TZ, "eve")
+    text = reminder_text(venue(), TZ, "eve", rubric=RUBRIC)
     assert text == (
         "【会场提醒】学校管理论坛·瑞泉中学会场明天开始\n"
         "时间：2月13日（周日）08:00\n"
@@ -113,7 +116,7 @@ def test_eve_text_names_time_place_host_judges_and_contestants_in_order() -> Non
         "评委：申毅、梁飞、张伟利\n"
         "选手（按顺序）：1.瑞泉中学共同体、2.杜桥中学、3.尚德中学、4.韩马初中共同体、"
         "5.育红初中共同体\n"
-        "评委请在本群 @我 评分，例如：评分 1号 18 22 17 20 9"
+        "评委请在本群 @我 评分，例如：评分 1号 16 20 16 20 8"
     )
 
 
@@ -128,12 +131,12 @@ def test_eve_text_names_time_place_host_judges_and_contestants_in_order() -> Non
     ],
 )
 def test_offset_text_says_how_soon(label: str, when: str) -> None:
-    first_line = reminder_text(venue(), TZ, label).splitlines()[0]
+    first_line = reminder_text(venue(), TZ, label, rubric=RUBRIC).splitlines()[0]
     assert first_line == f"【会场提醒】学校管理论坛·瑞泉中学会场{when}"
 
 
 def test_text_without_location_or_host() -> None:
-    text = reminder_text(venue(location="", host=""), TZ, "1h")
+    text = reminder_text(venue(location="", host=""), TZ, "1h", rubric=RUBRIC)
     assert text.splitlines()[:4] == [
         "【会场提醒】学校管理论坛·ruiquan会场1 小时后开始",
         "时间：2月13日（周日）08:00",
@@ -143,5 +146,5 @@ def test_text_without_location_or_host() -> None:
 
 
 def test_text_uses_the_config_timezone() -> None:
-    text = reminder_text(venue(starts_at="2022-02-13T00:00:00+00:00"), TZ, "eve")
+    text = reminder_text(venue(starts_at="2022-02-13T00:00:00+00:00"), TZ, "eve", rubric=RUBRIC)
     assert "时间：2月13日（周日）08:00" in text

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.config import Settings, VenueConfig
+from bot.config import RubricConfig, Settings, VenueConfig
 from handlers.context import local_time
+from handlers.examples import example_value
 from handlers.messages import Mention, OutboundMessage, payload_of
 from handlers.pushes import enqueue
+from handlers.rubric import ItemSpec, fmt
 from handlers.text import parse_offset
 from storage.outbox import reword_pending
 from storage.people import venue_by_key
@@ -56,11 +58,17 @@ def venue_reminders(venue: VenueConfig, tz: ZoneInfo) -> list[PlannedReminder]:
 
 
 def reminder_text(
-    venue: VenueConfig, tz: ZoneInfo, label: str, *, now: datetime | None = None
+    venue: VenueConfig,
+    tz: ZoneInfo,
+    label: str,
+    *,
+    rubric: RubricConfig,
+    now: datetime | None = None,
 ) -> str:
     """The reminder for round ``label`` (``eve`` or an offset such as ``1h``): when and
-    where the venue starts, its host, judges and contestants in order, and how to score.
-    ``now`` (when it is sent) decides whether the date needs its year."""
+    where the venue starts, its host, judges and contestants in order, and how to score,
+    with an example in the venue's own ``rubric``. ``now`` (when it is sent) decides
+    whether the date needs its year."""
     when = "明天" if label == "eve" else f"{_offset_words(label)}后"
     judges = "、".join(venue.judges)
     contestants = "、".join(f"{i}.{name}" for i, name in enumerate(venue.contestants, start=1))
@@ -71,8 +79,13 @@ def reminder_text(
         f"主持：{venue.host or '—'}\n"
         f"评委：{judges}\n"
         f"选手（按顺序）：{contestants}\n"
-        "评委请在本群 @我 评分，例如：评分 1号 18 22 17 20 9"
+        f"评委请在本群 @我 评分，例如：评分 1号 {_example(rubric)}"
     )
+
+
+def _example(rubric: RubricConfig) -> str:
+    items = tuple(ItemSpec(i.name, i.max, tuple(i.aliases)) for i in rubric.items)
+    return " ".join(fmt(example_value(item)) for item in items)
 
 
 def _offset_words(label: str) -> str:
@@ -100,7 +113,9 @@ def plan_venue_reminders(session: Session, settings: Settings, now: datetime) ->
                 platform=group.platform,
                 target_kind="group",
                 target=group.key,
-                text=reminder_text(venue, tz, reminder.label, now=reminder.at),
+                text=reminder_text(
+                    venue, tz, reminder.label, rubric=settings.rubric(venue.rubric), now=reminder.at
+                ),
                 title=f"{venue.location}会场提醒",
                 mentions=judges,
             )
