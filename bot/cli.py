@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    # Alembic logs "setup plugin …" for each of its built-in plugins at every start.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         return _run(args)
     except ConfigError as exc:

@@ -17,7 +17,8 @@ storage); this module holds the runtime's and draws them all::
 
     StorageError                storage.errors
      ├── StorageUnavailable     the database is locked or unreachable: retry later (503)
-     └── RepeatDelivery         a platform's retry of a message already in the inbound log
+     ├── RepeatDelivery         a platform's retry of a message already in the inbound log
+     └── MissingDriver          a PostgreSQL/MySQL URL without its driver: names the extra
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import StorageUnavailable
+from storage.errors import MissingDriver, StorageUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -52,7 +52,25 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
         _sqlite_pragmas(engine, busy_timeout_ms)
         _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    try:
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise MissingDriver(missing_driver_text(parsed.get_backend_name(), exc.name)) from exc
+
+
+DRIVER_EXTRAS = {"postgresql": ("psycopg", "postgres"), "mysql": ("pymysql", "mysql")}
+"""backend → (driver module, the edubot extra that installs it)."""
+
+
+def missing_driver_text(backend: str, module: str | None) -> str:
+    """``PostgreSQL 数据库需要 psycopg 驱动：pip install 'edubot[postgres]'`` (one line)."""
+    driver, extra = DRIVER_EXTRAS.get(backend, (module or "?", ""))
+    install = f"pip install 'edubot[{extra}]'" if extra else f"pip install {driver}"
+    names = {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB"}
+    return (
+        f"{names.get(backend, backend)} 数据库需要 {module or driver} 驱动，尚未安装。"
+        f"请运行：{install} / the {backend} driver is missing: {install}"
+    )
 
 
 class _WriterQueue:

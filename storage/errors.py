@@ -13,3 +13,7 @@ class StorageUnavailable(StorageError):
 
 class RepeatDelivery(StorageError):
     """This (platform, message id) is already in the inbound log: a platform's retry."""
+
+
+class MissingDriver(StorageError):
+    """The database URL needs a driver that is not installed (an extra of edubot)."""
