@@ -27,6 +27,7 @@ __all__ = [
     "ScoreValue",
     "Submit",
     "Unknown",
+    "Unpublish",
 ]
 
 
@@ -97,6 +98,13 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class Unpublish:
+    """撤销公布 / 取消公布 [会场]: unlock a published venue and push a correction."""
+
+    venue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Confirm:
     """确认 <选手>: a judge confirms a score that lies far from the other judges'."""
 
@@ -155,6 +163,7 @@ Command: TypeAlias = (
     | Progress
     | Ranking
     | Publish
+    | Unpublish
     | Confirm
     | Export
     | Submit

@@ -85,6 +85,7 @@ def _host_section(ctx: Context) -> str:
         f"进度{name} —— 评委 × 选手评分进度",
         f"排名{name} —— 当前成绩表",
         f"公布{name} —— 评分全部完成后锁定会场并推送成绩",
+        f"撤销公布{name} —— 公布后发现错误时解锁会场，并通知收到成绩的群",
         f"导出{name} —— 成绩汇总表（Excel；导出{name} csv 为 CSV）",
     ]
     deadlines = active_deadlines(ctx.session)
@@ -115,6 +116,7 @@ def _overseer_section(ctx: Context) -> str:
         ]
         if ctx.person.has_role("organizer", "admin"):
             lines.append(f"公布 {name} —— 组织者可代主持人公布")
+            lines.append(f"撤销公布 {name} —— 公布后发现错误时解锁会场，并通知收到成绩的群")
     deadlines = active_deadlines(ctx.session)
     if deadlines:
         lines.append(f"未交 {deadlines[0].title} —— 未提交名单（按单位）")

@@ -34,6 +34,7 @@ from handlers.commands import (
     ScoreValue,
     Submit,
     Unknown,
+    Unpublish,
 )
 from handlers.examples import EXAMPLE_SLOT
 from handlers.numbers import normalize, parse_number, split_label
@@ -69,6 +70,9 @@ _WORDS: dict[str, str] = {
     "排行榜": "ranking",
     "公布": "publish",
     "发布": "publish",
+    "撤销公布": "unpublish",
+    "取消公布": "unpublish",
+    "撤回公布": "unpublish",
     "确认": "confirm",
     "导出": "export",
     "提交": _SUBMIT,
@@ -337,6 +341,7 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "progress": Progress,
     "ranking": Ranking,
     "publish": Publish,
+    "unpublish": Unpublish,
     "confirm": Confirm,
     "export": _parse_export,
     "missing": Missing,

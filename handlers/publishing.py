@@ -18,6 +18,7 @@ from handlers.venues import current_contestants, venue_name
 from storage.models import Venue
 from storage.people import group_by_key
 from storage.scores import count_sheets
+from storage.venue_events import count_venue_events, record_venue_event
 
 
 def after_scoring(ctx: Context, venue: Venue) -> str:
@@ -49,7 +50,7 @@ def after_scoring(ctx: Context, venue: Venue) -> str:
         )
     note = f"🎉 {table.venue}全部评分已完成。"
     if venue.auto_publish and not blocked:
-        publish(ctx, venue, table)
+        publish(ctx, venue, table, action="auto_publish")
         note += "成绩已自动公布。"
     return note
 
@@ -62,11 +63,13 @@ def publish_when_ready(ctx: Context, venue: Venue) -> str:
     table = venue_table(ctx.session, venue)
     if not table.complete or table.unconfirmed_outliers():
         return ""
-    publish(ctx, venue, table)
+    publish(ctx, venue, table, action="auto_publish")
     return f"{table.venue}成绩已自动公布。"
 
 
-def publish(ctx: Context, venue: Venue, table: VenueTable | None = None) -> list[str]:
+def publish(
+    ctx: Context, venue: Venue, table: VenueTable | None = None, *, action: str = "publish"
+) -> list[str]:
     """Lock the venue and push the result to ``results_to`` and the venue group.
 
     Returns the names of the groups the result goes to. Raises BotError when the venue is
@@ -92,21 +95,55 @@ def publish(ctx: Context, venue: Venue, table: VenueTable | None = None) -> list
             f"以下评分与其他评委相差过大，需评委本人发送“确认 选手名”或更正后才能公布：{listing}"
         )
     venue.published_at = ctx.now
-    text = ranking_text(table, heading=f"【成绩公布】{venue.title}·{table.venue}")
+    # A venue published again after 撤销公布 pushes again: the round is in the key.
+    again = count_venue_events(ctx.session, venue.id, "unpublish")
+    _record(ctx, venue, action)
+    heading = "【成绩公布】" if not again else "【成绩重新公布】"
+    text = ranking_text(table, heading=f"{heading}{venue.title}·{table.venue}")
+    return _push_results(ctx, venue, text, kind="publish", suffix=f":r{again}" if again else "")
+
+
+def unpublish(ctx: Context, venue: Venue) -> list[str]:
+    """撤销公布: unlock a published venue and tell every group that received its result that
+    it no longer stands. Returns the names of those groups."""
+    name = venue_name(venue)
+    if venue.published_at is None:
+        raise BotError(f"{name}成绩尚未公布，无需撤销。")
+    published = ctx.local(venue.published_at)
+    venue.published_at = None
+    _record(ctx, venue, "unpublish")
+    round_no = count_venue_events(ctx.session, venue.id, "unpublish")
+    text = (
+        f"【撤销公布】{venue.title}·{name}于{published}公布的成绩已由{ctx.person.name}撤销，"
+        "此前公布的排名作废。更正后将重新公布。"
+    )
+    return _push_results(ctx, venue, text, kind="unpublish", suffix=f":r{round_no}")
+
+
+def _record(ctx: Context, venue: Venue, action: str) -> None:
+    record_venue_event(
+        ctx.session,
+        venue_id=venue.id,
+        action=action,
+        person_id=ctx.person.id,
+        now=ctx.now,
+        inbound_id=ctx.inbound_id,
+        source=ctx.origin,
+    )
+
+
+def _push_results(ctx: Context, venue: Venue, text: str, *, kind: str, suffix: str) -> list[str]:
+    """Push ``text`` to ``results_to`` and the venue group, keyed
+    ``{kind}:{venue}:{group}{suffix}``; returns the names of the groups."""
     sent_to: list[str] = []
     targets = list(dict.fromkeys([*venue.results_to, *([venue.group.key] if venue.group else [])]))
+    title = f"{venue_name(venue)}成绩" + ("公布" if kind == "publish" else "撤销公布")
     for key in targets:
         group = group_by_key(ctx.session, key)
         if group is None or not group.active:
             continue
-        _push_group(
-            ctx,
-            group.key,
-            group.platform,
-            text,
-            dedupe=f"publish:{venue.key}:{group.key}",
-            title=f"{venue_name(venue)}成绩公布",
-        )
+        dedupe = f"{kind}:{venue.key}:{group.key}{suffix}"
+        _push_group(ctx, group.key, group.platform, text, dedupe=dedupe, title=title)
         sent_to.append(group.name or group.key)
     return sent_to
 

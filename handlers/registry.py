@@ -11,7 +11,7 @@ from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
 from handlers.scoring import handle_confirm, handle_score
-from handlers.status import handle_progress, handle_publish, handle_ranking
+from handlers.status import handle_progress, handle_publish, handle_ranking, handle_unpublish
 from handlers.submissions import handle_mine, handle_missing, handle_submit
 
 Handler = Callable[[Context, Any], Reply]
@@ -22,6 +22,7 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Progress: handle_progress,
     c.Ranking: handle_ranking,
     c.Publish: handle_publish,
+    c.Unpublish: handle_unpublish,
     c.Export: handle_export,
     c.Submit: handle_submit,
     c.Missing: handle_missing,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from handlers.commands import Progress, Publish, Ranking
+from handlers.commands import Progress, Publish, Ranking, Unpublish
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Reply
-from handlers.publishing import publish
+from handlers.publishing import publish, unpublish
 from handlers.pushes import enqueue
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.submissions import deadline_progress
@@ -138,21 +138,39 @@ def handle_ranking(ctx: Context, command: Ranking) -> Reply:
 
 def handle_publish(ctx: Context, command: Publish) -> Reply:
     """公布: the host (or an organizer) locks the venue and pushes the result."""
-    allowed = [
-        f
-        for f in active_venues(ctx.session)
-        if f.host_id == ctx.person.id or ctx.person.has_role("organizer", "admin")
-    ]
-    venue = pick_venue(ctx, command.venue, allowed, "公布")
-    if venue not in allowed:
-        host = venue.host.name if venue.host else "组织者"
-        raise BotError(
-            f"只有{venue_name(venue)}的主持人（{host}）或组织者可以公布成绩。"
-            f"评分全部完成后请{host}发送：公布 {venue_name(venue)}"
-        )
+    venue = _publishable(ctx, command.venue, "公布")
     sent_to = publish(ctx, venue)
     where = f"，已推送至：{'、'.join(sent_to)}" if sent_to else ""
     return Reply(
         f"已公布并锁定{venue_name(venue)}成绩{where}。\n"
         + ranking_text(venue_table(ctx.session, venue))
     )
+
+
+def handle_unpublish(ctx: Context, command: Unpublish) -> Reply:
+    """撤销公布: the host (or an organizer) unlocks a published venue; every group that
+    received the result is told it no longer stands."""
+    venue = _publishable(ctx, command.venue, "撤销公布")
+    sent_to = unpublish(ctx, venue)
+    where = f"已通知：{'、'.join(sent_to)}。" if sent_to else ""
+    return Reply(
+        f"已撤销{venue_name(venue)}的成绩公布，会场已解锁，评委可以更正评分。{where}"
+        f"更正完成后请发送：公布 {venue_name(venue)}"
+    )
+
+
+def _publishable(ctx: Context, ref: str, what: str) -> Venue:
+    """The venue ``ref`` names (or the only one) that this person may 公布 / 撤销公布."""
+    allowed = [
+        v
+        for v in active_venues(ctx.session)
+        if v.host_id == ctx.person.id or ctx.person.has_role("organizer", "admin")
+    ]
+    venue = pick_venue(ctx, ref, allowed, what)
+    if venue not in allowed:
+        host = venue.host.name if venue.host else "组织者"
+        raise BotError(
+            f"只有{venue_name(venue)}的主持人（{host}）或组织者可以{what}成绩。"
+            f"请联系{host}发送：{what} {venue_name(venue)}"
+        )
+    return venue

@@ -241,6 +241,22 @@ class ScoreRevision(Base):
     """Platform and message id, e.g. "wecom:4363689963896700987" or "chat"."""
 
 
+class VenueEvent(Base):
+    """The audit of a venue's publication: 公布 and 撤销公布, who, when, from where."""
+
+    __tablename__ = "venue_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("forums.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    """publish or unpublish."""
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    """None when the bot published on its own (auto_publish)."""
+    recorded_at: Mapped[datetime] = mapped_column()
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    source: Mapped[str] = mapped_column(String(160), default="")
+
+
 class OutboxRow(Base):
     """A push waiting to be sent, being sent, or done. Written with its cause."""
 

@@ -259,7 +259,7 @@ def test_a_ranking_asked_in_the_group_before_publishing_is_sent_privately(
             "王局长",
             "公布 瑞泉中学会场",
             "只有瑞泉中学会场的主持人（李学斌）或组织者可以公布成绩。"
-            "评分全部完成后请李学斌发送：公布 瑞泉中学会场",
+            "请联系李学斌发送：公布 瑞泉中学会场",
             id="leader-publish-named",
         ),
     ],

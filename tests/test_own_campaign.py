@@ -157,8 +157,8 @@ def examples(help_text: str) -> list[str]:
     ]
 
 
-# 公布 is refused until every judge has scored (true and said so): it is sent back last.
-STATEFUL = ("公布",)
+# 公布 is refused until every judge has scored, 撤销公布 until then (true, and said so).
+STATEFUL = ("公布", "撤销公布")
 
 
 @pytest.mark.parametrize(
