@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except ConfigError as exc:
-        print(f"配置错误 / config error: {exc}", file=sys.stderr)
+        more = len(exc.problems) - 1
+        hint = f"（另有 {more} 处，运行 edubot check-config 查看全部）" if more else ""
+        print(f"配置错误 / config error: {exc}{hint}", file=sys.stderr)
         return 2
     except (EdubotError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

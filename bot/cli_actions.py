@@ -52,10 +52,20 @@ def serve(args: argparse.Namespace) -> int:
 
 def check_config(args: argparse.Namespace) -> int:
     """``edubot check-config``: validate the config and print the plan as of now."""
+    from bot.config.report import check_file  # noqa: PLC0415
     from bot.planning.overview import describe  # noqa: PLC0415
 
-    settings = _settings(args)
-    print(describe(settings, now=datetime.now(settings.tz)))
+    report = check_file(args.config)
+    if report.settings is None:
+        print(f"配置有误，共 {len(report.problems)} 处 / config errors:", file=sys.stderr)
+        for line in report.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(describe(report.settings, now=datetime.now(report.settings.tz)))
+    if report.warnings:
+        print("\n请核对 / warnings:")
+        for line in report.warnings:
+            print(f"  ⚠ {line}")
     return 0
 
 

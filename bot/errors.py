@@ -29,10 +29,14 @@ from handlers.errors import EdubotError
 class ConfigError(EdubotError):
     """The configuration is invalid. ``str()`` reads ``file: key: problem``."""
 
-    def __init__(self, file: str, key: str, problem: str) -> None:
+    def __init__(
+        self, file: str, key: str, problem: str, *, more: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.file = file
         self.key = key
         self.problem = problem
+        self.problems: tuple[tuple[str, str], ...] = ((key, problem), *more)
+        """Every ``(key, problem)`` found, this one first (check-config lists them all)."""
         super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
 
 

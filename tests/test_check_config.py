@@ -3,6 +3,7 @@ that name the key (exit code 2)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -232,7 +233,8 @@ def test_broken_config_exits_2_naming_the_key(
     code, out, err = run(capsys, str(path))
     assert code == 2
     assert out == ""
-    assert err.startswith(f"配置错误 / config error: {path}: {key}")
+    assert err.startswith("配置有误，共 ")
+    assert re.search(rf"  {re.escape(str(path))}:\d+: {re.escape(key)}: ", err), err
     assert problem in err
 
 
@@ -244,7 +246,7 @@ def test_rubric_without_items_exits_2(capsys: pytest.CaptureFixture[str], tmp_pa
     path.write_text(text[:start] + "items = []\n" + text[end:], encoding="utf-8")
     code, _, err = run(capsys, str(path))
     assert code == 2
-    assert f"{path}: rubrics[0].items: a rubric needs at least one item" in err
+    assert re.search(rf"{re.escape(str(path))}:\d+: rubrics\[0\]\.items: a rubric needs at", err)
 
 
 def test_a_key_written_twice_in_one_table_exits_2_with_its_line(
@@ -266,3 +268,86 @@ def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, _, err = run(capsys, str(tmp_path / "nope.toml"))
     assert code == 2
     assert "nope.toml" in err
+
+
+# ------------------------------------------------------------------- several mistakes at once
+
+THREE_MISTAKES = """\
+timezone = "Asia/Shanghai"
+
+[[people]]
+name = "王芳"
+roles = ["judge"]
+
+[[rubrics]]
+key = "saike"
+items = [{ name = "教学设计", max = 40 }, { name = "课堂实施", max = 40 }]
+
+[[venues]]
+key = "dongqu"
+title = "赛课"
+starts_at = "2026/04/10 8点30"
+rubric = "saike"
+judges = ["王芳"]
+contestants = ["周晓燕"]
+colour = "red"
+
+[[deadlines]]
+key = "selfcheck"
+title = "自查报告"
+due = "2026-04-20 17:00"
+"""
+
+
+def test_every_mistake_is_reported_at_once_in_chinese_with_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "edubot.toml"
+    path.write_text(THREE_MISTAKES, encoding="utf-8")
+
+    code, out, err = run(capsys, str(path))
+
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert lines[0] == "配置有误，共 3 处 / config errors:"
+    assert lines[1].startswith(f"  {path}:14: venues[0].starts_at: 不是有效的日期时间：请写成 ")
+    assert lines[2].startswith(f"  {path}:18: venues[0].colour: 未知的键：请对照 config.example")
+    assert lines[3].startswith(f"  {path}:20: deadlines[0].submitters: 缺少必填项")
+
+
+def test_reference_mistakes_are_all_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    broken = text.replace(
+        'judges = ["申毅", "梁飞", "张伟利"]', 'judges = ["申毅", "梁飞", "张伟力"]'
+    )
+    broken = broken.replace('host = "郭锋"', 'host = "郭峰"', 1)
+    path = tmp_path / "broken.toml"
+    path.write_text(broken, encoding="utf-8")
+
+    code, _, err = run(capsys, str(path))
+
+    assert code == 2
+    assert "共 2 处" in err.splitlines()[0]
+    assert "找不到“张伟力”（judge）：请先在 [[people]] 中定义，或改正拼写" in err
+    assert "找不到“郭峰”" in err
+
+
+def test_suspicious_but_legal_configs_are_warned_about(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    odd = text.replace('{ name = "个人表现", max = 10', '{ name = "个人表现", max = 15', 1).replace(
+        'name = "申毅"\nroles = ["judge"]', 'name = "申毅"\nroles = ["principal"]', 1
+    )
+    assert odd.count("max = 15") == 1
+    assert 'roles = ["principal"]' in odd
+    path = tmp_path / "odd.toml"
+    path.write_text(odd, encoding="utf-8")
+
+    code, out, _ = run(capsys, str(path))
+
+    assert code == 0
+    assert "各项满分合计 105，不是 100" in out
+    assert '申毅 是 ruiquan 的评委，但 [[people]] 中的 roles 没有 "judge"' in out

@@ -13,6 +13,7 @@ may be ``${ENV_VAR}`` or ``${ENV_VAR:-default}`` so secrets can live in the envi
     settings.py    Settings, the whole file
     loading.py     load_settings / settings_from_mapping: TOML, ${ENV}, time zones, errors
     references.py  cross-references between sections
+    report.py      check-config: every mistake with its line, in Chinese; warnings
 
 This package's namespace is the public API: import from ``bot.config``.
 """

@@ -18,7 +18,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.config.references import check_references
+from bot.config.references import reference_problems
 from bot.config.settings import Settings
 from bot.errors import ConfigError
 
@@ -69,14 +69,20 @@ def settings_from_mapping(
     try:
         settings = Settings.model_validate({**expanded, "source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_path(first["loc"], expanded)
-        raise ConfigError(source, _as_written(key, old), _problem(first)) from exc
-    try:
-        check_references(settings)
-    except ConfigError as exc:
-        raise ConfigError(source, _as_written(exc.key, old), exc.problem) from exc
+        found = [
+            (_as_written(_key_path(e["loc"], expanded), old), _problem(e)) for e in exc.errors()
+        ]
+        raise _all(source, found) from exc
+    found = [(_as_written(key, old), problem) for key, problem in reference_problems(settings)]
+    if found:
+        raise _all(source, found)
     return settings
+
+
+def _all(source: str, found: list[tuple[str, str]]) -> ConfigError:
+    """One error naming the first problem and carrying every other one."""
+    (key, problem), *more = found
+    return ConfigError(source, key, problem, more=tuple(more))
 
 
 OLD_NAMES = {"forums": "venues"}
