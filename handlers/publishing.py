@@ -77,7 +77,10 @@ def publish(
     """
     table = table or venue_table(ctx.session, venue)
     if venue.published_at is not None:
-        raise BotError(f"{table.venue}成绩已于{ctx.local(venue.published_at)}公布。")
+        raise BotError(
+            f"{table.venue}成绩已于{ctx.local(venue.published_at)}公布。"
+            f"如需修改，请先发送：撤销公布 {table.venue}"
+        )
     if not table.complete:
         missing = [
             f"{judge}（{len(table.missing_for(judge))} 位未评）"

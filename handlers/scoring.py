@@ -87,10 +87,11 @@ def handle_score(ctx: Context, command: Score) -> Reply:
 
 def _after(ctx: Context, scored: _Scored) -> str:
     """Counts decide; the stored venue is loaded only when it has just completed."""
-    if scored.state.completed_at is not None and scored.state.published_at is None:
-        venue = ctx.session.get(Venue, scored.venue.id)
+    state = scored.state
+    if state.completed_at is not None and state.published_at is None and state.auto_publish:
         # A correction that clears the last outlier lets an auto-publishing venue publish.
-        return "" if venue is None or not venue.auto_publish else publish_when_ready(ctx, venue)
+        venue = ctx.session.get(Venue, scored.venue.id)
+        return "" if venue is None else publish_when_ready(ctx, venue)
     if scored.state.completed_at is not None or not scored.complete:
         return ""
     venue = ctx.session.get(Venue, scored.venue.id)
@@ -132,7 +133,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     if state.published_at is not None:
         raise BotError(
             f"{venue_name(venue)}成绩已于{ctx.local(state.published_at)}公布并锁定，"
-            "不再接受评分。如需改分请联系主持人。"
+            "不再接受评分。如需改分，请主持人先发送：撤销公布，再发送更正。"
         )
     rubric = venue.rubric
     scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
@@ -251,9 +252,9 @@ def handle_confirm(ctx: Context, command: Confirm) -> Reply:
     venue, contestant = resolve_judge_target(ctx, target)
     sheet = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if sheet is None:
-        raise BotError(f"您还没有给 {contestant.name} 评分。")
+        raise BotError(f"您还没有给 {contestant.name} 评分，无需确认。")
     if venue_state(ctx.session, venue.id).locked:
-        raise BotError(f"{venue_name(venue)}成绩已公布并锁定。")
+        raise BotError(f"{venue_name(venue)}成绩已公布并锁定，无需确认。")
     confirm_sheet(
         ctx.session,
         sheet,

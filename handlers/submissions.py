@@ -260,7 +260,7 @@ def handle_missing(ctx: Context, command: Missing) -> Reply:
         raise BotError("“未交”名单只向主持人、领导和组织者开放。发送“我的”可查看您自己的待交材料。")
     deadlines = active_deadlines(ctx.session)
     if not deadlines:
-        raise BotError("目前没有需要上交的材料。")
+        raise BotError("目前没有需要上交的材料，所以没有未交名单。发送“进度”查看会场评分进度。")
     if command.material:
         match = find_deadline(ctx.session, command.material)
         if match.deadline is None:

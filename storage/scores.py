@@ -24,7 +24,9 @@ _COUNTS = (
     .where(ScoreSheet.venue_id == bindparam("venue"), Contestant.position > 0)
     .group_by(ScoreSheet.judge_id)
 )
-_STATE = select(Venue.completed_at, Venue.published_at).where(Venue.id == bindparam("venue"))
+_STATE = select(Venue.completed_at, Venue.published_at, Venue.auto_publish).where(
+    Venue.id == bindparam("venue")
+)
 _TOTALS = select(ScoreSheet.judge_id, ScoreSheet.total, ScoreSheet.confirmed_at).where(
     ScoreSheet.venue_id == bindparam("venue"), ScoreSheet.contestant_id == bindparam("contestant")
 )
@@ -81,6 +83,7 @@ class VenueState:
 
     completed_at: datetime | None
     published_at: datetime | None
+    auto_publish: bool = False
 
     @property
     def locked(self) -> bool:
@@ -91,8 +94,8 @@ class VenueState:
 def venue_state(session: Session, venue_id: int) -> VenueState:
     """When the venue was completed and published, as committed now (not from the
     catalog, which holds only the config)."""
-    completed, published = execute_core(session, _STATE, {"venue": venue_id}).one()
-    return VenueState(completed, published)
+    completed, published, auto = execute_core(session, _STATE, {"venue": venue_id}).one()
+    return VenueState(completed, published, bool(auto))
 
 
 def contestant_totals(

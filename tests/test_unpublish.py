@@ -54,7 +54,12 @@ def test_unpublish_reopens_audits_and_corrects_then_publish_again_pushes(
     sqlite_services: Services,
 ) -> None:
     _publish(sqlite_services)
-    assert say(sqlite_services, "shenyi", "更正 1号 90").startswith("瑞泉中学会场成绩已于")
+    locked = say(sqlite_services, "shenyi", "更正 1号 90")
+    assert locked.startswith("瑞泉中学会场成绩已于")
+    assert locked.endswith("如需改分，请主持人先发送：撤销公布，再发送更正。")
+    assert say(sqlite_services, "lixuebin", "公布").endswith(
+        "如需修改，请先发送：撤销公布 瑞泉中学会场"
+    )
 
     reply = say(sqlite_services, "lixuebin", "撤销公布")
 
