@@ -34,13 +34,21 @@ from handlers.standings import VenueTable, dropped_note, result_value, venue_tab
 from handlers.venues import match_venue, venue_name
 from storage.people import active_venues, venue_by_key
 from storage.scores import AuditLine, audit_trail
+from storage.venue_events import VenueEventLine, venue_events
 
 SUMMARY_SHEET = "成绩汇总表"
 DETAIL_SHEET = "评分明细"
 AUDIT_SHEET = "修改记录"
 FORMATS = ("csv", "xlsx")
 
-ACTIONS = {"score": "评分", "correct": "更正", "confirm": "确认"}
+ACTIONS = {
+    "score": "评分",
+    "correct": "更正",
+    "confirm": "确认",
+    "publish": "公布",
+    "auto_publish": "自动公布",
+    "unpublish": "撤销公布",
+}
 FONT_NAME = "宋体"  # SimSun: present wherever the 附件 are opened, renders every name
 TOTAL_FORMAT = "General"  # 86 shows 86 and 85.5 shows 85.5 (no "86." as "0.##" would give)
 
@@ -157,11 +165,13 @@ def write_xlsx(
     title: str | None = None,
     tz: ZoneInfo,
     now: datetime | None = None,
+    events: Sequence[VenueEventLine] = (),
 ) -> Path:
     """Write the three-sheet workbook to ``path`` and return it.
 
     ``title`` is the title row (default ``summary_title(table)``); ``now`` is the 制表时间
     (default: the current time), shown in ``tz`` like every other time in the workbook.
+    ``events`` (公布, 撤销公布) join the 修改记录 in time order.
     """
     made = now or datetime.now(UTC)
     workbook = Workbook()
@@ -172,7 +182,7 @@ def write_xlsx(
     summary.title = SUMMARY_SHEET
     _fill_summary(summary, table, title or summary_title(table), made.astimezone(tz))
     _fill_detail(workbook.create_sheet(DETAIL_SHEET), table)
-    _fill_audit(workbook.create_sheet(AUDIT_SHEET), audit, tz)
+    _fill_audit(workbook.create_sheet(AUDIT_SHEET), audit, events, tz)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return path
@@ -245,7 +255,16 @@ def _fill_detail(sheet: Worksheet, table: VenueTable) -> None:
     _landscape(sheet)
 
 
-def _fill_audit(sheet: Worksheet, audit: Sequence[AuditLine], tz: ZoneInfo) -> None:
+def _fill_audit(
+    sheet: Worksheet, audit: Sequence[AuditLine], events: Sequence[VenueEventLine], tz: ZoneInfo
+) -> None:
+    timed: list[tuple[datetime, list[Cell]]] = [
+        (
+            event.recorded_at,
+            _event_row(event),
+        )
+        for event in events
+    ]
     rows: list[list[Cell]] = [
         [
             f"{line.recorded_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
@@ -259,8 +278,18 @@ def _fill_audit(sheet: Worksheet, audit: Sequence[AuditLine], tz: ZoneInfo) -> N
         ]
         for line in audit
     ]
+    if timed:
+        scored = [(line.recorded_at, row) for line, row in zip(audit, rows, strict=True)]
+        merged = sorted([*scored, *timed], key=lambda pair: pair[0])
+        rows = [[f"{at.astimezone(tz):%Y-%m-%d %H:%M:%S}", *row[1:]] for at, row in merged]
     _table(sheet, AUDIT_HEADER, rows, first_row=1)
     _landscape(sheet)
+
+
+def _event_row(event: VenueEventLine) -> list[Cell]:
+    """A 公布 / 撤销公布 line of the 修改记录 (its time is filled in with the others)."""
+    action = ACTIONS.get(event.action, event.action)
+    return [None, event.person, "（全会场）", action, None, None, None, event.source]
 
 
 def _table(sheet: Worksheet, header: list[str], rows: list[list[Cell]], *, first_row: int) -> None:
@@ -330,4 +359,5 @@ def export_venue(
         out.write_bytes(text.encode("utf-8-sig"))
         return text, out
     path = out or Path(f"{venue_key}-成绩汇总表.xlsx")
-    return "", write_xlsx(table, audit_trail(session, venue.id), path, tz=tz, now=now)
+    audit, events = audit_trail(session, venue.id), venue_events(session, venue.id)
+    return "", write_xlsx(table, audit, path, tz=tz, now=now, events=events)

@@ -4,14 +4,17 @@ that received the result is told it no longer stands, and publishing again pushe
 from __future__ import annotations
 
 from itertools import count
+from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import Services
 from handlers.commands import Unpublish
 from handlers.messages import InboundMessage, message_of
 from handlers.parsing import parse
+from handlers.score_sheet import export_venue
 from storage.db import transaction
 from storage.models import OutboxRow
 from storage.people import venue_by_key
@@ -111,3 +114,22 @@ def test_unpublish_reopens_audits_and_corrects_then_publish_again_pushes(
 def test_refusals(sqlite_services: Services, user: str, text: str, expected: str) -> None:
     assert say(sqlite_services, user, text) == expected
     assert pushed(sqlite_services, "unpublish:") == []
+
+
+def test_the_exported_audit_shows_publishing_and_its_withdrawal(
+    sqlite_services: Services, tmp_path: Path
+) -> None:
+    _publish(sqlite_services)
+    say(sqlite_services, "lixuebin", "撤销公布")
+    with sqlite_services.factory() as session:
+        _, path = export_venue(
+            session, "ruiquan", fmt="xlsx", out=tmp_path / "s.xlsx", tz=sqlite_services.settings.tz
+        )
+    assert path is not None
+    rows = list(load_workbook(path)["修改记录"].iter_rows(min_row=2, values_only=True))
+    assert [row[1:4] for row in rows[-2:]] == [
+        ("李学斌", "（全会场）", "公布"),
+        ("李学斌", "（全会场）", "撤销公布"),
+    ]
+    assert rows[-1][7] == "私聊（企业微信）"
+    assert len(rows) == 15 + 2  # every score, then the two events in time order
