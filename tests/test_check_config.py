@@ -246,7 +246,8 @@ def test_rubric_without_items_exits_2(capsys: pytest.CaptureFixture[str], tmp_pa
     path.write_text(text[:start] + "items = []\n" + text[end:], encoding="utf-8")
     code, _, err = run(capsys, str(path))
     assert code == 2
-    assert re.search(rf"{re.escape(str(path))}:\d+: rubrics\[0\]\.items: a rubric needs at", err)
+    assert re.search(rf"{re.escape(str(path))}:\d+: rubrics\[0\]\.items: 评分表至少要有一项", err)
+    assert "a rubric needs at least one item" in err  # the original wording stays alongside
 
 
 def test_a_key_written_twice_in_one_table_exits_2_with_its_line(

@@ -114,6 +114,16 @@ _EXPLAIN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^unknown (\w+) '(.+?)'(.*)$"), r"找不到“\2”（\1）：请改正拼写\3"),
     (re.compile(r"^duplicate (\w+) '(.+?)'"), r"“\2”重复了：每个 \1 只能出现一次"),
     (re.compile(r"^environment variable (\w+) is not set"), r"环境变量 \1 未设置"),
+    (re.compile(r"^max must be greater than 0"), "满分必须大于 0"),
+    (
+        re.compile(r"^a rubric needs at least one item"),
+        "评分表至少要有一项：请在 items 中写上评分项",
+    ),
+    (re.compile(r"^item name or alias '(.+?)' is used twice"), r"评分项名或别名“\1”用了两次"),
+    (re.compile(r"^the list is empty"), "列表不能为空"),
+    (re.compile(r"^listed twice: (.+)$"), r"重复列出：\1"),
+    (re.compile(r"^end is before start"), "结束时间早于开始时间"),
+    (re.compile(r"^an EncodingAESKey has exactly 43 characters"), "EncodingAESKey 应为 43 个字符"),
     (re.compile(r"^unknown time zone '(.+)'"), r"未知的时区“\1”：如 Asia/Shanghai"),
 )
 
