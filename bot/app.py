@@ -34,6 +34,7 @@ from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.holidays import holiday_warning
 from bot.platforms.dingtalk import callback as dingtalk
+from bot.platforms.fields import declares_over
 from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import callback as wecom
@@ -221,7 +222,7 @@ def _guard(services: Services, endpoint: Endpoint) -> Callable[[Request], Awaita
 async def _body(services: Services, request: Request) -> bytes:
     limit = services.settings.server.max_body_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declares_over(declared, limit):
         raise PayloadTooLarge(f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.config import ServerSettings
+from bot.platforms.fields import epoch_number
 
 EXPORTS = "exports"
 
@@ -45,10 +46,11 @@ def link_maker(server: ServerSettings, now: Callable[[], datetime]) -> Callable[
 
 def verify(server: ServerSettings, name: str, expires: str, signature: str, now: datetime) -> Path:
     """The file a link points to; ``LookupError`` for anything not to be served."""
-    if not server.link_secret or not expires.isdigit():
+    seconds = epoch_number(expires)
+    if not server.link_secret or seconds is None or not signature.isascii():
         raise LookupError("links are off or the link is malformed")
-    expected = _signature(server.link_secret, name, int(expires))
-    if not hmac.compare_digest(expected, signature) or int(expires) < now.timestamp():
+    expected = _signature(server.link_secret, name, seconds)
+    if not hmac.compare_digest(expected, signature) or seconds < now.timestamp():
         raise LookupError("bad or expired signature")
     exports = (Path(server.data_dir) / EXPORTS).resolve()
     file = (exports / name).resolve()

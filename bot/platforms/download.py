@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bot.platforms.fields import declares_over
 from handlers.errors import BotError
 from handlers.files import too_large_message
 from handlers.messages import Channel
@@ -50,8 +51,8 @@ def read_limited(response: httpx.Response, limit: int, max_bytes: int) -> bytes:
     ``max_bytes`` is the per-file limit the refusal names (``limit`` may allow for padding).
     """
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BotError(too_large_message(int(declared), max_bytes))
+    if declares_over(declared, limit):
+        raise BotError(too_large_message(int(declared[:18]), max_bytes))
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
@@ -75,7 +76,7 @@ def small_json(response: httpx.Response, *, read: bool = False) -> dict[str, Any
     """
     if read:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > ERROR_BODY_MAX:
+        if declares_over(declared, ERROR_BODY_MAX):
             return {}
         raw = b""
         for chunk in response.iter_bytes():

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote_plus
 
 from bot.errors import Forbidden
+from bot.platforms.fields import epoch_number
 
 
 def dingtalk_sign(secret: str, timestamp_ms: str | int) -> str:
@@ -32,10 +33,9 @@ def verify_dingtalk_request(
     tolerance: timedelta = timedelta(hours=1),
 ) -> None:
     """Raise ``Forbidden`` unless ``sign`` matches and the timestamp is within ``tolerance``."""
-    try:
-        sent_ms = int(timestamp_ms)
-    except ValueError as exc:
-        raise Forbidden("dingtalk: timestamp header is not a number") from exc
+    sent_ms = epoch_number(timestamp_ms)
+    if sent_ms is None:
+        raise Forbidden("dingtalk: timestamp header is not a millisecond timestamp")
     if abs(now.timestamp() * 1000 - sent_ms) > tolerance.total_seconds() * 1000:
         raise Forbidden("dingtalk: timestamp outside the accepted window")
     expected = dingtalk_sign(secret, timestamp_ms)

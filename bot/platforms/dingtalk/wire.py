@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import MalformedRequest
-from bot.platforms.fields import object_field, text_field, valid_unicode
+from bot.platforms.fields import epoch_number, object_field, text_field, valid_unicode
 from handlers.messages import Attachment, AttachmentKind, ChatType, InboundMessage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,11 +114,12 @@ def _optional_ms(obj: dict[str, object], key: str) -> datetime | None:
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        millis = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    millis: int | None = None
+    if isinstance(value, str):
+        millis = epoch_number(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**15:
         millis = value
-    else:
+    if millis is None:
         raise MalformedRequest(f"dingtalk: {key} is not a millisecond timestamp")
     try:
         return _EPOCH + timedelta(milliseconds=millis)

@@ -21,6 +21,7 @@ from wechatpy.work.crypto import PrpCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
 from bot.errors import Forbidden, MalformedRequest
+from bot.platforms.fields import epoch_number
 
 
 def wecom_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
@@ -85,10 +86,9 @@ class WeComCrypto:
         if not hmac.compare_digest(expected.encode(), msg_signature.lower().encode()):
             raise Forbidden("wecom: bad msg_signature")
         if tolerance is not None:
-            try:
-                sent = int(timestamp)
-            except ValueError as exc:
-                raise Forbidden("wecom: timestamp is not a number") from exc
+            sent = epoch_number(timestamp)
+            if sent is None:
+                raise Forbidden("wecom: timestamp is not a number of seconds")
             if abs(now.timestamp() - sent) > tolerance.total_seconds():
                 raise Forbidden("wecom: timestamp outside the accepted window")
 

@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 
 from bot.errors import MalformedRequest
-from bot.platforms.fields import object_field, text_field
+from bot.platforms.fields import MAX_EPOCH_DIGITS, epoch_number, object_field, text_field
 from bot.platforms.wecom.crypto import WeComCrypto
 from handlers.messages import Attachment, AttachmentKind, ChatType, InboundMessage, Reply
 
@@ -287,12 +287,15 @@ def _child_text(
 def _from_epoch_seconds(raw: object) -> datetime:
     if isinstance(raw, bool):
         raise MalformedRequest("wecom: timestamp is not a number")
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
-        seconds = int(raw)
-    elif isinstance(raw, int):
-        seconds = raw
+    if isinstance(raw, str):
+        parsed = epoch_number(raw)
+    elif isinstance(raw, int) and 0 <= raw < 10**MAX_EPOCH_DIGITS:
+        parsed = raw
     else:
-        raise MalformedRequest("wecom: timestamp is not a number")
+        parsed = None
+    if parsed is None:
+        raise MalformedRequest("wecom: timestamp is not a number of seconds")
+    seconds = parsed
     try:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError) as exc:
