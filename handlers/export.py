@@ -64,7 +64,7 @@ def handle_export(ctx: Context, command: Export) -> Reply:
     lines = [
         f"已导出{name}成绩汇总表（{FORMAT_NAMES.get(command.fmt, command.fmt)}，"
         f"{len(table.standings)} 位选手，{state}）：",
-        str(path),
+        path.name,  # never the server's folders: the chat may be read by anyone in it
     ]
     lines.append(_push_file(ctx, venue, table, path, command.fmt))
     return Reply("\n".join(lines))

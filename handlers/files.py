@@ -21,7 +21,11 @@ from handlers.errors import BotError
 from handlers.messages import Attachment
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-MAX_NAME_CHARS = 120
+NAME_MAX_BYTES = 255
+"""ext4, XFS, Btrfs and ZFS all cap one path component at 255 bytes (not characters)."""
+MAX_SHOWN_CHARS = 255
+"""The ``submissions.file_name`` column's size: the sent name is kept up to that."""
+_MAX_EXT_BYTES = 16
 
 Fetch = Callable[[Attachment], bytes]
 """Download an attachment's content from its platform."""
@@ -47,6 +51,7 @@ class StoredFile:
     relative_path: str
     """Relative to the data folder, with ``/`` separators (portable if the folder moves)."""
     name: str
+    """The name as sent (what receipts show), not the possibly shortened name on disk."""
     size: int
 
 
@@ -81,17 +86,30 @@ def check_size(size: int, limit: int) -> None:
         raise BotError(too_large_message(size, limit))
 
 
-def safe_name(name: str, fallback: str = "文件") -> str:
-    """A file or folder name that cannot escape its folder; Chinese characters are kept."""
+def safe_name(name: str, fallback: str = "文件", *, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """A file or folder name that cannot escape its folder and fits in ``max_bytes`` of UTF-8.
+
+    Chinese characters are kept; a name that is too long loses the end of its stem, never
+    its extension, and is never cut inside a character.
+    """
     cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip().lstrip(".")
     if not cleaned.strip("_ "):
         cleaned = fallback
-    if len(cleaned) > MAX_NAME_CHARS:
-        stem, ext = os.path.splitext(cleaned)
-        if len(ext) > 10:  # not an extension, just a dot in a long name
-            stem, ext = cleaned, ""
-        cleaned = stem[: MAX_NAME_CHARS - len(ext)] + ext
-    return cleaned
+    if len(cleaned.encode("utf-8")) <= max_bytes:
+        return cleaned
+    stem, ext = os.path.splitext(cleaned)
+    if len(ext.encode("utf-8")) > _MAX_EXT_BYTES:  # not an extension, just a dot in a name
+        stem, ext = cleaned, ""
+    budget = max_bytes - len(ext.encode("utf-8"))
+    return stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip() + ext
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s filesystem takes, in bytes (255 if it won't say)."""
+    try:
+        return min(NAME_MAX_BYTES, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX_BYTES
 
 
 def display_name(attachment: Attachment, content: bytes, message_id: str) -> str:
@@ -115,10 +133,12 @@ def store_submission_file(
 ) -> StoredFile:
     """Write ``content`` atomically; refuse (BotError) above ``max_bytes``."""
     check_size(len(content), max_bytes)
-    shown = safe_name(name)
-    relative = Path("submissions", safe_name(deadline_key), safe_name(owner), f"{version}-{shown}")
+    folder = Path("submissions", safe_name(deadline_key), safe_name(owner))
+    (data_dir / folder).mkdir(parents=True, exist_ok=True)
+    prefix = f"{version}-"
+    on_disk = safe_name(name, max_bytes=_name_max(data_dir / folder) - len(prefix))
+    relative = folder / f"{prefix}{on_disk}"
     target = data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: a crash never leaves a half-written version.
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
@@ -128,4 +148,5 @@ def store_submission_file(
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    shown = unicodedata.normalize("NFC", name)[:MAX_SHOWN_CHARS]
     return StoredFile(relative.as_posix(), shown, len(content))

@@ -69,7 +69,7 @@ def test_a_private_export_writes_an_xlsx_and_sends_it_to_the_asker(
     assert outcome.status == "ok", outcome.reply.text
     assert outcome.reply.text == (
         "已导出瑞泉中学会场成绩汇总表（Excel，5 位选手，评分未完成（已评 2/15，未评处留空））：\n"
-        f"{path}\n"
+        f"{path.name}\n"
         "文件将私发给您。"
     )
     workbook = load_workbook(path)
@@ -92,7 +92,8 @@ def test_the_same_sheet_twice_in_a_minute_is_sent_once(sqlite_services: Services
     again = send(sqlite_services, "李学斌", "导出 瑞泉中学会场 csv")
 
     path = export_dir(sqlite_services) / f"ruiquan-成绩汇总表-{STAMP}.csv"
-    assert str(path) in first.reply.text
+    assert path.name in first.reply.text
+    assert str(path.parent) not in first.reply.text
     assert first.reply.text.endswith("文件将私发给您。")
     assert again.reply.text.endswith("不再重复发送（文件已更新）。")
     assert len(pushes(sqlite_services)) == 1

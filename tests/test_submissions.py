@@ -378,15 +378,39 @@ def test_file_with_the_command_is_stored_per_version(bot: Bot, fetcher: FakeFetc
     doc = Attachment("file", "media-doc", "实施方案/终稿.docx")
     first = bot.say("chenxz", "提交 实施方案", doc)
     second = bot.say("zhaoxz", "提交 实施方案", doc)
-    assert "“实施方案”第 1 版：文件《实施方案_终稿.docx》（504 B）" in first.reply.text
+    # The receipt and the database keep the name as sent; only the name on disk is made safe.
+    assert "“实施方案”第 1 版：文件《实施方案/终稿.docx》（504 B）" in first.reply.text
     assert "第 2 版" in second.reply.text
     rows = bot.submissions()
+    assert [r.file_name for r in rows] == ["实施方案/终稿.docx"] * 2
     assert [r.file_path for r in rows] == [
         "submissions/plan/瑞泉中学/1-实施方案_终稿.docx",
         "submissions/plan/瑞泉中学/2-实施方案_终稿.docx",
     ]
     assert (data_dir(bot) / rows[1].file_path).read_bytes() == DOC
     assert rows[0].file_size == len(DOC)
+
+
+def test_a_file_whose_name_is_too_long_for_the_disk_is_stored_under_a_cut_name(
+    bot: Bot, fetcher: FakeFetcher
+) -> None:
+    # 92 CJK characters + .docx is 281 bytes of UTF-8: over ext4's 255-byte name limit.
+    sent = "关于" + "瑞泉中学共同体学校管理论坛书面报告" * 5 + "的补充材料.docx"
+    assert len(sent) == 92 + len(".docx")
+    assert len(sent.encode()) > 255
+    first = bot.say("chenxz", "提交 实施方案", Attachment("file", "media-doc", sent))
+    again = bot.say("chenxz", "提交 实施方案", Attachment("file", "media-doc", sent))
+    assert first.status == again.status == "ok"
+    assert f"文件《{sent}》（504 B）" in first.reply.text
+    rows = bot.submissions()
+    assert [r.file_name for r in rows] == [sent, sent]
+    for row in rows:
+        on_disk = data_dir(bot) / row.file_path
+        assert on_disk.read_bytes() == DOC
+        assert on_disk.suffix == ".docx"
+        assert len(on_disk.name.encode()) <= 255
+        assert sent.startswith(on_disk.name.split("-", 1)[1].removesuffix(".docx"))
+        assert str(data_dir(bot)) not in first.reply.text
 
 
 @pytest.mark.parametrize(
