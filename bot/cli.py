@@ -106,8 +106,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f"（另有 {more} 处，运行 edubot check-config 查看全部）" if more else ""
         print(f"配置错误 / config error: {exc}{hint}", file=sys.stderr)
         return 2
-    except (EdubotError, StorageError) as exc:
+    except StorageError as exc:
+        config = getattr(args, "config", None) or "the config file"
+        print(
+            f"数据库不可用 / database unavailable: {exc} — "
+            f"check [database] url in {config}: is the server running, reachable and "
+            "writable?",
+            file=sys.stderr,
+        )
+        return 1
+    except EdubotError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # A data folder that cannot be made, a port already taken: one line, not a traceback.
+        print(f"error: {exc} — check the paths and [server] settings", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

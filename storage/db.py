@@ -43,7 +43,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageUnavailable(f"cannot create the folder {folder}: {exc}") from exc
         engine = create_engine(
             url,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
@@ -143,7 +147,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except (OperationalError, DBAPIError) as exc:
             session.rollback()
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise StorageUnavailable(str(exc.orig)) from exc
+                raise StorageUnavailable(one_line(exc.orig)) from exc
             raise
         except BaseException:
             session.rollback()
@@ -159,9 +163,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except DBAPIError as exc:
+        # Unreachable, refused, read-only, not a database: say so in one line, without
+        # the password, instead of a traceback through Alembic.
+        where = engine.url.render_as_string(hide_password=True)
+        raise StorageUnavailable(f"{where}: {one_line(exc.orig)}") from exc
+
+
+def one_line(exc: BaseException | None) -> str:
+    """A driver's message on one line (psycopg adds hints on lines of their own)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def ping(engine: Engine) -> bool:

@@ -4,10 +4,8 @@ uses loopback only and leaves nothing half-written behind."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -40,6 +38,7 @@ from handlers.registry import HANDLERS
 from storage.db import make_engine, transaction
 from storage.models import InboundMessageRow, OutboxRow, ScoreRevision, ScoreSheet
 from tests.support.campaign import campaign
+from tests.support.toml import toml_text
 from tests.support.wire import (
     dingtalk_request,
     open_app_reply,
@@ -66,46 +65,6 @@ def _client(services: Services) -> TestClient:
 
 JUDGES = 6
 CONTESTANTS = 50  # 6 × 50 = 300 distinct sheets, one per message
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string (\uXXXX escapes) is a TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _toml(data: dict[str, Any]) -> str:
-    """Just enough TOML for a config mapping: scalars, tables, arrays of inline tables."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not _table(v)]
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines.append(f"\n[{key}]")
-            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-        elif _table(value):
-            for item in value:
-                lines.append(f"\n[[{key}]]")
-                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _table(value: Any) -> bool:
-    return isinstance(value, dict) or (
-        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-    )
 
 
 def _big_venue_config(db_path: Path, data_dir: Path) -> dict[str, Any]:
@@ -218,7 +177,7 @@ def test_kill_9_under_load_loses_no_answered_message_and_records_none_twice(
     started = time.monotonic()
     db_path = tmp_path / "edubot.db"
     config = tmp_path / "edubot.toml"
-    config.write_text(_toml(_big_venue_config(db_path, tmp_path / "data")), encoding="utf-8")
+    config.write_text(toml_text(_big_venue_config(db_path, tmp_path / "data")), encoding="utf-8")
 
     now = datetime.now(UTC)  # the server runs on the real clock
     requests = [
