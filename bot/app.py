@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import Engine, String, func, select
+from sqlalchemy import Engine, String
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.config_sync import sync_config
 from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
+from bot.health import HEALTH_TIMEOUT_S, HealthProbe
 from bot.holidays import holiday_warning
 from bot.platforms.dingtalk import callback as dingtalk
 from bot.platforms.fields import declares_over
@@ -40,8 +41,9 @@ from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import callback as wecom
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage
-from storage.db import make_engine, make_session_factory, ping, transaction, upgrade
+from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.errors import StorageUnavailable
+from storage.health import DatabaseHealth, check_database
 from storage.models import InboundMessageRow, OutboxRow
 
 log = logging.getLogger("edubot.http")
@@ -78,6 +80,9 @@ class Services:
     dispatcher: Dispatcher
     callbacks: Mapping[Channel, Callback]
     background: list[Background] = field(default_factory=list)
+    health: HealthProbe[DatabaseHealth] = field(
+        default_factory=lambda: HealthProbe(HEALTH_TIMEOUT_S)
+    )
 
     def wake(self) -> None:
         """Nudge every background worker (a push was queued)."""
@@ -120,9 +125,7 @@ def build_services(
     ``files`` replaces that per channel (tests); a channel left out refuses files.
     """
     clock = clock or SystemClock()
-    engine = engine or make_engine(
-        settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms
-    )
+    engine = engine or make_engine(settings.database.url, **settings.database.engine_options())
     if migrate:
         upgrade(engine)
     factory = make_session_factory(engine)
@@ -305,32 +308,27 @@ async def _export_file(services: Services, request: Request) -> Response:
 
 
 async def _healthz(services: Services, request: Request) -> Response:
-    database = await run_in_threadpool(ping, services.engine)
-    backlog = -1
-    if database:
-        backlog = await run_in_threadpool(_backlog, services)
+    """Each part's state within ``HEALTH_TIMEOUT_S``, whatever the database does."""
+    now = services.clock.now()
+    engine, factory = services.engine, services.factory
+    database = await services.health.run(lambda: check_database(engine, factory, now))
+    if database is None:  # still waiting: a hung database is a degraded service
+        database = DatabaseHealth(False, False, problem="database did not answer within 0.8 s")
     workers = all(item.healthy() for item in services.background)
-    ok = database and workers
+    ok = database.read and database.write and workers
     # Warnings tell the operator about a coming problem; they do not make the service degraded.
-    warning = holiday_warning(services.settings, services.clock.now())
-    return JSONResponse(
-        {
-            "status": "ok" if ok else "degraded",
-            "database": database,
-            "scheduler": workers,
-            "outbox_backlog": backlog,
-            "warnings": [warning] if warning else [],
-        },
-        status_code=200 if ok else 503,
-    )
-
-
-def _backlog(services: Services) -> int:
-    with transaction(services.factory) as session:
-        now = services.clock.now()
-        count = session.scalar(
-            select(func.count())
-            .select_from(OutboxRow)
-            .where(OutboxRow.status.in_(("pending", "sending")), OutboxRow.due_at <= now)
-        )
-        return int(count or 0)
+    warning = holiday_warning(services.settings, now)
+    oldest = database.oldest_due
+    body: dict[str, object] = {
+        "status": "ok" if ok else "degraded",
+        "database": database.read and database.write,
+        "database_read": database.read,
+        "database_write": database.write,
+        "scheduler": workers,
+        "outbox_backlog": database.backlog,
+        "outbox_oldest_due": oldest.isoformat() if oldest else None,
+        "warnings": [warning] if warning else [],
+    }
+    if database.problem:
+        body["problem"] = database.problem
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -93,7 +93,7 @@ def export(args: argparse.Namespace) -> int:
     from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
 
     settings = _settings(args)
-    engine = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    engine = make_engine(settings.database.url, **settings.database.engine_options())
     try:
         upgrade(engine)
         factory = make_session_factory(engine)
@@ -116,7 +116,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
     from storage.db import make_engine, upgrade  # noqa: PLC0415
 
     settings = _settings(args)
-    engine = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    engine = make_engine(settings.database.url, **settings.database.engine_options())
     try:
         upgrade(engine)
     finally:

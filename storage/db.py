@@ -18,11 +18,15 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import CursorResult, Engine, Executable, Insert, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.deadlines import guard_statements
 from storage.errors import MissingDriver, StorageUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+READ_ONLY = "edubot_read_only"
+"""Execution option: this connection only reads (on SQLite: a deferred BEGIN, no write lock)."""
 
 
 def normalize_url(url: str) -> str:
@@ -37,8 +41,21 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engine:
-    """An engine configured for edubot's access pattern on any of the three databases."""
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = 5000,
+    connect_timeout_s: int = 2,
+    statement_timeout_ms: int = 2000,
+    **kwargs: Any,
+) -> Engine:
+    """An engine configured for edubot's access pattern on any of the three databases.
+
+    On PostgreSQL and MariaDB, opening a connection gives up after ``connect_timeout_s``,
+    waiting for a free pooled one after the same, and a statement after
+    ``statement_timeout_ms`` both on the server and on this side of the socket
+    (``storage.deadlines``), so a server that stops answering costs a request seconds.
+    """
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -56,10 +73,26 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, **kwargs: Any) -> Engi
         _sqlite_pragmas(engine, busy_timeout_ms)
         _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000)
         return engine
+    seconds = statement_timeout_ms / 1000
+    if parsed.get_backend_name() == "postgresql":
+        # Added to the URL's own options (e.g. a search_path), which connect_args would replace.
+        options = f"{parsed.query.get('options', '')} -c statement_timeout={statement_timeout_ms}"
+        connect_args = {"connect_timeout": max(2, connect_timeout_s), "options": options.strip()}
+    else:  # PyMySQL: socket timeouts of its own
+        connect_args = {
+            "connect_timeout": connect_timeout_s,
+            "read_timeout": seconds,
+            "write_timeout": seconds,
+        }
+    connect_args.update(kwargs.pop("connect_args", {}))
+    kwargs.setdefault("pool_timeout", connect_timeout_s)
     try:
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     except ModuleNotFoundError as exc:
         raise MissingDriver(missing_driver_text(parsed.get_backend_name(), exc.name)) from exc
+    # A live server's own statement_timeout answers first and keeps the connection.
+    guard_statements(engine, seconds + 0.25)
+    return engine
 
 
 DRIVER_EXTRAS = {"postgresql": ("psycopg", "postgres"), "mysql": ("pymysql", "mysql")}
@@ -122,7 +155,9 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked read_only (health checks) must work on a read-only file.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -149,6 +184,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise StorageUnavailable(one_line(exc.orig)) from exc
             raise
+        except PoolTimeout as exc:  # every pooled connection busy past pool_timeout
+            session.rollback()
+            raise StorageUnavailable("no database connection free in time") from exc
         except BaseException:
             session.rollback()
             raise

@@ -261,8 +261,11 @@ def test_healthz_reports_database_and_backlog(client: TestClient) -> None:
     assert body == {
         "status": "ok",
         "database": True,
+        "database_read": True,
+        "database_write": True,
         "scheduler": True,
         "outbox_backlog": 0,
+        "outbox_oldest_due": None,
         "warnings": [],
     }
 

@@ -43,6 +43,19 @@ class DatabaseSettings(FrozenModel):
 
     url: str = "sqlite:///edubot.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
+    connect_timeout_s: int = Field(default=2, ge=2, le=60)
+    """PostgreSQL / MariaDB: give up opening a connection after this (libpq's minimum is 2)."""
+    statement_timeout_ms: int = Field(default=2000, ge=100)
+    """PostgreSQL / MariaDB: a statement, commit or ping that has no answer by then fails, so a
+    webhook answers 503 instead of hanging when the server stops answering."""
+
+    def engine_options(self) -> dict[str, Any]:
+        """The keyword arguments ``storage.db.make_engine`` takes from this section."""
+        return {
+            "busy_timeout_ms": self.busy_timeout_ms,
+            "connect_timeout_s": self.connect_timeout_s,
+            "statement_timeout_ms": self.statement_timeout_ms,
+        }
 
 
 class WeComSettings(FrozenModel):
