@@ -22,7 +22,7 @@ from sqlalchemy import Engine, String
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -229,11 +229,14 @@ async def _body(services: Services, request: Request) -> bytes:
         raise PayloadTooLarge(f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone, or dropped for stalling (bot.http_timeouts)
+        raise MalformedRequest("the client went away before its body arrived") from exc
     return b"".join(chunks)
 
 

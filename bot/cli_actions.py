@@ -28,6 +28,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from bot.app import build_services, create_app  # noqa: PLC0415
     from bot.holidays import holiday_warning  # noqa: PLC0415
+    from bot.http_timeouts import timed_protocol  # noqa: PLC0415
     from bot.runtime import attach_background, plan_on_start  # noqa: PLC0415
 
     settings = _settings(args)
@@ -46,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=settings.server.access_log,
         ws="none",
+        http=timed_protocol(settings.server.read_timeout_s),
     )
     return 0
 

@@ -33,6 +33,8 @@ class ServerSettings(FrozenModel):
     """Signs download links for exported files pushed to platforms that cannot carry files
     (DingTalk robots). Empty: no links; the push says where to ask for the file instead."""
     link_ttl_hours: int = Field(default=72, gt=0)
+    read_timeout_s: float = Field(default=15.0, gt=0)
+    """A client must send each whole request (headers and body) within this, or is dropped."""
     access_log: bool = False
     """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
     sender and failure itself, and a line per callback costs intake throughput."""
