@@ -45,11 +45,15 @@ def make_engine(
     url: str,
     *,
     busy_timeout_ms: int = 5000,
+    sqlite_synchronous: str = "FULL",
     connect_timeout_s: int = 2,
     statement_timeout_ms: int = 2000,
     **kwargs: Any,
 ) -> Engine:
     """An engine configured for edubot's access pattern on any of the three databases.
+
+    On SQLite every commit is synced to disk (``sqlite_synchronous="FULL"``) unless told
+    ``"NORMAL"``.
 
     On PostgreSQL and MariaDB, opening a connection gives up after ``connect_timeout_s``,
     waiting for a free pooled one after the same, and a statement after
@@ -70,7 +74,7 @@ def make_engine(
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
             **kwargs,
         )
-        _sqlite_pragmas(engine, busy_timeout_ms)
+        _sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
         _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000)
         return engine
     seconds = statement_timeout_ms / 1000
@@ -141,14 +145,23 @@ def _writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
     return writers.turn() if writers is not None else nullcontext()
 
 
-def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
+SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
+    synchronous = synchronous.upper()
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"sqlite synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module so BEGIN IMMEDIATE works.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: WAL is synced at every commit, so an answered message survives a power cut
+        # (NORMAL only survives the process dying). Cost: bench/durability.py, README.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -45,6 +45,9 @@ class DatabaseSettings(FrozenModel):
 
     url: str = "sqlite:///edubot.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    """SQLite: "full" syncs every commit (an answered message survives a power cut);
+    "normal" is faster but may lose the last commits on an OS crash or power loss."""
     connect_timeout_s: int = Field(default=2, ge=2, le=60)
     """PostgreSQL / MariaDB: give up opening a connection after this (libpq's minimum is 2)."""
     statement_timeout_ms: int = Field(default=2000, ge=100)
@@ -55,6 +58,7 @@ class DatabaseSettings(FrozenModel):
         """The keyword arguments ``storage.db.make_engine`` takes from this section."""
         return {
             "busy_timeout_ms": self.busy_timeout_ms,
+            "sqlite_synchronous": self.sqlite_synchronous.upper(),
             "connect_timeout_s": self.connect_timeout_s,
             "statement_timeout_ms": self.statement_timeout_ms,
         }
