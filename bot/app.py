@@ -11,6 +11,8 @@ platform retries; no input produces a 500.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Engine, String
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +48,7 @@ from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.errors import StorageUnavailable
 from storage.health import DatabaseHealth, check_database
 from storage.models import InboundMessageRow, OutboxRow
+from storage.startup import startup_lock
 
 log = logging.getLogger("edubot.http")
 
@@ -90,6 +94,26 @@ class Services:
             item.wake()
 
 
+_SYNC_TRIES = 5
+
+
+def _sync(factory: sessionmaker[Session], settings: Settings, dispatcher: Dispatcher) -> None:
+    """Sync the config, again if an instance starting at the same time inserted the same
+    rows first (a unique violation) or deadlocked with this one: the next try sees its
+    rows and only updates them, so any number of instances converge."""
+    for attempt in range(1, _SYNC_TRIES + 1):
+        try:
+            with transaction(factory) as session:
+                sync_config(session, settings)
+                dispatcher.prime(session)
+            return
+        except (IntegrityError, StorageUnavailable):
+            if attempt == _SYNC_TRIES:
+                raise
+            log.info("config sync met another instance's (try %d); syncing again", attempt)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)  # noqa: S311 - jitter
+
+
 class _Closer:
     """A ``Background`` that only closes something when the app stops."""
 
@@ -126,8 +150,6 @@ def build_services(
     """
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database.url, **settings.database.engine_options())
-    if migrate:
-        upgrade(engine)
     factory = make_session_factory(engine)
     background: list[Background] = []
 
@@ -150,9 +172,10 @@ def build_services(
         on_push=wake,
         files=files,
     )
-    with transaction(factory) as session:
-        sync_config(session, settings)
-        dispatcher.prime(session)
+    if migrate:
+        with startup_lock(engine):  # instances starting together take turns to migrate
+            upgrade(engine)
+    _sync(factory, settings, dispatcher)
     return Services(
         settings=settings,
         clock=clock,
