@@ -27,7 +27,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
-from bot.planning.digests import enqueue_digest
+from bot.planning.digests import catch_up_digests, enqueue_digest
 from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
@@ -45,6 +45,9 @@ logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 _SOON = 0.05
 """Seconds: a push due sooner than this is waited for inside the running drain."""
+
+DIGEST_GRACE = timedelta(hours=1)
+"""A digest late by an hour is still worth sending; later than that it is dropped, logged."""
 
 PlanJob = Callable[[Session, Settings, datetime], object]
 
@@ -101,8 +104,10 @@ class Scheduler:
         self._woken = threading.Event()  # a push was queued: the running drain goes again
 
     def start(self) -> None:
-        """Add the jobs (outbox drain every ``poll_seconds``, planners every minute from now,
-        one cron job per digest), start APScheduler's thread and ask for a drain at once."""
+        """Queue the digests missed while down, add the jobs (outbox drain every
+        ``poll_seconds``, planners every minute from now, one cron job per digest), start
+        APScheduler's thread and ask for a drain at once."""
+        self._catch_up()
         poll = self._settings.outbox.poll_seconds
         self._scheduler.add_job(
             self._drain,
@@ -129,10 +134,18 @@ class Scheduler:
                 id=f"digest:{digest.key}",
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=3600,  # a digest late by an hour is still worth sending
+                misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
             )
         self._scheduler.start()
         self.wake()
+
+    def _catch_up(self) -> None:
+        """Digests that fell due while no instance ran (APScheduler forgets them)."""
+        try:
+            with transaction(self._factory) as session:
+                catch_up_digests(session, self._settings, self._clock.now(), DIGEST_GRACE)
+        except Exception:
+            log.exception("catching up missed digests failed; the next firings still run")
 
     def stop(self) -> None:
         """Refuse further wake-ups, then stop APScheduler once its running jobs have ended."""

@@ -6,9 +6,11 @@ second firing of the same period adds nothing.
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -20,6 +22,8 @@ from handlers.venues import venue_name
 from storage.models import Deadline, Venue
 from storage.people import active_venues, group_by_key, venue_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
+
+log = logging.getLogger("edubot.planning")
 
 
 def _single(field: str) -> bool:
@@ -110,4 +114,45 @@ def enqueue_digest(
             due_at=now,
             now=now,
         )
+    return added
+
+
+LOOK_BACK = timedelta(days=8)
+"""How far back a restart looks for a digest firing it missed (a weekly one, and a day)."""
+
+
+def last_firing(cron: str, tz: tzinfo, now: datetime) -> datetime | None:
+    """The latest time ``cron`` fired at or before ``now`` within ``LOOK_BACK``."""
+    trigger = CronTrigger.from_crontab(cron, timezone=tz)
+    fired: datetime | None = None
+    at: datetime | None = trigger.get_next_fire_time(None, now - LOOK_BACK)
+    while at is not None and at <= now:
+        fired = at
+        at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
+    return fired
+
+
+def catch_up_digests(session: Session, settings: Settings, now: datetime, grace: timedelta) -> int:
+    """Queue each digest's latest firing missed while the service was down (once: the
+    period's dedupe key holds it), if within ``grace``; log it as dropped if older, since a
+    summary that late would mislead. Earlier missed firings are superseded by the latest.
+    Returns how many pushes were queued."""
+    added = 0
+    for digest in settings.digests:
+        fired = last_firing(digest.cron, settings.tz, now)
+        if fired is None:
+            continue
+        if now - fired > grace:
+            log.info(
+                "digest %s fell due %s, %s before this start (past the grace of %s): not sent",
+                digest.key,
+                fired.isoformat(),
+                now - fired,
+                grace,
+            )
+            continue
+        queued = enqueue_digest(session, settings, digest.key, fired, now)
+        if queued:
+            log.info("digest %s fell due %s while down: queued now", digest.key, fired.isoformat())
+        added += queued
     return added
