@@ -26,6 +26,7 @@ from bot.config import (
     RubricItemConfig,
     ServerSettings,
     Settings,
+    UnitConfig,
     VenueConfig,
     WeComSettings,
     load_settings,
@@ -478,6 +479,20 @@ BROKEN: list[tuple[str, Path_, Any, str, str]] = [
     ("unknown platform", ("groups", 0, "platform"), "feishu", "groups[0].platform", "'wecom'"),
     ("unknown role", ("people", 0, "roles"), ["host", "boss"], "people[0].roles[1]", "'judge'"),
     ("port out of range", ("server",), {"port": 70000}, "server.port", "65535"),
+    (
+        "unit under an unknown unit",
+        ("units",),
+        [{"name": "杜桥中学", "parent": "瑞泉中学共同体"}],
+        "units[0].parent",
+        "unknown unit (not in [[units]]) '瑞泉中学共同体'",
+    ),
+    (
+        "unit listed twice",
+        ("units",),
+        [{"name": "杜桥中学"}, {"name": "杜桥 中学"}],
+        "units[1].name",
+        "duplicate name '杜桥中学'",
+    ),
 ]
 
 
@@ -646,6 +661,7 @@ def test_example_config_loads_with_every_section() -> None:
     assert settings.source == str(EXAMPLE)
     assert settings.timezone == "Asia/Shanghai"
     sections = {
+        "units": len(settings.units),
         "groups": len(settings.groups),
         "people": len(settings.people),
         "rubrics": len(settings.rubrics),
@@ -655,6 +671,7 @@ def test_example_config_loads_with_every_section() -> None:
         "campaigns": len(settings.campaigns),
     }
     assert sections == {
+        "units": 6,
         "groups": 5,
         "people": 13,
         "rubrics": 1,
@@ -680,6 +697,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("wecom", WeComSettings),
     ("dingtalk", DingTalkSettings),
     ("outbox", OutboxSettings),
+    ("units", UnitConfig),
     ("groups", GroupConfig),
     ("people", PersonConfig),
     ("rubrics", RubricConfig),
@@ -886,3 +904,10 @@ def test_relative_paths_are_taken_from_the_config_file_not_the_working_directory
 
     assert settings.database.url == url.format(base=base)
     assert settings.server.data_dir == folder.format(base=base)
+
+
+def test_a_deadline_may_name_a_listed_unit_nobody_belongs_to() -> None:
+    data = edited(("deadlines", 0, "submitters"), ["瑞泉中学", "某某中学"])
+    data["units"] = [{"name": "某某中学", "parent": "瑞泉中学"}, {"name": "瑞泉中学"}]
+    settings = load(data)
+    assert [u.parent for u in settings.units] == ["瑞泉中学", ""]

@@ -8,7 +8,7 @@ may be ``${ENV_VAR}`` or ``${ENV_VAR:-default}`` so secrets can live in the envi
 
     base.py        the frozen model base and list coercions
     service.py     [server] [database] [wecom] [dingtalk] [outbox] [calendar]
-    campaign.py    [[groups]] [[people]] [[rubrics]] [[venues]] [[deadlines]] [[digests]]
+    campaign.py    [[units]] [[groups]] [[people]] [[rubrics]] [[venues]] [[deadlines]] [[digests]]
                    [[campaigns]]
     settings.py    Settings, the whole file
     loading.py     load_settings / settings_from_mapping: TOML, ${ENV}, time zones, errors
@@ -30,6 +30,7 @@ from bot.config.campaign import (
     PhaseConfig,
     RubricConfig,
     RubricItemConfig,
+    UnitConfig,
     VenueConfig,
 )
 from bot.config.loading import load_settings, settings_from_mapping
@@ -61,6 +62,7 @@ __all__ = [
     "RubricItemConfig",
     "ServerSettings",
     "Settings",
+    "UnitConfig",
     "VenueConfig",
     "WeComSettings",
     "load_settings",

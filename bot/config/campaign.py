@@ -1,5 +1,5 @@
-"""The campaign's sections: ``[[groups]]``, ``[[people]]``, ``[[rubrics]]``, ``[[venues]]``,
-``[[deadlines]]``, ``[[digests]]`` and ``[[campaigns]]``."""
+"""The campaign's sections: ``[[units]]``, ``[[groups]]``, ``[[people]]``, ``[[rubrics]]``,
+``[[venues]]``, ``[[deadlines]]``, ``[[digests]]`` and ``[[campaigns]]``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,19 @@ from pydantic import (
 
 from bot.config.base import FrozenModel, OffsetList, Role, TextList
 from handlers.text import parse_offset
+
+
+class UnitConfig(FrozenModel):
+    """``[[units]]``: a school, 共同体 or office (单位), optionally under another one."""
+
+    name: str = Field(min_length=1)
+    parent: str = ""
+
+    @field_validator("name", "parent")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # Same padding rule as people's units ("教育 股" is 教育股).
+        return re.sub(r"\s+", "", value)
 
 
 class GroupConfig(FrozenModel):

@@ -28,6 +28,7 @@ def reference_problems(s: Settings) -> Iterator[Problem]:
     yield from _duplicate_ids(s)
     yield from _duplicate_chats(s)
     names = _Names(s)
+    yield from _unit_references(s, names)
     yield from _venue_references(s, names)
     yield from _deadline_references(s, names)
     yield from _digest_references(s, names)
@@ -43,6 +44,7 @@ def _unique(items: Sequence[Any], attr: str, section: str) -> Iterator[Problem]:
 
 
 def _duplicates(s: Settings) -> Iterator[Problem]:
+    yield from _unique(s.units, "name", "units")
     yield from _unique(s.groups, "key", "groups")
     yield from _unique(s.people, "name", "people")
     yield from _unique(s.rubrics, "key", "rubrics")
@@ -79,7 +81,7 @@ class _Names:
     def __init__(self, s: Settings) -> None:
         self.groups = {g.key for g in s.groups}
         self.people = {p.name for p in s.people}
-        self.units = {p.unit for p in s.people if p.unit}
+        self.units = {p.unit for p in s.people if p.unit} | {u.name for u in s.units}
         self.rubrics = {r.key for r in s.rubrics}
         self.venues = {v.key for v in s.venues}
         self.deadlines = {d.key for d in s.deadlines}
@@ -95,6 +97,13 @@ def _need(value: str, known: set[str], key: str, what: str) -> Iterator[Problem]
 def _need_all(values: Iterable[str], known: set[str], key: str, what: str) -> Iterator[Problem]:
     for j, value in enumerate(values):
         yield from _need(value, known, f"{key}[{j}]", what)
+
+
+def _unit_references(s: Settings, n: _Names) -> Iterator[Problem]:
+    listed = {u.name for u in s.units}
+    for i, unit in enumerate(s.units):
+        if unit.parent:
+            yield from _need(unit.parent, listed, f"units[{i}].parent", "unit (not in [[units]])")
 
 
 def _venue_references(s: Settings, n: _Names) -> Iterator[Problem]:

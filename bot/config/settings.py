@@ -13,6 +13,7 @@ from bot.config.campaign import (
     GroupConfig,
     PersonConfig,
     RubricConfig,
+    UnitConfig,
     VenueConfig,
 )
 from bot.config.service import (
@@ -36,6 +37,7 @@ class Settings(FrozenModel):
     dingtalk: DingTalkSettings = DingTalkSettings()
     outbox: OutboxSettings = OutboxSettings()
     calendar: CalendarSettings = CalendarSettings()
+    units: tuple[UnitConfig, ...] = ()
     groups: tuple[GroupConfig, ...] = ()
     people: tuple[PersonConfig, ...] = ()
     rubrics: tuple[RubricConfig, ...] = ()
