@@ -7,6 +7,7 @@ edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
 edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
+edubot template campaign.xlsx            an empty campaign workbook for a clerk to fill
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
     _config_arg(upgrade)
 
+    _workbook_parsers(sub)
+
     demo = sub.add_parser("demo", help="play the whole story on a sample campaign")
     demo.add_argument("--out", type=Path, default=Path.cwd())
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
@@ -86,10 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workbook_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    template = sub.add_parser("template", help="write an empty campaign workbook (人员、群、会场…)")
+    template.add_argument("workbook", type=Path, help="the .xlsx file to write")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit code (2 config error, 1 other edubot error, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "chat", "check-config", "export", "calendar")
+    quiet = args.command in (
+        "demo",
+        "chat",
+        "check-config",
+        "export",
+        "calendar",
+        "template",
+    )
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
     logging.basicConfig(
         level=getattr(logging, level_name, logging.INFO),
@@ -137,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
         "db": cli_actions.db_upgrade,
         "demo": cli_actions.demo,
         "chat": cli_actions.chat,
+        "template": cli_actions.template,
     }
     return handlers[args.command](args)
 

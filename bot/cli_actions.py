@@ -139,3 +139,12 @@ def chat(args: argparse.Namespace) -> int:
     from bot.devtools.chat import run_chat  # noqa: PLC0415
 
     return run_chat(_settings(args), args.person)
+
+
+def template(args: argparse.Namespace) -> int:
+    """``edubot template``: an empty campaign workbook with instructions and examples."""
+    from bot.workbook.template import write_workbook  # noqa: PLC0415
+
+    write_workbook(args.workbook, {})
+    print(f"已生成模板：{args.workbook}（填好后运行 edubot import {args.workbook}）")
+    return 0
