@@ -8,6 +8,8 @@ edubot calendar 2027 [--config FILE]     the year's days off and make-up days, a
 edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
 edubot template campaign.xlsx            an empty campaign workbook for a clerk to fill
+edubot import campaign.xlsx [--config F] check the workbook and write its campaign into F
+edubot export-config campaign.xlsx [--config F]  F's campaign as that workbook
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _workbook_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     template = sub.add_parser("template", help="write an empty campaign workbook (人员、群、会场…)")
     template.add_argument("workbook", type=Path, help="the .xlsx file to write")
+    imp = sub.add_parser("import", help="check a filled workbook and write it into the config")
+    imp.add_argument("workbook", type=Path, help="the filled .xlsx file")
+    _config_arg(imp)
+    exp = sub.add_parser("export-config", help="write the config's campaign as a workbook")
+    exp.add_argument("workbook", type=Path, help="the .xlsx file to write")
+    _config_arg(exp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export",
         "calendar",
         "template",
+        "import",
+        "export-config",
     )
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
     logging.basicConfig(
@@ -153,6 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         "demo": cli_actions.demo,
         "chat": cli_actions.chat,
         "template": cli_actions.template,
+        "import": cli_actions.import_workbook,
+        "export-config": cli_actions.export_config,
     }
     return handlers[args.command](args)
 
