@@ -3,7 +3,7 @@ reads (names as 附件1 pads them, dates as clerks write them, roles in Chinese)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,9 @@ def test_read_cell(kind: Any, value: Any, expected: Any) -> None:
     [
         ("datetime", "2022-02-30 08:00", "“2022-02-30 08:00”不是有效的日期时间"),
         ("datetime", "下周一", "“下周一”不是日期时间，应写成 2022-02-13 08:00"),
+        ("datetime", datetime(2022, 2, 7), "“2022-02-07”缺少时刻，应写成 2022-02-07 18:00"),  # noqa: DTZ001
+        ("datetime", date(2022, 2, 7), "“2022-02-07”缺少时刻，应写成 2022-02-07 18:00"),
+        ("datetime", "2022-02-07", "“2022-02-07”不是日期时间，应写成 2022-02-13 08:00"),
         ("time", "25:00", "“25:00”不是时刻，应写成 18:00 或“不提醒”"),
         ("decimal", "0", "“0”应是大于 0 的数字"),
         ("int", "1.5", "“1.5”不是整数"),

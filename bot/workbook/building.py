@@ -212,12 +212,9 @@ def _venues(built: Built, rows: list[Row], existing: Mapping[str, Any]) -> None:
 
 
 def _existing_venue_key(existing: Mapping[str, Any], values: Entry) -> str:
+    wanted = (values.get("title"), values.get("location", ""))
     for entry in existing.get("venues", existing.get("forums", ())):
-        same = (entry.get("title"), entry.get("location", "")) == (
-            values.get("title"),
-            values.get("location", ""),
-        )
-        if isinstance(entry, Mapping) and same:
+        if isinstance(entry, Mapping) and (entry.get("title"), entry.get("location", "")) == wanted:
             return str(entry.get("key", ""))
     return ""
 

@@ -15,7 +15,7 @@ from bot.workbook.sheets import AGGREGATES, PLATFORMS, ROLES, YES, Kind
 
 _SPLIT = re.compile(r"[、，,；;\n/]+|\s+")
 _DATETIME = re.compile(
-    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*"
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?:\s*日\s*|\s+)"
     r"(\d{1,2})(?:\s*[:：点时]\s*(\d{1,2})?)?\s*分?$"
 )
 _OFFSET = re.compile(r"^(\d+)\s*(天|d|小时|h|分钟|分|m)$")
@@ -66,10 +66,13 @@ def _read_temporal(kind: Kind, value: datetime | date | time) -> str:
         if isinstance(value, time | datetime):
             return value.strftime("%H:%M")
         raise CellError("应是时刻，如 18:00")
-    if isinstance(value, datetime):
+    if isinstance(value, datetime) and value.time() != time(0, 0):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
-        raise CellError(f"“{value.isoformat()}”缺少时刻，应写成 {value.isoformat()} 08:00")
+        # Excel keeps a date typed without a time as midnight: a deadline "2月7日" would fall
+        # due as the day begins. Ask for the time instead of guessing it.
+        day = value.date() if isinstance(value, datetime) else value
+        raise CellError(f"“{day.isoformat()}”缺少时刻，应写成 {day.isoformat()} 18:00")
     raise CellError("缺少日期，应写成 2022-02-13 08:00")
 
 
