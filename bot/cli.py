@@ -7,6 +7,7 @@ edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
 edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
+edubot doctor [--config edubot.toml]     pre-flight check: config, database, credentials, clock …
 edubot template campaign.xlsx            an empty campaign workbook for a clerk to fill
 edubot import campaign.xlsx [--config F] check the workbook and write its campaign into F
 edubot export-config campaign.xlsx [--config F]  F's campaign as that workbook
@@ -80,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _workbook_parsers(sub)
 
+    doctor = sub.add_parser("doctor", help="pre-flight check, one line per item with the fix")
+    _config_arg(doctor)
+
     demo = sub.add_parser("demo", help="play the whole story on a sample campaign")
     demo.add_argument("--out", type=Path, default=Path.cwd())
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
@@ -114,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "template",
         "import",
         "export-config",
+        "doctor",
     )
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
     logging.basicConfig(
@@ -162,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         "db": cli_actions.db_upgrade,
         "demo": cli_actions.demo,
         "chat": cli_actions.chat,
+        "doctor": cli_actions.doctor,
         "template": cli_actions.template,
         "import": cli_actions.import_workbook,
         "export-config": cli_actions.export_config,

@@ -182,3 +182,18 @@ def export_config(args: argparse.Namespace) -> int:
     write_workbook(args.workbook, config_rows(data))
     print(f"已导出：{args.workbook}")
     return 0
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """``edubot doctor``: one ✓/✗ line per pre-flight item; exit code 1 when any is ✗."""
+    from datetime import UTC  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    from bot.doctor import run_doctor  # noqa: PLC0415
+
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
+        checks = run_doctor(Path(args.config), http=http, now=datetime.now(UTC))
+    for check in checks:
+        print(check.line())
+    return 1 if any(c.status == "bad" for c in checks) else 0

@@ -1,0 +1,252 @@
+"""``edubot doctor``: a pre-flight check in Chinese, one line per item with ✓/✗ and the fix.
+
+Each check is a function of the settings, an injected HTTP client and ``now``; the HTTP
+answers' ``Date`` headers double as the clock check, so no extra request is made for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.holidays import holiday_warning
+from bot.platforms.dingtalk.robot_sender import robot_token
+from bot.platforms.wecom.webhook_sender import webhook_key
+from storage.db import make_engine
+
+Status = Literal["ok", "bad", "skip"]
+_MARKS = {"ok": "✓", "bad": "✗", "skip": "–"}
+CLOCK_TOLERANCE_S = 60
+"""Platforms refuse callbacks and signatures outside a few minutes; warn well before."""
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: the item, how it went, what was seen and how to fix it."""
+
+    item: str
+    status: Status
+    detail: str = ""
+    fix: str = ""
+
+    def line(self) -> str:
+        """``✗ 企业微信凭据：… → 处理：…``."""
+        text = f"{_MARKS[self.status]} {self.item}" + (f"：{self.detail}" if self.detail else "")
+        return text + (f" → 处理：{self.fix}" if self.fix and self.status == "bad" else "")
+
+
+@dataclass
+class _Seen:
+    """What the HTTP checks saw, for the clock check: (host, server time) pairs."""
+
+    dates: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def note(self, response: httpx.Response) -> None:
+        """Remember the server's clock from the answer's ``Date`` header, if any."""
+        header = response.headers.get("date")
+        if header:
+            with contextlib.suppress(TypeError, ValueError):
+                self.dates.append((response.request.url.host, parsedate_to_datetime(header)))
+
+
+def run_doctor(
+    config: Path, *, http: httpx.Client, now: datetime, env: Mapping[str, str] | None = None
+) -> list[Check]:
+    """Every check, in the order an operator fixes them; a bad config stops the rest."""
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as exc:
+        return [Check("配置文件", "bad", str(exc), "按提示改正后运行 edubot check-config")]
+    environ = os.environ if env is None else env
+    seen = _Seen()
+    return [
+        Check("配置文件", "ok", f"{config} 有效"),
+        database_check(settings),
+        *credential_checks(settings, http, seen),
+        *webhook_checks(settings),
+        public_url_check(settings, http, seen),
+        proxy_check(environ),
+        holiday_check(settings, now),
+        clock_check(seen, now),
+    ]
+
+
+def database_check(settings: Settings) -> Check:
+    """A write in a transaction that is rolled back, and for SQLite a writable directory."""
+    url = settings.database.url
+    fix = "检查 [database] url，以及数据库账号对库的写权限"
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database or ".").resolve().parent
+        if folder.exists() and not os.access(folder, os.W_OK):
+            return Check(
+                "数据库", "bad", f"目录 {folder} 不可写", f"给运行服务的账号 {folder} 的写权限"
+            )
+    try:
+        engine = make_engine(url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        return Check("数据库", "bad", f"无法连接（{exc.__class__.__name__}）", fix)
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            conn.execute(text("CREATE TEMPORARY TABLE edubot_doctor (x INTEGER)"))
+            conn.execute(text("INSERT INTO edubot_doctor VALUES (1)"))
+            tx.rollback()
+    except (SQLAlchemyError, OSError) as exc:
+        return Check("数据库", "bad", f"无法写入（{str(exc).splitlines()[0][:120]}）", fix)
+    finally:
+        engine.dispose()
+    return Check("数据库", "ok", f"{parsed.get_backend_name()} 可写")
+
+
+def credential_checks(settings: Settings, http: httpx.Client, seen: _Seen) -> Iterator[Check]:
+    """Fetch a token with each configured platform's credentials, against its API base."""
+    wecom = settings.wecom
+    if not (wecom.corp_id or wecom.secret):
+        yield Check("企业微信凭据", "skip", "未配置 [wecom] corp_id 和 secret")
+    else:
+        url = f"{wecom.api_base.rstrip('/')}/cgi-bin/gettoken"
+        params = {"corpid": wecom.corp_id, "corpsecret": wecom.secret}
+        yield _token_check(
+            "企业微信凭据",
+            lambda: http.get(url, params=params),
+            lambda data: data.get("errcode") == 0 and bool(data.get("access_token")),
+            "核对 [wecom] corp_id（我的企业→企业ID）和 secret（自建应用→Secret），"
+            "并在应用的“企业可信IP”里加入本机出口 IP",
+            seen,
+        )
+    ding = settings.dingtalk
+    if not (ding.app_key or ding.app_secret):
+        yield Check("钉钉凭据", "skip", "未配置 [dingtalk] app_key 和 app_secret")
+    else:
+        url = f"{ding.api_base.rstrip('/')}/v1.0/oauth2/accessToken"
+        body = {"appKey": ding.app_key, "appSecret": ding.app_secret}
+        yield _token_check(
+            "钉钉凭据",
+            lambda: http.post(url, json=body),
+            lambda data: bool(data.get("accessToken")),
+            "核对 [dingtalk] app_key 和 app_secret（开发者后台→应用→凭证与基础信息）",
+            seen,
+        )
+
+
+def _token_check(
+    item: str,
+    send: Callable[[], httpx.Response],
+    accepted: Callable[[dict[str, object]], bool],
+    fix: str,
+    seen: _Seen,
+) -> Check:
+    try:
+        response = send()
+    except httpx.HTTPError as exc:
+        return Check(
+            item, "bad", f"连不上（{exc.__class__.__name__}）", "检查网络、防火墙和代理设置"
+        )
+    seen.note(response)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and response.is_success and accepted(data):
+        return Check(item, "ok", "取到 access token")
+    reason = ""
+    if isinstance(data, dict):
+        reason = str(data.get("errmsg") or data.get("message") or data.get("code") or "")
+    return Check(
+        item, "bad", f"被拒绝（HTTP {response.status_code}{'，' + reason if reason else ''}）", fix
+    )
+
+
+def webhook_checks(settings: Settings) -> Iterator[Check]:
+    """Each group's robot address is well-formed (no message is sent)."""
+    for group in settings.groups:
+        item = f"群 {group.name or group.key}"
+        if group.platform == "wecom":
+            key = webhook_key(group.webhook) if group.webhook else ""
+            if not key or any(c.isspace() for c in key):
+                fix = "在群里添加群机器人，把它的 webhook 地址（…/webhook/send?key=…）填入 webhook"
+                yield Check(item, "bad", "企业微信群机器人地址缺失或不完整", fix)
+                continue
+        else:
+            token = robot_token(group.webhook) if group.webhook else ""
+            if group.webhook and not token:
+                fix = "填写自定义机器人的完整 webhook（…/robot/send?access_token=…）"
+                yield Check(item, "bad", "钉钉机器人地址里没有 access_token", fix)
+                continue
+            if not group.webhook and not group.chat_id:
+                fix = "填写自定义机器人的 webhook，或群的 chat_id（由应用机器人推送）"
+                yield Check(item, "bad", "既没有机器人地址也没有 chat_id，无法推送", fix)
+                continue
+            if group.secret and not group.secret.startswith("SEC"):
+                yield Check(item, "bad", "加签密钥应以 SEC 开头", "从机器人安全设置→加签处重新复制")
+                continue
+        yield Check(item, "ok", "机器人地址格式正确")
+
+
+def public_url_check(settings: Settings, http: httpx.Client, seen: _Seen) -> Check:
+    """``[server] public_url`` answers ``/healthz`` (needed for DingTalk download links)."""
+    base = settings.server.public_url.rstrip("/")
+    if not base:
+        return Check("公网地址", "skip", "未配置 [server] public_url（钉钉里发导出文件时需要）")
+    try:
+        response = http.get(f"{base}/healthz")
+    except httpx.HTTPError as exc:
+        return Check("公网地址", "bad", f"{base} 访问不到（{exc.__class__.__name__}）", _URL_FIX)
+    seen.note(response)
+    if response.status_code != 200:
+        return Check(
+            "公网地址", "bad", f"{base}/healthz 返回 HTTP {response.status_code}", _URL_FIX
+        )
+    return Check("公网地址", "ok", f"{base} 可访问")
+
+
+_URL_FIX = "确认服务已启动、nginx 已转发到 edubot、域名解析和证书正确"
+
+
+def proxy_check(environ: Mapping[str, str]) -> Check:
+    """Which proxy outbound requests use (httpx reads the environment), password hidden."""
+    for name in _PROXY_VARS:
+        value = environ.get(name, "")
+        if value:
+            parts = urlsplit(value)
+            shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            return Check("代理", "ok", f"经 {shown} 访问外网（{name}）")
+    return Check("代理", "skip", "未使用代理（直连）")
+
+
+def holiday_check(settings: Settings, now: datetime) -> Check:
+    """Every year with a ``workdays_only`` reminder ahead has holiday data."""
+    warning = holiday_warning(settings, now)
+    if warning:
+        return Check(
+            "节假日数据", "bad", warning.split("，")[0], "在配置文件 [calendar] 中写入放假安排"
+        )
+    return Check("节假日数据", "ok", "有提醒的年份都有放假安排")
+
+
+def clock_check(seen: _Seen, now: datetime) -> Check:
+    """This machine's clock against the servers that answered."""
+    if not seen.dates:
+        return Check("时钟", "skip", "没有可对照的服务器（未配置平台凭据和公网地址）")
+    host, theirs = seen.dates[0]
+    drift = (now - theirs).total_seconds()
+    if abs(drift) > CLOCK_TOLERANCE_S:
+        fix = "开启时间同步（如 timedatectl set-ntp true），再重启服务"
+        return Check(
+            "时钟", "bad", f"本机比 {host} {'快' if drift > 0 else '慢'} {abs(drift):.0f} 秒", fix
+        )
+    return Check("时钟", "ok", f"与 {host} 相差 {abs(drift):.0f} 秒")
