@@ -7,7 +7,7 @@ edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
 edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
 edubot db upgrade --config edubot.toml   apply database migrations
-edubot doctor [--config edubot.toml]     pre-flight check: config, database, credentials, clock …
+edubot doctor [--config F] [--send-test]  pre-flight check: config, database, credentials, clock …
 edubot template campaign.xlsx            an empty campaign workbook for a clerk to fill
 edubot import campaign.xlsx [--config F] check the workbook and write its campaign into F
 edubot export-config campaign.xlsx [--config F]  F's campaign as that workbook
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="pre-flight check, one line per item with the fix")
     _config_arg(doctor)
+    doctor.add_argument("--send-test", action="store_true", help="send each group a test message")
 
     demo = sub.add_parser("demo", help="play the whole story on a sample campaign")
     demo.add_argument("--out", type=Path, default=Path.cwd())

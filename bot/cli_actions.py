@@ -193,7 +193,9 @@ def doctor(args: argparse.Namespace) -> int:
     from bot.doctor import run_doctor  # noqa: PLC0415
 
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
-        checks = run_doctor(Path(args.config), http=http, now=datetime.now(UTC))
+        checks = run_doctor(
+            Path(args.config), http=http, now=datetime.now(UTC), send_test=args.send_test
+        )
     for check in checks:
         print(check.line())
     return 1 if any(c.status == "bad" for c in checks) else 0

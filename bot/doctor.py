@@ -22,9 +22,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.errors import DeliveryError
 from bot.holidays import holiday_warning
-from bot.platforms.dingtalk.robot_sender import robot_token
-from bot.platforms.wecom.webhook_sender import webhook_key
+from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, robot_token
+from bot.platforms.wecom.webhook_sender import WeComWebhookSender, webhook_key
+from handlers.messages import OutboundMessage
 from storage.db import make_engine
 
 Status = Literal["ok", "bad", "skip"]
@@ -64,9 +66,17 @@ class _Seen:
 
 
 def run_doctor(
-    config: Path, *, http: httpx.Client, now: datetime, env: Mapping[str, str] | None = None
+    config: Path,
+    *,
+    http: httpx.Client,
+    now: datetime,
+    env: Mapping[str, str] | None = None,
+    send_test: bool = False,
 ) -> list[Check]:
-    """Every check, in the order an operator fixes them; a bad config stops the rest."""
+    """Every check, in the order an operator fixes them; a bad config stops the rest.
+
+    With ``send_test`` each group with a robot address gets a test message.
+    """
     try:
         settings = load_settings(config, env)
     except ConfigError as exc:
@@ -78,6 +88,7 @@ def run_doctor(
         database_check(settings),
         *credential_checks(settings, http, seen),
         *webhook_checks(settings),
+        *(send_test_checks(settings, http, now) if send_test else ()),
         public_url_check(settings, http, seen),
         proxy_check(environ),
         holiday_check(settings, now),
@@ -195,6 +206,50 @@ def webhook_checks(settings: Settings) -> Iterator[Check]:
                 yield Check(item, "bad", "加签密钥应以 SEC 开头", "从机器人安全设置→加签处重新复制")
                 continue
         yield Check(item, "ok", "机器人地址格式正确")
+
+
+TEST_TEXT = "【edubot 自检】这是一条测试消息，说明机器人可以往本群推送。无需回复。"
+
+
+class _At:
+    """A clock stopped at ``now`` (DingTalk's robot signature carries a timestamp)."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        """The doctor's ``now``."""
+        return self._now
+
+
+def send_test_checks(settings: Settings, http: httpx.Client, now: datetime) -> Iterator[Check]:
+    """Send ``TEST_TEXT`` through each group's robot, directly (not via the outbox)."""
+    for group in settings.groups:
+        item = f"测试消息 → {group.name or group.key}"
+        if not group.webhook:
+            yield Check(item, "skip", "没有机器人地址（经应用机器人推送，未测试）")
+            continue
+        sender: WeComWebhookSender | DingTalkRobotSender
+        if group.platform == "wecom":
+            sender = WeComWebhookSender(
+                http=http, api_base=settings.wecom.api_base, webhook=group.webhook
+            )
+        else:
+            sender = DingTalkRobotSender(
+                http=http,
+                clock=_At(now),
+                oapi_base=settings.dingtalk.oapi_base,
+                webhook=group.webhook,
+                secret=group.secret,
+            )
+        message = OutboundMessage(group.platform, "group", group.key, TEST_TEXT)
+        try:
+            sender.send(message, dedupe_key=f"doctor-{group.key}-{now.timestamp():.0f}")
+        except DeliveryError as exc:
+            fix = "核对机器人地址和加签密钥；机器人被移出群时需重新添加"
+            yield Check(item, "bad", f"发送失败（{exc}）", fix)
+            continue
+        yield Check(item, "ok", "已发送，请到群里确认")
 
 
 def public_url_check(settings: Settings, http: httpx.Client, seen: _Seen) -> Check:

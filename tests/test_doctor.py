@@ -23,6 +23,9 @@ ENV = {
 }
 
 
+SENT: list[httpx.Request] = []
+
+
 def platform(*, skew: timedelta = timedelta(0), down: bool = False) -> httpx.Client:
     """WeCom's gettoken, DingTalk's accessToken and our /healthz, as the real ones answer."""
 
@@ -40,6 +43,14 @@ def platform(*, skew: timedelta = timedelta(0), down: bool = False) -> httpx.Cli
             if json.loads(request.content)["appSecret"] != "good-secret":
                 return httpx.Response(400, json={"code": "invalidClientSecret"}, headers=headers)
             return httpx.Response(200, json={"accessToken": "T", "expireIn": 7200}, headers=headers)
+        if request.url.path in ("/cgi-bin/webhook/send", "/robot/send"):
+            SENT.append(request)
+            key = request.url.params.get("key") or request.url.params.get("access_token")
+            if key == "dead-key":
+                return httpx.Response(
+                    200, json={"errcode": 93000, "errmsg": "invalid webhook url"}, headers=headers
+                )
+            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}, headers=headers)
         if request.url.path == "/healthz":
             return httpx.Response(200, json={"status": "ok"}, headers=headers)
         return httpx.Response(404, headers=headers)
@@ -172,3 +183,28 @@ def test_the_cli_exit_code(
     out = capsys.readouterr().out
     assert "✓ 配置文件" in out
     assert "✗ 公网地址" in out
+
+
+def test_send_test_posts_one_message_per_group_robot(tmp_path: Path) -> None:
+    SENT.clear()
+    path = config(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        "${EDUBOT_LEADERS_WEBHOOK:-leaders-demo-key}", "dead-key"
+    )
+    path.write_text(text, encoding="utf-8")
+    found = lines(run_doctor(path, http=platform(), now=NOW, env=ENV, send_test=True))
+    assert found["测试消息 → 瑞泉中学会场群"] == "✓ 测试消息 → 瑞泉中学会场群：已发送，请到群里确认"
+    assert found["测试消息 → 育红初中会场群"] == "✓ 测试消息 → 育红初中会场群：已发送，请到群里确认"
+    assert found["测试消息 → 领导小组群"].startswith("✗ 测试消息 → 领导小组群：发送失败（")
+    assert "→ 处理：核对机器人地址和加签密钥" in found["测试消息 → 领导小组群"]
+    assert len(SENT) == 5
+    ding = next(r for r in SENT if r.url.path == "/robot/send")
+    assert ding.url.params["access_token"] == "yuhong-demo-token"
+    assert ding.url.params["sign"]  # 加签 with the group's SEC secret
+    assert "自检" in json.loads(ding.content)["text"]["content"]
+
+
+def test_without_send_test_nothing_is_sent(tmp_path: Path) -> None:
+    SENT.clear()
+    run_doctor(config(tmp_path), http=platform(), now=NOW, env=ENV)
+    assert SENT == []
