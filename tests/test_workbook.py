@@ -464,3 +464,11 @@ def test_sections_of_an_old_file_are_replaced(tmp_path: Path, seed_workbook: Pat
     assert "forums" not in raw
     assert [v["key"] for v in raw["venues"]] == ["ruiquan", "yuhong"]
     assert set(SECTIONS) <= raw.keys()
+
+
+def test_import_keeps_the_files_permissions(seed_workbook: Path, tmp_path: Path) -> None:
+    config = base_config(tmp_path / "edubot.toml")
+    config.chmod(0o600)
+    assert import_workbook(seed_workbook, config) == []
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "edubot.toml.tmp").exists()

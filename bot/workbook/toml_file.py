@@ -5,6 +5,7 @@ sections kept, via tomlkit), and read them back out as workbook rows for export.
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,8 @@ def import_workbook(workbook: Path, config: Path) -> list[Problem]:
         return [_located(exc, built)]
     tmp = config.with_name(config.name + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")
+    if config.exists():
+        shutil.copymode(config, tmp)  # the file may hold secrets and be readable by one user
     tmp.replace(config)
     return []
 
