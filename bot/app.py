@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
-from sqlalchemy import Engine, String
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -42,12 +42,12 @@ from bot.platforms.fields import declares_over
 from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import callback as wecom
+from bot.storable import check_storable
 from handlers.files import FileIntake
-from handlers.messages import Channel, InboundMessage
+from handlers.messages import Channel
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.errors import StorageUnavailable
 from storage.health import DatabaseHealth, check_database
-from storage.models import InboundMessageRow, OutboxRow
 from storage.startup import startup_lock
 
 log = logging.getLogger("edubot.http")
@@ -70,6 +70,15 @@ class Background(Protocol):
 
     def healthy(self) -> bool:
         """Whether the worker is still doing its job (``/healthz``)."""
+        ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A background part ``/healthz`` lists by name (a long connection to a platform)."""
+
+    def describe(self) -> dict[str, str]:
+        """``{"name", "state", "reason"}``."""
         ...
 
 
@@ -273,7 +282,7 @@ def _callback(callback: Callback) -> Endpoint:
         parsed = callback.parse(wire, body, now=services.clock.now())
         if isinstance(parsed, WireAnswer):
             return _response(parsed)
-        _check_storable(parsed)
+        check_storable(parsed)
         outcome = await run_in_threadpool(services.dispatcher.process, parsed)
         return _response(callback.answer(parsed, outcome.reply, now=services.clock.now()))
 
@@ -282,40 +291,6 @@ def _callback(callback: Callback) -> Endpoint:
 
 def _response(answer: WireAnswer) -> Response:
     return Response(answer.body, media_type=answer.media_type)
-
-
-# What the schema holds: a longer value would fail inside the transaction on PostgreSQL or
-# MariaDB (or, for the id, defeat de-duplication), which answers 503 and has the platform
-# retry a message that can never succeed. Refused up front instead (400).
-def _length(column: Any) -> int:
-    kind = column.type
-    if not isinstance(kind, String) or not kind.length:
-        raise TypeError(f"{column} is not a bounded string column")
-    return int(kind.length)
-
-
-_COLUMN_LIMITS = {
-    "message_id": _length(InboundMessageRow.message_id),
-    "sender_id": _length(InboundMessageRow.sender_id),
-    "chat_id": _length(InboundMessageRow.chat_id),
-    "reply_url": _length(OutboxRow.target),
-}
-_MAX_TEXT_BYTES = 65_535  # MySQL/MariaDB TEXT
-
-
-def _check_storable(message: InboundMessage) -> None:
-    for name, limit in _COLUMN_LIMITS.items():
-        if len(getattr(message, name)) > limit:
-            raise MalformedRequest(f"{message.platform}: {name} is longer than {limit}")
-    if len(message.text.encode("utf-8")) > _MAX_TEXT_BYTES:
-        raise MalformedRequest(f"{message.platform}: text is longer than {_MAX_TEXT_BYTES} bytes")
-    attachment = message.attachment
-    values = [message.message_id, message.sender_id, message.chat_id, message.text]
-    values += [message.sender_name, message.reply_url]
-    values += [attachment.ref, attachment.filename] if attachment else []
-    if any("\x00" in value for value in values):
-        # PostgreSQL text cannot hold NUL; no platform sends one in earnest.
-        raise MalformedRequest(f"{message.platform}: a field holds a NUL character")
 
 
 async def _export_file(services: Services, request: Request) -> Response:
@@ -341,6 +316,7 @@ async def _healthz(services: Services, request: Request) -> Response:
     if database is None:  # still waiting: a hung database is a degraded service
         database = DatabaseHealth(False, False, problem="database did not answer within 0.8 s")
     workers = all(item.healthy() for item in services.background)
+    connections = [item.describe() for item in services.background if isinstance(item, Reporting)]
     ok = database.read and database.write and workers
     # Warnings tell the operator about a coming problem; they do not make the service degraded.
     warning = holiday_warning(services.settings, now)
@@ -353,6 +329,7 @@ async def _healthz(services: Services, request: Request) -> Response:
         "scheduler": workers,
         "outbox_backlog": database.backlog,
         "outbox_oldest_due": oldest.isoformat() if oldest else None,
+        "connections": connections,
         "warnings": [warning] if warning else [],
     }
     if database.problem:

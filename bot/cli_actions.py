@@ -29,7 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     from bot.app import build_services, create_app  # noqa: PLC0415
     from bot.holidays import holiday_warning  # noqa: PLC0415
     from bot.http_timeouts import timed_protocol  # noqa: PLC0415
-    from bot.runtime import attach_background, plan_on_start  # noqa: PLC0415
+    from bot.runtime import attach_background, attach_connections, plan_on_start  # noqa: PLC0415
 
     settings = _settings(args)
     warning = holiday_warning(settings, datetime.now(settings.tz))
@@ -39,6 +39,7 @@ def serve(args: argparse.Namespace) -> int:
     if not args.no_scheduler:
         plan_on_start(services)
         attach_background(services)
+    attach_connections(services)
     app = create_app(services)
     uvicorn.run(
         app,
@@ -46,7 +47,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else settings.server.port,
         log_level="info",
         access_log=settings.server.access_log,
-        ws="none",
+        ws="none",  # the long connections are clients (bot.connections), not served here
         http=timed_protocol(settings.server.read_timeout_s),
     )
     return 0

@@ -11,9 +11,14 @@ storage); this module holds the runtime's and draws them all::
      │    ├── Forbidden         403: bad signature, stale timestamp, wrong receiver id
      │    ├── MalformedRequest  400: body or query we cannot parse
      │    └── PayloadTooLarge   413: body over the limit
-     └── DeliveryError          an outbound push failed
-          ├── RetryableDelivery throttled, busy, 5xx, timeout: try again with backoff
-          └── PermanentDelivery bad key, bad signature, dissolved group: stop, alert once
+     ├── DeliveryError          an outbound push failed
+     │    ├── RetryableDelivery throttled, busy, 5xx, timeout: try again with backoff
+     │    └── PermanentDelivery bad key, bad signature, dissolved group: stop, alert once
+     └── LinkError              a long connection we opened ended (``bot.connections``)
+          ├── LoginRefused      the platform refused our credentials: /healthz degraded,
+          │                     retried with backoff
+          ├── LinkDropped       closed, unreachable or silent: reconnect with backoff
+          └── Superseded        the platform gave the robot to another connection
 
     StorageError                storage.errors
      ├── StorageUnavailable     the database is locked or unreachable: retry later (503)
@@ -86,3 +91,23 @@ class RetryableDelivery(DeliveryError):
 
 class PermanentDelivery(DeliveryError):
     """Will never succeed as configured (bad key, bad secret, dissolved group)."""
+
+
+class LinkError(EdubotError):
+    """A long connection to a platform ended; ``reason`` says why, for the log and /healthz."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class LoginRefused(LinkError):
+    """The platform refused our credentials (wrong secret, unknown app or robot)."""
+
+
+class LinkDropped(LinkError):
+    """The socket closed, could not be opened, or went silent."""
+
+
+class Superseded(LinkError):
+    """The platform handed the robot to another connection (WeCom ``disconnected_event``)."""

@@ -1,15 +1,23 @@
-"""Wiring the background side: senders, outbox, scheduler, and closing them again."""
+"""Wiring the background side: senders, outbox, scheduler, the long connections to the
+platforms, and closing them again."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import httpx
 
 from bot.app import Services
+from bot.connections.backoff import Backoff
+from bot.connections.runner import LongConnection
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
 from bot.planning.venue_reminders import plan_venue_reminders
+from bot.platforms.dingtalk.stream import DingTalkStream
 from bot.platforms.router import build_router
 from bot.scheduler import Scheduler, instance_name
+from bot.storable import check_storable
+from handlers.messages import InboundMessage
 from storage.db import transaction
 
 
@@ -69,3 +77,34 @@ def attach_background(services: Services, http: httpx.Client | None = None) -> O
         Scheduler(services.factory, services.settings, outbox, clock=services.clock)
     )
     return outbox
+
+
+def _handle(services: Services) -> Callable[[InboundMessage], object]:
+    """What a long connection does with a message: what the HTTP endpoint does."""
+
+    def handle(message: InboundMessage) -> object:
+        check_storable(message)
+        return services.dispatcher.process(message)
+
+    return handle
+
+
+def attach_connections(
+    services: Services, *, backoff: Backoff | None = None, ping_interval: float = 20.0
+) -> list[LongConnection]:
+    """Give ``services`` the long connections its settings ask for (none in HTTP mode).
+
+    ``backoff`` and ``ping_interval`` are the production values unless a test shortens them.
+    """
+    added: list[LongConnection] = []
+    dingtalk = services.settings.dingtalk
+    if dingtalk.mode == "stream":
+        session = DingTalkStream(
+            dingtalk,
+            _handle(services),
+            max_data_bytes=services.settings.server.max_body_bytes,
+            ping_interval=ping_interval,
+        )
+        added.append(LongConnection("dingtalk-stream", session, backoff=backoff))
+    services.background.extend(added)
+    return added

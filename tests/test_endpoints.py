@@ -266,6 +266,7 @@ def test_healthz_reports_database_and_backlog(client: TestClient) -> None:
         "scheduler": True,
         "outbox_backlog": 0,
         "outbox_oldest_due": None,
+        "connections": [],
         "warnings": [],
     }
 

@@ -77,6 +77,14 @@ class WeComSettings(FrozenModel):
     api_base: str = "https://qyapi.weixin.qq.com"
     timestamp_tolerance_s: int = Field(default=3600, ge=0)
     """Refuse callbacks whose timestamp is further than this from now (0 = no check)."""
+    robot_mode: Literal["callback", "websocket"] = "callback"
+    """How the intelligent robot hears groups: WeCom POSTs to ``/wecom/robot`` (needs a
+    public URL), or edubot opens the robot's long connection itself (needs none)."""
+    robot_bot_id: str = ""
+    robot_secret: str = ""
+    robot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    proxy: str = ""
+    """An HTTP proxy for the long connection (``http://host:port``); empty: ``HTTPS_PROXY``."""
 
     @field_validator("agent_id", mode="before")
     @classmethod
@@ -89,6 +97,12 @@ class WeComSettings(FrozenModel):
         if value and len(value) != 43:
             raise ValueError("an EncodingAESKey has exactly 43 characters")
         return value
+
+    @model_validator(mode="after")
+    def _websocket_credentials(self) -> WeComSettings:
+        if self.robot_mode == "websocket" and not (self.robot_bot_id and self.robot_secret):
+            raise ValueError('robot_mode = "websocket" needs robot_bot_id and robot_secret')
+        return self
 
     @property
     def app_enabled(self) -> bool:
@@ -111,6 +125,17 @@ class DingTalkSettings(FrozenModel):
     robot_code: str = ""
     api_base: str = "https://api.dingtalk.com"
     oapi_base: str = "https://oapi.dingtalk.com"
+    mode: Literal["http", "stream"] = "http"
+    """How the robot hears messages: DingTalk POSTs to ``/dingtalk/callback`` (needs a public
+    URL), or edubot opens a Stream mode connection itself (needs none)."""
+    proxy: str = ""
+    """An HTTP proxy for the Stream connection (``http://host:port``); empty: ``HTTPS_PROXY``."""
+
+    @model_validator(mode="after")
+    def _stream_credentials(self) -> DingTalkSettings:
+        if self.mode == "stream" and not (self.app_key and self.app_secret):
+            raise ValueError('mode = "stream" needs app_key and app_secret')
+        return self
 
     @property
     def enabled(self) -> bool:

@@ -65,7 +65,7 @@ class LoopbackServer:
         config = uvicorn.Config(
             self.app,
             loop="asyncio",
-            ws="none",  # no websocket library import (and none of its deprecation warnings)
+            ws="websockets-sansio",  # the emulated long connections; no legacy-API warnings
             lifespan=self._lifespan,
             log_config=None,
             log_level="warning",

@@ -22,6 +22,8 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
     GET  /cgi-bin/media/get                    WeCom app: a file a user sent (MediaId)
     GET  /aibot-files/{token}                  WeCom intelligent robot file url (encrypted)
     POST /v1.0/robot/messageFiles/download     DingTalk: downloadCode → downloadUrl
+    POST /v1.0/gateway/connections/open        DingTalk Stream mode: a ticket (``stream_hub``)
+    WS   /gateway/stream?ticket=               DingTalk Stream mode: the socket
     GET  /dingtalk-files/{token}               DingTalk downloadUrl
     GET  /_emulator/messages                   the log (?all=1 for refused calls too)
     POST /_emulator/reset                      forget traffic (not registries)
@@ -34,7 +36,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from bot.devtools.emulator.dingtalk_routes import DingTalkRoutes
 from bot.devtools.emulator.records import Platform
@@ -45,7 +47,8 @@ from bot.devtools.emulator.wecom_routes import WeComRoutes
 def create_emulator_app(state: EmulatorState) -> Starlette:
     """The ASGI app serving both platforms from ``state``."""
     wecom, dingtalk, control = WeComRoutes(state), DingTalkRoutes(state), _Control(state)
-    routes = [
+    stream = state.dingtalk_stream
+    routes: list[BaseRoute] = [
         Route("/cgi-bin/gettoken", wecom.gettoken, methods=["GET"]),
         Route("/cgi-bin/message/send", wecom.app_send, methods=["POST"]),
         Route("/cgi-bin/media/upload", wecom.app_upload, methods=["POST"]),
@@ -60,6 +63,8 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
         Route("/aibot-files/{token}", wecom.robot_file, methods=["GET"]),
         Route("/v1.0/robot/messageFiles/download", dingtalk.file_download, methods=["POST"]),
         Route("/dingtalk-files/{token}", dingtalk.file, methods=["GET"]),
+        Route("/v1.0/gateway/connections/open", stream.open_connection, methods=["POST"]),
+        WebSocketRoute("/gateway/stream", stream.stream),
         Route("/_emulator/messages", control.dump, methods=["GET"]),
         Route("/_emulator/reset", control.reset, methods=["POST"]),
         Route("/_emulator/down", control.set_down, methods=["POST"]),

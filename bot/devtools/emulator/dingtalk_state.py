@@ -66,6 +66,18 @@ class DingTalkState(StateCore):
                 self._dingtalk_apps.append(app)
         return app
 
+    def dingtalk_app_by_secret(self, app_key: str, app_secret: str) -> DingTalkApp | None:
+        """The registered app with this key and secret (Stream mode's login), or ``None``."""
+        with self.lock:
+            return next(
+                (
+                    a
+                    for a in self._dingtalk_apps
+                    if (a.app_key, a.app_secret) == (app_key, app_secret)
+                ),
+                None,
+            )
+
     def open_session(self, session_id: str, expires_at: datetime) -> str:
         """Open a DingTalk ``sessionWebhook``; returns its path (append it to the base URL)."""
         with self.lock:

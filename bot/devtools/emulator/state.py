@@ -16,11 +16,17 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.devtools.emulator.dingtalk_state import DingTalkState
 from bot.devtools.emulator.records import robot_access_token, webhook_key
+from bot.devtools.emulator.stream_hub import DingTalkStreamHub
 from bot.devtools.emulator.wecom_state import WeComState
 
 
 class EmulatorState(WeComState, DingTalkState):
     """Everything the emulated WeCom and DingTalk servers know and have received."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.dingtalk_stream = DingTalkStreamHub(self.dingtalk_app_by_secret)
+        """The DingTalk Stream gateway (its sockets live in the server's event loop)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> EmulatorState:
