@@ -4,20 +4,24 @@ platforms, and closing them again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import httpx
 
 from bot.app import Services
+from bot.clock import Clock
 from bot.connections.backoff import Backoff
+from bot.connections.lease import DatabaseLease
 from bot.connections.runner import LongConnection
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
 from bot.planning.venue_reminders import plan_venue_reminders
 from bot.platforms.dingtalk.stream import DingTalkStream
 from bot.platforms.router import build_router
+from bot.platforms.wecom.longconn import WeComLongConnection
 from bot.scheduler import Scheduler, instance_name
 from bot.storable import check_storable
-from handlers.messages import InboundMessage
+from handlers.messages import InboundMessage, Reply
 from storage.db import transaction
 
 
@@ -79,22 +83,30 @@ def attach_background(services: Services, http: httpx.Client | None = None) -> O
     return outbox
 
 
-def _handle(services: Services) -> Callable[[InboundMessage], object]:
+def _handle(services: Services) -> Callable[[InboundMessage], Reply]:
     """What a long connection does with a message: what the HTTP endpoint does."""
 
-    def handle(message: InboundMessage) -> object:
+    def handle(message: InboundMessage) -> Reply:
         check_storable(message)
-        return services.dispatcher.process(message)
+        return services.dispatcher.process(message).reply
 
     return handle
 
 
 def attach_connections(
-    services: Services, *, backoff: Backoff | None = None, ping_interval: float = 20.0
+    services: Services,
+    *,
+    backoff: Backoff | None = None,
+    ping_interval: float = 20.0,
+    heartbeat: float = 30.0,
+    lease_clock: Clock | None = None,
+    instance: str | None = None,
 ) -> list[LongConnection]:
     """Give ``services`` the long connections its settings ask for (none in HTTP mode).
 
-    ``backoff`` and ``ping_interval`` are the production values unless a test shortens them.
+    ``backoff``, ``ping_interval`` (DingTalk) and ``heartbeat`` (WeCom) are the production
+    values unless a test shortens them; the WeCom lease runs on ``lease_clock`` (default:
+    the services' clock) in the name of ``instance`` (default: host:pid).
     """
     added: list[LongConnection] = []
     dingtalk = services.settings.dingtalk
@@ -106,5 +118,26 @@ def attach_connections(
             ping_interval=ping_interval,
         )
         added.append(LongConnection("dingtalk-stream", session, backoff=backoff))
+    wecom = services.settings.wecom
+    if wecom.robot_mode == "websocket":
+        ttl = wecom.robot_lease_seconds
+        lease = DatabaseLease(
+            services.factory,
+            f"wecom-robot:{wecom.robot_bot_id}"[:64],
+            instance or instance_name(),
+            clock=lease_clock or services.clock,
+            ttl=timedelta(seconds=ttl),
+        )
+        robot = WeComLongConnection(
+            wecom,
+            _handle(services),
+            heartbeat=heartbeat,
+            max_frame_bytes=services.settings.server.max_body_bytes,
+        )
+        added.append(
+            LongConnection(
+                "wecom-robot", robot, lease=lease, lease_interval=ttl / 4, backoff=backoff
+            )
+        )
     services.background.extend(added)
     return added

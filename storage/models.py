@@ -71,6 +71,18 @@ class Meta(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ConnectionLease(Base):
+    """Which ``edubot serve`` instance may hold a platform connection that allows only one
+    (the WeCom robot's long connection); a holder that stops renewing loses it at
+    ``expires_at`` (``storage.leases``)."""
+
+    __tablename__ = "connection_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Group(Base):
     """A chat group of ``[[groups]]``: where pushes go and, by ``chat_id``, which venue a
     message written in it is about."""

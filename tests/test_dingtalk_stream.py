@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,18 +35,9 @@ from storage.db import transaction
 from storage.models import InboundMessageRow
 from tests.conftest import make_settings
 from tests.support.campaign import DING_SECRET
+from tests.support.waiting import wait_until
 
 FAST = Backoff(base=0.05, cap=0.2)
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float = 5.0) -> Any:
-    """Poll ``check`` (10 ms) until it returns something truthy; bounded."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-    return result
 
 
 @dataclass

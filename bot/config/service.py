@@ -83,6 +83,9 @@ class WeComSettings(FrozenModel):
     robot_bot_id: str = ""
     robot_secret: str = ""
     robot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    robot_lease_seconds: int = Field(default=20, ge=2, le=600)
+    """WeCom allows one connection per robot: the instance holding the database lease
+    connects, renewing it every quarter of this; another takes over this long after a crash."""
     proxy: str = ""
     """An HTTP proxy for the long connection (``http://host:port``); empty: ``HTTPS_PROXY``."""
 

@@ -24,6 +24,7 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
     POST /v1.0/robot/messageFiles/download     DingTalk: downloadCode → downloadUrl
     POST /v1.0/gateway/connections/open        DingTalk Stream mode: a ticket (``stream_hub``)
     WS   /gateway/stream?ticket=               DingTalk Stream mode: the socket
+    WS   /aibot-ws                             WeCom robot long connection (``longconn_hub``)
     GET  /dingtalk-files/{token}               DingTalk downloadUrl
     GET  /_emulator/messages                   the log (?all=1 for refused calls too)
     POST /_emulator/reset                      forget traffic (not registries)
@@ -65,6 +66,7 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
         Route("/dingtalk-files/{token}", dingtalk.file, methods=["GET"]),
         Route("/v1.0/gateway/connections/open", stream.open_connection, methods=["POST"]),
         WebSocketRoute("/gateway/stream", stream.stream),
+        WebSocketRoute("/aibot-ws", state.wecom_longconn.serve),
         Route("/_emulator/messages", control.dump, methods=["GET"]),
         Route("/_emulator/reset", control.reset, methods=["POST"]),
         Route("/_emulator/down", control.set_down, methods=["POST"]),

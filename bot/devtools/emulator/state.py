@@ -15,6 +15,7 @@ from __future__ import annotations
 from bot.clock import Clock
 from bot.config import Settings
 from bot.devtools.emulator.dingtalk_state import DingTalkState
+from bot.devtools.emulator.longconn_hub import WeComLongHub
 from bot.devtools.emulator.records import robot_access_token, webhook_key
 from bot.devtools.emulator.stream_hub import DingTalkStreamHub
 from bot.devtools.emulator.wecom_state import WeComState
@@ -27,6 +28,8 @@ class EmulatorState(WeComState, DingTalkState):
         super().__init__(clock)
         self.dingtalk_stream = DingTalkStreamHub(self.dingtalk_app_by_secret)
         """The DingTalk Stream gateway (its sockets live in the server's event loop)."""
+        self.wecom_longconn = WeComLongHub()
+        """The WeCom intelligent robot's long connection endpoint."""
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> EmulatorState:
@@ -53,6 +56,8 @@ class EmulatorState(WeComState, DingTalkState):
         wecom = settings.wecom
         if wecom.corp_id and wecom.secret:
             state.wecom_app(wecom.corp_id, wecom.secret, wecom.agent_id)
+        if wecom.robot_bot_id and wecom.robot_secret:
+            state.wecom_longconn.add_robot(wecom.robot_bot_id, wecom.robot_secret)
         if wecom.robot_encoding_aes_key:
             state.wecom_robot_key(wecom.robot_encoding_aes_key)
         dingtalk = settings.dingtalk

@@ -1,0 +1,57 @@
+"""Leases: at most one holder per name, taken over once the holder stops renewing.
+
+``claim_lease`` takes a free or expired lease, or renews our own, in one conditional
+UPDATE (an INSERT the first time, in a savepoint so that a concurrent first claim loses
+cleanly); it returns ``None`` when we hold it and the holder's name otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import ConnectionLease
+
+
+def claim_lease(
+    session: Session, name: str, holder: str, *, now: datetime, ttl: timedelta
+) -> str | None:
+    """Take or renew lease ``name`` for ``holder`` until ``now + ttl``.
+
+    ``None``: ``holder`` has it now. Otherwise the name of the instance that does.
+    """
+    taken = session.execute(
+        update(ConnectionLease)
+        .where(
+            ConnectionLease.name == name,
+            (ConnectionLease.holder == holder) | (ConnectionLease.expires_at < now),
+        )
+        .values(holder=holder, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    current = session.scalar(select(ConnectionLease.holder).where(ConnectionLease.name == name))
+    if current is not None:
+        return current
+    try:
+        with session.begin_nested():
+            session.add(ConnectionLease(name=name, holder=holder, expires_at=now + ttl))
+    except IntegrityError:
+        return (
+            session.scalar(select(ConnectionLease.holder).where(ConnectionLease.name == name))
+            or "another instance"
+        )
+    return None
+
+
+def release_lease(session: Session, name: str, holder: str) -> None:
+    """Give the lease up if ``holder`` has it (a clean stop: the next one need not wait)."""
+    session.execute(
+        delete(ConnectionLease).where(
+            ConnectionLease.name == name, ConnectionLease.holder == holder
+        )
+    )
