@@ -27,6 +27,9 @@ def test_demo_runs_the_whole_story_and_writes_the_sheet(tmp_path: Path) -> None:
     assert "任务措施满分 25，收到 27。" in out
     assert "已更正 梁飞 → 杜桥中学" in out
     assert "已记录 党攀峰 → 实验初中共同体：86 分" in out
+    # The DingTalk venue is heard over Stream mode, and the transcript says so.
+    assert "钉钉会场经 Stream 模式接入" in out
+    assert "（钉钉·群·Stream）" in out
     assert "推送 → 领导小组群（企业微信） 【成绩公布】学校管理论坛·瑞泉中学会场" in out
     assert "逾期 2 小时 5 分钟（已标记为逾期提交）" in out
     # Deadline reminders name only who has not submitted; the overdue list reaches leaders.

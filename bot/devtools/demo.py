@@ -4,9 +4,10 @@ It starts the real service and the platform emulator on loopback (SQLite in a te
 folder), then plays seed 000's venue on an accelerated clock: venue reminders, judges scoring
 over WeCom and DingTalk (a typo refused and resent, a correction), completion, the hosts
 publishing, leaders receiving rankings, principals reminded of a report deadline, one
-submitting late, the overdue list reaching the leaders. Every message goes through the real
-HTTP endpoints with real encryption and signatures, and every push through the outbox and the
-emulator. At the end the 成绩汇总表 is written as .xlsx.
+submitting late, the overdue list reaching the leaders. WeCom messages go through the real
+HTTP endpoints with real encryption; the DingTalk venue is heard over Stream mode, the
+connection the bot opens itself (no public URL), and every push goes through the outbox and
+the emulator. At the end the 成绩汇总表 is written as .xlsx.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bot.devtools.emulator.players import (
 from bot.devtools.serving import LoopbackServer
 from bot.outbox import OutboxSender
 from bot.platforms.wecom.crypto import WeComCrypto
-from bot.runtime import make_outbox, plan_on_start
+from bot.runtime import attach_connections, make_outbox, plan_on_start
 from bot.scheduler import run_planners
 from handlers.score_sheet import export_venue
 from storage.db import transaction
@@ -135,12 +136,13 @@ class Story:
         self.console.print(f"  [green]🤖 → {name}[/] {_indent(plain['stream']['content'])}")
 
     def dingtalk(self, staff: str, name: str, conversation: str, text: str) -> None:
-        """@bot in a DingTalk group; the answer comes back through the sessionWebhook."""
+        """@bot in a DingTalk group, over the Stream connection; the answer comes back
+        through the sessionWebhook."""
         msg_id = f"demo{next(self.ids)}"
         now = self.clock.now()
         path = self.emulator.open_session(msg_id, now + timedelta(minutes=90))
         self.sessions[msg_id] = name
-        headers, body = dingtalk_callback(
+        _, body = dingtalk_callback(
             self.settings.dingtalk.app_secret,
             msg_id=msg_id,
             sender_staff_id=staff,
@@ -152,11 +154,9 @@ class Story:
             conversation_type="2" if conversation else "1",
             session_webhook=f"{self.base_url_emulator}{path}",
         )
-        self._say(name, "钉钉·群" if conversation else "钉钉·私聊", text)
-        response = self.http.post(
-            f"{self.base_url}/dingtalk/callback", headers=headers, content=body
-        )
-        response.raise_for_status()
+        self._say(name, "钉钉·群·Stream" if conversation else "钉钉·私聊·Stream", text)
+        if self.emulator.dingtalk_stream.deliver(body)["code"] != 200:  # acked once recorded
+            raise RuntimeError(f"the Stream connection did not take {msg_id}")
         self.deliver()
 
     def _say(self, name: str, where: str, text: str) -> None:
@@ -331,6 +331,9 @@ def run_demo(
                 LoopbackServer(create_app(services), name="edubot-demo") as server,
             ):
                 outbox = make_outbox(services, http)
+                for connection in attach_connections(services):
+                    connection.start()  # DingTalk Stream mode (sample.toml)
+                emulator_state.dingtalk_stream.wait_for_peers(1)
                 story = Story(
                     settings,
                     services,
@@ -345,7 +348,8 @@ def run_demo(
                 console.print(
                     f"[bold]edubot demo[/] — 服务 {server.base_url}"
                     f" · 平台模拟器 {emulator.base_url}"
-                    f" · SQLite {tmp}/edubot.db"
+                    f" · SQLite {tmp}/edubot.db\n"
+                    "钉钉会场经 Stream 模式接入：机器人主动连出，无需公网地址。"
                 )
                 path = play(story, out, fast=fast)
                 console.print(Rule("完成"))
@@ -356,6 +360,8 @@ def run_demo(
                 )
                 if keep:
                     _keep(console, server.base_url, emulator.base_url, tmp, env)
+                for item in services.background:
+                    item.stop()
             services.engine.dispose()
     return 0
 
