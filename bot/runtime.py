@@ -10,6 +10,7 @@ import httpx
 
 from bot.app import Services
 from bot.clock import Clock
+from bot.config import Settings
 from bot.connections.backoff import Backoff
 from bot.connections.lease import DatabaseLease
 from bot.connections.runner import LongConnection
@@ -72,9 +73,27 @@ def plan_on_start(services: Services) -> int:
         return plan_venue_reminders(session, services.settings, services.clock.now())
 
 
+def outbound_client(settings: Settings) -> httpx.Client:
+    """The HTTP client for pushes and answers: each platform's hosts through its configured
+    ``proxy``; any other host (and every host when none is configured) as ``HTTPS_PROXY``
+    and ``NO_PROXY`` say."""
+    mounts: dict[str, httpx.BaseTransport] = {}
+    wecom, dingtalk = settings.wecom, settings.dingtalk
+    for proxy, bases in (
+        (wecom.proxy, (wecom.api_base,)),
+        (dingtalk.proxy, (dingtalk.api_base, dingtalk.oapi_base)),
+    ):
+        for base in bases if proxy else ():
+            url = httpx.URL(base)
+            mounts[f"all://{url.host}" + (f":{url.port}" if url.port else "")] = (
+                httpx.HTTPTransport(proxy=proxy)
+            )
+    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), mounts=mounts)
+
+
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
     """Give ``services`` its scheduler; returns the outbox sender it drives."""
-    client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+    client = http or outbound_client(services.settings)
     outbox = make_outbox(services, client, send_threads=services.settings.outbox.send_threads)
     services.background.append(_HttpCloser(client, outbox))
     services.background.append(

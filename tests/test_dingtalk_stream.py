@@ -35,6 +35,7 @@ from storage.db import transaction
 from storage.models import InboundMessageRow
 from tests.conftest import make_settings
 from tests.support.campaign import DING_SECRET
+from tests.support.http_proxy import LoopbackProxy
 from tests.support.waiting import wait_until
 
 FAST = Backoff(base=0.05, cap=0.2)
@@ -83,7 +84,7 @@ class Stream:
         return dict(self.http.get("/healthz").json())
 
 
-def _settings(tmp_path: Path, base_url: str, secret: str) -> Settings:
+def _settings(tmp_path: Path, base_url: str, secret: str, proxy: str = "") -> Settings:
     return make_settings(
         f"sqlite:///{tmp_path / 'edubot.db'}",
         tmp_path,
@@ -94,18 +95,21 @@ def _settings(tmp_path: Path, base_url: str, secret: str) -> Settings:
             "api_base": base_url,
             "oapi_base": base_url,
             "mode": "stream",
+            "proxy": proxy,
         },
     )
 
 
 @contextmanager
-def running(tmp_path: Path, clock: FakeClock, secret: str = DING_SECRET) -> Iterator[Stream]:
+def running(
+    tmp_path: Path, clock: FakeClock, secret: str = DING_SECRET, proxy: str = ""
+) -> Iterator[Stream]:
     """The emulator and the service, connected (or trying to) over Stream mode."""
     state = EmulatorState(clock)
     with EmulatorServer(state) as emulator:
         # The emulator knows the app by its real secret, whatever the service was given.
         state.register(_settings(tmp_path, emulator.base_url, DING_SECRET))
-        settings = _settings(tmp_path, emulator.base_url, secret)
+        settings = _settings(tmp_path, emulator.base_url, secret, proxy)
         services = build_services(settings, clock=clock)
         attach_background(services)
         (connection,) = attach_connections(services, backoff=FAST, ping_interval=5.0)
@@ -340,3 +344,46 @@ def test_stream_mode_needs_the_app_credentials(
 
     with pytest.raises(ConfigError, match=problem):
         make_settings("sqlite://", tmp_path, **{section: {"app_secret": "s", **values}})
+
+
+def test_a_configured_proxy_carries_the_open_call_and_the_socket(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with LoopbackProxy() as proxy, running(tmp_path, clock, proxy=proxy.url) as stream:
+        stream.hub.wait_for_peers(1)
+        body, session_id = stream.message("ding-dangpanfeng", "评分 实验初中共同体 92", "m-proxy")
+        assert stream.hub.deliver(body)["code"] == 200
+        assert "实验初中共同体" in stream.answer(session_id)
+        port = stream.emulator.port
+        # The answer, an outbound call like any push, went through the proxy too.
+        assert f"POST http://127.0.0.1:{port}/session/{session_id} HTTP/1.1" in proxy.requests
+        assert (
+            f"POST http://127.0.0.1:{port}/v1.0/gateway/connections/open HTTP/1.1" in proxy.requests
+        )
+        assert f"CONNECT 127.0.0.1:{port} HTTP/1.1" in proxy.requests
+
+
+def test_the_https_proxy_variables_are_honoured(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with LoopbackProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the emulator speaks http:// and ws://
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        with running(tmp_path, clock) as stream:
+            stream.hub.wait_for_peers(1)
+            port = stream.emulator.port
+            assert f"CONNECT 127.0.0.1:{port} HTTP/1.1" in proxy.requests
+            assert any("/v1.0/gateway/connections/open" in r for r in proxy.requests)

@@ -35,6 +35,7 @@ from storage.db import transaction
 from storage.models import InboundMessageRow
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
+from tests.support.http_proxy import LoopbackProxy
 from tests.support.waiting import wait_until
 
 FAST = Backoff(base=0.05, cap=0.2)
@@ -42,7 +43,9 @@ BOT = "aibot-ruiquan"
 SECRET = "robot-secret"
 
 
-def _settings(db_url: str, tmp_path: Path, ws_url: str, secret: str, lease_s: int) -> Settings:
+def _settings(
+    db_url: str, tmp_path: Path, ws_url: str, secret: str, lease_s: int, proxy: str = ""
+) -> Settings:
     wecom = {
         **campaign()["wecom"],
         "robot_mode": "websocket",
@@ -50,6 +53,7 @@ def _settings(db_url: str, tmp_path: Path, ws_url: str, secret: str, lease_s: in
         "robot_secret": secret,
         "robot_ws_url": ws_url,
         "robot_lease_seconds": lease_s,
+        "proxy": proxy,
     }
     return make_settings(db_url, tmp_path, wecom=wecom)
 
@@ -94,6 +98,7 @@ def robot(
     secret: str = SECRET,
     instances: int = 1,
     lease_s: int = 20,
+    proxy: str = "",
 ) -> Iterator[Robot]:
     state = EmulatorState(clock)
     with EmulatorServer(state) as emulator, ExitStack() as stack:
@@ -101,7 +106,7 @@ def robot(
         state.wecom_longconn.add_robot(BOT, SECRET)
         running: list[Instance] = []
         for index in range(instances):
-            settings = _settings(db_url, tmp_path, ws_url, secret, lease_s)
+            settings = _settings(db_url, tmp_path, ws_url, secret, lease_s, proxy)
             services = build_services(settings, clock=clock)
             stack.callback(services.engine.dispose)
             (connection,) = attach_connections(
@@ -291,3 +296,12 @@ def test_websocket_mode_needs_the_robot_id_and_secret(tmp_path: Path) -> None:
         make_settings(
             "sqlite://", tmp_path, wecom={**campaign()["wecom"], "robot_mode": "websocket"}
         )
+
+
+def test_a_configured_proxy_carries_the_long_connection(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    with LoopbackProxy() as proxy, robot(sqlite_url, tmp_path, clock, proxy=proxy.url) as running:
+        answer = running.say("shenyi", "评分 尚德中学 18 22 17 20 9")
+        assert "尚德中学" in answer["body"]["stream"]["content"]
+        assert [r for r in proxy.requests if r.startswith("CONNECT 127.0.0.1:")]
