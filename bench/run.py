@@ -1,4 +1,4 @@
-"""Run every edubot benchmark: ``python bench/run.py [--quick] [--only intake,scheduler,results]``.
+"""Run every edubot benchmark: ``python bench/run.py [--quick] [--only intake,...,connections]``.
 
 Writes ``bench/results.json`` (machine, date, each metric's median, its individual runs,
 target and pass/fail, plus per-run details) and prints the markdown table that README
@@ -21,10 +21,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import intake, results_scale, scheduler_scale
+from bench import connections, intake, results_scale, scheduler_scale
 from bench.common import Metric, machine_info
 
-SECTIONS = ("intake", "scheduler", "results")
+SECTIONS = ("intake", "scheduler", "results", "connections")
 HERE = Path(__file__).resolve().parent
 
 
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         if "results" in wanted:
             plan_r = results_scale.QUICK if args.quick else results_scale.FULL
             _section(report, "results", *results_scale.run_results(plan_r, work))
+        if "connections" in wanted:
+            plan_c = connections.QUICK if args.quick else connections.FULL
+            _section(report, "connections", *connections.run_connections(plan_c, work))
     report["machine"]["loadavg_at_end"] = list(__import__("os").getloadavg())
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     table = markdown(report)
@@ -114,6 +117,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f}"
     if unit == "%":
         return f"{value:.0f} %"
+    if unit == "msg/s":
+        return f"{value:,.0f} msg/s"
     if unit == "MiB":
         return f"{value:.0f} MiB"
     return f"{value:,.0f} {unit}"

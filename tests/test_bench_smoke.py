@@ -34,7 +34,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     assert report["mode"] == "quick"
     assert report["machine"]["cpus"] >= 1
     sections = report["sections"]
-    assert {"intake_sqlite", "scheduler", "results"} <= set(sections)
+    assert {"intake_sqlite", "scheduler", "results", "connections"} <= set(sections)
     for name, section in sections.items():
         if section["details"].get("skipped"):
             continue
