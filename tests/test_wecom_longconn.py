@@ -305,3 +305,31 @@ def test_a_configured_proxy_carries_the_long_connection(
         answer = running.say("shenyi", "评分 尚德中学 18 22 17 20 9")
         assert "尚德中学" in answer["body"]["stream"]["content"]
         assert [r for r in proxy.requests if r.startswith("CONNECT 127.0.0.1:")]
+
+
+def test_taken_over_by_another_connection_it_backs_off_instead_of_fighting(
+    wecom: Robot, caplog: pytest.LogCaptureFixture
+) -> None:
+    from websockets.sync.client import connect
+
+    ours = wecom.hub.wait_for_robot(BOT)
+    url = ours.socket.url.replace(path="/aibot-ws", query="")
+    with (
+        caplog.at_level(logging.WARNING, logger="edubot.connections"),
+        connect(str(url), proxy=None) as other,
+    ):
+        other.send(
+            json.dumps(
+                {
+                    "cmd": "aibot_subscribe",
+                    "headers": {"req_id": "x"},
+                    "body": {"bot_id": BOT, "secret": SECRET},
+                }
+            )
+        )
+        assert json.loads(other.recv(timeout=5))["errcode"] == 0
+        wait_until(lambda: any("took the robot over" in r.getMessage() for r in caplog.records))
+        # Our instance comes back (it holds the lease), and the intruder is the one told so.
+        kicked = json.loads(other.recv(timeout=5))
+        assert kicked["body"]["event"]["eventtype"] == "disconnected_event"
+    assert wecom.hub.subscribed == 3

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bot.connections.backoff import Backoff
-from bot.errors import LinkDropped, LinkError, LoginRefused
+from bot.errors import LinkDropped, LinkError, LoginRefused, Superseded
 
 log = logging.getLogger("edubot.connections")
 
@@ -170,7 +170,9 @@ class LongConnection:
             if ended is None:  # handed over: the next session starts at once
                 attempt = 0
                 continue
-            attempt = 0 if link.is_up else attempt
+            # Taken over by another connection: keep backing off rather than take it straight
+            # back, so that we never fight over the robot once a second.
+            attempt = 0 if link.is_up and not isinstance(ended, Superseded) else attempt
             state = "refused" if isinstance(ended, LoginRefused) else "down"
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1

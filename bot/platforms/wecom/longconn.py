@@ -117,6 +117,7 @@ class WeComLongConnection:
 
     async def __call__(self, link: Link) -> None:
         """Connect, subscribe and serve until the connection ends (raising why)."""
+        self._silent_beats = 0
         try:
             async with connect(
                 self._settings.robot_ws_url,
