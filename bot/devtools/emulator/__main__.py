@@ -2,7 +2,9 @@
 
 Uses the real clock. With ``--config`` every configured group robot and app is registered;
 point ``wecom.api_base``, ``dingtalk.api_base`` and ``dingtalk.oapi_base`` at the printed
-URL. ``GET /_emulator/messages`` shows what arrived.
+URL (and ``wecom.robot_ws_url`` at ``ws://HOST:PORT/aibot-ws``: DingTalk Stream mode and the
+WeCom robot's long connection are served too). ``GET /_emulator/messages`` shows what
+arrived.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         create_emulator_app(state),
         host=args.host,
         port=args.port,
-        ws="none",
+        ws="websockets-sansio",  # the long connections
         lifespan="off",
         log_level="warning",
     )
