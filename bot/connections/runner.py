@@ -135,7 +135,10 @@ class LongConnection:
 
     def _set(self, state: str, reason: str) -> None:
         with self._status_lock:
+            changed = (self._state, self._reason) != (state, reason)
             self._state, self._reason = state, reason
+        if changed and state in ("connected", "standby"):
+            log.info("%s: %s%s", self.name, state, f" ({reason})" if reason else "")
 
     def _run(self) -> None:
         asyncio.run(self._main())
