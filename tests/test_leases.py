@@ -89,3 +89,23 @@ def test_the_migration_upgrades_a_database_made_by_the_previous_head(db_url: str
         assert claim(factory, "a", T0) is None
     finally:
         engine.dispose()
+
+
+def test_a_holder_keeps_its_lease_through_a_database_outage_until_it_runs_out(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
+    upgrade(engine)
+    clock = FakeClock(T0)
+    lease = DatabaseLease(make_session_factory(engine), "n", "a", clock=clock, ttl=TTL)
+    try:
+        assert lease.acquire() is None
+        engine.dispose()
+        (tmp_path / "lease.db").rename(tmp_path / "gone.db")
+        (tmp_path / "lease.db").mkdir()  # the path now cannot be opened as a database
+        clock.advance(10)
+        assert lease.acquire() is None  # renewed at T0 until T0 + 20 s
+        clock.advance(11)
+        assert lease.acquire() == "unknown (database unavailable)"
+    finally:
+        engine.dispose()

@@ -1,14 +1,15 @@
 """``DatabaseLease``: the ``Lease`` of a connection only one instance may hold.
 
 The holder renews every few seconds; a crashed holder's lease expires after ``ttl`` and
-the next standby that asks takes it. A database it cannot reach counts as a lost lease:
-without renewing, we cannot know that nobody else took it.
+the next standby that asks takes it. While the database cannot be reached the holder keeps
+the connection until its last renewal runs out (nobody else can take the lease before),
+then counts the lease as lost.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,17 +39,22 @@ class DatabaseLease:
         self.holder = holder
         self._clock = clock
         self._ttl = ttl
+        self._held_until: datetime | None = None
 
     def acquire(self) -> str | None:
         """``None`` when we hold the lease now, else who does (or why we cannot tell)."""
+        now = self._clock.now()
         try:
             with transaction(self._factory) as session:
-                return claim_lease(
-                    session, self.name, self.holder, now=self._clock.now(), ttl=self._ttl
-                )
+                holder = claim_lease(session, self.name, self.holder, now=now, ttl=self._ttl)
         except (SQLAlchemyError, StorageError) as exc:
             log.warning("lease %s: database unavailable: %s", self.name, exc)
+            if self._held_until is not None and now < self._held_until:
+                return None  # still ours until the last renewal runs out
+            self._held_until = None
             return "unknown (database unavailable)"
+        self._held_until = now + self._ttl if holder is None else None
+        return holder
 
     def release(self) -> None:
         """Give the lease up; a failure only means the next holder waits for the expiry."""
