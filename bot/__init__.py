@@ -3,7 +3,8 @@
 Package layout (the layers you can see in the folders):
 
 - ``bot``       runtime: config and its sync into the database, HTTP app, platforms (wire
-                formats, crypto, senders), dispatcher, outbox, scheduler, CLI; apart from
+                formats, crypto, senders, long connections), dispatcher, outbox,
+                scheduler, CLI; apart from
                 it, ``bot.devtools`` holds the developer tools (emulator, demo, terminal chat)
 - ``handlers``  application: text -> command parsing, command handlers, pure domain rules,
                 the shared message and error types

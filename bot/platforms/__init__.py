@@ -2,8 +2,9 @@
 
 ::
 
-    wecom/      WeCom (企业微信): callbacks, crypto, answers, senders, media download
-    dingtalk/   DingTalk (钉钉): callback, signatures, senders, media download
+    wecom/      WeCom (企业微信): callbacks, robot long connection, crypto, answers,
+                senders, media download
+    dingtalk/   DingTalk (钉钉): callback, Stream mode, signatures, senders, media download
     inbound     the ``Callback`` port every callback implements, driven by ``bot.app``
     fields      reading untrusted JSON fields (both platforms' callbacks)
     tokens      the access-token cache (both platforms' media downloads and DingTalk's app)

@@ -3,6 +3,7 @@
 ::
 
     callback        the robot's HTTP callback behind bot.platforms.inbound.Callback
+    stream          Stream mode: the same messages over a connection we open (no public URL)
     wire            the app robot's callback body in
     sign            HMAC-SHA256 signatures, inbound and outbound
     app_sender      the app robot's OpenAPI pushes (and its access token)

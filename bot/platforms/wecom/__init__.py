@@ -3,6 +3,7 @@
 ::
 
     callback        the app and robot callbacks behind bot.platforms.inbound.Callback
+    longconn        the robot's long connection: its messages without a public URL
     wire            callback bodies in (app XML, robot JSON) and passive answers out
     crypto          the callback signature and AES envelope
     app_sender      app messages to one person (wechatpy)
