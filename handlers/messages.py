@@ -27,7 +27,8 @@ def platform_named(name: str) -> Platform:
 class Attachment:
     """A file or image a user sent. ``ref`` is how the platform lets us fetch it.
 
-    WeCom app: the ``MediaId``; WeCom intelligent robot: the file URL;
+    WeCom app: the ``MediaId``; WeCom intelligent robot: the file URL (over the long
+    connection followed by ``#aeskey=`` and that url's own key);
     DingTalk: the ``downloadCode``.
     """
 

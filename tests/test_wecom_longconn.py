@@ -44,7 +44,13 @@ SECRET = "robot-secret"
 
 
 def _settings(
-    db_url: str, tmp_path: Path, ws_url: str, secret: str, lease_s: int, proxy: str = ""
+    db_url: str,
+    tmp_path: Path,
+    ws_url: str,
+    secret: str,
+    lease_s: int,
+    proxy: str = "",
+    **overrides: Any,
 ) -> Settings:
     wecom = {
         **campaign()["wecom"],
@@ -55,7 +61,7 @@ def _settings(
         "robot_lease_seconds": lease_s,
         "proxy": proxy,
     }
-    return make_settings(db_url, tmp_path, wecom=wecom)
+    return make_settings(db_url, tmp_path, wecom=wecom, **overrides)
 
 
 @dataclass
@@ -72,6 +78,8 @@ class Instance:
 class Robot:
     hub: WeComLongHub
     instances: list[Instance]
+    state: EmulatorState
+    base_url: str
     ids: int = 0
 
     def say(self, userid: str, text: str, msg_id: str | None = None) -> dict[str, Any]:
@@ -99,6 +107,7 @@ def robot(
     instances: int = 1,
     lease_s: int = 20,
     proxy: str = "",
+    **overrides: Any,
 ) -> Iterator[Robot]:
     state = EmulatorState(clock)
     with EmulatorServer(state) as emulator, ExitStack() as stack:
@@ -106,7 +115,7 @@ def robot(
         state.wecom_longconn.add_robot(BOT, SECRET)
         running: list[Instance] = []
         for index in range(instances):
-            settings = _settings(db_url, tmp_path, ws_url, secret, lease_s, proxy)
+            settings = _settings(db_url, tmp_path, ws_url, secret, lease_s, proxy, **overrides)
             services = build_services(settings, clock=clock)
             stack.callback(services.engine.dispose)
             (connection,) = attach_connections(
@@ -118,7 +127,7 @@ def robot(
             )
             http = stack.enter_context(TestClient(create_app(services)))
             running.append(Instance(services, http, connection))
-        yield Robot(state.wecom_longconn, running)
+        yield Robot(state.wecom_longconn, running, state, emulator.base_url)
 
 
 @pytest.fixture
@@ -333,3 +342,35 @@ def test_taken_over_by_another_connection_it_backs_off_instead_of_fighting(
         kicked = json.loads(other.recv(timeout=5))
         assert kicked["body"]["event"]["eventtype"] == "disconnected_event"
     assert wecom.hub.subscribed == 3
+
+
+def test_a_file_over_the_long_connection_is_fetched_with_its_own_key(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    from tests.test_file_submissions import DEADLINES, PEOPLE, PNG
+
+    with robot(sqlite_url, tmp_path, clock, people=PEOPLE, deadlines=DEADLINES) as running:
+        media = running.state.add_media(PNG)
+        aeskey = running.state.longconn_link_key(media)
+        assert aeskey != running.state.robot_aes_key
+        body = {
+            "msgid": "wx-file",
+            "aibotid": BOT,
+            "chattype": "single",
+            "from": {"userid": "chenxz"},
+            "msgtype": "mixed",
+            "mixed": {
+                "msg_item": [
+                    {"msgtype": "text", "text": {"content": "提交 书面报告"}},
+                    {
+                        "msgtype": "image",
+                        "image": {"url": media.robot_url(running.base_url), "aeskey": aeskey},
+                    },
+                ]
+            },
+        }
+        answer = running.hub.deliver(BOT, body)["body"]["stream"]["content"]
+        assert "提交的“书面报告”第 1 版" in answer
+        data_dir = Path(running.instances[0].services.settings.server.data_dir)
+        stored = [p for p in (data_dir / "submissions").rglob("*") if p.is_file()]
+        assert [p.read_bytes() for p in stored] == [PNG]

@@ -216,7 +216,7 @@ class WeComRoutes(RoutesBase):
         if isinstance(call, Response):
             return call
         media = self.state.robot_file(token)
-        key = self.state.robot_aes_key
+        key = self.state.robot_file_key(token)
         if media is None:
             # What an object store says for an unknown or expired signed url.
             self._log(call, "http_404")
@@ -252,8 +252,10 @@ class WeComRoutes(RoutesBase):
 
 def seal_robot_file(content: bytes, encoding_aes_key: str) -> bytes:
     """Encrypt a file as the intelligent robot's url serves it: AES-256-CBC with the
-    EncodingAESKey, IV = key[:16], PKCS#7 padding to a multiple of 32 bytes."""
-    key = base64.b64decode(encoding_aes_key + "=")
+    EncodingAESKey (or, over the long connection, the link's ``aeskey``), IV = key[:16],
+    PKCS#7 padding to a multiple of 32 bytes."""
+    text = encoding_aes_key.rstrip("=")
+    key = base64.b64decode(text + "=" * (-len(text) % 4))
     padder = padding.PKCS7(256).padder()
     padded = padder.update(content) + padder.finalize()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()

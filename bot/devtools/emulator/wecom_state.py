@@ -7,6 +7,7 @@ checks, token and media lifetimes). Checks that need none are in ``rules``.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections import deque
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ class WeComState(StateCore):
         self._member_window: dict[str, deque[datetime]] = {}
         self._app_sent: dict[str, datetime] = {}
         self._robot_aes_key = ""
+        self._link_keys: dict[str, str] = {}
 
     def reset(self) -> None:
         """Also forget uploads, rate windows and de-duplication (registries stay)."""
@@ -144,6 +146,20 @@ class WeComState(StateCore):
         """The intelligent robot's EncodingAESKey (``""`` until registered)."""
         with self.lock:
             return self._robot_aes_key
+
+    def longconn_link_key(self, media: InboundMedia) -> str:
+        """The ``aeskey`` a long-connection message carries for ``media``'s url: over the
+        long connection each link is encrypted with a key of its own (base64, 32 bytes)."""
+        with self.lock:
+            key = self._link_keys.setdefault(
+                media.robot_token, base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+            )
+            return key
+
+    def robot_file_key(self, robot_token: str) -> str:
+        """The key a robot file url is served with: its link's own, else the robot's."""
+        with self.lock:
+            return self._link_keys.get(robot_token, self._robot_aes_key)
 
     def wecom_media(self, media_id: str) -> InboundMedia | None:
         """The media behind a MediaId, while WeCom keeps it (3 days)."""

@@ -5,7 +5,8 @@
     channel      ref            how
     wecom_app    MediaId        GET {wecom.api_base}/cgi-bin/media/get?access_token&media_id
     wecom_robot  file url       GET the url; the bytes are AES-256-CBC encrypted with the
-                                robot's EncodingAESKey (IV = key[:16], PKCS#7 to 32 bytes)
+                                robot's EncodingAESKey (IV = key[:16], PKCS#7 to 32 bytes),
+                                or over the long connection with the url's own aeskey
 
 The app's access token is cached until five minutes before it expires and fetched again
 once when WeCom refuses it.
@@ -31,6 +32,7 @@ from bot.platforms.download import (
 )
 from bot.platforms.tokens import TokenCache
 from bot.platforms.wecom.crypto import aes_key
+from bot.platforms.wecom.wire import LINK_KEY
 from handlers.errors import BotError
 from handlers.files import too_large_message
 
@@ -101,11 +103,17 @@ class WeComRobotMedia:
         self._http = http
         self._max_bytes = max_bytes
 
-    def fetch(self, url: str) -> bytes:
-        """The decrypted file's bytes, or a ``BotError`` for the user."""
-        key_text = self._settings.robot_encoding_aes_key
+    def fetch(self, ref: str) -> bytes:
+        """The decrypted file's bytes, or a ``BotError`` for the user.
+
+        ``ref`` is the url, or (long connection) the url and its own key after ``#aeskey=``.
+        """
+        url, with_key, link_key = ref.partition(LINK_KEY)
+        key_text = link_key or self._settings.robot_encoding_aes_key
         if not key_text:
             raise MediaError(later("wecom_robot"), "wecom.robot_encoding_aes_key is not set")
+        if with_key and not link_key:
+            raise MediaError(later("wecom_robot"), "robot file: empty aeskey")
         # The ciphertext is at most one padding block longer than the file.
         with self._http().stream("GET", url, follow_redirects=True) as response:
             check_status("wecom_robot", "robot file", response, gone=(403, 404, 410))
@@ -123,8 +131,9 @@ class WeComRobotMedia:
 
 
 def robot_file_key(encoding_aes_key: str) -> bytes:
-    """The 32-byte AES key behind a 43-character EncodingAESKey."""
-    return aes_key(encoding_aes_key)
+    """The 32-byte AES key behind a 43-character EncodingAESKey, or behind a long-connection
+    ``aeskey`` (the same 32 bytes in base64, with or without its ``=``)."""
+    return aes_key(encoding_aes_key.rstrip("="))
 
 
 def open_robot_file(encrypted: bytes, encoding_aes_key: str) -> bytes:

@@ -36,6 +36,10 @@ _APP_MEDIA: dict[str, AttachmentKind] = {
 _ROBOT_MEDIA: dict[str, AttachmentKind] = {"image": "image", "file": "file"}
 
 
+LINK_KEY = "#aeskey="
+"""Joins a robot file url and the ``aeskey`` the long connection gives with it."""
+
+
 def verify_url(
     crypto: WeComCrypto,
     query: Mapping[str, str],
@@ -334,7 +338,13 @@ def _obj_field(data: dict[str, object], key: str) -> dict[str, object]:
 
 
 def _robot_attachment(item: dict[str, object], kind: AttachmentKind) -> Attachment:
-    url = _str_field(_obj_field(item, kind), "url", f"message.{kind}")
+    part = _obj_field(item, kind)
+    url = _str_field(part, "url", f"message.{kind}")
+    # Over the long connection each url comes with its own key; it travels with the url
+    # in a fragment, which no HTTP client sends (``media.WeComRobotMedia`` takes it off).
+    aeskey = part.get("aeskey")
+    if isinstance(aeskey, str) and aeskey and "#" not in url:
+        url = f"{url}{LINK_KEY}{aeskey}"
     return Attachment(kind=kind, ref=url)
 
 
