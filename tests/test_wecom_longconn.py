@@ -374,3 +374,17 @@ def test_a_file_over_the_long_connection_is_fetched_with_its_own_key(
         data_dir = Path(running.instances[0].services.settings.server.data_dir)
         stored = [p for p in (data_dir / "submissions").rglob("*") if p.is_file()]
         assert [p.read_bytes() for p in stored] == [PNG]
+
+
+def test_a_clean_stop_closes_the_socket_and_gives_the_lease_up(wecom: Robot) -> None:
+    from storage.models import ConnectionLease
+
+    wecom.hub.wait_for_robot(BOT)
+    instance = wecom.instances[0]
+    with transaction(instance.services.factory) as session:
+        assert session.scalars(select(ConnectionLease.holder)).all() == ["instance-0"]
+    instance.connection.stop()
+    wait_until(lambda: wecom.hub.holder(BOT) is None)
+    with transaction(instance.services.factory) as session:
+        assert session.scalars(select(ConnectionLease.holder)).all() == []
+    assert instance.connection.describe()["state"] == "stopped"
