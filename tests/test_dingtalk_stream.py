@@ -387,3 +387,19 @@ def test_the_https_proxy_variables_are_honoured(
             port = stream.emulator.port
             assert f"CONNECT 127.0.0.1:{port} HTTP/1.1" in proxy.requests
             assert any("/v1.0/gateway/connections/open" in r for r in proxy.requests)
+
+
+def test_the_emulator_control_route_sends_a_message_down_the_stream(stream: Stream) -> None:
+    import httpx
+
+    stream.hub.wait_for_peers(1)
+    body, session_id = stream.message("ding-dangpanfeng", "评分 实验初中共同体 92", "m-route")
+    url = f"{stream.emulator.base_url}/_emulator/dingtalk/stream"
+    with httpx.Client(timeout=10, trust_env=False) as http:
+        answer = http.post(url, content=body)
+        assert answer.status_code == 200
+        assert answer.json()["ack"]["code"] == 200
+        assert "实验初中共同体" in stream.answer(session_id)
+        stream.connection.stop()
+        wait_until(lambda: stream.hub.peers() == 0)
+        assert http.post(url, content=body).status_code == 409

@@ -388,3 +388,28 @@ def test_a_clean_stop_closes_the_socket_and_gives_the_lease_up(wecom: Robot) -> 
     with transaction(instance.services.factory) as session:
         assert session.scalars(select(ConnectionLease.holder)).all() == []
     assert instance.connection.describe()["state"] == "stopped"
+
+
+def test_the_emulator_control_route_sends_a_message_down_the_long_connection(
+    wecom: Robot,
+) -> None:
+    import httpx
+
+    wecom.hub.wait_for_robot(BOT)
+    body = {
+        "msgid": "wx-route",
+        "aibotid": BOT,
+        "chatid": "wrRuiquan",
+        "chattype": "group",
+        "from": {"userid": "shenyi"},
+        "msgtype": "text",
+        "text": {"content": "@评审助手 评分 尚德中学 18 22 17 20 9"},
+    }
+    with httpx.Client(timeout=10, trust_env=False) as http:
+        answer = http.post(f"{wecom.base_url}/_emulator/wecom/aibot/{BOT}", json=body)
+        assert answer.status_code == 200
+        assert "尚德中学" in answer.json()["answer"]["body"]["stream"]["content"]
+        assert (
+            http.post(f"{wecom.base_url}/_emulator/wecom/aibot/nobody", json=body).status_code
+            == 409
+        )

@@ -25,6 +25,8 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
     POST /v1.0/gateway/connections/open        DingTalk Stream mode: a ticket (``stream_hub``)
     WS   /gateway/stream?ticket=               DingTalk Stream mode: the socket
     WS   /aibot-ws                             WeCom robot long connection (``longconn_hub``)
+    POST /_emulator/dingtalk/stream            a robot message down the Stream connection
+    POST /_emulator/wecom/aibot/{bot_id}       a robot message down the long connection
     GET  /dingtalk-files/{token}               DingTalk downloadUrl
     GET  /_emulator/messages                   the log (?all=1 for refused calls too)
     POST /_emulator/reset                      forget traffic (not registries)
@@ -67,6 +69,10 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
         Route("/v1.0/gateway/connections/open", stream.open_connection, methods=["POST"]),
         WebSocketRoute("/gateway/stream", stream.stream),
         WebSocketRoute("/aibot-ws", state.wecom_longconn.serve),
+        Route("/_emulator/dingtalk/stream", stream.deliver_route, methods=["POST"]),
+        Route(
+            "/_emulator/wecom/aibot/{bot_id}", state.wecom_longconn.deliver_route, methods=["POST"]
+        ),
         Route("/_emulator/messages", control.dump, methods=["GET"]),
         Route("/_emulator/reset", control.reset, methods=["POST"]),
         Route("/_emulator/down", control.set_down, methods=["POST"]),

@@ -23,6 +23,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 REFUSED = 40058  # the emulator's code for a bad bot_id or secret
@@ -166,6 +168,23 @@ class WeComLongHub:
             "event": {"eventtype": eventtype},
         }
         return self._exchange(bot_id, "aibot_event_callback", body, timeout)
+
+    async def deliver_route(self, request: Request) -> Response:
+        """``POST /_emulator/wecom/aibot/{bot_id}``: the body (a robot message's JSON) as an
+        ``aibot_msg_callback``; answers ``{"answer": frame}`` (409: no live connection)."""
+        peer = self.holder(request.path_params["bot_id"])
+        if peer is None:
+            return JSONResponse({"error": "the robot has no live connection"}, status_code=409)
+        req_id = secrets.token_hex(10)
+        body = json.loads(await request.body())
+        frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": body}
+        try:
+            answer = await asyncio.wait_for(
+                _send_and_wait(peer, json.dumps(frame, ensure_ascii=False), req_id), 10.0
+            )
+        except TimeoutError:
+            return JSONResponse({"error": "no answer within 10 s"}, status_code=504)
+        return JSONResponse({"answer": answer})
 
     def send_raw(self, bot_id: str, text: str) -> None:
         """Anything at all on the robot's live socket (bad frames)."""

@@ -146,22 +146,28 @@ class DingTalkStreamHub:
     def exchange(self, kind: str, topic: str, data: str, *, timeout: float = 5.0) -> dict[str, Any]:
         """Send one frame to the newest socket and wait for the frame answering it."""
         peer = self._current()
-        message_id = secrets.token_hex(12)
-        frame = {
-            "specVersion": "1.0",
-            "type": kind,
-            "headers": {
-                "topic": topic,
-                "messageId": message_id,
-                "contentType": "application/json",
-                "time": str(int(time.time() * 1000)),
-            },
-            "data": data,
-        }
+        text, message_id = _frame(kind, topic, data)
         answer: dict[str, Any] = self._call(
-            peer, self._send_and_wait(peer, json.dumps(frame), message_id), timeout
+            peer, self._send_and_wait(peer, text, message_id), timeout
         )
         return answer
+
+    async def deliver_here(self, body: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """``deliver`` from the server's own event loop (the ``/_emulator`` route)."""
+        peer = self._current()
+        text, message_id = _frame("CALLBACK", ROBOT_TOPIC, body)
+        return await asyncio.wait_for(self._send_and_wait(peer, text, message_id), timeout)
+
+    async def deliver_route(self, request: Request) -> Response:
+        """``POST /_emulator/dingtalk/stream``: the body (a robot message's JSON) as a
+        CALLBACK frame on the newest connection; answers ``{"ack": ...}`` (409: none)."""
+        try:
+            ack = await self.deliver_here((await request.body()).decode("utf-8"))
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        except TimeoutError:
+            return JSONResponse({"error": "no ack within 10 s"}, status_code=504)
+        return JSONResponse({"ack": ack})
 
     def send_raw(self, text: str) -> None:
         """Send anything at all on the newest socket (bad frames)."""
@@ -218,6 +224,23 @@ class DingTalkStreamHub:
                 await peer.socket.close(code=1000)
 
         peer.closing = peer.loop.create_task(close_later())
+
+
+def _frame(kind: str, topic: str, data: str) -> tuple[str, str]:
+    """A downstream frame's text and its message id."""
+    message_id = secrets.token_hex(12)
+    frame = {
+        "specVersion": "1.0",
+        "type": kind,
+        "headers": {
+            "topic": topic,
+            "messageId": message_id,
+            "contentType": "application/json",
+            "time": str(int(time.time() * 1000)),
+        },
+        "data": data,
+    }
+    return json.dumps(frame), message_id
 
 
 def _error(status: int, code: str, message: str) -> Response:
