@@ -102,7 +102,11 @@ def _settings(tmp_path: Path, base_url: str, secret: str, proxy: str = "") -> Se
 
 @contextmanager
 def running(
-    tmp_path: Path, clock: FakeClock, secret: str = DING_SECRET, proxy: str = ""
+    tmp_path: Path,
+    clock: FakeClock,
+    secret: str = DING_SECRET,
+    proxy: str = "",
+    ping_interval: float = 5.0,
 ) -> Iterator[Stream]:
     """The emulator and the service, connected (or trying to) over Stream mode."""
     state = EmulatorState(clock)
@@ -112,7 +116,7 @@ def running(
         settings = _settings(tmp_path, emulator.base_url, secret, proxy)
         services = build_services(settings, clock=clock)
         attach_background(services)
-        (connection,) = attach_connections(services, backoff=FAST, ping_interval=5.0)
+        (connection,) = attach_connections(services, backoff=FAST, ping_interval=ping_interval)
         with TestClient(create_app(services)) as http:
             yield Stream(emulator, state.dingtalk_stream, services, http, connection, clock)
         wait_until(lambda: state.dingtalk_stream.peers() == 0, timeout=2.0)
@@ -403,3 +407,30 @@ def test_the_emulator_control_route_sends_a_message_down_the_stream(stream: Stre
         stream.connection.stop()
         wait_until(lambda: stream.hub.peers() == 0)
         assert http.post(url, content=body).status_code == 409
+
+
+def test_a_silent_connection_counts_as_dropped_and_is_replaced(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with (
+        LoopbackProxy() as proxy,
+        running(tmp_path, clock, proxy=proxy.url, ping_interval=0.2) as stream,
+    ):
+        stream.hub.wait_for_peers(1)
+        proxy.freeze_open_tunnels()  # nothing passes either way: no frames, no pongs
+        wait_until(lambda: stream.hub.opened >= 2, timeout=5.0)
+        stream.hub.wait_for_peers(1)
+        body, session_id = stream.message("ding-dangpanfeng", "评分 实验初中共同体 92", "m-silent")
+        assert stream.hub.deliver(body)["code"] == 200
+        assert "实验初中共同体" in stream.answer(session_id)

@@ -17,9 +17,16 @@ class LoopbackProxy:
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.url = ""
+        self._tunnels: list[list[bool]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+
+    def freeze_open_tunnels(self) -> None:
+        """Swallow every byte on the tunnels open now (those connections go silent); new
+        ones pass as before."""
+        for tunnel in self._tunnels:
+            tunnel[0] = True
 
     def __enter__(self) -> LoopbackProxy:
         self._thread.start()
@@ -62,7 +69,9 @@ class LoopbackProxy:
                 path = url.path + (f"?{url.query}" if url.query else "")
                 request = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close"])
                 up_writer.write((request + "\r\n\r\n").encode("latin-1"))
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            frozen = [False]
+            self._tunnels.append(frozen)
+            await asyncio.gather(_pipe(reader, up_writer, frozen), _pipe(up_reader, writer, frozen))
         except (OSError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
@@ -70,9 +79,13 @@ class LoopbackProxy:
                 writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frozen: list[bool]
+) -> None:
     try:
         while data := await reader.read(65536):
+            if frozen[0]:
+                continue
             writer.write(data)
             await writer.drain()
     except OSError:

@@ -125,6 +125,7 @@ class DingTalkStream:
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,  # a silent socket fails its ping: a drop
                 ping_timeout=self._ping_interval,
+                close_timeout=2.0,  # a dead socket is given up quickly, not after 10 s
                 max_size=4 * self._max_data + 65536,
                 user_agent_header=USER_AGENT,
             ) as socket:

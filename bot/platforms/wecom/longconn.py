@@ -124,6 +124,7 @@ class WeComLongConnection:
                 proxy=self._settings.proxy or True,
                 open_timeout=self._open_timeout,
                 ping_interval=None,  # WeCom's own ping command keeps the connection alive
+                close_timeout=2.0,  # a dead socket is given up quickly, not after 10 s
                 max_size=4 * self._max_frame,
             ) as socket:
                 await self._subscribe(socket)
