@@ -352,3 +352,44 @@ def test_suspicious_but_legal_configs_are_warned_about(
     assert code == 0
     assert "各项满分合计 105，不是 100" in out
     assert '申毅 是 ruiquan 的评委，但 [[people]] 中的 roles 没有 "judge"' in out
+
+
+@pytest.mark.parametrize(
+    ("wecom", "dingtalk", "expected"),
+    [
+        pytest.param(
+            {},
+            {},
+            [
+                "企业微信智能机器人: URL 回调 /wecom/robot（需要公网地址）",
+                "企业微信自建应用: URL 回调 /wecom/callback（需要公网地址）",
+                "钉钉机器人: HTTP 回调 /dingtalk/callback（需要公网地址）",
+            ],
+            id="callbacks",
+        ),
+        pytest.param(
+            {"robot_mode": "websocket", "robot_bot_id": "b", "robot_secret": "s", "token": ""},
+            {"mode": "stream"},
+            [
+                "企业微信智能机器人: 长连接 wss://openws.work.weixin.qq.com（无需公网地址）",
+                "钉钉机器人: Stream 模式（无需公网地址）",
+            ],
+            id="no-public-url",
+        ),
+    ],
+)
+def test_check_config_says_how_each_platform_is_heard(
+    wecom: dict[str, str], dingtalk: dict[str, str], expected: list[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.config import settings_from_mapping
+    from bot.planning.overview import describe
+    from tests.support.campaign import campaign
+
+    data = campaign()
+    data["wecom"] |= wecom
+    data["dingtalk"] |= dingtalk
+    text = describe(settings_from_mapping(data), now=datetime(2022, 2, 1, tzinfo=UTC))
+    heard = [line for line in text.splitlines() if "公网地址" in line]
+    assert heard == expected

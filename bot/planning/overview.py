@@ -17,6 +17,7 @@ def describe(settings: Settings, *, now: datetime) -> str:
     """Everything an organizer should check before the campaign starts."""
     tz = settings.tz
     out: list[str] = [f"配置有效 / config OK: {settings.source}", f"时区: {settings.timezone}"]
+    out += _hearing(settings)
     roles: dict[str, int] = {}
     for person in settings.people:
         for role in person.roles:
@@ -87,3 +88,20 @@ def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
         if deadline.escalate_to:
             out.append(f"      截止时 逾期名单 → {'、'.join(deadline.escalate_to)}")
     return out
+
+
+def _hearing(settings: Settings) -> list[str]:
+    """How each configured platform hears messages, and whether that needs a public URL."""
+    lines: list[str] = []
+    wecom, dingtalk = settings.wecom, settings.dingtalk
+    if wecom.robot_mode == "websocket":
+        lines.append(f"企业微信智能机器人: 长连接 {wecom.robot_ws_url}（无需公网地址）")
+    elif wecom.robot_enabled:
+        lines.append("企业微信智能机器人: URL 回调 /wecom/robot（需要公网地址）")
+    if wecom.app_enabled:
+        lines.append("企业微信自建应用: URL 回调 /wecom/callback（需要公网地址）")
+    if dingtalk.mode == "stream":
+        lines.append("钉钉机器人: Stream 模式（无需公网地址）")
+    elif dingtalk.enabled:
+        lines.append("钉钉机器人: HTTP 回调 /dingtalk/callback（需要公网地址）")
+    return lines
