@@ -429,8 +429,8 @@ def test_a_silent_connection_counts_as_dropped_and_is_replaced(
     ):
         stream.hub.wait_for_peers(1)
         proxy.freeze_open_tunnels()  # nothing passes either way: no frames, no pongs
-        wait_until(lambda: stream.hub.opened >= 2, timeout=5.0)
-        stream.hub.wait_for_peers(1)
+        wait_until(lambda: stream.hub.opened >= 2, timeout=15.0)  # ~2.5 s unloaded
+        stream.hub.wait_for_peers(1, timeout=10.0)
         body, session_id = stream.message("ding-dangpanfeng", "评分 实验初中共同体 92", "m-silent")
         assert stream.hub.deliver(body)["code"] == 200
         assert "实验初中共同体" in stream.answer(session_id)
