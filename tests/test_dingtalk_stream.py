@@ -425,7 +425,7 @@ def test_a_silent_connection_counts_as_dropped_and_is_replaced(
         monkeypatch.delenv(name, raising=False)
     with (
         LoopbackProxy() as proxy,
-        running(tmp_path, clock, proxy=proxy.url, ping_interval=0.2) as stream,
+        running(tmp_path, clock, proxy=proxy.url, ping_interval=0.5) as stream,
     ):
         stream.hub.wait_for_peers(1)
         proxy.freeze_open_tunnels()  # nothing passes either way: no frames, no pongs
