@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -46,3 +47,11 @@ def _date_texts(value: Any) -> Any:
 
 
 DateList = Annotated[tuple[str, ...], BeforeValidator(_date_texts)]
+
+
+def squeeze(text: str) -> str:
+    """A name as people type it: the seeds pad names ("李  强", "教育 股"), chat does not."""
+    return _SPACE.sub("", text)
+
+
+_SPACE = re.compile(r"\s+")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime, time
 from decimal import Decimal
@@ -15,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config.base import FrozenModel, OffsetList, Role, TextList
+from bot.config.base import FrozenModel, OffsetList, Role, TextList, squeeze
 from handlers.text import parse_offset
 
 
@@ -29,7 +28,7 @@ class UnitConfig(FrozenModel):
     @classmethod
     def _name(cls, value: str) -> str:
         # Same padding rule as people's units ("教育 股" is 教育股).
-        return re.sub(r"\s+", "", value)
+        return squeeze(value)
 
 
 class GroupConfig(FrozenModel):
@@ -62,7 +61,7 @@ class PersonConfig(FrozenModel):
     @classmethod
     def _name(cls, value: str) -> str:
         # The seed writes two-character names with padding ("李  强"); people type "李强".
-        return re.sub(r"\s+", "", value)
+        return squeeze(value)
 
 
 class RubricItemConfig(FrozenModel):
@@ -136,7 +135,7 @@ class VenueConfig(FrozenModel):
     @field_validator("judges", "contestants")
     @classmethod
     def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(re.sub(r"\s+", "", name) for name in value)
+        cleaned = tuple(squeeze(name) for name in value)
         if not cleaned:
             raise ValueError("the list is empty")
         dupes = sorted(name for name, n in Counter(cleaned).items() if n > 1)
@@ -147,7 +146,7 @@ class VenueConfig(FrozenModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        return re.sub(r"\s+", "", value)
+        return squeeze(value)
 
     @field_validator("remind_eve")
     @classmethod
@@ -185,7 +184,7 @@ class DeadlineConfig(FrozenModel):
     @classmethod
     def _submitters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         # Same padding rule as people's names and units ("李  强" is 李强).
-        return tuple(re.sub(r"\s+", "", who) for who in value)
+        return tuple(squeeze(who) for who in value)
 
     @field_validator("remind_before")
     @classmethod

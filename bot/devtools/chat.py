@@ -12,7 +12,6 @@ A line ending with ``\\`` continues on the next one, so a batch can be typed as
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from bot.app import Services, build_services
 from bot.clock import Clock
 from bot.config import PersonConfig, Settings
+from bot.config.base import squeeze
 from handlers.context import local_time
 from handlers.messages import Channel, InboundMessage, Platform, message_of
 from storage.db import transaction
@@ -51,7 +51,7 @@ PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 def find_person(settings: Settings, name: str) -> PersonConfig | None:
     """The configured person called ``name`` (spaces ignored, as the config does)."""
-    wanted = re.sub(r"\s+", "", name)
+    wanted = squeeze(name)
     return next((p for p in settings.people if p.name == wanted), None)
 
 

@@ -8,19 +8,15 @@ the name itself, so the database's references survive a re-import. Fields no col
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.config.base import squeeze
 from bot.workbook.reading import Problem, Reading, Row
 from bot.workbook.sheets import DEADLINES, GROUPS, PEOPLE, RUBRICS, SHEETS, UNITS, VENUES, Sheet
 
 Entry = dict[str, Any]
-
-
-def _bare(name: str) -> str:
-    return re.sub(r"\s+", "", name)
 
 
 @dataclass
@@ -59,7 +55,7 @@ def build(reading: Reading, existing: Mapping[str, Any]) -> Built:
 
 
 def _unique(built: Built, sheet: Sheet, row: Row, field_name: str, seen: set[str]) -> bool:
-    value = _bare(str(row.values.get(field_name, "")))
+    value = squeeze(str(row.values.get(field_name, "")))
     if value and value in seen:
         built.problem(sheet, row, field_name, f"“{value}”重复出现")
         return False
@@ -73,16 +69,16 @@ def _units(built: Built, rows: list[Row]) -> None:
         if "name" in row.values and _unique(built, UNITS, row, "name", seen):
             built.add(UNITS, row, dict(row.values))
     for row in rows:
-        parent = _bare(row.values.get("parent", ""))
+        parent = squeeze(row.values.get("parent", ""))
         if parent and parent not in seen:
             built.problem(UNITS, row, "parent", f"“{parent}”不在单位表中")
 
 
 def _people(built: Built, rows: list[Row]) -> None:
-    units = {_bare(u["name"]) for u in built.sections["units"]}
+    units = {squeeze(u["name"]) for u in built.sections["units"]}
     seen: set[str] = set()
     for row in rows:
-        unit = _bare(row.values.get("unit", ""))
+        unit = squeeze(row.values.get("unit", ""))
         if unit and units and unit not in units:
             built.problem(PEOPLE, row, "unit", f"“{unit}”不在单位表中")
         if "name" in row.values and _unique(built, PEOPLE, row, "name", seen):
@@ -91,7 +87,7 @@ def _people(built: Built, rows: list[Row]) -> None:
 
 def _existing_key(existing: Mapping[str, Any], section: str, name_field: str, name: str) -> str:
     for entry in existing.get(section, ()):
-        if isinstance(entry, Mapping) and _bare(str(entry.get(name_field, ""))) == _bare(name):
+        if isinstance(entry, Mapping) and squeeze(str(entry.get(name_field, ""))) == squeeze(name):
             return str(entry.get("key", ""))
     return ""
 
@@ -142,9 +138,9 @@ class _Refs:
         self.rubrics = {r["name"]: r["key"] for r in s["rubrics"]} | {
             r["key"]: r["key"] for r in s["rubrics"]
         }
-        self.people = {_bare(p["name"]) for p in s["people"]}
-        self.units = {_bare(u["name"]) for u in s["units"]} | {
-            _bare(p.get("unit", "")) for p in s["people"] if p.get("unit")
+        self.people = {squeeze(p["name"]) for p in s["people"]}
+        self.units = {squeeze(u["name"]) for u in s["units"]} | {
+            squeeze(p.get("unit", "")) for p in s["people"] if p.get("unit")
         }
 
     def resolve(
@@ -176,7 +172,7 @@ class _Refs:
         names = [] if value is None else [value] if isinstance(value, str) else value
         known_set = set(known)
         for name in names:
-            if _bare(name) not in known_set:
+            if squeeze(name) not in known_set:
                 built.problem(sheet, row, field_name, f"“{name}”不在{what}中")
 
 

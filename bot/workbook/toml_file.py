@@ -23,6 +23,7 @@ from bot.config import (
     VenueConfig,
     settings_from_mapping,
 )
+from bot.config.base import squeeze
 from bot.errors import ConfigError
 from bot.workbook.building import Built, build
 from bot.workbook.cells import write_cell
@@ -192,9 +193,9 @@ def _rubric_rows(rubrics: list[Mapping[str, Any]]) -> list[list[str]]:
 def _all_units(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """``[[units]]``, then any person's unit not listed there (older configs have none)."""
     units: list[Mapping[str, Any]] = list(data.get("units", []))
-    seen = {re.sub(r"\s+", "", str(u.get("name", ""))) for u in units}
+    seen = {squeeze(str(u.get("name", ""))) for u in units}
     for person in data.get("people", []):
-        unit = re.sub(r"\s+", "", str(person.get("unit", "")))
+        unit = squeeze(str(person.get("unit", "")))
         if unit and unit not in seen:
             seen.add(unit)
             units.append({"name": unit})
