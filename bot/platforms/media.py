@@ -12,6 +12,12 @@ from that channel. The size limit is enforced while streaming (``bot.platforms.d
 Every failure is a ``BotError`` whose text tells the user what to do (resend later, resend
 the file, compress it); nothing is recorded then. Here it is also logged, once, with the
 reason.
+
+A platform with a configured ``proxy`` (``[wecom] proxy`` / ``[dingtalk] proxy``) fetches
+every file through it, the token and the file host alike: a file url is on another host
+than ``api_base`` (WeCom's CDN, DingTalk's object storage), and an office network that
+reaches the platform only through its proxy reaches those hosts the same way. Without
+one, the usual ``HTTPS_PROXY`` / ``NO_PROXY`` variables apply.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import httpx
 from bot.clock import Clock
 from bot.config import Settings
 from bot.platforms.dingtalk.media import DingTalkMedia
-from bot.platforms.download import MediaError, later
+from bot.platforms.download import HttpClient, MediaError, later
 from bot.platforms.wecom.media import WeComAppMedia, WeComRobotMedia
 from handlers.errors import BotError
 from handlers.files import DEFAULT_MAX_BYTES, FileIntake
@@ -41,7 +47,9 @@ class PlatformMedia:
     """Fetches attachments from WeCom and DingTalk.
 
     ``http`` is shared with the caller; without one, a client is made on first use and
-    closed by ``close()``. ``max_bytes`` is the per-file limit (``FileIntake.max_bytes``).
+    closed by ``close()``. A platform with a ``proxy`` gets a client of its own through it
+    (also closed by ``close()``). ``max_bytes`` is the per-file limit
+    (``FileIntake.max_bytes``).
     """
 
     def __init__(
@@ -53,17 +61,17 @@ class PlatformMedia:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._given = http
-        self._own: httpx.Client | None = None
+        self._own: dict[str, httpx.Client] = {}
         self._own_lock = threading.Lock()
         self.max_bytes = max_bytes
-        client = self._client
+        wecom, dingtalk = self._client(settings.wecom.proxy), self._client(settings.dingtalk.proxy)
         self._fetchers: dict[Channel, Callable[[str], bytes]] = {
             "wecom_app": WeComAppMedia(
-                settings.wecom, http=client, clock=clock, max_bytes=max_bytes
+                settings.wecom, http=wecom, clock=clock, max_bytes=max_bytes
             ).fetch,
-            "wecom_robot": WeComRobotMedia(settings.wecom, http=client, max_bytes=max_bytes).fetch,
+            "wecom_robot": WeComRobotMedia(settings.wecom, http=wecom, max_bytes=max_bytes).fetch,
             "dingtalk": DingTalkMedia(
-                settings.dingtalk, http=client, clock=clock, max_bytes=max_bytes
+                settings.dingtalk, http=dingtalk, clock=clock, max_bytes=max_bytes
             ).fetch,
         }
 
@@ -94,16 +102,23 @@ class PlatformMedia:
             raise BotError(later(channel)) from exc
 
     def close(self) -> None:
-        """Close the client made here (a given client belongs to the caller)."""
+        """Close the clients made here (a given client belongs to the caller)."""
         with self._own_lock:
-            if self._own is not None:
-                self._own.close()
-                self._own = None
+            own, self._own = list(self._own.values()), {}
+        for client in own:
+            client.close()
 
-    def _client(self) -> httpx.Client:
-        if self._given is not None:
-            return self._given
-        with self._own_lock:
-            if self._own is None:
-                self._own = httpx.Client(timeout=MEDIA_TIMEOUT)
-            return self._own
+    def _client(self, proxy: str) -> HttpClient:
+        """Gives the client for a platform with ``proxy`` ("" = none configured)."""
+
+        def get() -> httpx.Client:
+            if not proxy and self._given is not None:
+                return self._given
+            with self._own_lock:
+                client = self._own.get(proxy)
+                if client is None:
+                    client = httpx.Client(timeout=MEDIA_TIMEOUT, proxy=proxy or None)
+                    self._own[proxy] = client
+                return client
+
+        return get

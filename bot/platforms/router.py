@@ -186,4 +186,5 @@ def _wecom_app(wecom: WeComSettings, *, clock: Clock) -> Sender | None:
         agent_id=wecom.agent_id,
         api_base=wecom.api_base,
         clock=clock,
+        proxy=wecom.proxy,
     )

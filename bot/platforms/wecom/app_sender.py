@@ -52,10 +52,15 @@ class _WeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships no typ
         clock: Clock,
         timeout: float,
         session: SessionStorage | None = None,
+        proxy: str = "",
     ) -> None:
         super().__init__(corp_id, secret, session=session, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = f"{api_base.rstrip('/')}/cgi-bin/"
         self._clock = clock
+        if proxy:
+            # requests lets HTTPS_PROXY override a session's proxies; the configured one wins.
+            self._http.trust_env = False
+            self._http.proxies = {"http": proxy, "https": proxy}
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp())
@@ -108,9 +113,16 @@ class WeComAppSender:
         clock: Clock,
         timeout: float = 10.0,
         session: SessionStorage | None = None,
+        proxy: str = "",
     ) -> None:
         self.client = _WeComClient(
-            corp_id, secret, api_base=api_base, clock=clock, timeout=timeout, session=session
+            corp_id,
+            secret,
+            api_base=api_base,
+            clock=clock,
+            timeout=timeout,
+            session=session,
+            proxy=proxy,
         )
         self._agent_id = agent_id.strip()
         self._lock = threading.Lock()
