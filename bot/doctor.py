@@ -1,5 +1,8 @@
 """``edubot doctor``: a pre-flight check in Chinese, one line per item with ✓/✗ and the fix.
 
+The long connections (DingTalk Stream mode, the WeCom robot's 长连接) are checked in
+``bot.doctor_links``; ``Check`` (one line) is in ``bot.doctor_check``.
+
 Each check is a function of the settings, an injected HTTP client and ``now``; the HTTP
 answers' ``Date`` headers double as the clock check, so no extra request is made for it.
 """
@@ -13,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.doctor_check import Check
+from bot.doctor_links import connection_checks
 from bot.errors import DeliveryError
 from bot.holidays import holiday_warning
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, robot_token
@@ -29,26 +33,9 @@ from bot.platforms.wecom.webhook_sender import WeComWebhookSender, webhook_key
 from handlers.messages import OutboundMessage
 from storage.db import make_engine
 
-Status = Literal["ok", "bad", "skip"]
-_MARKS = {"ok": "✓", "bad": "✗", "skip": "–"}
 CLOCK_TOLERANCE_S = 60
 """Platforms refuse callbacks and signatures outside a few minutes; warn well before."""
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report: the item, how it went, what was seen and how to fix it."""
-
-    item: str
-    status: Status
-    detail: str = ""
-    fix: str = ""
-
-    def line(self) -> str:
-        """``✗ 企业微信凭据：… → 处理：…``."""
-        text = f"{_MARKS[self.status]} {self.item}" + (f"：{self.detail}" if self.detail else "")
-        return text + (f" → 处理：{self.fix}" if self.fix and self.status == "bad" else "")
 
 
 @dataclass
@@ -87,10 +74,11 @@ def run_doctor(
         Check("配置文件", "ok", f"{config} 有效"),
         database_check(settings),
         *credential_checks(settings, http, seen),
+        *connection_checks(settings, now),
         *webhook_checks(settings),
         *(send_test_checks(settings, http, now) if send_test else ()),
         public_url_check(settings, http, seen),
-        proxy_check(environ),
+        proxy_check(environ, settings),
         holiday_check(settings, now),
         clock_check(seen, now),
     ]
@@ -272,15 +260,27 @@ def public_url_check(settings: Settings, http: httpx.Client, seen: _Seen) -> Che
 _URL_FIX = "确认服务已启动、nginx 已转发到 edubot、域名解析和证书正确"
 
 
-def proxy_check(environ: Mapping[str, str]) -> Check:
-    """Which proxy outbound requests use (httpx reads the environment), password hidden."""
-    for name in _PROXY_VARS:
-        value = environ.get(name, "")
-        if value:
-            parts = urlsplit(value)
-            shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-            return Check("代理", "ok", f"经 {shown} 访问外网（{name}）")
-    return Check("代理", "skip", "未使用代理（直连）")
+def proxy_check(environ: Mapping[str, str], settings: Settings | None = None) -> Check:
+    """Which proxy outbound requests use, password hidden: a platform's configured
+    ``proxy`` first, else the environment's (httpx and websockets read it)."""
+    configured = []
+    if settings is not None:
+        for label, proxy in (("企业微信", settings.wecom.proxy), ("钉钉", settings.dingtalk.proxy)):
+            if proxy:
+                configured.append(f"{label}经 {_shown(proxy)}")
+    found = next(((name, environ[name]) for name in _PROXY_VARS if environ.get(name)), None)
+    if not configured and found is None:
+        return Check("代理", "skip", "未使用代理（直连）")
+    if not configured:
+        assert found is not None
+        return Check("代理", "ok", f"经 {_shown(found[1])} 访问外网（{found[0]}）")
+    rest = f"其余经 {_shown(found[1])}（{found[0]}）" if found else "其余直连"
+    return Check("代理", "ok", "、".join(configured) + f"（配置文件），{rest}")
+
+
+def _shown(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 def holiday_check(settings: Settings, now: datetime) -> Check:

@@ -12,7 +12,7 @@ from bot.app import Services
 from bot.clock import Clock
 from bot.config import Settings
 from bot.connections.backoff import Backoff
-from bot.connections.lease import DatabaseLease
+from bot.connections.lease import DatabaseLease, robot_lease_name
 from bot.connections.runner import LongConnection
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
@@ -142,7 +142,7 @@ def attach_connections(
         ttl = wecom.robot_lease_seconds
         lease = DatabaseLease(
             services.factory,
-            f"wecom-robot:{wecom.robot_bot_id}"[:64],
+            robot_lease_name(wecom.robot_bot_id),
             instance or instance_name(),
             clock=lease_clock or services.clock,
             ttl=timedelta(seconds=ttl),

@@ -55,3 +55,15 @@ def release_lease(session: Session, name: str, holder: str) -> None:
             ConnectionLease.name == name, ConnectionLease.holder == holder
         )
     )
+
+
+def lease_holder(session: Session, name: str, *, now: datetime) -> str | None:
+    """Who holds lease ``name`` at ``now`` (``None``: nobody, or it has expired)."""
+    row = session.execute(
+        select(ConnectionLease.holder, ConnectionLease.expires_at).where(
+            ConnectionLease.name == name
+        )
+    ).one_or_none()
+    if row is None or row.expires_at < now:
+        return None
+    return str(row.holder)

@@ -26,7 +26,7 @@ from bot.platforms.router import build_router
 from handlers.messages import Attachment, OutboundMessage
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
-from tests.support.http_proxy import LoopbackProxy
+from tests.support.http_proxy import LoopbackProxy, clear_proxy_environment
 
 START = datetime(2026, 4, 6, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 SEED = campaign()
@@ -35,9 +35,7 @@ DOCX = b"PK\x03\x04" + bytes(range(256)) * 4
 
 @pytest.fixture(autouse=True)
 def _no_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    clear_proxy_environment(monkeypatch)
 
 
 @pytest.fixture

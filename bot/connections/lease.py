@@ -22,6 +22,11 @@ from storage.leases import claim_lease, release_lease
 log = logging.getLogger("edubot.connections")
 
 
+def robot_lease_name(bot_id: str) -> str:
+    """The lease of the WeCom robot ``bot_id``'s long connection (one per robot)."""
+    return f"wecom-robot:{bot_id}"[:64]
+
+
 class DatabaseLease:
     """Lease ``name`` held as ``holder`` (this instance's name) for ``ttl`` per renewal."""
 

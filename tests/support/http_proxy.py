@@ -9,6 +9,8 @@ import threading
 from types import TracebackType
 from urllib.parse import urlsplit
 
+import pytest
+
 
 class LoopbackProxy:
     """``with LoopbackProxy() as proxy:`` → ``proxy.url``; ``proxy.requests`` lists each
@@ -93,3 +95,10 @@ async def _pipe(
     finally:
         with contextlib.suppress(OSError):
             writer.close()
+
+
+def clear_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable set: only a configured proxy can carry a request."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)

@@ -135,25 +135,7 @@ class DingTalkStream:
             raise LinkDropped(f"dingtalk stream: gateway refused the socket: {exc}") from exc
 
     async def _open(self) -> tuple[str, str]:
-        url = self._settings.api_base.rstrip("/") + OPEN_PATH
-        async with httpx.AsyncClient(
-            proxy=self._settings.proxy or None, timeout=self._open_timeout
-        ) as client:
-            try:
-                response = await client.post(url, json=open_body(self._settings))
-            except httpx.HTTPError as exc:
-                raise LinkDropped(f"dingtalk stream: connections/open failed: {exc!r}") from exc
-        if response.status_code in (400, 401, 403):
-            raise LoginRefused(f"dingtalk stream: connections/open refused: {_detail(response)}")
-        try:
-            answer = response.json() if response.status_code == 200 else None
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict) or not all(
-            isinstance(answer.get(k), str) and answer[k] for k in ("endpoint", "ticket")
-        ):
-            raise LinkDropped(f"dingtalk stream: connections/open failed: {_detail(response)}")
-        return answer["endpoint"], answer["ticket"]
+        return await open_connection(self._settings, timeout=self._open_timeout)
 
     async def _serve(self, socket: ClientConnection, link: Link) -> None:
         queue: asyncio.Queue[Frame | None] = asyncio.Queue()
@@ -219,6 +201,28 @@ class DingTalkStream:
             log.exception("dingtalk stream: %s could not be handled", frame.message_id)
             return False
         return True
+
+
+async def open_connection(settings: DingTalkSettings, *, timeout: float) -> tuple[str, str]:
+    """``connections/open``: the socket's endpoint and its ticket. ``LoginRefused`` when
+    DingTalk refuses the key and secret, ``LinkDropped`` for anything else that fails."""
+    url = settings.api_base.rstrip("/") + OPEN_PATH
+    async with httpx.AsyncClient(proxy=settings.proxy or None, timeout=timeout) as client:
+        try:
+            response = await client.post(url, json=open_body(settings))
+        except httpx.HTTPError as exc:
+            raise LinkDropped(f"dingtalk stream: connections/open failed: {exc!r}") from exc
+    if response.status_code in (400, 401, 403):
+        raise LoginRefused(f"dingtalk stream: connections/open refused: {_detail(response)}")
+    try:
+        answer = response.json() if response.status_code == 200 else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not all(
+        isinstance(answer.get(k), str) and answer[k] for k in ("endpoint", "ticket")
+    ):
+        raise LinkDropped(f"dingtalk stream: connections/open failed: {_detail(response)}")
+    return answer["endpoint"], answer["ticket"]
 
 
 def _detail(response: httpx.Response) -> str:

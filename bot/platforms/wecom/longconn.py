@@ -119,36 +119,12 @@ class WeComLongConnection:
         """Connect, subscribe and serve until the connection ends (raising why)."""
         self._silent_beats = 0
         try:
-            async with connect(
-                self._settings.robot_ws_url,
-                proxy=self._settings.proxy or True,
-                open_timeout=self._open_timeout,
-                ping_interval=None,  # WeCom's own ping command keeps the connection alive
-                close_timeout=2.0,  # a dead socket is given up quickly, not after 10 s
-                max_size=4 * self._max_frame,
-            ) as socket:
-                await self._subscribe(socket)
+            async with _connect(self._settings, self._open_timeout, 4 * self._max_frame) as socket:
+                await subscribe(socket, self._settings, self._open_timeout)
                 link.up()
                 await self._serve(socket)
         except InvalidHandshake as exc:
             raise LinkDropped(f"wecom longconn: handshake refused: {exc}") from exc
-
-    async def _subscribe(self, socket: ClientConnection) -> None:
-        req_id = _req_id("aibot_subscribe")
-        body = {"bot_id": self._settings.robot_bot_id, "secret": self._settings.robot_secret}
-        await socket.send(request("aibot_subscribe", req_id, body))
-        try:
-            async with asyncio.timeout(self._open_timeout):
-                while True:
-                    frame = parse_frame(await socket.recv())
-                    if frame.req_id == req_id:
-                        break
-        except TimeoutError as exc:
-            raise LinkDropped("wecom longconn: no answer to aibot_subscribe") from exc
-        except (ConnectionClosed, MalformedRequest) as exc:
-            raise LinkDropped(f"wecom longconn: subscribe failed: {exc}") from exc
-        if frame.errcode != 0:
-            raise LoginRefused(f"wecom longconn: subscribe refused: {frame.errcode} {frame.errmsg}")
 
     async def _serve(self, socket: ClientConnection) -> None:
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
@@ -242,6 +218,47 @@ class WeComLongConnection:
                 await socket.send(request("aibot_respond_msg", req_id, answer))
             except ConnectionClosed:
                 log.warning("wecom longconn: %s recorded, but the socket closed first", req_id)
+
+
+def _connect(settings: WeComSettings, open_timeout: float, max_size: int) -> connect:
+    return connect(
+        settings.robot_ws_url,
+        proxy=settings.proxy or True,
+        open_timeout=open_timeout,
+        ping_interval=None,  # WeCom's own ping command keeps the connection alive
+        close_timeout=2.0,  # a dead socket is given up quickly, not after 10 s
+        max_size=max_size,
+    )
+
+
+async def subscribe(socket: ClientConnection, settings: WeComSettings, timeout: float) -> None:
+    """``aibot_subscribe`` with the robot's id and secret; ``LoginRefused`` when WeCom says
+    no, ``LinkDropped`` when it does not answer within ``timeout``."""
+    req_id = _req_id("aibot_subscribe")
+    body = {"bot_id": settings.robot_bot_id, "secret": settings.robot_secret}
+    await socket.send(request("aibot_subscribe", req_id, body))
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = parse_frame(await socket.recv())
+                if frame.req_id == req_id:
+                    break
+    except TimeoutError as exc:
+        raise LinkDropped("wecom longconn: no answer to aibot_subscribe") from exc
+    except (ConnectionClosed, MalformedRequest) as exc:
+        raise LinkDropped(f"wecom longconn: subscribe failed: {exc}") from exc
+    if frame.errcode != 0:
+        raise LoginRefused(f"wecom longconn: subscribe refused: {frame.errcode} {frame.errmsg}")
+
+
+async def probe(settings: WeComSettings, *, timeout: float) -> None:
+    """Connect, subscribe and close again (``edubot doctor``); raises a ``LinkError`` (or
+    ``OSError`` / ``TimeoutError`` from the network) saying why not."""
+    try:
+        async with _connect(settings, timeout, 1024 * 1024) as socket:
+            await subscribe(socket, settings, timeout)
+    except InvalidHandshake as exc:
+        raise LinkDropped(f"wecom longconn: handshake refused: {exc}") from exc
 
 
 def _req_id(prefix: str) -> str:
