@@ -42,6 +42,7 @@ from bot.platforms.fields import declares_over
 from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import callback as wecom
+from bot.platforms.wecom.robot_push import RobotChannel
 from bot.storable import check_storable
 from handlers.files import FileIntake
 from handlers.messages import Channel
@@ -96,6 +97,9 @@ class Services:
     health: HealthProbe[DatabaseHealth] = field(
         default_factory=lambda: HealthProbe(HEALTH_TIMEOUT_S)
     )
+    robot_channel: RobotChannel = field(default_factory=RobotChannel)
+    """The WeCom robot's long connection while this instance holds it: the outbox pushes
+    to groups without a webhook through it (``aibot_send_msg``)."""
 
     def wake(self) -> None:
         """Nudge every background worker (a push was queued)."""

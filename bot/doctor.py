@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, GroupConfig, Settings, load_settings
 from bot.doctor_check import Check
 from bot.doctor_links import connection_checks
 from bot.errors import DeliveryError
@@ -174,6 +174,9 @@ def webhook_checks(settings: Settings) -> Iterator[Check]:
     """Each group's robot address is well-formed (no message is sent)."""
     for group in settings.groups:
         item = f"群 {group.name or group.key}"
+        if group.platform == "wecom" and _by_long_connection(settings, group):
+            yield Check(item, "ok", "经智能机器人长连接推送（须有人先在群里 @机器人 说过话）")
+            continue
         if group.platform == "wecom":
             key = webhook_key(group.webhook) if group.webhook else ""
             if not key or any(c.isspace() for c in key):
@@ -196,6 +199,11 @@ def webhook_checks(settings: Settings) -> Iterator[Check]:
         yield Check(item, "ok", "机器人地址格式正确")
 
 
+def _by_long_connection(settings: Settings, group: GroupConfig) -> bool:
+    """A WeCom group pushed to over the robot's long connection (no webhook)."""
+    return not group.webhook and bool(group.chat_id) and settings.wecom.robot_mode == "websocket"
+
+
 TEST_TEXT = "【edubot 自检】这是一条测试消息，说明机器人可以往本群推送。无需回复。"
 
 
@@ -215,7 +223,7 @@ def send_test_checks(settings: Settings, http: httpx.Client, now: datetime) -> I
     for group in settings.groups:
         item = f"测试消息 → {group.name or group.key}"
         if not group.webhook:
-            yield Check(item, "skip", "没有机器人地址（经应用机器人推送，未测试）")
+            yield Check(item, "skip", "没有机器人地址（经应用机器人或长连接推送，未测试）")
             continue
         sender: WeComWebhookSender | DingTalkRobotSender
         if group.platform == "wecom":

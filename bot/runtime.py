@@ -54,7 +54,9 @@ def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1
     ``send_threads`` > 1 sends different robots' pushes in parallel (``edubot serve``); the
     default sends one by one, so arrivals keep the order of the queue (demo, tests).
     """
-    router = build_router(services.settings, http=http, clock=services.clock)
+    router = build_router(
+        services.settings, http=http, clock=services.clock, robot=services.robot_channel
+    )
     return OutboxSender(
         services.factory,
         router,
@@ -152,6 +154,7 @@ def attach_connections(
             _handle(services),
             heartbeat=heartbeat,
             max_frame_bytes=services.settings.server.max_body_bytes,
+            channel=services.robot_channel,
         )
         added.append(
             LongConnection(

@@ -21,12 +21,12 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.connections.lease import robot_lease_name
 from bot.devtools.emulator import EmulatorServer, EmulatorState
-from bot.doctor import proxy_check, run_doctor
+from bot.doctor import proxy_check, run_doctor, webhook_checks
 from bot.doctor_links import connection_checks
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.leases import claim_lease
 from tests.conftest import make_settings
-from tests.support.campaign import DING_SECRET
+from tests.support.campaign import DING_SECRET, campaign
 from tests.support.http_proxy import clear_proxy_environment
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -180,3 +180,19 @@ def test_the_proxy_line_names_the_configured_proxies(tmp_path: Path) -> None:
     assert proxy_check({"HTTPS_PROXY": "http://gw:8080"}, settings).line() == (
         "✓ 代理：企业微信经 http://proxy.bureau.local:3128（配置文件），其余经 http://gw:8080（HTTPS_PROXY）"
     )
+
+
+def test_a_wecom_group_pushed_over_the_long_connection_needs_no_webhook(tmp_path: Path) -> None:
+    groups = [
+        {**g, "webhook": ""} if g["key"] == "leaders" else g for g in campaign()["groups"]
+    ]
+    websocket = {"robot_mode": "websocket", "robot_bot_id": BOT, "robot_secret": SECRET}
+    by_robot = make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path, groups=groups,
+                             wecom=websocket)  # fmt: skip
+    by_callback = make_settings(f"sqlite:///{tmp_path / 'b.db'}", tmp_path, groups=groups)
+
+    ok = {c.item: c for c in webhook_checks(by_robot)}["群 领导小组群"]
+    bad = {c.item: c for c in webhook_checks(by_callback)}["群 领导小组群"]
+
+    assert ok.line() == "✓ 群 领导小组群：经智能机器人长连接推送（须有人先在群里 @机器人 说过话）"
+    assert bad.status == "bad"

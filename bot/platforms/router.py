@@ -4,6 +4,7 @@
 
     kind     platform  target                     sender
     group    wecom     [[groups]] key, webhook    WeComWebhookSender   (group robot key)
+    group    wecom     [[groups]] key, chat_id    RobotPushSender      (robot long connection)
     group    dingtalk  [[groups]] key, webhook    DingTalkRobotSender  (custom robot, signed)
     group    dingtalk  [[groups]] key, chat_id    DingTalkAppSender    (groupMessages/send)
     person   wecom     userid                     WeComAppSender       (wechatpy, message/send)
@@ -28,6 +29,7 @@ from bot.links import link_maker
 from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
 from bot.platforms.wecom.app_sender import WeComAppSender
+from bot.platforms.wecom.robot_push import RobotChannel, robot_push_sender
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.senders.base import Sender, bounded_rate_key
 from handlers.messages import OutboundMessage
@@ -100,7 +102,9 @@ class SenderRouter:
                 f"group '{group.key}' is on {group.platform}, not {message.platform}"
             )
         if sender is None:
-            need = "webhook" if group.platform == "wecom" else "webhook or chat_id"
+            need = "webhook (or chat_id with the robot's long connection)"
+            if group.platform == "dingtalk":
+                need = "webhook or chat_id"
             raise PermanentDelivery(f"group '{group.key}' has no {need} to send through")
         return sender
 
@@ -111,11 +115,23 @@ def _configured(sender: Sender | None, what: str) -> Sender:
     return sender
 
 
-def build_router(settings: Settings, *, http: httpx.Client, clock: Clock) -> SenderRouter:
-    """Make every sender the settings allow. No network traffic happens here."""
+def build_router(
+    settings: Settings,
+    *,
+    http: httpx.Client,
+    clock: Clock,
+    robot: RobotChannel | None = None,
+) -> SenderRouter:
+    """Make every sender the settings allow. No network traffic happens here.
+
+    ``robot`` is the WeCom robot's long connection (``robot_mode = "websocket"``): a WeCom
+    group with a ``chat_id`` and no webhook is pushed to through it.
+    """
     app = _dingtalk_app(settings.dingtalk, http=http, clock=clock)
+    if settings.wecom.robot_mode != "websocket":
+        robot = None
     groups: dict[str, tuple[GroupConfig, Sender | None]] = {
-        group.key: (group, _group_sender(settings, group, app, http=http, clock=clock))
+        group.key: (group, _group_sender(settings, group, app, robot, http=http, clock=clock))
         for group in settings.groups
     }
     dingtalk_person: Sender | None = None
@@ -152,6 +168,7 @@ def _group_sender(
     settings: Settings,
     group: GroupConfig,
     app: _DingTalkApp | None,
+    robot: RobotChannel | None,
     *,
     http: httpx.Client,
     clock: Clock,
@@ -161,6 +178,8 @@ def _group_sender(
         return WeComWebhookSender(
             http=http, api_base=settings.wecom.api_base, webhook=group.webhook
         )
+    if group.platform == "wecom":
+        return robot_push_sender(robot, settings.wecom.robot_bot_id, group.chat_id, clock.now)
     if group.platform == "dingtalk" and group.webhook:
         return DingTalkRobotSender(
             http=http,

@@ -9,6 +9,11 @@ closed. Tests and the demo drive WeCom's side from their own thread::
     frame = hub.deliver("bot1", body)     # aibot_msg_callback; waits for aibot_respond_msg
     hub.event("bot1", "enter_chat")       # waits for the welcome
     hub.drop("bot1"); hub.mute = True     # a failing network; a WeCom that stops answering
+
+A robot may push (``aibot_send_msg``, markdown or template card) to a chat someone wrote
+to it from: the hub notes each chat it delivers a message from, and the emulator's state
+checks and logs every push (``state.messages("wecom", "aibot_send_msg")``), with WeCom's
+limits of 30 a minute and 1,000 an hour per robot.
 """
 
 from __future__ import annotations
@@ -21,13 +26,25 @@ import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 REFUSED = 40058  # the emulator's code for a bad bot_id or secret
+
+
+class RobotPushes(Protocol):
+    """Where the emulator's state keeps what robots heard and pushed."""
+
+    def robot_heard(self, bot_id: str, chat: str) -> None:
+        """Someone wrote to the robot in ``chat``."""
+        ...
+
+    def robot_push(self, bot_id: str, body: dict[str, Any]) -> tuple[int, str]:
+        """Check and log one push; WeCom's ``(errcode, errmsg)``."""
+        ...
 
 
 @dataclass(eq=False)
@@ -43,7 +60,8 @@ class RobotPeer:
 class WeComLongHub:
     """What the emulated long connection knows: robots, the live socket per robot, frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, pushes: RobotPushes) -> None:
+        self._pushes = pushes
         self._lock = threading.Lock()
         self._robots: dict[str, str] = {}
         self._live: dict[str, RobotPeer] = {}
@@ -129,6 +147,12 @@ class WeComLongHub:
                 answer = {"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"}
                 await peer.socket.send_text(json.dumps(answer))
             return
+        if frame.get("cmd") == "aibot_send_msg":
+            body = frame.get("body")
+            code, why = self._pushes.robot_push(peer.bot_id, body if isinstance(body, dict) else {})
+            answer = {"headers": {"req_id": req_id}, "errcode": code, "errmsg": why}
+            await peer.socket.send_text(json.dumps(answer))
+            return
         waiting = peer.pending.pop(req_id, None)
         if waiting is not None and not waiting.done():
             waiting.set_result(frame)
@@ -177,6 +201,7 @@ class WeComLongHub:
             return JSONResponse({"error": "the robot has no live connection"}, status_code=409)
         req_id = secrets.token_hex(10)
         body = json.loads(await request.body())
+        self._heard(peer.bot_id, body)
         frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": body}
         try:
             answer = await asyncio.wait_for(
@@ -201,12 +226,22 @@ class WeComLongHub:
         self, bot_id: str, cmd: str, body: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         peer = self.wait_for_robot(bot_id, timeout=timeout)
+        self._heard(bot_id, body)
         req_id = secrets.token_hex(10)
         frame = json.dumps(
             {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}, ensure_ascii=False
         )
         answer: dict[str, Any] = _call(peer, _send_and_wait(peer, frame, req_id), timeout)
         return answer
+
+
+    def _heard(self, bot_id: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            return
+        sender = body.get("from")
+        chat = body.get("chatid") or (sender.get("userid") if isinstance(sender, dict) else "")
+        if isinstance(chat, str) and chat:
+            self._pushes.robot_heard(bot_id, chat)
 
 
 async def _send_and_wait(peer: RobotPeer, text: str, req_id: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class EmulatorState(WeComState, DingTalkState):
         super().__init__(clock)
         self.dingtalk_stream = DingTalkStreamHub(self.dingtalk_app_by_secret)
         """The DingTalk Stream gateway (its sockets live in the server's event loop)."""
-        self.wecom_longconn = WeComLongHub()
+        self.wecom_longconn = WeComLongHub(self)
         """The WeCom intelligent robot's long connection endpoint."""
 
     @classmethod

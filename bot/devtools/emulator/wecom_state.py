@@ -11,6 +11,7 @@ import base64
 import secrets
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.devtools.emulator.records import InboundMedia, Platform, TokenState, Upload, WeComApp
@@ -20,6 +21,12 @@ WECOM_WEBHOOK_PER_WINDOW = 20
 """WeCom group robot: 20 messages per minute per key, then errcode 45009."""
 WECOM_APP_PER_MEMBER_PER_WINDOW = 30
 """WeCom app: 30 messages per minute to one member; the excess is dropped silently."""
+AIBOT_PUSH_PER_MINUTE = 30
+AIBOT_PUSH_PER_HOUR = 1000
+"""WeCom robot long connection, aibot_send_msg: 30 a minute and 1,000 an hour per robot."""
+AIBOT_PUSH_TYPES = frozenset({"markdown", "template_card"})
+AIBOT_NOT_HEARD = 846609
+"""The emulator's code for a push to a chat that never wrote to the robot."""
 MEDIA_LIFETIME = timedelta(days=3)
 ROBOT_FILE_LIFETIME = timedelta(minutes=5)
 """WeCom intelligent robot: the file url in a message is valid for five minutes."""
@@ -38,6 +45,9 @@ class WeComState(StateCore):
         self._app_sent: dict[str, datetime] = {}
         self._robot_aes_key = ""
         self._link_keys: dict[str, str] = {}
+        self._robot_heard: set[tuple[str, str]] = set()
+        self._robot_minute: dict[str, deque[datetime]] = {}
+        self._robot_hour: dict[str, deque[datetime]] = {}
 
     def reset(self) -> None:
         """Also forget uploads, rate windows and de-duplication (registries stay)."""
@@ -47,6 +57,8 @@ class WeComState(StateCore):
             self._webhook_window.clear()
             self._member_window.clear()
             self._app_sent.clear()
+            self._robot_minute.clear()
+            self._robot_hour.clear()
 
     # --- registries -----------------------------------------------------------------------
 
@@ -208,3 +220,45 @@ class WeComState(StateCore):
         """Note a delivered app message for ``enable_duplicate_check``."""
         with self.lock:
             self._app_sent[fingerprint] = self.clock.now()
+
+
+    # --- the robot's long connection: proactive pushes (aibot_send_msg) -------------------
+
+    def robot_heard(self, bot_id: str, chat: str) -> None:
+        """Someone wrote to robot ``bot_id`` in ``chat`` (a chatid, or a userid in private):
+        from now on it may push there."""
+        with self.lock:
+            self._robot_heard.add((bot_id, chat))
+
+    def robot_push(self, bot_id: str, body: dict[str, Any]) -> tuple[int, str]:
+        """Check and log one ``aibot_send_msg``; WeCom's ``(errcode, errmsg)`` answer."""
+        chat = body.get("chatid")
+        kind = body.get("msgtype")
+        part = body.get(kind) if isinstance(kind, str) else None
+        content = part.get("content") if isinstance(part, dict) else None
+        with self.lock:
+            if not isinstance(chat, str) or not chat:
+                answer = (40035, "invalid chatid")
+            elif kind not in AIBOT_PUSH_TYPES:
+                answer = (40008, "invalid message type")
+            elif kind == "markdown" and (not isinstance(content, str) or not content.strip()):
+                answer = (44004, "empty content")
+            elif (bot_id, chat) not in self._robot_heard:
+                answer = (AIBOT_NOT_HEARD, "no user has talked to the robot in this chat")
+            elif not self._room_this_hour(bot_id) or not (
+                self._take(self._robot_minute.setdefault(bot_id, deque()), AIBOT_PUSH_PER_MINUTE)
+            ):
+                answer = (45009, "api freq out of limit")
+            else:
+                self._robot_hour[bot_id].append(self.clock.now())
+                answer = (0, "ok")
+            status = "ok" if answer[0] == 0 else str(answer[0])
+            self.record("wecom", "aibot_send_msg", str(chat), body, status)
+        return answer
+
+    def _room_this_hour(self, bot_id: str) -> bool:
+        window = self._robot_hour.setdefault(bot_id, deque())
+        now = self.clock.now()
+        while window and window[0] <= now - timedelta(hours=1):
+            window.popleft()
+        return len(window) < AIBOT_PUSH_PER_HOUR

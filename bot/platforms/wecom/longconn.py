@@ -25,7 +25,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -35,6 +35,9 @@ from bot.connections.runner import Link
 from bot.errors import LinkDropped, LoginRefused, MalformedRequest, Superseded
 from bot.platforms.wecom import wire
 from handlers.messages import InboundMessage, Reply
+
+if TYPE_CHECKING:
+    from bot.platforms.wecom.robot_push import RobotChannel
 
 log = logging.getLogger("edubot.wecom.longconn")
 
@@ -107,12 +110,14 @@ class WeComLongConnection:
         heartbeat: float = 30.0,
         open_timeout: float = 10.0,
         max_frame_bytes: int = 1024 * 1024,
+        channel: RobotChannel | None = None,
     ) -> None:
         self._settings = settings
         self._handle = handle
         self._heartbeat = heartbeat
         self._open_timeout = open_timeout
         self._max_frame = max_frame_bytes
+        self._channel = channel
         self._silent_beats = 0
 
     async def __call__(self, link: Link) -> None:
@@ -122,7 +127,13 @@ class WeComLongConnection:
             async with _connect(self._settings, self._open_timeout, 4 * self._max_frame) as socket:
                 await subscribe(socket, self._settings, self._open_timeout)
                 link.up()
-                await self._serve(socket)
+                if self._channel is not None:
+                    self._channel.attach(socket)  # the outbox may push through it now
+                try:
+                    await self._serve(socket)
+                finally:
+                    if self._channel is not None:
+                        self._channel.detach(socket)
         except InvalidHandshake as exc:
             raise LinkDropped(f"wecom longconn: handshake refused: {exc}") from exc
 
@@ -181,6 +192,8 @@ class WeComLongConnection:
         elif frame.cmd == "aibot_event_callback":
             await self._on_event(socket, frame)
         elif not frame.cmd:
+            if self._channel is not None and self._channel.answered(frame):
+                return  # the answer to a push (aibot_send_msg)
             if frame.errcode not in (0, None):
                 log.warning(
                     "wecom longconn: %s refused: %s %s", frame.req_id, frame.errcode, frame.errmsg
