@@ -2,7 +2,7 @@
 
 edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
 edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
-edubot chat --config edubot.toml --as 申毅  talk to the bot in the terminal
+edubot chat --config edubot.toml --as 申毅 [--over stream|websocket|http|direct]  talk to the bot
 edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
 edubot export --config edubot.toml --venue KEY --format csv|xlsx [--out FILE]
@@ -90,10 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
 
+    _chat_parser(sub)
+    return parser
+
+
+def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = sub.add_parser("chat", help="talk to the bot in the terminal as a configured person")
     _config_arg(chat)
     chat.add_argument("--as", dest="person", required=True)
-    return parser
+    chat.add_argument(
+        "--over",
+        choices=("auto", "direct", "http", "stream", "websocket"),
+        default="auto",
+        help="the wire each message travels: stream (DingTalk Stream mode), websocket (WeCom "
+        "robot long connection), http (the callback), direct (the dispatcher, no wire); "
+        "default auto = the long connection the config uses for the person's platform, "
+        "else direct. The platform emulator runs in-process: nothing reaches the platforms",
+    )
 
 
 def _workbook_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -139,7 +139,7 @@ def chat(args: argparse.Namespace) -> int:
     """``edubot chat``: talk to the bot in the terminal (see ``bot.devtools.chat``)."""
     from bot.devtools.chat import run_chat  # noqa: PLC0415
 
-    return run_chat(_settings(args), args.person)
+    return run_chat(_settings(args), args.person, over=args.over)
 
 
 def template(args: argparse.Namespace) -> int:

@@ -142,19 +142,44 @@ def test_find_person_ignores_spaces(settings: Settings) -> None:
     assert find_person(settings, "申") is None
 
 
+@pytest.mark.parametrize(
+    ("person", "over", "typed", "expected"),
+    [
+        pytest.param(
+            "瑞泉中学校长",
+            [],
+            "帮助\n",
+            ["您是 瑞泉中学校长（校长/负责人） · 瑞泉中学共同体", "瑞泉中学校长，您可以使用："],
+            id="auto-is-direct-in-callback-mode",
+        ),
+        pytest.param(
+            "申毅",
+            ["--over", "websocket"],
+            "进度\n",
+            ["消息经：企业微信智能机器人长连接", "您还剩 5 位未评"],
+            id="over-the-robot-long-connection",
+        ),
+    ],
+)
 def test_the_cli_runs_chat_on_the_example_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    person: str,
+    over: list[str],
+    typed: str,
+    expected: list[str],
 ) -> None:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = text.replace('"sqlite:///edubot.db"', f'"sqlite:///{tmp_path / "e.db"}"')
     text = text.replace('"edubot-data"', f'"{tmp_path / "data"}"')
     config = tmp_path / "edubot.toml"
     config.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("帮助\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
 
-    code = main(["chat", "--config", str(config), "--as", "瑞泉中学校长"])
+    code = main(["chat", "--config", str(config), "--as", person, *over])
 
     out = capsys.readouterr().out
     assert code == 0
-    assert "您是 瑞泉中学校长（校长/负责人） · 瑞泉中学共同体" in out
-    assert "瑞泉中学校长，您可以使用：" in out
+    for line in expected:
+        assert line in out

@@ -2,9 +2,14 @@
 
 The terminal stands in for one configured person's private chat with the bot. Each message
 goes through the same dispatcher, handlers, database and outbox as one from WeCom or
-DingTalk; only the wire is missing. After each answer the pushes that message caused (new
-outbox rows for groups and people) are shown. Chat mode has no network: those pushes stay
-pending in the outbox, and a running ``edubot serve`` on the same database sends them.
+DingTalk. ``--over`` picks the wire (``bot.devtools.chat_wire``): ``stream`` (DingTalk
+Stream mode) and ``websocket`` (the WeCom robot's long connection) send it through the
+platform emulator to the service's own connection, ``http`` through its callback endpoint,
+``direct`` straight to the dispatcher; ``auto`` (the default) is the long connection the
+config uses for the speaker's platform, else ``direct``. The emulator runs in this process;
+nothing reaches the real platforms. After each answer the pushes that message caused (new
+outbox rows for groups and people) are shown. Chat sends no pushes: they stay pending in the
+outbox, and a running ``edubot serve`` on the same database sends them.
 
 A line ending with ``\\`` continues on the next one, so a batch can be typed as
 ``评分\\`` ⏎ ``韩马 19 23 18 22 9``. ``退出`` / ``exit`` or end of input ends the session.
@@ -13,7 +18,6 @@ A line ending with ``\\`` continues on the next one, so a batch can be typed as
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,12 +27,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from bot.app import Services, build_services
 from bot.clock import Clock
 from bot.config import PersonConfig, Settings
 from bot.config.base import squeeze
+from bot.devtools.chat_wire import Line, Over, Speaker, open_line, platform_for, resolve
 from handlers.context import local_time
-from handlers.messages import Channel, InboundMessage, Platform, message_of
+from handlers.messages import Platform, message_of
 from storage.db import transaction
 from storage.models import OutboxRow
 from storage.people import group_by_key, person_by_platform_id
@@ -55,23 +59,14 @@ def find_person(settings: Settings, name: str) -> PersonConfig | None:
     return next((p for p in settings.people if p.name == wanted), None)
 
 
-@dataclass(frozen=True, slots=True)
-class Speaker:
-    """Who the terminal speaks as, and on which platform."""
-
-    name: str
-    platform: Platform
-    channel: Channel
-    user_id: str
-
-
-def identity(person: PersonConfig) -> Speaker | None:
-    """The platform this person talks on: WeCom if they have a userid, else DingTalk."""
-    if person.wecom_userid:
-        return Speaker(person.name, "wecom", "wecom_app", person.wecom_userid)
-    if person.dingtalk_userid:
-        # No sessionWebhook: the dispatcher answers directly and queues no session reply.
-        return Speaker(person.name, "dingtalk", "dingtalk", person.dingtalk_userid)
+def identity(person: PersonConfig, platform: Platform | None = None) -> Speaker | None:
+    """The platform this person talks on: ``platform`` if given (the ``--over`` mode needs
+    it), else WeCom if they have a userid, else DingTalk."""
+    if person.wecom_userid and platform in (None, "wecom"):
+        return Speaker(person.name, "wecom", person.wecom_userid)
+    if person.dingtalk_userid and platform in (None, "dingtalk"):
+        # No sessionWebhook: chat sends no pushes, so no session reply is queued.
+        return Speaker(person.name, "dingtalk", person.dingtalk_userid)
     return None
 
 
@@ -283,8 +278,10 @@ def _isatty(stream: TextIO) -> bool:
 # ── The session ──────────────────────────────────────────────────────────────────────────
 
 
-def banner_lines(settings: Settings, person: PersonConfig, speaker: Speaker) -> list[str]:
-    """Who you are, what you do, where the data is, and how to use the terminal."""
+def banner_lines(
+    settings: Settings, person: PersonConfig, speaker: Speaker, where: str = ""
+) -> list[str]:
+    """Who you are, what you do, where the data is, the wire, and how to use the terminal."""
     roles = "、".join(ROLE_NAMES.get(r, r) for r in person.roles) or "无角色"
     unit = f" · {person.unit}" if person.unit else ""
     lines = [
@@ -295,6 +292,7 @@ def banner_lines(settings: Settings, person: PersonConfig, speaker: Speaker) -> 
     database = make_url(settings.database.url).render_as_string(hide_password=True)
     lines += [
         f"数据库：{database}",
+        *([f"消息经：{where}"] if where else []),
         "发送“帮助”查看可用命令；行末加 \\ 可接着写下一行（一次评多位）；“退出”结束。",
         "推送只在这里显示，不会发出：它们留在发件箱中，由 edubot serve 发送。",
     ]
@@ -305,11 +303,13 @@ def run_chat(
     settings: Settings,
     person: str,
     *,
+    over: Over = "auto",
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     clock: Clock | None = None,
 ) -> int:
-    """Talk to the bot as ``person`` until EOF or 退出. 0 when done, 2 for an unknown person."""
+    """Talk to the bot as ``person`` until EOF or 退出, each message carried ``over`` a wire
+    (``bot.devtools.chat_wire``). 0 when done, 2 for a person the bot cannot hear that way."""
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     interactive = _isatty(stdin)
@@ -326,9 +326,13 @@ def run_chat(
         names = "、".join(p.name for p in settings.people) or "（无）"
         screen.line(f"配置中没有“{person}”。可选的人：{names}")
         return 2
-    speaker = identity(who)
+    speaker = identity(who, platform_for(over))
     if speaker is None:
-        screen.line(f"{who.name} 没有配置 wecom_userid 或 dingtalk_userid，机器人认不出他/她。")
+        need = {"stream": "dingtalk_userid（经钉钉 Stream 对话）", "websocket": "wecom_userid"}
+        screen.line(
+            f"{who.name} 没有配置 {need.get(over, 'wecom_userid 或 dingtalk_userid')}，"
+            "机器人认不出他/她。"
+        )
         return 2
 
     if interactive and stdin is sys.stdin:
@@ -336,42 +340,26 @@ def run_chat(
     else:
         ask = _line_reader(stdin)
 
-    services = build_services(settings, clock=clock)
+    wire = resolve(over, settings, speaker)
     try:
-        screen.banner(banner_lines(settings, who, speaker))
-        _converse(services, screen, ask, speaker)
+        with open_line(settings, speaker, wire, clock=clock) as line:
+            screen.banner(banner_lines(settings, who, speaker, line.where))
+            _converse(line, screen, ask, speaker)
     except KeyboardInterrupt:
         screen.line("")
-    finally:
-        services.engine.dispose()
     return 0
 
 
-def _converse(
-    services: Services,
-    screen: _Screen,
-    ask: Ask,
-    speaker: Speaker,
-) -> None:
-    with transaction(services.factory) as session:
+def _converse(line: Line, screen: _Screen, ask: Ask, speaker: Speaker) -> None:
+    factory, settings = line.services.factory, line.services.settings
+    with transaction(factory) as session:
         mark = outbox_mark(session)
     for text in messages(ask, f"{speaker.name}> ", "… "):
         screen.said(text)
-        outcome = services.dispatcher.process(
-            InboundMessage(
-                platform=speaker.platform,
-                channel=speaker.channel,
-                message_id=f"chat-{uuid.uuid4().hex}",
-                sender_id=speaker.user_id,
-                text=text,
-                chat_type="private",
-                sent_at=services.clock.now(),
-                sender_name=speaker.name,
-            )
-        )
-        screen.reply(outcome.reply.text, outcome.status)
-        with transaction(services.factory) as session:
-            shown, mark = pushes_since(session, mark, services.settings)
+        said = line.send(text)
+        screen.reply(said.text, said.status)
+        with transaction(factory) as session:
+            shown, mark = pushes_since(session, mark, settings)
         for push in shown:
             screen.push(push)
         screen.line("")
