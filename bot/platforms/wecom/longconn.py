@@ -7,7 +7,11 @@ requests come back as ``{headers: {req_id}, errcode, errmsg}``:
 - ``aibot_msg_callback``: a message, its body the same JSON as the API-mode callback
   (``wire.parse_robot_message``). It is handled in order by one worker and answered with
   ``aibot_respond_msg`` carrying its ``req_id``: one ``stream`` reply closed with
-  ``finish: true`` (the documented reply; plain text is not a reply type), ≤ 20,480 bytes.
+  ``finish: true``, ≤ 20,480 bytes. WeCom also takes ``template_card`` and
+  ``stream_with_template_card`` there (plain text is not a reply type); a card's short
+  fields cannot hold what edubot answers (README, "Reply types"), so replies are streams.
+- Answers to our own requests (``{headers: {req_id}, errcode}``) of an outbox push
+  (``aibot_send_msg``, ``robot_push``) go to the ``RobotChannel`` waiting for them.
 - ``aibot_event_callback``: ``enter_chat`` gets a welcome (``aibot_respond_welcome_msg``);
   ``disconnected_event`` means another connection took the robot over. We end the session
   (``Superseded``) and do not fight back: the lease decides who connects again.
