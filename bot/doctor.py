@@ -70,18 +70,39 @@ def run_doctor(
         return [Check("配置文件", "bad", str(exc), "按提示改正后运行 edubot check-config")]
     environ = os.environ if env is None else env
     seen = _Seen()
-    return [
-        Check("配置文件", "ok", f"{config} 有效"),
-        database_check(settings),
-        *credential_checks(settings, http, seen),
-        *connection_checks(settings, now),
-        *webhook_checks(settings),
-        *(send_test_checks(settings, http, now) if send_test else ()),
-        public_url_check(settings, http, seen),
-        proxy_check(environ, settings),
-        holiday_check(settings, now),
-        clock_check(seen, now),
-    ]
+    with _platform_clients(settings, http) as clients:
+        return [
+            Check("配置文件", "ok", f"{config} 有效"),
+            database_check(settings),
+            *credential_checks(settings, clients, seen),
+            *connection_checks(settings, now),
+            *webhook_checks(settings),
+            *(send_test_checks(settings, clients, now) if send_test else ()),
+            public_url_check(settings, http, seen),
+            proxy_check(environ, settings),
+            holiday_check(settings, now),
+            clock_check(seen, now),
+        ]
+
+
+Clients = Mapping[str, httpx.Client]
+"""The client each platform's calls go through (``"wecom"``, ``"dingtalk"``)."""
+
+
+@contextlib.contextmanager
+def _platform_clients(settings: Settings, http: httpx.Client) -> Iterator[Clients]:
+    """``http``, or for a platform with a configured ``proxy`` a client through it, as
+    ``serve`` sends (the proxy may be the only way out of the office network)."""
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        wecom, dingtalk = settings.wecom.proxy, settings.dingtalk.proxy
+        for platform, proxy in (("wecom", wecom), ("dingtalk", dingtalk)):
+            clients[platform] = (
+                stack.enter_context(httpx.Client(proxy=proxy, timeout=http.timeout))
+                if proxy
+                else http
+            )
+        yield clients
 
 
 def database_check(settings: Settings) -> Check:
@@ -111,7 +132,7 @@ def database_check(settings: Settings) -> Check:
     return Check("数据库", "ok", f"{parsed.get_backend_name()} 可写")
 
 
-def credential_checks(settings: Settings, http: httpx.Client, seen: _Seen) -> Iterator[Check]:
+def credential_checks(settings: Settings, clients: Clients, seen: _Seen) -> Iterator[Check]:
     """Fetch a token with each configured platform's credentials, against its API base."""
     wecom = settings.wecom
     if not (wecom.corp_id or wecom.secret):
@@ -121,7 +142,7 @@ def credential_checks(settings: Settings, http: httpx.Client, seen: _Seen) -> It
         params = {"corpid": wecom.corp_id, "corpsecret": wecom.secret}
         yield _token_check(
             "企业微信凭据",
-            lambda: http.get(url, params=params),
+            lambda: clients["wecom"].get(url, params=params),
             lambda data: data.get("errcode") == 0 and bool(data.get("access_token")),
             "核对 [wecom] corp_id（我的企业→企业ID）和 secret（自建应用→Secret），"
             "并在应用的“企业可信IP”里加入本机出口 IP",
@@ -135,7 +156,7 @@ def credential_checks(settings: Settings, http: httpx.Client, seen: _Seen) -> It
         body = {"appKey": ding.app_key, "appSecret": ding.app_secret}
         yield _token_check(
             "钉钉凭据",
-            lambda: http.post(url, json=body),
+            lambda: clients["dingtalk"].post(url, json=body),
             lambda data: bool(data.get("accessToken")),
             "核对 [dingtalk] app_key 和 app_secret（开发者后台→应用→凭证与基础信息）",
             seen,
@@ -218,7 +239,7 @@ class _At:
         return self._now
 
 
-def send_test_checks(settings: Settings, http: httpx.Client, now: datetime) -> Iterator[Check]:
+def send_test_checks(settings: Settings, clients: Clients, now: datetime) -> Iterator[Check]:
     """Send ``TEST_TEXT`` through each group's robot, directly (not via the outbox)."""
     for group in settings.groups:
         item = f"测试消息 → {group.name or group.key}"
@@ -228,11 +249,11 @@ def send_test_checks(settings: Settings, http: httpx.Client, now: datetime) -> I
         sender: WeComWebhookSender | DingTalkRobotSender
         if group.platform == "wecom":
             sender = WeComWebhookSender(
-                http=http, api_base=settings.wecom.api_base, webhook=group.webhook
+                http=clients["wecom"], api_base=settings.wecom.api_base, webhook=group.webhook
             )
         else:
             sender = DingTalkRobotSender(
-                http=http,
+                http=clients["dingtalk"],
                 clock=_At(now),
                 oapi_base=settings.dingtalk.oapi_base,
                 webhook=group.webhook,

@@ -27,7 +27,7 @@ from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.leases import claim_lease
 from tests.conftest import make_settings
 from tests.support.campaign import DING_SECRET, campaign
-from tests.support.http_proxy import clear_proxy_environment
+from tests.support.http_proxy import LoopbackProxy, clear_proxy_environment
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 BOT, SECRET = "aibot-doctor", "robot-secret"
@@ -196,3 +196,28 @@ def test_a_wecom_group_pushed_over_the_long_connection_needs_no_webhook(tmp_path
 
     assert ok.line() == "✓ 群 领导小组群：经智能机器人长连接推送（须有人先在群里 @机器人 说过话）"
     assert bad.status == "bad"
+
+
+def test_the_doctor_goes_through_the_configured_proxy_as_serve_does(
+    tmp_path: Path, emulator: tuple[EmulatorState, str]
+) -> None:
+    state, base = emulator
+    doc = tomlkit.parse(EXAMPLE.read_text(encoding="utf-8"))
+    doc["database"]["url"] = f"sqlite:///{tmp_path / 'edubot.db'}"  # type: ignore[index]
+    with LoopbackProxy() as proxy:
+        for key, value in (("mode", "stream"), ("api_base", base), ("proxy", proxy.url)):
+            doc["dingtalk"][key] = value  # type: ignore[index]
+        path = tmp_path / "edubot.toml"
+        path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+        state.dingtalk_app("k", "s", None)
+        env = {"EDUBOT_DINGTALK_APP_KEY": "k", "EDUBOT_DINGTALK_APP_SECRET": "s"}
+        with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as http:
+            checks = {c.item: c for c in run_doctor(path, http=http, now=NOW, env=env)}
+
+    assert checks["钉钉凭据"].line() == "✓ 钉钉凭据：取到 access token"
+    assert checks["钉钉 Stream 连接"].status == "ok"
+    assert [line.split(" ")[1] for line in proxy.requests] == [
+        f"{base}/v1.0/oauth2/accessToken",
+        f"{base}/v1.0/gateway/connections/open",
+    ]
+    assert checks["代理"].detail.startswith("钉钉经 http://127.0.0.1:")
