@@ -21,7 +21,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.connections.lease import robot_lease_name
 from bot.devtools.emulator import EmulatorServer, EmulatorState
-from bot.doctor import proxy_check, run_doctor, webhook_checks
+from bot.doctor import Check, proxy_check, run_doctor, webhook_checks
 from bot.doctor_links import connection_checks
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.leases import claim_lease
@@ -147,21 +147,28 @@ def test_a_robot_held_by_a_running_instance_is_not_subscribed(
     assert state.wecom_longconn.subscribed == 1
 
 
+def doctor_in_stream_mode(
+    tmp_path: Path, state: EmulatorState, base: str, proxy: str = ""
+) -> list[Check]:
+    """``run_doctor`` on the example config with DingTalk in Stream mode at the emulator
+    (other HTTP answers 404)."""
+    doc = tomlkit.parse(EXAMPLE.read_text(encoding="utf-8"))
+    doc["database"]["url"] = f"sqlite:///{tmp_path / 'edubot.db'}"  # type: ignore[index]
+    for key, value in (("mode", "stream"), ("api_base", base), ("proxy", proxy)):
+        doc["dingtalk"][key] = value  # type: ignore[index]
+    path = tmp_path / "edubot.toml"
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    state.dingtalk_app("k", "s", None)
+    env = {"EDUBOT_DINGTALK_APP_KEY": "k", "EDUBOT_DINGTALK_APP_SECRET": "s"}
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as http:
+        return run_doctor(path, http=http, now=NOW, env=env)
+
+
 def test_run_doctor_shows_the_connection_lines(
     tmp_path: Path, emulator: tuple[EmulatorState, str]
 ) -> None:
     state, base = emulator
-    doc = tomlkit.parse(EXAMPLE.read_text(encoding="utf-8"))
-    doc["database"]["url"] = f"sqlite:///{tmp_path / 'edubot.db'}"  # type: ignore[index]
-    doc["dingtalk"]["mode"] = "stream"  # type: ignore[index]
-    doc["dingtalk"]["api_base"] = base  # type: ignore[index]
-    path = tmp_path / "edubot.toml"
-    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    env = {"EDUBOT_DINGTALK_APP_KEY": "k", "EDUBOT_DINGTALK_APP_SECRET": "s"}
-    state.dingtalk_app("k", "s", None)
-
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as http:
-        checks = run_doctor(path, http=http, now=NOW, env=env)
+    checks = doctor_in_stream_mode(tmp_path, state, base)
 
     by_item = {c.item: c for c in checks}
     assert by_item["钉钉 Stream 连接"].status == "ok"
@@ -202,17 +209,8 @@ def test_the_doctor_goes_through_the_configured_proxy_as_serve_does(
     tmp_path: Path, emulator: tuple[EmulatorState, str]
 ) -> None:
     state, base = emulator
-    doc = tomlkit.parse(EXAMPLE.read_text(encoding="utf-8"))
-    doc["database"]["url"] = f"sqlite:///{tmp_path / 'edubot.db'}"  # type: ignore[index]
     with LoopbackProxy() as proxy:
-        for key, value in (("mode", "stream"), ("api_base", base), ("proxy", proxy.url)):
-            doc["dingtalk"][key] = value  # type: ignore[index]
-        path = tmp_path / "edubot.toml"
-        path.write_text(tomlkit.dumps(doc), encoding="utf-8")
-        state.dingtalk_app("k", "s", None)
-        env = {"EDUBOT_DINGTALK_APP_KEY": "k", "EDUBOT_DINGTALK_APP_SECRET": "s"}
-        with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as http:
-            checks = {c.item: c for c in run_doctor(path, http=http, now=NOW, env=env)}
+        checks = {c.item: c for c in doctor_in_stream_mode(tmp_path, state, base, proxy.url)}
 
     assert checks["钉钉凭据"].line() == "✓ 钉钉凭据：取到 access token"
     assert checks["钉钉 Stream 连接"].status == "ok"
