@@ -147,3 +147,43 @@ def test_wecom_s_own_minute_limit_is_retried_after_a_minute(wecom: Robot) -> Non
         sender.send(push("第31条"), dedupe_key="31")
     assert info.value.code == 45009
     assert info.value.retry_after == 60.0
+
+
+def private_from(wecom: Robot, userid: str) -> None:
+    """``userid`` writes to the robot in a private chat."""
+    body = {
+        "msgid": f"private-{userid}",
+        "aibotid": BOT,
+        "chattype": "single",
+        "from": {"userid": userid},
+        "msgtype": "text",
+        "text": {"content": "进度"},
+    }
+    wecom.hub.deliver(BOT, body)
+
+
+def test_without_the_app_a_person_is_reached_over_the_long_connection(wecom: Robot) -> None:
+    private_from(wecom, "shenyi")
+    services = wecom.instances[0].services
+    no_app = services.settings.model_copy(
+        update={"wecom": services.settings.wecom.model_copy(update={"secret": ""})}
+    )
+    person = OutboundMessage("wecom", "person", "shenyi", "您还有 3 位未评")
+    stranger = OutboundMessage("wecom", "person", "liangfei", "您还有 5 位未评")
+    with httpx.Client() as http:
+        router = build_router(no_app, http=http, clock=services.clock, robot=services.robot_channel)
+        router.send(person, dedupe_key="p")
+        with pytest.raises(PermanentDelivery, match="846609"):
+            router.send(stranger, dedupe_key="s")  # never wrote to the robot
+        with_app = build_router(
+            services.settings, http=http, clock=services.clock, robot=services.robot_channel
+        )
+        assert type(with_app.route(person)).__name__ == "WeComAppSender"  # the app comes first
+
+    (sent,) = wecom.state.messages("wecom", "aibot_send_msg")
+    assert sent.body == {
+        "chatid": "shenyi",
+        "chat_type": 1,
+        "msgtype": "markdown",
+        "markdown": {"content": "您还有 3 位未评"},
+    }

@@ -8,6 +8,7 @@
     group    dingtalk  [[groups]] key, webhook    DingTalkRobotSender  (custom robot, signed)
     group    dingtalk  [[groups]] key, chat_id    DingTalkAppSender    (groupMessages/send)
     person   wecom     userid                     WeComAppSender       (wechatpy, message/send)
+    person   wecom     userid (no app configured) RobotPushSender      (robot long connection)
     person   dingtalk  userid (staffId)           DingTalkAppSender    (oToMessages/batchSend)
     session  dingtalk  sessionWebhook URL         DingTalkSessionSender
 
@@ -59,7 +60,10 @@ class SenderRouter:
         if kind == "group":
             return self._group(message)
         if kind == "person" and platform == "wecom":
-            return _configured(self._wecom_app, "wecom app ([wecom] corp_id/secret/agent_id)")
+            return _configured(
+                self._wecom_app,
+                "wecom app ([wecom] corp_id/secret/agent_id) or the robot's long connection",
+            )
         if kind == "person" and platform == "dingtalk":
             return _configured(
                 self._dingtalk_person, "dingtalk app robot ([dingtalk] app_key/app_secret)"
@@ -125,7 +129,8 @@ def build_router(
     """Make every sender the settings allow. No network traffic happens here.
 
     ``robot`` is the WeCom robot's long connection (``robot_mode = "websocket"``): a WeCom
-    group with a ``chat_id`` and no webhook is pushed to through it.
+    group with a ``chat_id`` and no webhook is pushed to through it, and so is a WeCom
+    person when the app message API is not configured.
     """
     app = _dingtalk_app(settings.dingtalk, http=http, clock=clock)
     if settings.wecom.robot_mode != "websocket":
@@ -139,7 +144,8 @@ def build_router(
         dingtalk_person = DingTalkAppSender(http=http, tokens=app[1], app=app[0])
     return SenderRouter(
         groups=groups,
-        wecom_app=_wecom_app(settings.wecom, clock=clock),
+        wecom_app=_wecom_app(settings.wecom, clock=clock)
+        or robot_push_sender(robot, settings.wecom.robot_bot_id, "", clock.now),
         dingtalk_person=dingtalk_person,
         session=DingTalkSessionSender(http=http),
         links=link_maker(settings.server, clock.now),
@@ -178,7 +184,7 @@ def _group_sender(
         return WeComWebhookSender(
             http=http, api_base=settings.wecom.api_base, webhook=group.webhook
         )
-    if group.platform == "wecom":
+    if group.platform == "wecom" and group.chat_id:
         return robot_push_sender(robot, settings.wecom.robot_bot_id, group.chat_id, clock.now)
     if group.platform == "dingtalk" and group.webhook:
         return DingTalkRobotSender(

@@ -1,9 +1,11 @@
-"""Pushing to a WeCom group over the robot's long connection (``aibot_send_msg``).
+"""Pushing to a WeCom group or person over the robot's long connection (``aibot_send_msg``).
 
 A group whose robot is long-connection only has no webhook key: the outbox reaches it by
 sending ``{cmd: "aibot_send_msg", headers: {req_id}, body: {chatid, chat_type: 2,
 msgtype: "markdown", markdown: {content}}}`` on the live socket and waiting for WeCom's
 answer ``{headers: {req_id}, errcode, errmsg}`` (WecomTeam/aibot-node-sdk ``sendMessage``).
+A person is reached the same way (``chatid`` = userid, ``chat_type: 1``) when the app
+message API is not configured: it needs the server's fixed IP in 企业可信IP, this does not.
 
 What WeCom documents and what follows from it:
 
@@ -37,7 +39,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bot.errors import RetryableDelivery
+from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.platforms.wecom.longconn import Frame, request
 from bot.platforms.wecom.render import wecom_markdown_content
 from bot.senders.base import bounded_rate_key, check_errcode, check_not_empty, check_size
@@ -127,7 +129,9 @@ class RobotChannel:
 
 
 class RobotPushSender:
-    """Pushes to one WeCom group (``chat_id``) through the robot's long connection."""
+    """Pushes to one WeCom group (``chat_id``) through the robot's long connection; without
+    a ``chat_id``, to the person each message names (its ``target`` userid, a private chat
+    that person has opened with the robot)."""
 
     def __init__(
         self,
@@ -159,9 +163,12 @@ class RobotPushSender:
         check_not_empty(where, message)
         check_size(where, utf8_len(content), LIMITS["wecom_markdown"])
         self._take_hour_slot(where)
+        chat = self._chat_id or message.target
+        if not chat or "|" in chat or any(c.isspace() for c in chat):
+            raise PermanentDelivery(f"{where}: '{chat}' is not one chatid or userid")
         body = {
-            "chatid": self._chat_id,
-            "chat_type": 2,
+            "chatid": chat,
+            "chat_type": 2 if self._chat_id else 1,
             "msgtype": "markdown",
             "markdown": {"content": content},
         }
@@ -189,7 +196,8 @@ class RobotPushSender:
 def robot_push_sender(
     channel: RobotChannel | None, bot_id: str, chat_id: str, now: Callable[[], datetime]
 ) -> RobotPushSender | None:
-    """The sender for a group reached only through the long connection, if there is one."""
-    if channel is None or not (bot_id and chat_id):
+    """The sender through the long connection, if there is one: to group ``chat_id``, or
+    with ``chat_id=""`` to each message's person."""
+    if channel is None or not bot_id:
         return None
     return RobotPushSender(channel, bot_id=bot_id, chat_id=chat_id, now=now)
