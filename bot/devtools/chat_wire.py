@@ -46,7 +46,6 @@ from storage.db import transaction
 from storage.inbound import find_inbound
 
 Over = Literal["auto", "direct", "http", "stream", "websocket"]
-OVER_CHOICES: tuple[Over, ...] = ("auto", "direct", "http", "stream", "websocket")
 WAIT_S = 10.0
 """How long a connection may take to come up, and an answer to arrive."""
 _LABELS = {
@@ -79,7 +78,6 @@ class Line:
     """An open line to the bot: the services behind it and how a message is sent."""
 
     services: Services
-    over: Over
     send: Callable[[str], Said]
     where: str = ""
     """What the banner says about the wire (``钉钉 Stream 模式长连接（平台模拟器 …）``)."""
@@ -110,7 +108,7 @@ def open_line(
         if over == "direct":
             services = build_services(settings, clock=clock)
             stack.callback(services.engine.dispose)
-            yield Line(services, over, _direct(services, speaker), _LABELS[over])
+            yield Line(services, _direct(services, speaker), _LABELS[over])
             return
         state = EmulatorState(clock or SystemClock())
         emulator = stack.enter_context(EmulatorServer(state))
@@ -129,7 +127,7 @@ def open_line(
                 stack.callback(connection.stop)
             send = _connected(services, speaker, state, over)
             where = f"{_LABELS[over]}（平台模拟器 {emulator.base_url}）"
-        yield Line(services, over, send, where)
+        yield Line(services, send, where)
 
 
 def _pointed_at(settings: Settings, base: str, over: Over) -> Settings:
