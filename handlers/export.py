@@ -19,6 +19,7 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Platform, Reply, TargetKind, platform_named
 from handlers.pushes import enqueue
+from handlers.refusals import next_step
 from handlers.score_sheet import export_venue
 from handlers.standings import VenueTable, venue_table
 from handlers.status import may_oversee, pick_venue
@@ -44,10 +45,10 @@ def handle_export(ctx: Context, command: Export) -> Reply:
     allowed = [v for v in active_venues(ctx.session) if may_oversee(ctx, v)]
     venue = pick_venue(ctx, command.venue, allowed, "导出")
     if not may_oversee(ctx, venue):
-        host = venue.host.name if venue.host else "组织者"
+        host = venue.host.name if venue.host else "未设置"
         raise BotError(
-            f"{venue_name(venue)}的成绩汇总表只有主持人（{host}）、领导和组织者可以导出；"
-            "成绩公布后会推送到会场群。"
+            f"{venue_name(venue)}的成绩汇总表只有本会场主持人（{host}）、领导和组织者可以导出；"
+            f"成绩公布后会推送到会场群。{next_step(ctx)}"
         )
 
     path = export_path(ctx, venue, command.fmt)

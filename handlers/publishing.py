@@ -89,7 +89,7 @@ def publish(
         ]
         raise BotError(
             f"{table.venue}还有评分未完成（已评 {table.scored}/{table.expected}）："
-            f"{'、'.join(missing)}。全部完成后再公布。"
+            f"{'、'.join(missing)}。全部完成后再公布；发送“进度 {table.venue}”可查看谁还没评。"
         )
     blocking = table.unconfirmed_outliers()
     if blocking:
@@ -111,7 +111,7 @@ def unpublish(ctx: Context, venue: Venue) -> list[str]:
     it no longer stands. Returns the names of those groups."""
     name = venue_name(venue)
     if venue.published_at is None:
-        raise BotError(f"{name}成绩尚未公布，无需撤销。")
+        raise BotError(f"{name}成绩尚未公布，无需撤销：评委可以直接发送“更正 选手 分数”修改。")
     published = ctx.local(venue.published_at)
     venue.published_at = None
     _record(ctx, venue, "unpublish")

@@ -15,10 +15,11 @@ from handlers.examples import EXAMPLE_SLOT, GENERIC_TARGET, fill_example, score_
 from handlers.messages import Reply
 from handlers.publishing import after_scoring, publish_when_ready
 from handlers.pushes import push_to_person
+from handlers.refusals import next_step
 from handlers.results import outliers, venue_complete
 from handlers.rubric import SheetScores, fmt, read_scores
 from handlers.standings import venue_table
-from handlers.venues import resolve_judge_target, venue_name
+from handlers.venues import not_a_judge, resolve_judge_target, venue_name
 from storage.models import Venue
 from storage.people import venues_judged_by
 from storage.scores import (
@@ -53,6 +54,8 @@ class _Scored:
 
 def handle_score(ctx: Context, command: Score) -> Reply:
     """Each line is accepted or refused on its own; refused lines record nothing."""
+    if not ctx.venues().judged_by(ctx.person.id):
+        raise BotError(not_a_judge(ctx))  # before any example of how to score
     if not command.lines:
         raise BotError(fill_example(USAGE, own_example(ctx, command.correction)))
     if len(command.lines) > MAX_LINES:
@@ -133,7 +136,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     if state.published_at is not None:
         raise BotError(
             f"{venue_name(venue)}成绩已于{ctx.local(state.published_at)}公布并锁定，"
-            "不再接受评分。如需改分，请主持人先发送：撤销公布，再发送更正。"
+            f"不再接受评分。{_unlock_hint(ctx, venue)}"
         )
     rubric = venue.rubric
     scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
@@ -180,6 +183,16 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     previous = existing.total if existing is not None else None
     text += _outlier_note(ctx, venue, contestant, scores.total, previous)
     return _Scored(venue, state, counts, text)
+
+
+def _unlock_hint(ctx: Context, venue: VenueSpec) -> str:
+    """How a locked venue's scores can still change, and who can do it."""
+    stored = ctx.session.get(Venue, venue.id)
+    host = stored.host if stored is not None else None
+    unlock = f"撤销公布 {venue_name(venue)}"
+    if host is None or host.id == ctx.person.id or ctx.person.has_role("organizer", "admin"):
+        return f"如需改分，请先发送：{unlock}，再发送更正。"
+    return f"如需改分，请联系主持人{host.name}先发送：{unlock}，再发送更正。"
 
 
 def _numbers(scores: SheetScores) -> str:
@@ -239,7 +252,7 @@ def _confirm_usage(ctx: Context) -> str:
         if judge == ctx.person.name
     ]
     if not flagged:
-        return "“确认”用于分差过大时确认您给的分数无误；您目前没有需要确认的评分。"
+        return f"“确认”用于分差过大时确认您给的分数无误；您目前没有需要确认的评分。{next_step(ctx)}"
     listing = "；".join(f"{v} {c} {fmt(t)} 分" for v, c, t in flagged)
     return f"请写明要确认的选手，例如：确认 {flagged[0][1]}（待确认：{listing}）"
 
@@ -252,9 +265,10 @@ def handle_confirm(ctx: Context, command: Confirm) -> Reply:
     venue, contestant = resolve_judge_target(ctx, target)
     sheet = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if sheet is None:
-        raise BotError(f"您还没有给 {contestant.name} 评分，无需确认。")
+        example = score_example(venue.rubric, contestant.name)
+        raise BotError(f"您还没有给 {contestant.name} 评分，无需确认。请先评分，例如：{example}")
     if venue_state(ctx.session, venue.id).locked:
-        raise BotError(f"{venue_name(venue)}成绩已公布并锁定，无需确认。")
+        raise BotError(f"{venue_name(venue)}成绩已公布并锁定，无需确认。{_unlock_hint(ctx, venue)}")
     confirm_sheet(
         ctx.session,
         sheet,

@@ -8,6 +8,7 @@ from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Reply
 from handlers.publishing import publish, unpublish
 from handlers.pushes import enqueue
+from handlers.refusals import ask_organizer, next_step
 from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.submissions import deadline_progress
 from handlers.venues import chat_venues, find_venue_ref, judge_ids, venue_name
@@ -22,8 +23,7 @@ def pick_venue(ctx: Context, ref: str, candidates: list[Venue], what: str) -> Ve
     if ref:
         venue = find_venue_ref(ctx, ref)
         if venue is None:
-            names = "、".join(venue_name(f) for f in active_venues(ctx.session))
-            raise BotError(f"没有找到会场“{ref}”。可选：{names}")
+            raise BotError(_unknown_venue(ctx, ref, candidates, what))
         return venue
     in_chat = [f for f in chat_venues(ctx) if f in candidates] or chat_venues(ctx)
     pool = in_chat if len(in_chat) == 1 else candidates
@@ -33,6 +33,15 @@ def pick_venue(ctx: Context, ref: str, candidates: list[Venue], what: str) -> Ve
         raise BotError(no_venue_refusal(ctx, what))
     names = "、".join(venue_name(f) for f in pool)
     raise BotError(f"请写明会场，例如：{what} {venue_name(pool[0])}（可选：{names}）")
+
+
+def _unknown_venue(ctx: Context, ref: str, candidates: list[Venue], what: str) -> str:
+    everyone = active_venues(ctx.session)
+    if not everyone:
+        return no_venue_refusal(ctx, what)
+    names = "、".join(venue_name(f) for f in everyone)
+    first = venue_name((candidates or everyone)[0])
+    return f"没有找到会场“{ref}”。请写会场名或前几个字，例如：{what} {first}（可选：{names}）"
 
 
 WHO_MAY = {
@@ -47,18 +56,9 @@ def no_venue_refusal(ctx: Context, what: str) -> str:
     """Why ``what`` has no venue to act on, and what to send instead (a true reason: no
     venue at all, or not one this person may act on)."""
     if not active_venues(ctx.session):
-        fix = (
-            "会场在配置文件的 [[venues]] 中设置，改好后重启服务或运行 edubot check-config 检查。"
-            if ctx.person.has_role("organizer", "admin")
-            else "如有疑问请联系活动组织者。"
-        )
-        return f"本活动还没有会场，没有可{what}的成绩。{fix}"
+        return f"本活动还没有会场，暂时不能使用“{what}”。{ask_organizer(ctx, '会场', '[[venues]]')}"
     who = WHO_MAY.get(what, "会场主持人、领导和组织者")
-    if ctx.venues().judged_by(ctx.person.id):
-        instead = "发送“进度”查看您还有哪些选手未评。"
-    else:
-        instead = "发送“帮助”查看您可以用的命令。"
-    return f"“{what}”只有{who}可以使用，您不在其中。{instead}"
+    return f"“{what}”只有{who}可以使用，您不在其中。{next_step(ctx)}"
 
 
 def may_oversee(ctx: Context, venue: Venue) -> bool:
@@ -93,7 +93,8 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
         if reports:
             parts.extend(["材料提交：", *reports])
     if not parts:
-        raise BotError("您目前没有需要查看进度的会场。发送“帮助”查看可用命令。")
+        instead = "发送“帮助”查看可用命令。" if venues else ask_organizer(ctx, "会场", "[[venues]]")
+        raise BotError(f"您目前没有需要查看进度的会场。{instead}")
     return Reply("\n".join(parts))
 
 
@@ -112,8 +113,10 @@ def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     allowed = [f for f in active_venues(ctx.session) if may_oversee(ctx, f)]
     venue = pick_venue(ctx, command.venue, allowed, "排名")
     if not may_oversee(ctx, venue):
+        host = venue.host.name if venue.host else "未设置"
         raise BotError(
-            f"{venue_name(venue)}的排名只向主持人、领导和组织者开放，成绩公布后会推送到会场群。"
+            f"{venue_name(venue)}的排名只向本会场主持人（{host}）、领导和组织者开放，"
+            f"成绩公布后会推送到会场群。{next_step(ctx)}"
         )
     text = ranking_text(venue_table(ctx.session, venue))
     if ctx.message.chat_type == "group" and venue.published_at is None:

@@ -36,10 +36,11 @@ from handlers.files import (
 )
 from handlers.messages import Attachment, Reply
 from handlers.parsing import parse
+from handlers.refusals import ask_organizer
 from handlers.standings import venue_table
 from handlers.venues import venue_name
 from storage.models import Deadline, DeadlineSubmitter, Person, Submission
-from storage.people import Member, venues_hosted_by, venues_judged_by
+from storage.people import Member, active_venues, venues_hosted_by, venues_judged_by
 from storage.submissions import (
     active_deadlines,
     active_people,
@@ -80,6 +81,10 @@ def open_duties(session: Session, person: Member) -> list[Duty]:
     return result
 
 
+def _ask_about_duties(ctx: Context) -> str:
+    return ask_organizer(ctx, "提交名单", "[[deadlines]] 的 submitters")
+
+
 def _open_list(ctx: Context, duties: Sequence[Duty]) -> str:
     if not duties:
         return "您的材料都已提交；如需更新，发送：提交 材料名 新内容或链接。"
@@ -114,7 +119,7 @@ def submit_handler(intake: FileIntake) -> Callable[[Context, Submit], Reply]:
 def _pick_deadline(ctx: Context, command: Submit) -> Duty:
     duties = duties_of(ctx.session, ctx.person)
     if not duties:
-        raise BotError(f"{ctx.person.name}，您目前没有需要提交的材料。如有疑问请联系活动组织者。")
+        raise BotError(f"{ctx.person.name}，您目前没有需要提交的材料。{_ask_about_duties(ctx)}")
     if not command.material:
         pending = open_duties(ctx.session, ctx.person)
         if len(pending) == 1 and (command.content or ctx.message.attachment):
@@ -227,7 +232,7 @@ def attachment_handler(intake: FileIntake) -> Callable[[Context], Reply | None]:
         shown = attachment.filename or "文件"
         duties = duties_of(ctx.session, ctx.person)
         if not duties:
-            raise BotError(f"收到《{shown}》，但您目前没有需要提交的材料。")
+            raise BotError(f"收到《{shown}》，但您目前没有需要提交的材料。{_ask_about_duties(ctx)}")
         since = ctx.now - INTENT_WINDOW
         intent = parse(last_text_from(ctx.session, ctx.person.id, since, before=ctx.inbound_id))
         if isinstance(intent, Submit) and intent.material and not intent.content:
@@ -256,16 +261,26 @@ handle_attachment = attachment_handler(DEFAULT_INTAKE)
 
 def handle_missing(ctx: Context, command: Missing) -> Reply:
     """Who has not submitted, by unit (hosts, leaders, organizers, admins)."""
-    if not ctx.person.has_role(*REVIEWERS):
+    hosts = bool(venues_hosted_by(ctx.session, ctx.person.id))
+    if not (hosts or ctx.person.has_role(*REVIEWERS)):
         raise BotError("“未交”名单只向主持人、领导和组织者开放。发送“我的”可查看您自己的待交材料。")
     deadlines = active_deadlines(ctx.session)
     if not deadlines:
-        raise BotError("目前没有需要上交的材料，所以没有未交名单。发送“进度”查看会场评分进度。")
+        instead = (
+            "发送“进度”查看会场评分进度。"
+            if active_venues(ctx.session)
+            else ask_organizer(ctx, "材料", "[[deadlines]]")
+        )
+        raise BotError(f"目前没有需要上交的材料，所以没有未交名单。{instead}")
     if command.material:
         match = find_deadline(ctx.session, command.material)
         if match.deadline is None:
-            names = "、".join(d.title for d in (match.candidates or deadlines))
-            raise BotError(f"没有找到唯一的材料“{command.material}”。可选：{names}")
+            shown = match.candidates or deadlines
+            names = "、".join(d.title for d in shown)
+            raise BotError(
+                f"没有找到唯一的材料“{command.material}”。请写材料名或前几个字，"
+                f"例如：未交 {shown[0].title}（可选：{names}）"
+            )
         deadlines = [match.deadline]
     people = active_people(ctx.session)
     blocks = [

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from handlers.catalog import Catalog, Entrant, VenueSpec
 from handlers.context import Context
 from handlers.errors import BotError
+from handlers.refusals import ask_organizer
 from storage.models import Contestant, Venue
 from storage.people import active_venues
 
@@ -152,7 +153,7 @@ def resolve_judge_target(ctx: Context, target: str) -> tuple[VenueSpec, Entrant]
         names = "、".join(c.name for c in ambiguous)
         raise BotError(f"“{contestant_ref}”能对上多位选手：{names}。请写全名或序号。")
     listing = "；".join(f"{venue_name(v)}：{contestant_list(v)}" for v in mine)
-    raise BotError(f"没有找到选手“{contestant_ref}”。{listing}")
+    raise BotError(f"没有找到选手“{contestant_ref}”。请写选手全名、前几个字或序号。{listing}")
 
 
 def _split_venue(venues: Sequence[VenueSpec], target: str) -> tuple[VenueSpec | None, str]:
@@ -171,15 +172,25 @@ def _my_venues(ctx: Context, catalog: Catalog, hint: VenueSpec | None) -> list[V
     person = ctx.person
     judged = catalog.judged_by(person.id)
     if not judged:
-        raise BotError(f"{person.name}，您不是任何会场的评委，不能评分。如有疑问请联系活动组织者。")
+        raise BotError(not_a_judge(ctx))
     in_chat = catalog.in_chat(ctx.message.chat_id)
     candidates: Sequence[VenueSpec] = [hint] if hint is not None else (in_chat or judged)
     mine = [v for v in candidates if person.id in v.judge_ids]
     if not mine:
         names = "、".join(venue_name(v) for v in candidates)
         judges = "、".join(j.name for v in candidates for j in v.judges)
-        raise BotError(
-            f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。"
-            f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
-        )
+        own = judged[0]
+        where = f"您的会场：{'、'.join(venue_name(v) for v in judged)}。"
+        if own.contestants:
+            example = f"评分 {venue_name(own)} {own.contestants[0].name} …"
+            where += f"请在您的会场群里评分，或私聊写明会场，例如：{example}"
+        raise BotError(f"您不是{names}的评委（本会场评委：{judges}），不能在这里评分。{where}")
     return mine
+
+
+def not_a_judge(ctx: Context) -> str:
+    """Why this person may not score: no venue at all, or none they judge."""
+    if not ctx.venues().venues:
+        return f"本活动还没有会场，暂时不能评分。{ask_organizer(ctx, '会场', '[[venues]]')}"
+    fix = ask_organizer(ctx, "评委名单", "[[venues]] 的 judges")
+    return f"{ctx.person.name}，您不是任何会场的评委，不能评分。{fix}"

@@ -175,23 +175,24 @@ def test_a_complete_venue_says_so(sqlite_services: Services, clock: FakeClock) -
             "申毅",
             "导出",
             "wrRuiquan",
-            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出；"
-            "成绩公布后会推送到会场群。",
+            "瑞泉中学会场的成绩汇总表只有本会场主持人（李学斌）、领导和组织者可以导出；"
+            "成绩公布后会推送到会场群。发送“进度”查看您还有哪些选手未评。",
             id="judge-in-venue-group",
         ),
         pytest.param(
             "郭锋",
             "导出 瑞泉中学会场",
             "",
-            "瑞泉中学会场的成绩汇总表只有主持人（李学斌）、领导和组织者可以导出；"
-            "成绩公布后会推送到会场群。",
+            "瑞泉中学会场的成绩汇总表只有本会场主持人（李学斌）、领导和组织者可以导出；"
+            "成绩公布后会推送到会场群。发送“帮助”查看您可以用的命令。",
             id="other-venue-host",
         ),
         pytest.param(
             "李学斌",
             "导出 城关中学",
             "",
-            "没有找到会场“城关中学”。可选：瑞泉中学会场、育红初中会场",
+            "没有找到会场“城关中学”。请写会场名或前几个字，例如：导出 瑞泉中学会场"
+            "（可选：瑞泉中学会场、育红初中会场）",
             id="unknown-venue",
         ),
         pytest.param(
@@ -283,11 +284,11 @@ def test_an_organizer_without_venues_is_told_there_are_none(
         replies = [send(services, "教育股", text).reply.text for text in ("导出", "排名", "公布")]
     finally:
         services.engine.dispose()
-    fix = "会场在配置文件的 [[venues]] 中设置，改好后重启服务或运行 edubot check-config 检查。"
+    fix = "会场在配置文件的 [[venues]] 中设置：请改好后运行 edubot check-config 检查，再重启服务。"
     assert replies == [
-        f"本活动还没有会场，没有可导出的成绩。{fix}",
-        f"本活动还没有会场，没有可排名的成绩。{fix}",
-        f"本活动还没有会场，没有可公布的成绩。{fix}",
+        f"本活动还没有会场，暂时不能使用“导出”。{fix}",
+        f"本活动还没有会场，暂时不能使用“排名”。{fix}",
+        f"本活动还没有会场，暂时不能使用“公布”。{fix}",
     ]
 
 
@@ -306,5 +307,6 @@ def test_a_prefix_of_several_venues_is_refused_with_the_choices(
 
     assert (outcome.status, outcome.reply.text) == (
         "refused",
-        "没有找到会场“学校”。可选：瑞泉中学会场、育红初中会场",
+        "没有找到会场“学校”。请写会场名或前几个字，例如：排名 瑞泉中学会场"
+        "（可选：瑞泉中学会场、育红初中会场）",
     )

@@ -151,9 +151,24 @@ def test_read_scores_accepts(
 NAMES = "工作目标 任务措施 工作阶段进展 工作预期成效 个人表现"
 REFUSED = [
     ("empty", RUBRIC, "", f"没有收到分数。请发送，例如：{EXAMPLE}"),
-    ("over an item max", RUBRIC, "18 27 17 20 9", "任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学 18 ？ 17 20 9"),
-    ("over the first item max", RUBRIC, "20.5 25 20 25 10", "工作目标满分 20，收到 20.5。请改正后重新发送：评分 瑞泉中学 ？ 25 20 25 10"),
-    ("over the last item max", RUBRIC, "18 22 17 20 11", "个人表现满分 10，收到 11。请改正后重新发送：评分 瑞泉中学 18 22 17 20 ？"),
+    (
+        "over an item max",
+        RUBRIC,
+        "18 27 17 20 9",
+        "任务措施满分 25，收到 27。请改正后重新发送：评分 瑞泉中学 18 ？ 17 20 9",
+    ),
+    (
+        "over the first item max",
+        RUBRIC,
+        "20.5 25 20 25 10",
+        "工作目标满分 20，收到 20.5。请改正后重新发送：评分 瑞泉中学 ？ 25 20 25 10",
+    ),
+    (
+        "over the last item max",
+        RUBRIC,
+        "18 22 17 20 11",
+        "个人表现满分 10，收到 11。请改正后重新发送：评分 瑞泉中学 18 22 17 20 ？",
+    ),
     (
         "over an item max, labelled",
         RUBRIC,
@@ -266,7 +281,12 @@ REFUSED = [
     ),
     ("total over the maximum", RUBRIC, "101", f"总分满分 100，收到 101。{RETRY}"),
     ("labelled total over the maximum", RUBRIC, "总分=100.5", f"总分满分 100，收到 100.5。{RETRY}"),
-    ("bare total not allowed", STRICT, "86", f"本评分表需要逐项给分（5 项）。请发送，例如：{EXAMPLE}"),
+    (
+        "bare total not allowed",
+        STRICT,
+        "86",
+        f"本评分表需要逐项给分（5 项）。请发送，例如：{EXAMPLE}",
+    ),
     (
         "总分 not allowed",
         STRICT,

@@ -1100,7 +1100,10 @@ def test_split_text_roundtrips_when_no_line_is_over_long(data: st.DataObject) ->
     limit = data.draw(st.integers(min_value=40, max_value=400), label="limit")
     max_lines = 20
     # Each line (plus the blank lines that travel with it) stays within the limit.
-    line = st.text(st.characters(exclude_characters="\n", exclude_categories=("Cs",)), max_size=(limit - max_lines) // 4)
+    line = st.text(
+        st.characters(exclude_characters="\n", exclude_categories=("Cs",)),
+        max_size=(limit - max_lines) // 4,
+    )
     lines = data.draw(st.lists(line, max_size=max_lines), label="lines")
     text = "\n".join(lines)
     parts = split_text(text, limit)
