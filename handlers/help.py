@@ -17,6 +17,7 @@ from storage.people import active_venues
 from storage.submissions import active_deadlines, duties_of
 
 OVERSEERS = ("leader", "organizer", "admin")
+ORGANIZERS = ("organizer", "admin")
 
 
 def handle_help(ctx: Context, command: Help) -> Reply:
@@ -32,7 +33,24 @@ def handle_help(ctx: Context, command: Help) -> Reply:
         if text
     ]
     sections.append("我的 —— 我的待办和截止时间")
+    unknown = _unknown_group(ctx)
+    if unknown:
+        sections.append(unknown)
     return Reply(f"{ctx.person.name}，您可以使用：\n" + "\n\n".join(sections))
+
+
+def _unknown_group(ctx: Context) -> str:
+    """For an organizer asking in a group the config does not name: the line that names it
+    (the only place an organizer can read a group's chat id)."""
+    chat = ctx.message.chat_id
+    if ctx.message.chat_type != "group" or not chat or not ctx.person.has_role(*ORGANIZERS):
+        return ""
+    if chat in ctx.venues().group_by_chat:
+        return ""
+    return (
+        f'本群还没有登记：请在配置文件中本群的 [[groups]] 里写上 chat_id = "{chat}"，'
+        "机器人就能认出本群（会场群里评分、导出都靠它）。"
+    )
 
 
 def _judge_section(ctx: Context) -> str:

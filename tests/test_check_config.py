@@ -158,7 +158,7 @@ def test_fujian1_timetable_plan(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     path.write_text(fujian1_toml(tmp_path / "edubot.db"), encoding="utf-8")
     code, out, err = run(capsys, str(path))
     assert (code, err) == (0, "")
-    plan = out[out.index("会场与提醒计划:") :].splitlines()
+    plan = out[out.index("会场与提醒计划:") :].split("\n\n")[0].splitlines()
     expected = ["会场与提醒计划:"]
     for key, (location, _unit, host, judges, contestants) in zip(KEYS, VENUES, strict=True):
         group = key if key in KEYS[:2] else "—"
@@ -342,8 +342,10 @@ def test_suspicious_but_legal_configs_are_warned_about(
     odd = text.replace('{ name = "个人表现", max = 10', '{ name = "个人表现", max = 15', 1).replace(
         'name = "申毅"\nroles = ["judge"]', 'name = "申毅"\nroles = ["principal"]', 1
     )
+    odd = odd.replace('chat_id = "cidYuhongGroup"\n', "", 1)
     assert odd.count("max = 15") == 1
     assert 'roles = ["principal"]' in odd
+    assert "cidYuhongGroup" not in odd
     path = tmp_path / "odd.toml"
     path.write_text(odd, encoding="utf-8")
 
@@ -352,6 +354,8 @@ def test_suspicious_but_legal_configs_are_warned_about(
     assert code == 0
     assert "各项满分合计 105，不是 100" in out
     assert '申毅 是 ruiquan 的评委，但 [[people]] 中的 roles 没有 "judge"' in out
+    assert "venues[1].group：会场群 yuhong 没有 chat_id" in out
+    assert "ruiquan 没有 chat_id" not in out
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,17 @@ def test_refusals_hold_nothing_from_the_sample_and_their_examples_work(
             continue
         again = send(own, person, example.strip())
         assert again.status == "ok", (example, again.reply.text)
+
+
+def _help_in(services: Services, person: str, chat_id: str) -> str:
+    message = InboundMessage(
+        "wecom", "wecom_robot", f"own-{next(IDS)}", PEOPLE[person][0], "帮助", "group", chat_id
+    )
+    return services.dispatcher.process(message).reply.text
+
+
+def test_an_organizer_asking_in_an_unlisted_group_is_shown_its_chat_id(own: Services) -> None:
+    line = '本群还没有登记：请在配置文件中本群的 [[groups]] 里写上 chat_id = "wrNewGroup"'
+    assert line in _help_in(own, "教研室", "wrNewGroup")
+    assert "本群还没有登记" not in _help_in(own, "教研室", CHATS["dongqu"])
+    assert "本群还没有登记" not in _help_in(own, "王芳", "wrNewGroup")  # only organizers

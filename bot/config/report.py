@@ -145,6 +145,14 @@ def warnings(settings: Settings) -> list[str]:
                 f"rubrics[{i}]（{rubric.key}）：各项满分合计 {rubric.total_max}，不是 100。"
                 "请核对各项 max；如确实如此可忽略。"
             )
+    chats = {g.key for g in settings.groups if g.chat_id}
+    for i, venue in enumerate(settings.venues):
+        if venue.group and venue.group not in chats:
+            found.append(
+                f"venues[{i}].group：会场群 {venue.group} 没有 chat_id，群里 @机器人 的消息认不出是"
+                "这个会场的群。组织者在群里 @机器人 发“帮助”即可看到本群的 chat_id，"
+                "填进该群的 [[groups]]。"
+            )
     roles = {p.name: p.roles for p in settings.people}
     for i, venue in enumerate(settings.venues):
         for j, judge in enumerate(venue.judges):
