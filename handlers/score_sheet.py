@@ -345,11 +345,14 @@ def export_venue(
     unknown venue or format.
     """
     if fmt not in FORMATS:
-        raise BotError(f"不支持的导出格式“{fmt}”，可用：{'、'.join(FORMATS)}。")
+        raise BotError(f"不支持的导出格式“{fmt}”，请写：{'、'.join(FORMATS)}。")
     venue = venue_by_key(session, venue_key) or match_venue(active_venues(session), venue_key)
     if venue is None:
         known = "、".join(f"{f.key}（{venue_name(f)}）" for f in active_venues(session))
-        raise BotError(f"没有找到会场“{venue_key}”。可用：{known or '无'}。")
+        fix = "请先在 [[venues]] 中设置会场"
+        if known:
+            fix = f"可用：{known}。请写其中之一（代号或会场名）"
+        raise BotError(f"没有找到会场“{venue_key}”。{fix}。")
     table = venue_table(session, venue)
     if fmt == "csv":
         text = csv_text(table)

@@ -106,7 +106,9 @@ def test_a_private_export_reaches_the_asker_as_a_signed_link_that_serves_the_fil
         assert client.get(f"{parts.path}?{parts.query}").status_code == 403
 
 
-def test_without_a_link_secret_the_push_says_whom_to_ask(tmp_path: Path, clock: FakeClock) -> None:
+def test_without_a_link_secret_the_push_says_whom_to_ask_and_never_the_asker_themself(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     state = EmulatorState(clock)
     with EmulatorServer(state) as emulator, httpx.Client(timeout=5) as http:
         data = campaign(f"sqlite:///{tmp_path / 'n.db'}")
@@ -121,5 +123,8 @@ def test_without_a_link_secret_the_push_says_whom_to_ask(tmp_path: Path, clock: 
             text = state.messages(api="message/send")[0].body["text"]["content"]
         finally:
             services.engine.dispose()
-    assert "已生成，请向主持人或组织者索取" in text
+    # 郭锋 hosts the venue: telling him to ask the host would send him to himself.
+    assert "主持人" not in text
+    assert "下载链接未开启：请联系管理员取出文件" in text
+    assert "[server] public_url 和 link_secret" in text
     assert "下载：" not in text

@@ -59,7 +59,9 @@ def test_unpublish_reopens_audits_and_corrects_then_publish_again_pushes(
     _publish(sqlite_services)
     locked = say(sqlite_services, "shenyi", "更正 1号 90")
     assert locked.startswith("瑞泉中学会场成绩已于")
-    assert locked.endswith("如需改分，请联系主持人李学斌先发送：撤销公布 瑞泉中学会场，再发送更正。")
+    assert locked.endswith(
+        "如需改分，请联系主持人李学斌先发送：撤销公布 瑞泉中学会场，再发送更正。"
+    )
     assert say(sqlite_services, "lixuebin", "公布").endswith(
         "如需修改，请先发送：撤销公布 瑞泉中学会场"
     )

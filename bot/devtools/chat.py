@@ -324,7 +324,7 @@ def run_chat(
     who = find_person(settings, person)
     if who is None:
         names = "、".join(p.name for p in settings.people) or "（无）"
-        screen.line(f"配置中没有“{person}”。可选的人：{names}")
+        screen.line(f"配置中没有“{person}”。可选的人：{names}。请用 --as 写其中一人的姓名。")
         return 2
     speaker = identity(who, platform_for(over))
     if speaker is None:
@@ -332,6 +332,7 @@ def run_chat(
         screen.line(
             f"{who.name} 没有配置 {need.get(over, 'wecom_userid 或 dingtalk_userid')}，"
             "机器人认不出他/她。"
+            "请在配置文件的 [[people]] 中为其写上这一项。"
         )
         return 2
 

@@ -83,7 +83,17 @@ class SenderRouter:
         """Only the WeCom group robot carries files; everyone else gets a download link."""
         name = Path(message.file_path).name
         link = self._links(message.file_path)
-        note = f"下载：{link}" if link else f"文件 {name} 已生成，请向主持人或组织者索取。"
+        if link:
+            note = f"下载：{link}"
+        elif message.target_kind == "group":
+            note = f"文件 {name} 已生成，请向主持人或组织者索取。"
+        else:
+            # The asker is the host, a leader or an organizer: nobody to send them to but
+            # whoever runs the service.
+            note = (
+                f"文件 {name} 已生成并保存在服务器上，但下载链接未开启：请联系管理员取出文件，"
+                "或在配置中设置 [server] public_url 和 link_secret 开启链接。"
+            )
         return replace(message, text=f"{message.text}\n{note}", file_path="")
 
     def rate_key(self, message: OutboundMessage) -> str:
