@@ -40,7 +40,9 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.planning.venue_reminders import plan_venue_reminders
 from bot.scheduler import enqueue_digest_now, run_planners
+from handlers.files import FileIntake
 from handlers.messages import (
+    Attachment,
     Channel,
     InboundMessage,
     OutboundMessage,
@@ -59,6 +61,7 @@ IDS = count()
 _BLOCK = re.compile(r"(?:<!-- 不重放：(?P<why>.+?) -->\n+)?```text\n(?P<body>.*?)\n```", re.S)
 _MARKER = re.compile(r"^(?P<targets>(?:【推送 → [^】]+】)+)(?P<rest>.*)$")
 _PLATFORM_LINES = ("下载：", "（附件：")
+_FILE = re.compile(r"^（文件：(.+)）$")
 CHATS = {"ruiquan": "wrRuiquanGroup", "yuhong": "cidYuhongGroup"}
 
 
@@ -168,6 +171,7 @@ FRESH: list[Step] = [
     Block("【发送】导出\n【回复】“导出”只有", "申毅"),
     Block("瑞泉中学校长，您可以使用", "瑞泉中学校长"),
     Block("【发送】提交 书面报告\n【回复】请附上", "瑞泉中学校长"),
+    Block("（文件：报告.docx）", "瑞泉中学校长"),
     Block("王局长，您可以使用", "王局长"),
     Block("“未交”名单只向", "申毅"),
     Block("【回复】请写明会场，例如：导出", "教育股"),
@@ -265,7 +269,10 @@ def guide_bot(tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
     data["database"] = {"url": f"sqlite:///{tmp_path / 'guide.db'}"}
     data["server"] = {**data.get("server", {}), "data_dir": str(tmp_path / "data")}
     env = {"EDUBOT_LINK_SECRET": ""}
-    services = build_services(settings_from_mapping(data, env=env), clock=clock)
+    # Files people send come from the platform; here every file holds 1 KB.
+    intake = FileIntake(lambda _attachment: b"0" * 1024)
+    files: dict[Channel, FileIntake] = {"wecom_app": intake, "dingtalk": intake}
+    services = build_services(settings_from_mapping(data, env=env), clock=clock, files=files)
     yield services
     services.engine.dispose()
 
@@ -285,14 +292,16 @@ def _message(services: Services, name: str, text: str, chat: str) -> InboundMess
     channel: Channel = "dingtalk" if platform == "dingtalk" else "wecom_app"
     if chat and platform == "wecom":
         channel = "wecom_robot"
+    sent_file = _FILE.match(text)  # 【发送】（文件：报告.docx）: a file sent without words
     return InboundMessage(
         platform,
         channel,
         f"guide-{next(IDS)}",
         sender,
-        text,
+        "" if sent_file else text,
         "group" if chat else "private",
         chat_id=CHATS.get(chat, ""),
+        attachment=Attachment("file", "media-1", sent_file.group(1)) if sent_file else None,
     )
 
 
