@@ -9,7 +9,7 @@ outlying score, published. Every answer the bot marks as a refusal must
 (a) hold no name or number from the sample campaign,
 (b) not be contradicted by the reader's role (an organizer is never told only organizers
     may do it, nor to ask the organizer; a judge is never told they judge nowhere), and
-(c) name the next step: a command word, or 请… / 联系….
+(c) name the next step: a command to send (发送 + a command word), or 请… / 联系….
 """
 
 from __future__ import annotations
