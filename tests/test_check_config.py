@@ -269,6 +269,9 @@ def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, _, err = run(capsys, str(tmp_path / "nope.toml"))
     assert code == 2
     assert "nope.toml" in err
+    # A new organizer without a file yet is told in Chinese where one comes from.
+    assert "读不到配置文件" in err
+    assert "把 config.example.toml 复制为 edubot.toml" in err
 
 
 # ------------------------------------------------------------------- several mistakes at once

@@ -4,7 +4,8 @@ item 4).
 Each command is sent by each kind of person of a campaign unlike the sample (3-item rubric,
 two venues sharing a judge, a deadline with a long name) in each state a campaign goes
 through: without venues, without anything, before scoring, half scored, complete with an
-outlying score, published. Every answer the bot marks as a refusal must
+outlying score, published, and published then withdrawn (撤销公布). Every answer the bot
+marks as a refusal must
 
 (a) hold no name or number from the sample campaign,
 (b) not be contradicted by the reader's role (an organizer is never told only organizers
@@ -35,7 +36,7 @@ NOBODY = "钱老师"  # in the list, with no role at all
 UIDS = {name: uid for name, (uid, _, _) in PEOPLE.items()} | {NOBODY: "qianlaoshi"}
 STRANGER = "not-in-the-list"
 
-STATES = ["empty", "no_venues", "fresh", "partial", "outlier", "published"]
+STATES = ["empty", "no_venues", "fresh", "partial", "outlier", "published", "withdrawn"]
 
 COMMANDS = [
     "评分",
@@ -126,9 +127,11 @@ def _set_up(services: Services, state: str) -> None:
     _ok(services, "王芳", "评分\n2号 30 30 15\n3号 28 28 14")
     _ok(services, "李强", "评分 东区 周晓燕 32 32 16\n东区 吴建华 30 30 15\n东区 郑丽娟 28 28 14")
     _ok(services, "陈静", "评分\n1号 32 32 16\n2号 30 30 15\n3号 10 10 5")  # 25: an outlier
-    if state == "published":
+    if state in ("published", "withdrawn"):
         _ok(services, "陈静", "确认 郑丽娟")
         _ok(services, "赵磊", "公布")
+    if state == "withdrawn":
+        _ok(services, "赵磊", "撤销公布")
 
 
 @pytest.fixture(params=STATES)

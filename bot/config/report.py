@@ -94,6 +94,10 @@ def _table_start(lines: list[str], table: str, index: int | None) -> int | None:
 
 
 _EXPLAIN: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"^cannot read the file.*$"),
+        "读不到配置文件：请检查路径；第一次使用可把 config.example.toml 复制为 edubot.toml 再改",
+    ),
     (re.compile(r"^unknown key"), "未知的键：请对照 config.example.toml 检查拼写，或删去这一行"),
     (re.compile(r"^required key is missing"), "缺少必填项：请补上这一项"),
     (
