@@ -49,8 +49,10 @@ from handlers.messages import (
     message_of,
     platform_named,
 )
+from handlers.parsing import _WORDS
 from storage.db import transaction
 from storage.models import OutboxRow
+from tests.test_own_campaign import examples
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "用户指南.md"
@@ -405,3 +407,30 @@ def test_the_parser_reads_a_block_with_pushes() -> None:
     )
     assert (shown.sent, shown.reply) == ("公布", "好")
     assert shown.pushes == (("乙群", "结果"), ("甲群", "结果"))
+
+
+def test_every_example_a_help_in_the_guide_shows_is_accepted(guide_bot: Services) -> None:
+    """帮助 lists only what the person may use: each example it shows, sent back in order
+    on the forum's morning, is accepted (公布 / 撤销公布 wait for a complete venue)."""
+    blocks, _ = guide_blocks()
+    helps = [b for b in blocks if b.sent == "帮助"]
+    assert len(helps) >= 4
+    for shown in helps:
+        person = shown.reply.split("，", 1)[0]
+        for example in examples(shown.reply):
+            if example.startswith(("公布", "撤销公布")):
+                continue
+            message = _message(guide_bot, person, example, "")
+            outcome = guide_bot.dispatcher.process(message)
+            assert outcome.status == "ok", (person, example, outcome.reply.text)
+
+
+def test_the_guides_alias_table_is_what_the_parser_reads() -> None:
+    """Each row of 常用命令的别名 lists every other word the parser reads as that command."""
+    text = GUIDE.read_text(encoding="utf-8")
+    table = text[text.index("### 常用命令的别名") :].split("\n\n")[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    assert len(rows) >= 8
+    for command, aliases in rows:
+        same = {w for w, kind in _WORDS.items() if kind == _WORDS[command.strip()]}
+        assert set(aliases.strip().split("、")) == same - {command.strip()}, command
