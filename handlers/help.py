@@ -12,6 +12,7 @@ from handlers.commands import Help, Unknown
 from handlers.context import Context
 from handlers.examples import example_total, labelled_values, rubric_summary, score_example
 from handlers.messages import Reply
+from handlers.refusals import ask_organizer
 from handlers.venues import venue_name
 from storage.people import active_venues
 from storage.submissions import active_deadlines, duties_of
@@ -138,6 +139,8 @@ def _overseer_section(ctx: Context) -> str:
     deadlines = active_deadlines(ctx.session)
     if deadlines:
         lines.append(f"未交 {deadlines[0].title} —— 未提交名单（按单位）")
+    if not venues and ctx.person.has_role(*ORGANIZERS):
+        lines.append(f"本活动还没有会场。{ask_organizer(ctx, '会场', '[[venues]]')}")
     if not lines:
         return ""
     role = "组织者" if ctx.person.has_role("organizer", "admin") else "领导"

@@ -227,3 +227,17 @@ def test_the_checks_catch_what_issue_15_saw() -> None:
         "只有东区实验小学会场的主持人（赵磊）或组织者可以公布成绩。", "孙丽", {"host"}
     )
     assert not INSTRUCTION.search("您没有可排名的会场。")
+
+
+def test_an_organizer_without_venues_is_told_in_help_where_they_come_from(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = settings_from_mapping(_campaign(sqlite_url, tmp_path / "data", "empty"))
+    services = build_services(settings, clock=clock)
+    try:
+        shown = _send(services, "教研室", "帮助").reply.text
+        leader = _send(services, "马局长", "帮助").reply.text
+    finally:
+        services.engine.dispose()
+    assert "本活动还没有会场。会场在配置文件的 [[venues]] 中设置" in shown
+    assert "还没有会场" not in leader  # only organizers can do something about it
