@@ -24,6 +24,7 @@ from storage.models import (
     Venue,
     VenueJudge,
 )
+from storage.scores import recount_sheets
 
 
 def sync_config(session: Session, settings: Settings) -> None:
@@ -136,18 +137,22 @@ def _sync_venues(
         venue.auto_publish = cfg.auto_publish
         venue.active = True
         wanted_judges = [people[name].id for name in cfg.judges]
-        if [j.person_id for j in venue.judges] != wanted_judges:
+        judges_changed = [j.person_id for j in venue.judges] != wanted_judges
+        if judges_changed:
             venue.judges.clear()
             session.flush()
             for position, name in enumerate(cfg.judges, start=1):
                 venue.judges.append(VenueJudge(person=people[name], position=position))
         session.flush()
-        _sync_contestants(session, venue, cfg.contestants)
+        if _sync_contestants(session, venue, cfg.contestants) or judges_changed:
+            recount_sheets(session, venue.id)
     session.flush()
 
 
-def _sync_contestants(session: Session, venue: Venue, names: tuple[str, ...]) -> None:
+def _sync_contestants(session: Session, venue: Venue, names: tuple[str, ...]) -> bool:
+    """Bring the venue's contestants to ``names``; whether any of them came or went."""
     current = {c.name: c for c in session.scalars(select(Contestant).filter_by(venue_id=venue.id))}
+    before = {name for name, c in current.items() if c.position > 0}
     for old in current.values():
         old.position = 0
     for position, name in enumerate(names, start=1):
@@ -158,6 +163,7 @@ def _sync_contestants(session: Session, venue: Venue, names: tuple[str, ...]) ->
         contestant.position = position
     session.flush()
     session.expire(venue, ["contestants"])
+    return before != set(names)
 
 
 def _sync_deadlines(session: Session, settings: Settings, groups: dict[str, Group]) -> None:

@@ -178,6 +178,10 @@ class VenueJudge(Base):
     )
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many of the venue's current contestants this judge has a sheet for: kept as
+    sheets are written (``storage.scores``) and recounted when the venue's judges or
+    contestants change, so "还剩 N 位" and completion cost the same in any venue size."""
     person: Mapped[Person] = relationship(lazy="joined")
 
 
@@ -219,7 +223,10 @@ class ScoreSheet(Base):
     """One judge × one contestant: the current scores. Every revision is in ScoreRevision."""
 
     __tablename__ = "score_sheets"
-    __table_args__ = (UniqueConstraint("forum_id", "judge_id", "contestant_id"),)
+    __table_args__ = (
+        UniqueConstraint("forum_id", "judge_id", "contestant_id"),
+        Index("ix_score_sheets_forum_contestant", "forum_id", "contestant_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     venue_id: Mapped[int] = mapped_column("forum_id", ForeignKey("forums.id"), index=True)

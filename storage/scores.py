@@ -11,18 +11,35 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.db import execute_core, insert_id
-from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue
+from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue, VenueJudge
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
 
 # The statements a score line runs, built once. Building a statement costs several times
 # what SQLite takes to run it; these run for every message (see README, Benchmarks).
-_COUNTS = (
-    select(ScoreSheet.judge_id, func.count())
+_JUDGES: Table = VenueJudge.__table__  # type: ignore[assignment]
+_COUNTS = select(VenueJudge.person_id, VenueJudge.scored).where(
+    VenueJudge.venue_id == bindparam("venue")
+)
+_TALLY = (
+    update(_JUDGES)
+    .where(_JUDGES.c.forum_id == bindparam("venue"), _JUDGES.c.person_id == bindparam("judge"))
+    .values(scored=_JUDGES.c.scored + 1)
+)
+_SCORED_NOW = (
+    select(func.count())
+    .select_from(ScoreSheet)
     .join(Contestant, Contestant.id == ScoreSheet.contestant_id)
-    .where(ScoreSheet.venue_id == bindparam("venue"), Contestant.position > 0)
-    .group_by(ScoreSheet.judge_id)
+    .where(
+        ScoreSheet.venue_id == _JUDGES.c.forum_id,
+        ScoreSheet.judge_id == _JUDGES.c.person_id,
+        Contestant.position > 0,
+    )
+    .scalar_subquery()
+)
+_RECOUNT = (
+    update(_JUDGES).where(_JUDGES.c.forum_id == bindparam("venue")).values(scored=_SCORED_NOW)
 )
 _STATE = select(Venue.completed_at, Venue.published_at, Venue.auto_publish).where(
     Venue.id == bindparam("venue")
@@ -64,12 +81,19 @@ def sheets_for_venue(
 def sheet_counts(session: Session, venue_id: int, judge_ids: Iterable[int]) -> dict[int, int]:
     """How many of the venue's current contestants (position ≥ 1) each of ``judge_ids`` has
     scored: what "complete" and "how many left" are counted from. Sheets of people who are
-    no longer judges of the venue do not count."""
+    no longer judges of the venue do not count. Read from the tallies kept on the judges'
+    rows (one row per judge), not counted from the sheets."""
     counts = dict.fromkeys(judge_ids, 0)
     for judge, n in execute_core(session, _COUNTS, {"venue": venue_id}):
         if judge in counts:
             counts[judge] = int(n)
     return counts
+
+
+def recount_sheets(session: Session, venue_id: int) -> None:
+    """Count the tallies of ``sheet_counts`` again from the sheets: after the venue's judges
+    or contestants changed (a removed contestant's sheets stop counting)."""
+    execute_core(session, _RECOUNT, {"venue": venue_id})
 
 
 def count_sheets(session: Session, venue: Venue) -> int:
@@ -143,6 +167,7 @@ def record_sheet(
     """Create or replace the judge's sheet for the contestant and append the revision.
 
     ``existing`` is the sheet the caller already read in this transaction (None: none yet).
+    A new sheet adds one to the judge's tally (the caller scores current contestants only).
     A concurrent first score of the same sheet fails on the unique index, and the message
     is retried as a whole.
     """
@@ -150,6 +175,7 @@ def record_sheet(
     if existing is None:
         row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
         sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})
+        execute_core(session, _TALLY, {"venue": venue_id, "judge": judge_id})
         sheet = StoredSheet(sheet_id, total, items, 1)
     else:
         revision = existing.revision + 1
