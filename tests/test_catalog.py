@@ -21,7 +21,7 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from storage.models import ScoreSheet
 from tests.support.campaign import RUIQUAN, campaign
-from tests.support.wire import wecom_private
+from tests.support.wire import PrivateChat
 
 SCORE = "18 22 17 20 9"
 
@@ -47,19 +47,6 @@ def first(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
     svc.engine.dispose()
 
 
-class Sender:
-    """Private WeCom app messages from one judge, each with a new message id."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.sent = 0
-
-    def __call__(self, user: str, text: str) -> str:
-        self.sent += 1
-        message = wecom_private(user, text, f"catalog-{self.sent}")
-        return self.services.dispatcher.process(message).reply.text
-
-
 def sheets(services: Services) -> int:
     with services.factory() as session:
         return int(session.scalar(select(func.count()).select_from(ScoreSheet)) or 0)
@@ -68,7 +55,7 @@ def sheets(services: Services) -> int:
 def test_a_sync_by_another_process_reaches_a_running_dispatcher(
     first: Services, db_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    send = Sender(first)
+    send = PrivateChat(first.dispatcher, "catalog")
     assert send("shenyi", f"评分 杜桥中学 {SCORE}").startswith("已记录 申毅 → 杜桥中学")
     assert "没有找到选手“新城中学”" in send("shenyi", f"评分 新城中学 {SCORE}")
 
@@ -100,7 +87,7 @@ def test_the_catalog_is_loaded_once_while_the_config_stands(
         return real(cls, session, generation)
 
     monkeypatch.setattr(handlers.catalog.Catalog, "load", classmethod(counting))
-    send = Sender(first)
+    send = PrivateChat(first.dispatcher, "catalog")
     for name in RUIQUAN:
         assert send("liangfei", f"评分 {name} {SCORE}").startswith(f"已记录 梁飞 → {name}")
     send("nobody", "帮助")  # a stranger is looked up in the same catalog
@@ -121,7 +108,7 @@ def test_people_come_from_the_catalog_too(
     first: Services, db_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
     """A person added to the config can use the bot as soon as it is synced anywhere."""
-    send = Sender(first)
+    send = PrivateChat(first.dispatcher, "catalog")
     assert "不在本次活动名单中" in send("newjudge", f"评分 杜桥中学 {SCORE}")
 
     def edit(data: dict[str, Any]) -> None:
@@ -151,7 +138,7 @@ def test_wecom_userids_match_regardless_of_case(
         settings_from_mapping(config(db_url, tmp_path, edit=edit)), clock=clock
     )
     try:
-        send = Sender(services)
+        send = PrivateChat(services.dispatcher, "catalog")
         assert send("shenyi", f"评分 杜桥中学 {SCORE}").startswith("已记录 申毅 → 杜桥中学")
         assert send("SHENYI", f"评分 尚德中学 {SCORE}").startswith("已记录 申毅 → 尚德中学")
     finally:

@@ -23,7 +23,7 @@ from storage.db import MIGRATIONS, make_engine, transaction, upgrade
 from storage.models import Contestant, ScoreSheet, Venue
 from storage.scores import sheet_counts
 from tests.support.campaign import RUIQUAN, campaign
-from tests.support.wire import wecom_private
+from tests.support.wire import PrivateChat
 
 SCORE = "18 22 17 20 9"
 JUDGES = {"shenyi": "申毅", "liangfei": "梁飞", "zhangweili": "张伟利"}
@@ -48,19 +48,6 @@ def first(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
     svc.engine.dispose()
 
 
-class Judges:
-    """Private WeCom messages from the venue's judges, each with a new message id."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.sent = 0
-
-    def __call__(self, user: str, text: str) -> str:
-        self.sent += 1
-        message = wecom_private(user, text, f"tally-{self.sent}")
-        return self.services.dispatcher.process(message).reply.text
-
-
 def kept_and_counted(services: Services) -> tuple[dict[int, int], dict[int, int]]:
     """The kept tallies of 瑞泉 and the same numbers counted from its sheets."""
     with transaction(services.factory) as session:
@@ -83,7 +70,7 @@ def kept_and_counted(services: Services) -> tuple[dict[int, int], dict[int, int]
 def test_tallies_follow_scores_corrections_and_every_config_change(
     first: Services, db_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    send = Judges(first)
+    send = PrivateChat(first.dispatcher, "tally")
     for name in RUIQUAN[:3]:
         assert send("shenyi", f"评分 {name} {SCORE}").startswith("已记录")
     assert send("liangfei", f"评分 {RUIQUAN[0]} {SCORE}").startswith("已记录")
@@ -97,22 +84,25 @@ def test_tallies_follow_scores_corrections_and_every_config_change(
     without = [n for n in RUIQUAN if n != RUIQUAN[1]]
     start(db_url, tmp_path, clock, contestants=without).engine.dispose()
     kept, counted = kept_and_counted(first)
-    assert kept == counted and sorted(kept.values()) == [0, 1, 2]
+    assert kept == counted
+    assert sorted(kept.values()) == [0, 1, 2]
     assert "本会场您还剩 1 位未评" in send("shenyi", f"评分 {RUIQUAN[3]} {SCORE}")
 
     # It comes back, the judges are reordered and 梁飞 leaves: recounted from the sheets.
     start(db_url, tmp_path, clock, judges=["张伟利", "申毅"]).engine.dispose()
     kept, counted = kept_and_counted(first)
-    assert kept == counted and sorted(kept.values()) == [0, 4]
+    assert kept == counted
+    assert sorted(kept.values()) == [0, 4]
     # 梁飞 returns: the sheet written before leaving counts again.
     start(db_url, tmp_path, clock, judges=["申毅", "梁飞", "张伟利"]).engine.dispose()
     kept, counted = kept_and_counted(first)
-    assert kept == counted and sorted(kept.values()) == [0, 1, 4]
+    assert kept == counted
+    assert sorted(kept.values()) == [0, 1, 4]
     assert "本会场您还剩 3 位未评" in send("liangfei", f"评分 {RUIQUAN[1]} {SCORE}")
 
 
 def test_the_last_sheet_still_completes_the_venue(first: Services) -> None:
-    send = Judges(first)
+    send = PrivateChat(first.dispatcher, "tally")
     answers = [send(user, f"评分 {name} {SCORE}") for user in JUDGES for name in RUIQUAN]
     assert "您在瑞泉中学会场的评分已全部完成" in answers[-1]
     with transaction(first.factory) as session:
@@ -125,7 +115,7 @@ def test_the_last_sheet_still_completes_the_venue(first: Services) -> None:
 def test_the_migration_counts_the_tallies_of_an_existing_database(
     first: Services, db_url: str
 ) -> None:
-    send = Judges(first)
+    send = PrivateChat(first.dispatcher, "tally")
     for name in RUIQUAN[:2]:
         send("shenyi", f"评分 {name} {SCORE}")
     send("zhangweili", f"评分 {RUIQUAN[4]} {SCORE}")

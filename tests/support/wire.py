@@ -36,6 +36,21 @@ def wecom_private(user: str, text: str, message_id: str, **extra: Any) -> Inboun
     )
 
 
+class PrivateChat:
+    """Private WeCom app messages sent straight to a dispatcher, each with a new message id;
+    returns the answer's text."""
+
+    def __init__(self, dispatcher: Any, prefix: str) -> None:
+        self.dispatcher = dispatcher
+        self.prefix = prefix
+        self.sent = 0
+
+    def __call__(self, user: str, text: str) -> str:
+        self.sent += 1
+        message = wecom_private(user, text, f"{self.prefix}-{self.sent}")
+        return str(self.dispatcher.process(message).reply.text)
+
+
 def wecom_app_request(
     user: str, text: str, msg_id: str, now: datetime
 ) -> tuple[dict[str, str], bytes]:
