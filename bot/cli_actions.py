@@ -29,7 +29,12 @@ def serve(args: argparse.Namespace) -> int:
     from bot.app import build_services, create_app  # noqa: PLC0415
     from bot.holidays import holiday_warning  # noqa: PLC0415
     from bot.http_timeouts import timed_protocol  # noqa: PLC0415
-    from bot.runtime import attach_background, attach_connections, plan_on_start  # noqa: PLC0415
+    from bot.runtime import (  # noqa: PLC0415
+        attach_background,
+        attach_connections,
+        plan_on_start,
+        settle_heap,
+    )
 
     settings = _settings(args)
     warning = holiday_warning(settings, datetime.now(settings.tz))
@@ -41,6 +46,7 @@ def serve(args: argparse.Namespace) -> int:
         attach_background(services)
     attach_connections(services)
     app = create_app(services)
+    settle_heap()
     uvicorn.run(
         app,
         host=args.host or settings.server.host,

@@ -3,6 +3,8 @@ platforms, and closing them again."""
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -24,6 +26,8 @@ from bot.scheduler import Scheduler, instance_name
 from bot.storable import check_storable
 from handlers.messages import InboundMessage, Reply
 from storage.db import transaction
+
+log = logging.getLogger("edubot")
 
 
 class _HttpCloser:
@@ -73,6 +77,20 @@ def plan_on_start(services: Services) -> int:
     """Venue reminders are planned when the config is synced (idempotent)."""
     with transaction(services.factory) as session:
         return plan_venue_reminders(session, services.settings, services.clock.now())
+
+
+def settle_heap() -> int:
+    """Collect the start-up garbage, then move every object alive now (modules, config,
+    catalog, compiled statements, the app: ~150,000 of them) out of the collector's reach.
+
+    They live as long as the process, yet every full collection walked them all again: 80 to
+    200 ms with serve's heap, paid by whichever request happened to trigger it. Returns how
+    many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    log.info("start-up heap settled: %d objects left out of garbage collection", frozen)
+    return frozen
 
 
 def outbound_client(settings: Settings) -> httpx.Client:
