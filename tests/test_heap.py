@@ -34,6 +34,5 @@ def test_start_up_objects_are_frozen_and_start_up_garbage_is_not() -> None:
 
     assert freed == [True]  # collected first, not kept for the life of the process
     assert frozen > 0
-    assert gc.get_freeze_count() >= frozen
     assert not any(o is kept for o in gc.get_objects(generation=2))  # out of every collection
     assert kept.me is kept
