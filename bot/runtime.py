@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import httpx
 
@@ -52,10 +53,13 @@ class _HttpCloser:
         return True
 
 
-def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1) -> OutboxSender:
+def make_outbox(
+    services: Services, http: httpx.Client, *, send_threads: int = 1, background: bool = False
+) -> OutboxSender:
     """An outbox sender over the real platform senders (URLs from the config).
 
-    ``send_threads`` > 1 sends different robots' pushes in parallel (``edubot serve``); the
+    ``send_threads`` > 1 sends each robot's pushes in a lane of its own, robots side by side
+    (``edubot serve``, with ``background``: a drain starts the lanes and returns); the
     default sends one by one, so arrivals keep the order of the queue (demo, tests).
     """
     router = build_router(
@@ -67,9 +71,10 @@ def make_outbox(services: Services, http: httpx.Client, *, send_threads: int = 1
         clock=services.clock,
         settings=services.settings.outbox,
         instance=instance_name(),
-        refresh=refresh,
+        refresh=partial(refresh, tz=services.settings.tz),
         refreshes=refreshes,
         send_threads=send_threads,
+        background=background,
     )
 
 
@@ -108,17 +113,26 @@ def outbound_client(settings: Settings) -> httpx.Client:
             mounts[f"all://{url.host}" + (f":{url.port}" if url.port else "")] = (
                 httpx.HTTPTransport(proxy=proxy)
             )
-    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), mounts=mounts)
+    return httpx.Client(timeout=request_timeout(settings.outbox.request_timeout_s), mounts=mounts)
+
+
+def request_timeout(total_s: float) -> httpx.Timeout:
+    """httpx's per-phase timeouts adding up to ``total_s``: waiting for a pooled connection,
+    connecting and sending get a sixth each (5 s at most), reading the answer the rest. The
+    outbox's lease relies on this bound (``[outbox] request_timeout_s``)."""
+    phase = min(5.0, total_s / 6)
+    return httpx.Timeout(total_s - 3 * phase, connect=phase, write=phase, pool=phase)
 
 
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
     """Give ``services`` its scheduler; returns the outbox sender it drives."""
     client = http or outbound_client(services.settings)
-    outbox = make_outbox(services, client, send_threads=services.settings.outbox.send_threads)
+    threads = services.settings.outbox.send_threads
+    outbox = make_outbox(services, client, send_threads=threads, background=True)
     services.background.append(_HttpCloser(client, outbox))
-    services.background.append(
-        Scheduler(services.factory, services.settings, outbox, clock=services.clock)
-    )
+    scheduler = Scheduler(services.factory, services.settings, outbox, clock=services.clock)
+    outbox.wake_with(scheduler.wake)  # a lane that ends lets its robot's next pushes go
+    services.background.append(scheduler)
     return outbox
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from handlers.messages import OutboundMessage, Platform, payload_of
 from storage.models import Person
 from storage.outbox import add_push
+from storage.outbox_intent import Intent
 
 if TYPE_CHECKING:
     from handlers.context import Context
@@ -23,9 +24,11 @@ def enqueue(
     due_at: datetime,
     now: datetime,
     reason: str = "",
+    intent: Intent | None = None,
     expires_at: datetime | None = None,
 ) -> bool:
     """Add a push unless one with ``dedupe_key`` exists. True when a row was added.
+    ``intent`` is what the outbox checks right before sending (``storage.outbox_intent``).
 
     The session remembers that it queued a push (``queued_pushes``), so that whoever
     commits it can wake the outbox at once instead of waiting for its next poll.
@@ -40,6 +43,7 @@ def enqueue(
         due_at=due_at,
         now=now,
         reason=reason,
+        intent=intent,
         expires_at=expires_at,
     )
     if added:

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import Group, OutboxRate, OutboxRow
+from storage.outbox_attempts import OutboxAttempt
+from storage.outbox_intent import Intent, intent_of
 
 
 def add_push(
@@ -31,11 +33,16 @@ def add_push(
     due_at: datetime,
     now: datetime,
     reason: str = "",
+    intent: Intent | None = None,
     expires_at: datetime | None = None,
 ) -> bool:
-    """Add a push unless one with ``dedupe_key`` exists. True when a row was added."""
+    """Add a push unless one with ``dedupe_key`` exists. True when a row was added.
+
+    ``intent`` is what the sender checks before sending; without one the push's kind is the
+    prefix of ``reason`` and it is sent as written."""
     if session.scalar(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)):
         return False
+    why = intent or intent_of(reason)
     row = OutboxRow(
         dedupe_key=dedupe_key[:191],
         platform=platform,
@@ -48,6 +55,10 @@ def add_push(
         attempts=0,
         created_at=now,
         reason=reason[:191],
+        kind=why.kind[:32],
+        subject=why.subject,
+        subject_due=why.due,
+        part=why.part,
     )
     try:
         with session.begin_nested():
@@ -55,6 +66,11 @@ def add_push(
     except IntegrityError:
         return False  # a concurrent writer enqueued the same push first
     return True
+
+
+def row_intent(row: OutboxRow | Row[Any]) -> Intent:
+    """The intent stored on an outbox row (a full row or one read by ``due_page``)."""
+    return Intent(row.kind or "", row.subject, row.subject_due, row.part)
 
 
 def reword_pending(
@@ -81,6 +97,7 @@ CLAIM_LOCK = "__claim__"
 
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _RATE = cast(Table, OutboxRate.__table__)
+_TRIES = cast(Table, OutboxAttempt.__table__)
 _O = _OUTBOX.c
 _BY_ID = _O.id == bindparam("b_id")
 
@@ -106,7 +123,10 @@ def due_page(
     query: Select[Any] = select(
         _O.id,
         _O.dedupe_key,
-        _O.reason,
+        _O.kind,
+        _O.subject,
+        _O.subject_due,
+        _O.part,
         _O.rate_key,
         _O.target,
         _O.payload,
@@ -175,10 +195,11 @@ def renew_leases(
 def robot_budgets(
     session: Session, keys: set[str], now: datetime, *, limit: int, window: timedelta
 ) -> dict[str, int]:
-    """How many more sends each robot may start now: two queries in all.
+    """How many more requests each robot may start now: two queries in all.
 
-    A robot's window counts what was sent in the last ``window`` and what is in flight
-    (``sending`` with a live lease); a blocked robot has none left.
+    A robot's window counts every request that started in the last ``window``, answered or
+    failed (``outbox_attempts``), and what is claimed and not yet answered (``sending`` with
+    a live lease); a blocked robot has none left.
     """
     wanted = sorted(keys)
     blocked = {
@@ -188,21 +209,34 @@ def robot_budgets(
         )
         if until is not None and until > now
     }
+    # One statement, so one snapshot: a mark committed between two queries would move a
+    # push from "sending" to "attempted" unseen by both (PostgreSQL reads each statement
+    # afresh) and let one request too many through.
+    tried = select(_TRIES.c.rate_key.label("key")).where(
+        _TRIES.c.rate_key.in_(wanted), _TRIES.c.attempted_at > now - window
+    )
+    flying = select(_O.rate_key.label("key")).where(
+        _O.rate_key.in_(wanted), _O.status == "sending", _O.lease_until >= now
+    )
+    both = union_all(tried, flying).subquery()
     used = {
         key: int(count)
-        for key, count in session.execute(
-            select(_O.rate_key, func.count())
-            .where(
-                _O.rate_key.in_(wanted),
-                or_(
-                    _O.sent_at > now - window,
-                    (_O.status == "sending") & (_O.lease_until >= now),
-                ),
-            )
-            .group_by(_O.rate_key)
-        )
+        for key, count in session.execute(select(both.c.key, func.count()).group_by(both.c.key))
     }
     return {key: 0 if key in blocked else limit - used.get(key, 0) for key in keys}
+
+
+def record_attempts(session: Session, attempts: Sequence[tuple[str, datetime]]) -> None:
+    """Requests ``(rate_key, started_at)`` made to robots, whatever their answer."""
+    if attempts:
+        session.execute(
+            _TRIES.insert(), [{"rate_key": key, "attempted_at": at} for key, at in attempts]
+        )
+
+
+def prune_attempts(session: Session, before: datetime) -> None:
+    """Forget the requests that started before ``before`` (outside every window)."""
+    session.execute(_TRIES.delete().where(_TRIES.c.attempted_at < before))
 
 
 def next_pending_due(session: Session, now: datetime) -> datetime | None:
@@ -257,6 +291,18 @@ def give_back(session: Session, row_id: int, *, due_at: datetime, attempts: int)
         .where(_O.id == row_id, _O.status == "sending")
         .values(status="pending", due_at=due_at, lease_until=None, attempts=attempts)
     )
+
+
+def give_back_unsent(session: Session, rows: Sequence[Mapping[str, Any]], instance: str) -> None:
+    """Rows ``{"b_id", "b_attempts"}`` this instance claimed and will not send (it is
+    stopping) back to ``pending`` untouched, so another instance need not wait for the lease."""
+    if rows:
+        session.execute(
+            update(_OUTBOX)
+            .where(_BY_ID, _O.status == "sending", _O.claimed_by == instance)
+            .values(status="pending", lease_until=None, attempts=bindparam("b_attempts")),
+            rows,
+        )
 
 
 def set_payload(session: Session, row_id: int, payload: Mapping[str, Any]) -> None:

@@ -25,6 +25,8 @@ from bot.planning.digests import enqueue_digest
 from handlers.messages import InboundMessage, OutboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow, Submission
+from storage.outbox import row_intent
+from storage.outbox_intent import intent_of
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
 
@@ -151,7 +153,7 @@ def deliver(services: Services, now: datetime) -> tuple[list[Sent], list[str]]:
             .order_by(OutboxRow.due_at, OutboxRow.id)
         )
         for row in due:
-            message = refresh(session, row.reason, message_of(row.payload), now)
+            message = refresh(session, row_intent(row), message_of(row.payload), now, tz=TZ)
             if message is None:
                 row.status = "dropped"
                 dropped.append(row.reason)
@@ -339,6 +341,9 @@ def test_planning_again_adds_nothing(season: Season) -> None:
     with transaction(services.factory) as session:
         after = session.scalars(select(OutboxRow.dedupe_key)).all()
         other = OutboundMessage("wecom", "group", "leaders", "x")
-        assert refresh(session, "publish:ruiquan:leaders", other, at("12-05 09:00")) is other
+        assert (
+            refresh(session, intent_of("publish:ruiquan:leaders"), other, at("12-05 09:00"), tz=TZ)
+            is other
+        )
     assert sorted(after) == sorted(before)
     assert len(before) == 13  # 12 sent + 1 dropped

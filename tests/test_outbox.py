@@ -36,7 +36,7 @@ from bot.config import OutboxSettings, Settings, settings_from_mapping
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.records import Recorded
 from bot.errors import PermanentDelivery, RetryableDelivery
-from bot.outbox import WAVE, DrainStats, OutboxSender
+from bot.outbox import DrainStats, OutboxSender
 from bot.platforms.dingtalk.sign import signed_robot_url
 from bot.runtime import attach_background, make_outbox, plan_on_start
 from bot.scheduler import Scheduler
@@ -382,7 +382,7 @@ def test_parallel_sending_overlaps_robots_and_keeps_each_robots_order(
     assert {r.status for r in rows(services).values()} == {"sent"}
 
 
-def test_a_wave_with_a_permanent_and_a_retryable_failure_settles_each_row(
+def test_a_pass_with_a_permanent_and_a_retryable_failure_settles_each_row(
     services: Services, clock: FakeClock
 ) -> None:
     start = clock.now()
@@ -399,8 +399,8 @@ def test_a_wave_with_a_permanent_and_a_retryable_failure_settles_each_row(
     sender = ScriptedSender(log, clock, failures=failures)
     outbox = outbox_for(services, sender, "par", send_threads=4)
     try:
-        # One wave: ok1, ok2, bad, busy1 (one per robot); busy2 waits for the next wave and
-        # finds its robot blocked by then.
+        # One pass, four lanes: busy2 waits for busy1 in its robot's lane and finds the
+        # robot blocked by then.
         stats = outbox.drain()
     finally:
         outbox.close()
@@ -439,59 +439,92 @@ def test_a_wave_with_a_permanent_and_a_retryable_failure_settles_each_row(
     assert [s.dedupe_key for s in log.sent if s.rate_key == "fake:busy"] == ["busy1", "busy2"]
 
 
-class Crash(BaseException):
-    """The process dies: nothing after it runs (not an ``Exception`` a sender may raise)."""
+class MarkedFirst(RecordingSender):
+    """Records like ``RecordingSender`` and notes every send that finds an earlier push to
+    its robot delivered but not yet marked ``sent`` (what a crash at that instant would
+    send twice, besides the one in flight)."""
 
-
-class CrashingSender(RecordingSender):
-    """Delivers ``before`` pushes, then dies on the next one."""
-
-    def __init__(self, log: SendLog, clock: FakeClock, before: int) -> None:
-        super().__init__(log, clock, "doomed")
-        self._left = before
-        self._lock = threading.Lock()
+    def __init__(self, log: SendLog, clock: FakeClock, services: Services) -> None:
+        super().__init__(log, clock, "checked")
+        self._factory = services.factory
+        self.unmarked_before: list[str] = []
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
-        with self._lock:
-            self._left -= 1
-            dead = self._left < 0
-        if dead:
-            raise Crash
+        key = self.rate_key(message)
+        earlier = [s.dedupe_key for s in self._log.sent if s.rate_key == key]
+        if earlier:
+            with transaction(self._factory) as session:
+                statuses = session.scalars(
+                    select(OutboxRow.status).where(OutboxRow.dedupe_key.in_(earlier))
+                ).all()
+            if any(status != "sent" for status in statuses):
+                self.unmarked_before.append(dedupe_key)
         super().send(message, dedupe_key=dedupe_key)
 
 
 @pytest.mark.parametrize("send_threads", [1, 4])
-def test_a_crash_mid_drain_sends_at_most_one_wave_twice(
+def test_each_push_is_marked_before_the_next_goes_to_its_robot(
     sqlite_services: Services, clock: FakeClock, send_threads: int
 ) -> None:
     services = sqlite_services
-    items = [(f"p{i:02d}", f"g{i:02d}") for i in range(40)]  # 40 robots, one push each
+    items = [(f"o{n:02d}", f"grp{g}") for n, g in enumerate([0, 1, 2, 0, 0, 1, 3, 2, 1, 0] * 2)]
     push(services, items, due_at=clock.now())
+    log = SendLog()
+    sender = MarkedFirst(log, clock, services)
+    outbox = outbox_for(services, sender, "one", send_threads=send_threads)
+    try:
+        assert outbox.drain_all().sent == len(items)
+    finally:
+        outbox.close()
+    assert sender.unmarked_before == []
+    if send_threads == 1:  # one by one: in the order queued
+        assert [s.dedupe_key for s in log.sent] == [key for key, _ in items]
+    assert {r.status for r in rows(services).values()} == {"sent"}
+
+
+@pytest.mark.parametrize("send_threads", [1, 4])
+def test_a_crash_with_marks_unwritten_re_sends_at_most_one_push_per_group(
+    sqlite_services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, send_threads: int
+) -> None:
+    """Ten pushes to each of four groups; after two marks the database refuses every
+    further one, and then the process dies. After the lease each undelivered push arrives,
+    and what was delivered and never marked arrives again: at most one per group."""
+    services = sqlite_services
+    items = [(f"q{g}-{n}", f"grp{g}") for n in range(10) for g in range(4)]
+    push(services, items, due_at=clock.now())
+    settings = OutboxSettings(lease_seconds=2, request_timeout_s=1)
+    real = storage.outbox.finish
+    marks = {"left": 2}
+
+    def refusing(session: Any, ids: Any, status: str, *args: Any) -> None:
+        if status == "sent":
+            if marks["left"] <= 0:
+                raise StorageUnavailable("database is locked")
+            marks["left"] -= 1
+        real(session, ids, status, *args)
+
+    monkeypatch.setattr(storage.outbox, "finish", refusing)
     first = SendLog()
-    doomed = outbox_for(
-        services,
-        CrashingSender(first, clock, before=WAVE + 3),
-        "doomed",
+    doomed = OutboxSender(
+        services.factory,
+        RecordingSender(first, clock, "doomed"),
+        clock=clock,
+        settings=settings,
+        instance="doomed",
         send_threads=send_threads,
     )
-    try:
-        with pytest.raises(Crash):
-            doomed.drain_all()
-    finally:
-        doomed.close()  # lets sends already under way finish, like requests on the wire
-    delivered = {s.dedupe_key for s in first.sent}
-    assert len(delivered) >= WAVE
-    unmarked = {k for k, r in rows(services).items() if r.status == "sending"} & delivered
-    assert len(unmarked) <= WAVE
+    doomed.drain_all()
+    doomed.close()  # the mark writer gives up: the process is gone
+    monkeypatch.setattr(storage.outbox, "finish", real)
 
-    clock.advance(services.settings.outbox.lease_seconds + 1)  # the leases run out
+    clock.advance(settings.lease_seconds + 1)
     second = SendLog()
-    restarted = outbox_for(services, RecordingSender(second, clock, "new"), "new")
-    restarted.drain_all()
+    outbox_for(services, RecordingSender(second, clock, "new"), "new").drain_all()
     sends = Counter(s.dedupe_key for s in first.sent + second.sent)
-    assert set(sends) == {key for key, _ in items}  # every push arrives
-    twice = {key for key, n in sends.items() if n > 1}
-    assert twice == unmarked  # only what was sent and not yet marked goes twice
+    assert set(sends) == {key for key, _ in items}
+    repeated = Counter(key.split("-")[0] for key, n in sends.items() if n > 1)
+    assert repeated, "pushes were delivered and never marked: they must go again"
+    assert max(repeated.values()) == 1  # per group
     assert {r.status for r in rows(services).values()} == {"sent"}
 
 
@@ -573,57 +606,6 @@ def test_serve_wires_the_configured_number_of_send_threads(
         for part in services.background:
             part.stop()
         services.engine.dispose()
-
-
-def test_a_crash_re_sends_at_most_one_push_to_any_group(
-    sqlite_services: Services, clock: FakeClock
-) -> None:
-    """Ten pushes to each of four groups; the parallel sender dies after seven. What was
-    sent and not yet marked goes again after the lease, never more than one per group."""
-    services = sqlite_services
-    items = [(f"q{g}-{n}", f"grp{g}") for n in range(10) for g in range(4)]
-    push(services, items, due_at=clock.now())
-    first = SendLog()
-    doomed = outbox_for(services, CrashingSender(first, clock, before=7), "doomed", send_threads=4)
-    try:
-        with pytest.raises(Crash):
-            doomed.drain_all()
-    finally:
-        doomed.close()
-    clock.advance(services.settings.outbox.lease_seconds + 1)
-    second = SendLog()
-    outbox_for(services, RecordingSender(second, clock, "new"), "new").drain_all()
-    sends = Counter(s.dedupe_key for s in first.sent + second.sent)
-    assert set(sends) == {key for key, _ in items}
-    repeated = Counter(key.split("-")[0] for key, n in sends.items() if n > 1)
-    assert repeated, "the crash came before the wave's mark: something must go twice"
-    assert max(repeated.values()) == 1  # per group
-
-
-def test_in_order_waves_hold_one_push_per_group_and_keep_the_queue_order(
-    sqlite_services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Sending one by one, each wave marked together still holds at most one push per group
-    (so a crash before the mark re-sends at most one per group), and pushes arrive in the
-    order they were queued."""
-    services = sqlite_services
-    items = [(f"o{n:02d}", f"grp{g}") for n, g in enumerate([0, 1, 2, 0, 0, 1, 3, 2, 1, 0])]
-    push(services, items, due_at=clock.now())
-    marked: list[list[str]] = []
-    real = OutboxSender._mark_sent
-
-    def spy(self: OutboxSender, rows: list[Any]) -> None:
-        marked.append([row.rate_key for row in rows])
-        real(self, rows)
-
-    monkeypatch.setattr(OutboxSender, "_mark_sent", spy)
-    log = SendLog()
-    outbox_for(services, RecordingSender(log, clock, "one"), "one").drain_all()
-    assert [s.dedupe_key for s in log.sent] == [key for key, _ in items]
-    waves = [wave for wave in marked if wave]
-    assert all(len(set(wave)) == len(wave) for wave in waves)
-    assert sum(len(wave) for wave in waves) == len(items)
-    assert len(waves) < len(items)  # marks are still shared where groups differ
 
 
 # -------------------------------------------------------------------- against the emulator

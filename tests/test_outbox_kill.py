@@ -56,6 +56,7 @@ def write_config(tmp_path: Path, emulator_url: str) -> Path:
         "[outbox]",
         "poll_seconds = 0.2",
         "lease_seconds = 3",  # the rows claimed by the killed process come back quickly
+        "request_timeout_s = 1",  # (the lease must outlast two requests)
     ]
     for n in range(ROBOTS):
         lines += [

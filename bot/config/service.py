@@ -153,13 +153,26 @@ class OutboxSettings(FrozenModel):
     rate_per_minute: int = Field(default=20, gt=0)
     grace: str = "6h"
     """A push that fell due while the service was down is still sent within this time."""
-    lease_seconds: int = Field(default=60, gt=0)
+    lease_seconds: int = Field(default=90, gt=0)
+    """How long a claimed push is this instance's; at least twice ``request_timeout_s``."""
+    request_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    """The longest one push's request may take (connect, send, answer)."""
     poll_seconds: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=12, gt=0)
-    send_threads: int = Field(default=4, ge=1, le=16)
-    """Pushes to different robots sent at once by ``edubot serve``. Against the real
-    platforms each send waits a network round trip, so more threads drain a burst faster;
-    on one machine they only contend for the interpreter."""
+    send_threads: int = Field(default=16, ge=1, le=64)
+    """Requests ``edubot serve`` has under way at once, each to a different robot (each
+    robot's pushes go one after another in a lane of their own). A slow robot holds one
+    thread while it answers; the others keep sending."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> OutboxSettings:
+        if self.lease_seconds < 2 * self.request_timeout_s:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must be at least twice "
+                f"request_timeout_s ({self.request_timeout_s:g}), so that a push is never "
+                "claimed again while its request may still complete"
+            )
+        return self
 
     @field_validator("grace")
     @classmethod

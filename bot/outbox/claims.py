@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config import OutboxSettings
 from bot.errors import PermanentDelivery
-from bot.outbox.waves import Claimed
+from bot.outbox.claimed import Claimed
 from handlers.messages import OutboundMessage, message_of
 from storage import outbox as store
 from storage.db import transaction
@@ -46,16 +46,20 @@ class Claims:
         clock: Clock,
         settings: OutboxSettings,
         instance: str,
+        depth: int | None = None,
     ) -> None:
         self._factory = factory
+        self._depth = depth  # the most rows of one robot a pass claims (None: its budget)
         self._robots = robots
         self._clock = clock
         self._settings = settings
         self._instance = instance[:64]
         self._rate_rows: set[str] = set()  # rate rows known to exist (never deleted)
+        self._pruned: datetime | None = None  # when old attempts were last forgotten
 
-    def claim(self, batch: int) -> list[Claimed]:
-        """Claim up to ``batch`` due rows, scanning past robots whose window is full.
+    def claim(self, batch: int, skip: frozenset[str] = frozenset()) -> list[Claimed]:
+        """Claim up to ``batch`` due rows, scanning past robots whose window is full and
+        the robots in ``skip`` (this instance's lanes still sending to them).
 
         The scan is paged by (due_at, id) so a robot with a large backlog cannot hide the
         rows of other robots behind it; rows of a robot found to be full are skipped in SQL
@@ -65,8 +69,11 @@ class Claims:
         self.ensure_rate_row(store.CLAIM_LOCK)
         with transaction(self._factory) as session:
             store.lock_claims(session)
-            budget: dict[str, int] = {}
-            full: set[str] = set()
+            if self._pruned is None or now - self._pruned >= WINDOW:
+                store.prune_attempts(session, now - 2 * WINDOW)
+                self._pruned = now
+            budget: dict[str, int] = dict.fromkeys(skip, 0)
+            full: set[str] = set(skip)
             claimed: list[Claimed] = []
             after: tuple[datetime, int] | None = None
             scanned = 0
@@ -102,6 +109,7 @@ class Claims:
         written with one executemany per kind before the next page is read.
         """
         grace = self._settings.grace_delta
+        lease = now + timedelta(seconds=self._settings.lease_seconds)
         drops: list[dict[str, Any]] = []
         keyed: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
@@ -131,10 +139,12 @@ class Claims:
                 budget[key] -= 1
                 attempts = row.attempts + 1
                 claims.append({"b_id": row.id, "b_key": key, "b_attempts": attempts})
-                claimed.append(Claimed(row.id, row.dedupe_key, row.reason, key, message, attempts))
+                intent = store.row_intent(row)
+                claimed.append(
+                    Claimed(row.id, row.dedupe_key, intent, key, message, attempts, lease)
+                )
         store.drop_rows(session, drops)
         store.set_rate_keys(session, keyed)
-        lease = now + timedelta(seconds=self._settings.lease_seconds)
         store.lease_rows(session, claims, until=lease, instance=self._instance)
 
     def ensure_rate_row(self, key: str) -> None:
@@ -164,7 +174,10 @@ class Claims:
     def _budgets(self, session: Session, keys: set[str], now: datetime) -> dict[str, int]:
         """How many more sends each of these robots may start now."""
         limit = self._settings.rate_per_minute
-        return store.robot_budgets(session, keys, now, limit=limit, window=WINDOW)
+        budgets = store.robot_budgets(session, keys, now, limit=limit, window=WINDOW)
+        if self._depth is None:
+            return budgets
+        return {key: min(left, self._depth) for key, left in budgets.items()}
 
 
 def _dropping(row: Row[Any], why: str) -> dict[str, Any]:

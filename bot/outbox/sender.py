@@ -1,6 +1,7 @@
-"""``OutboxSender``: claim due pushes, send them in waves, settle what failed.
+"""``OutboxSender``: claim due pushes, send each robot's in its own lane, settle the rest.
 
-The whole story (claim, waves, leases, the crash window, settling) is in ``bot.outbox``."""
+The whole story (claims, lanes, marks, leases, the crash window, settling) is in
+``bot.outbox``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,24 +17,32 @@ from bot.clock import Clock
 from bot.config import OutboxSettings
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox.alerts import alert_organizers
+from bot.outbox.claimed import Claimed, DrainStats
 from bot.outbox.claims import Claims
-from bot.outbox.waves import Claimed, DrainStats, plan_waves
+from bot.outbox.lanes import Lane, LanePool, lanes_of
+from bot.outbox.marks import MarkWriter, write_marks
 from bot.senders.base import Sender
 from handlers.messages import OutboundMessage, payload_of
 from storage import outbox as store
 from storage.db import transaction
 from storage.errors import StorageUnavailable
+from storage.outbox_intent import Intent
 
 log = logging.getLogger("edubot.outbox")
 
 Failure = RetryableDelivery | PermanentDelivery
 
+LANE_DEPTH = 5
+"""The most pushes of one robot a lane takes per claim. The lane claims again when it ends;
+a short lane leaves the rest of a backlog to other instances, and a crash strands at most
+this many pushes per robot until their lease runs out."""
 
-Refresh = Callable[[Session, str, OutboundMessage, datetime], OutboundMessage | None]
+
+Refresh = Callable[[Session, Intent, OutboundMessage, datetime], OutboundMessage | None]
 
 
 def keep(
-    _session: Session, _reason: str, message: OutboundMessage, _now: datetime
+    _session: Session, _intent: Intent, message: OutboundMessage, _now: datetime
 ) -> OutboundMessage:
     """The default refresh: every push stays as written."""
     return message
@@ -43,9 +51,12 @@ def keep(
 class OutboxSender:
     """Drains due pushes. Safe to run in several processes against one database.
 
-    ``send_threads`` > 1 sends each wave's rows (different robots) in parallel; see the
-    module docstring for what that changes (arrival order across robots, the crash window).
-    Call ``close`` to stop those threads.
+    With ``send_threads`` > 1 each robot's pushes go out in a lane of their own on that many
+    threads (``bot.outbox.lanes``); with one, everything claimed goes out in claim order on
+    the calling thread (tests, the demo). ``background`` (``edubot serve``): ``drain``
+    returns once the lanes are started instead of when they are done, and ``wake_with``'s
+    callback is called whenever a lane ends, so its robot's next pushes are claimed then.
+    Call ``close`` to stop the lanes and the mark writer.
     """
 
     def __init__(
@@ -57,9 +68,10 @@ class OutboxSender:
         settings: OutboxSettings,
         instance: str,
         refresh: Refresh = keep,
-        refreshes: Callable[[str], bool] = lambda _reason: True,
+        refreshes: Callable[[Intent], bool] = lambda _intent: True,
         rng: random.Random | None = None,
         send_threads: int = 1,
+        background: bool = False,
     ) -> None:
         self._factory = factory
         self._sender = sender
@@ -70,45 +82,49 @@ class OutboxSender:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._refreshes = refreshes
         self._threads = max(1, send_threads)
-        self._pool: ThreadPoolExecutor | None = None  # started on the first parallel wave
+        self._background = background and self._threads > 1
         self._blocked: dict[str, datetime] = {}  # robots this sender saw blocked
-        self._unmarked: list[Claimed] = []  # delivered, not yet marked (database busy)
-        self._claims = Claims(factory, sender, clock=clock, settings=settings, instance=instance)
+        self._unmarked: list[tuple[Claimed, datetime]] = []  # delivered, database busy
+        self._claims = Claims(
+            factory,
+            sender,
+            clock=clock,
+            settings=settings,
+            instance=instance,
+            depth=LANE_DEPTH if self._threads > 1 else None,
+        )
+        self._marks = MarkWriter(factory, clock)
+        self._lanes = (
+            LanePool(self._threads, self._step, self._lane_ended) if self._threads > 1 else None
+        )
+        self._waker: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ public
 
     def drain(self, batch: int = 50) -> DrainStats:
-        """Claim and send what is due now; returns what happened.
-
-        The claim leases the rows for ``lease_seconds``. Whenever half of that has gone by
-        (slow platforms, a long batch), the rows not yet sent are leased again before the
-        next send — and rows another instance took over meanwhile are left to it — so no
-        lease runs out while its row is still this instance's to send or to mark.
-        """
+        """Claim what is due now (leaving out robots whose lane is still sending) and send
+        it; returns what happened (in the background: how many pushes were set going)."""
         self._mark_unmarked()
-        claimed = self._claims.claim(batch)
-        leased_at = self._clock.now()
-        totals = Counter[str]()
-        waves = list(plan_waves(claimed, parallel=self._threads > 1))
-        while waves:
-            if self._clock.now() - leased_at >= self._half_lease:
-                waves = self._renew(waves)
-                leased_at = self._clock.now()
-                if not waves:
-                    break
-            wave = waves.pop(0)
-            if self._threads > 1:
-                self._send_parallel(wave, totals)
-            else:
-                unsent = self._send_in_order(wave, totals, leased_at)
-                if unsent:
-                    waves.insert(0, unsent)
-        return DrainStats(
-            sent=totals["sent"],
-            retried=totals["retried"],
-            failed=totals["failed"],
-            dropped=totals["dropped"],
-        )
+        skip = self._lanes.busy() if self._lanes is not None else frozenset[str]()
+        claimed = self._claims.claim(batch, skip)
+        if not claimed:
+            return DrainStats()
+        leased_at = claimed[0].leased_until - self._lease
+        if self._lanes is None:
+            lane = Lane("", claimed, leased_at)
+            while lane.rows and self._step(lane):
+                pass
+            return _stats(lane.totals)
+        lanes = lanes_of(claimed, leased_at)
+        self._lanes.start(lanes)
+        if self._background:
+            return DrainStats(started=len(claimed))
+        for lane in lanes:
+            lane.done.wait()
+        for lane in lanes:
+            if lane.error is not None:
+                raise lane.error
+        return _stats(sum((lane.totals for lane in lanes), Counter[str]()))
 
     def drain_all(self, batch: int = 50, max_passes: int = 1000) -> DrainStats:
         """Drain until a pass handles nothing (what is due now and allowed by the limits)."""
@@ -117,12 +133,7 @@ class OutboxSender:
             stats = self.drain(batch)
             if not stats.handled:
                 break
-            total = DrainStats(
-                total.sent + stats.sent,
-                total.retried + stats.retried,
-                total.failed + stats.failed,
-                total.dropped + stats.dropped,
-            )
+            total += stats
         return total
 
     def next_due(self) -> datetime | None:
@@ -135,101 +146,79 @@ class OutboxSender:
         with transaction(self._factory) as session:  # on SQLite, in the writers' queue
             return store.next_pending_due(session, now)
 
+    def wake_with(self, waker: Callable[[], None]) -> None:
+        """Call ``waker`` whenever a lane ends (``edubot serve``: the scheduler's wake)."""
+        self._waker = waker
+
     @property
     def send_threads(self) -> int:
         """How many pushes to different robots this sender sends at once."""
         return self._threads
 
     def close(self) -> None:
-        """Stop the send threads (after the requests they are making)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        """Let the requests under way finish and be marked; give back what the lanes had
+        not started, so no instance waits for those leases."""
+        left = self._lanes.close() if self._lanes is not None else []
+        rows = [
+            {"b_id": row.id, "b_attempts": row.attempts - 1} for lane in left for row in lane.rows
+        ]
+        if rows:
+            try:
+                with transaction(self._factory) as session:
+                    store.give_back_unsent(session, rows, self._instance)
+            except StorageUnavailable as exc:
+                log.warning("%d claimed pushes wait for their leases: %s", len(rows), exc)
+        self._marks.close()
 
-    # ------------------------------------------------------------------ send
+    # ------------------------------------------------------------------ one push
 
-    def _send_in_order(
-        self, wave: list[Claimed], totals: Counter[str], leased_at: datetime
-    ) -> list[Claimed]:
-        """One row after the other; failures settled at once, deliveries marked together.
+    def _step(self, lane: Lane) -> bool:
+        """Send the lane's next push and settle it; False when the lane must stop."""
+        if self._clock.now() >= lane.leased_at + self._renew_after:
+            self._renew(lane)
+            if not lane.rows:
+                return False
+        row = lane.rows.popleft()
+        if row.rate_key in lane.stalled:
+            return True  # left leased: it comes back when its lease runs out
+        message = self._prepare(row, lane)
+        if message is None:
+            return True
+        started = self._clock.now()
+        failure = self._attempt(row, message)
+        if failure is not None:
+            lane.totals[self._settle(row, failure, started)] += 1
+            return True
+        lane.totals["sent"] += 1
+        return self._mark(row, started, lane)
 
-        Stops before a row once half the lease is gone and returns the rows not yet sent,
-        after marking the ones delivered (``drain`` leases the rest again)."""
-        delivered: list[Claimed] = []
-        try:
-            for index, claimed in enumerate(wave):
-                if index and self._clock.now() - leased_at >= self._half_lease:
-                    return wave[index:]
-                for row, message in self._prepare([claimed], totals):
-                    failure = self._attempt(row, message)
-                    if failure is None:
-                        delivered.append(row)
-                    else:
-                        totals[self._settle(row, failure)] += 1
-        finally:
-            self._mark_sent(delivered)
-            totals["sent"] += len(delivered)
-        return []
-
-    def _send_parallel(self, wave: list[Claimed], totals: Counter[str]) -> None:
-        """The wave's HTTP requests at once on the pool; the bookkeeping on this thread."""
-        ready = self._prepare(wave, totals)
-        if len(ready) <= 1:
-            failures = [self._attempt(row, message) for row, message in ready]
-        else:
-            failures = list(self._executor().map(lambda item: self._attempt(*item), ready))
-        outcomes = [(row, failure) for (row, _), failure in zip(ready, failures, strict=True)]
-        delivered = [row for row, failure in outcomes if failure is None]
-        self._mark_sent(delivered)
-        totals["sent"] += len(delivered)
-        for row, failure in outcomes:
-            if failure is not None:
-                totals[self._settle(row, failure)] += 1
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="outbox-send")
-        return self._pool
-
-    def _prepare(
-        self, rows: list[Claimed], totals: Counter[str]
-    ) -> list[tuple[Claimed, OutboundMessage]]:
-        """What to send now, in order: rows of a robot blocked meanwhile are given back,
-        rows whose reason is gone are dropped, the others re-rendered where that applies —
-        in one transaction for all of ``rows``, and none when no row needs one."""
+    def _prepare(self, row: Claimed, lane: Lane) -> OutboundMessage | None:
+        """What to send for ``row`` now: None when its robot was blocked meanwhile (it and
+        the lane's other rows for that robot are given back) or what it is about is gone
+        (dropped); else the message, re-rendered where its intent asks for that."""
         now = self._clock.now()
-        deferred: list[tuple[Claimed, datetime]] = []
-        checked: list[Claimed] = []
-        messages: dict[int, OutboundMessage] = {}  # row id -> what to send
-        for row in rows:
-            blocked = self._blocked.get(row.rate_key)
-            if blocked is not None and blocked > now:
-                # This robot was blocked after the row was claimed in the same batch.
-                deferred.append((row, blocked))
-            elif self._refreshes(row.reason):
-                # Only pushes whose reason can go away pay for a transaction before sending.
-                checked.append(row)
-            else:
-                messages[row.id] = row.message
-        if not deferred and not checked:
-            return [(row, row.message) for row in rows]
+        blocked = self._blocked.get(row.rate_key)
+        if blocked is not None and blocked > now:
+            same = [row, *(r for r in lane.rows if r.rate_key == row.rate_key)]
+            lane.rows = type(lane.rows)(r for r in lane.rows if r.rate_key != row.rate_key)
+            with transaction(self._factory) as session:
+                for r in same:
+                    store.give_back(session, r.id, due_at=blocked, attempts=r.attempts - 1)
+            log.info("deferred %d pushes: %s is blocked until %s", len(same), row.rate_key, blocked)
+            lane.totals["retried"] += len(same)
+            return None
+        if not self._refreshes(row.intent):
+            return row.message
         with transaction(self._factory) as session:
-            for row, until in deferred:
-                store.give_back(session, row.id, due_at=until, attempts=row.attempts - 1)
-                log.info("deferred %s: %s is blocked until %s", row.dedupe_key, row.rate_key, until)
-            for row in checked:
-                message = self._refresh(session, row.reason, row.message, now)
-                if message is None:
-                    gone = "the reason for this push is gone"
-                    store.finish(session, [row.id], "dropped", now, gone)
-                    log.info("dropped %s: reason gone", row.dedupe_key)
-                    totals["dropped"] += 1
-                    continue
-                if message != row.message:
-                    store.set_payload(session, row.id, payload_of(message))
-                messages[row.id] = message
-        totals["retried"] += len(deferred)
-        return [(row, messages[row.id]) for row in rows if row.id in messages]
+            message = self._refresh(session, row.intent, row.message, now)
+            if message is None:
+                store.finish(session, [row.id], "dropped", now, "the reason for this push is gone")
+            elif message != row.message:
+                store.set_payload(session, row.id, payload_of(message))
+        if message is None:
+            log.info("dropped %s: reason gone", row.dedupe_key)
+            lane.totals["dropped"] += 1
+        return message
 
     def _attempt(self, row: Claimed, message: OutboundMessage) -> Failure | None:
         """Send one push; the failure, if any (never raises, runs on any thread)."""
@@ -242,51 +231,78 @@ class OutboxSender:
             return RetryableDelivery(f"sender error: {exc!r}")
         return None
 
-    def _settle(self, row: Claimed, failure: Failure) -> str:
-        if isinstance(failure, PermanentDelivery):
-            self._fail(row, failure)
-            return "failed"
-        return self._retry(row, failure)
+    def _mark(self, row: Claimed, started: datetime, lane: Lane) -> bool:
+        """Mark a delivered push ``sent`` before anything more goes to its robot.
 
-    def _mark_sent(self, rows: list[Claimed]) -> None:
-        """Mark delivered rows ``sent``: one transaction for the whole wave. When the
-        database cannot take it now, the rows are kept and marked before the next claim
-        (while their lease runs, no other instance sends them)."""
-        if not rows:
-            return
-        now = self._clock.now()
-        try:
-            with transaction(self._factory) as session:
-                store.finish(session, [row.id for row in rows], "sent", now, "")
-        except StorageUnavailable as exc:
-            log.warning("could not mark %d delivered pushes yet: %s", len(rows), exc)
-            self._unmarked.extend(rows)
+        On one thread the mark is written at once; a refused one is kept, written before
+        the next claim, and the lane sends nothing more to that robot meanwhile. In lanes,
+        the mark writer commits it with the others waiting; a lane whose mark is still not
+        written when its lease needs the time stops (its rows come back after the lease)."""
+        if self._lanes is None:
+            try:
+                write_marks(self._factory, self._clock, [(row, started)])
+            except StorageUnavailable as exc:
+                log.warning("could not mark %s yet: %s", row.dedupe_key, exc)
+                self._unmarked.append((row, started))
+                lane.stalled.add(row.rate_key)
+            return True
+        if self._marks.mark(row, started).written.wait(self._renew_after.total_seconds()):
+            return True
+        log.warning("lane %s stops: the mark of %s is not written yet", lane.key, row.dedupe_key)
+        return False
 
     def _mark_unmarked(self) -> None:
-        rows, self._unmarked = self._unmarked, []
-        self._mark_sent(rows)
+        if not self._unmarked:
+            return
+        try:
+            write_marks(self._factory, self._clock, self._unmarked)
+        except StorageUnavailable as exc:
+            log.warning("could not mark %d delivered pushes yet: %s", len(self._unmarked), exc)
+            return
+        self._unmarked = []
+
+    # ------------------------------------------------------------------ leases
 
     @property
-    def _half_lease(self) -> timedelta:
-        return timedelta(seconds=self._settings.lease_seconds / 2)
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self._settings.lease_seconds)
 
-    def _renew(self, waves: list[list[Claimed]]) -> list[list[Claimed]]:
-        """Lease the rows of ``waves`` again; the waves without rows this instance lost."""
-        ids = [row.id for wave in waves for row in wave]
+    @property
+    def _renew_after(self) -> timedelta:
+        """Half the lease's slack over one request: a request started before this much of
+        the lease has gone ends (``request_timeout_s`` at most) with that much still left
+        for its mark, so no other instance claims a push while its request may complete."""
+        slack = self._settings.lease_seconds - self._settings.request_timeout_s
+        return timedelta(seconds=slack / 2)
+
+    def _renew(self, lane: Lane) -> None:
+        """Lease the lane's rows again; the ones another instance took over meanwhile
+        (a stall longer than the lease) are left to it."""
+        ids = [row.id for row in lane.rows]
         now = self._clock.now()
-        until = now + timedelta(seconds=self._settings.lease_seconds)
         with transaction(self._factory) as session:
-            kept = store.renew_leases(session, ids, instance=self._instance, until=until)
+            kept = store.renew_leases(
+                session, ids, instance=self._instance, until=now + self._lease
+            )
         lost = len(ids) - len(kept)
         if lost:
             log.warning("%d claimed pushes were taken over by another instance", lost)
-        kept_waves = [[row for row in wave if row.id in kept] for wave in waves]
-        return [wave for wave in kept_waves if wave]
+        lane.rows = type(lane.rows)(row for row in lane.rows if row.id in kept)
+        lane.leased_at = now
 
-    def _retry(self, row: Claimed, exc: RetryableDelivery) -> str:
+    # ------------------------------------------------------------------ failures
+
+    def _settle(self, row: Claimed, failure: Failure, started: datetime) -> str:
+        if isinstance(failure, PermanentDelivery):
+            self._fail(row, failure, started)
+            return "failed"
+        return self._retry(row, failure, started)
+
+    def _retry(self, row: Claimed, exc: RetryableDelivery, started: datetime) -> str:
         now = self._clock.now()
         if row.attempts >= self._settings.max_attempts:
-            self._fail(row, PermanentDelivery(f"gave up after {row.attempts} attempts: {exc}"))
+            why = PermanentDelivery(f"gave up after {row.attempts} attempts: {exc}")
+            self._fail(row, why, started)
             return "failed"
         backoff = min(600.0, 5.0 * 2 ** (row.attempts - 1)) * self._rng.uniform(0.5, 1.0)
         delay = timedelta(seconds=max(exc.retry_after, backoff))
@@ -299,12 +315,29 @@ class OutboxSender:
                 store.lock_rate_row(session, row.rate_key).blocked_until = blocked
             error = f"{exc.code or ''} {exc}".strip()
             store.retry_later(session, row.id, due_at=now + delay, error=error)
+            store.record_attempts(session, [(row.rate_key, started)])
         log.warning("retry %s in %.0fs: %s", row.dedupe_key, delay.total_seconds(), exc)
         return "retried"
 
-    def _fail(self, row: Claimed, exc: PermanentDelivery) -> None:
+    def _fail(self, row: Claimed, exc: PermanentDelivery, started: datetime) -> None:
         log.error("push %s failed for good: %s", row.dedupe_key, exc)
         now = self._clock.now()
         with transaction(self._factory) as session:
             store.mark_failed(session, row.id, str(exc))
+            store.record_attempts(session, [(row.rate_key, started)])
             alert_organizers(session, row.message, row.rate_key, exc, now)
+
+    def _lane_ended(self) -> None:
+        try:
+            self._waker()
+        except Exception:
+            log.exception("waking the drain after a lane ended failed")
+
+
+def _stats(totals: Counter[str]) -> DrainStats:
+    return DrainStats(
+        sent=totals["sent"],
+        retried=totals["retried"],
+        failed=totals["failed"],
+        dropped=totals["dropped"],
+    )

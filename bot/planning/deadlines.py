@@ -9,14 +9,14 @@ minute, after a restart, from two workers) adds nothing::
     overdue:deadline:<key>:<due iso>:<group>         one per escalate_to group
 
 A push too long for its platform is split; part 2 onwards get ``:p2``, ``:p3`` ... appended.
-The reason of each row equals its dedupe key, which is what ``refresh`` reads back.
+Each row's intent (``remind`` or ``overdue``, the deadline's key and due time, the part) is
+what ``refresh`` reads back.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,9 @@ from handlers.deadlines import render_overdue, render_reminder
 from handlers.messages import OutboundMessage
 from handlers.submissions import deadline_states
 from handlers.workdays import reminder_times
+from storage.outbox_intent import OVERDUE as OVERDUE_KIND
+from storage.outbox_intent import REMIND as REMIND_KIND
+from storage.outbox_intent import Intent
 from storage.people import group_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
 
@@ -34,11 +37,6 @@ REMIND = "remind:deadline:"
 OVERDUE = "overdue:deadline:"
 HORIZON = timedelta(days=1)
 """Rows are written up to a day ahead, so a scheduler hiccup never makes a push late."""
-
-_ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d)"
-_PART = r"(?::p(?P<part>\d+))?"
-_REMIND_RE = re.compile(rf"^{REMIND}(?P<key>.+):(?P<round>[^:]+):(?P<due>{_ISO}){_PART}$")
-_OVERDUE_RE = re.compile(rf"^{OVERDUE}(?P<key>.+):(?P<due>{_ISO}):(?P<group>[^:]+?){_PART}$")
 
 
 def _iso(when: datetime, tz: tzinfo) -> str:
@@ -81,6 +79,7 @@ def plan_deadline_reminders(session: Session, settings: Settings, now: datetime)
                 base,
                 title=f"{deadline.title}提醒",
                 markdown=False,
+                intent=Intent(REMIND_KIND, deadline.key, deadline.due_at),
                 due_at=at,
                 now=now,
                 expires_at=deadline.due_at,
@@ -112,6 +111,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
                 base,
                 title=f"{deadline.title}逾期未交",
                 markdown=True,
+                intent=Intent(OVERDUE_KIND, deadline.key, deadline.due_at),
                 due_at=deadline.due_at,
                 now=now,
             )
@@ -123,40 +123,41 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
 
 def refresh(
     session: Session,
-    reason: str,
+    intent: Intent,
     message: OutboundMessage,
     now: datetime,
     *,
-    tz: tzinfo | None = None,
+    tz: tzinfo,
 ) -> OutboundMessage | None:
     """Re-check a reminder or overdue push right before it is sent.
 
     Returns None when it became pointless (everyone submitted, the deadline was removed or
     moved, or this part no longer exists), else the message re-rendered with only those
-    who still owe. Other reasons come back unchanged. Times are shown in ``tz``, by default
-    in the offset the planner wrote into the reason.
+    who still owe, its times shown in ``tz``. Other intents (and a reminder whose subject
+    is unknown) come back unchanged.
     """
-    remind = _REMIND_RE.match(reason) if reason.startswith(REMIND) else None
-    overdue = _OVERDUE_RE.match(reason) if reason.startswith(OVERDUE) else None
-    match = remind or overdue
-    if match is None:
+    if intent.kind not in (REMIND_KIND, OVERDUE_KIND) or not intent.subject or not intent.due:
         return message
-    deadline = deadline_by_key(session, match["key"])
-    due = datetime.fromisoformat(match["due"])
-    if deadline is None or not deadline.active or deadline.due_at.replace(microsecond=0) != due:
+    deadline = deadline_by_key(session, intent.subject)
+    if deadline is None or not deadline.active or not _same_second(deadline.due_at, intent.due):
         return None
-    zone = tz or due.tzinfo or UTC
     states = deadline_states(session, deadline)
     missing = [s.entry for s in states if s.state == "missing"]
     if not missing:
         return None
     limit = max_text_bytes(message.platform, message.markdown, target_kind=message.target_kind)
-    if remind is not None:
-        parts = render_reminder(deadline, missing, now=now, tz=zone, limit=limit)
+    if intent.kind == REMIND_KIND:
+        parts = render_reminder(deadline, missing, now=now, tz=tz, limit=limit)
     else:
-        parts = render_overdue(deadline, states, now=now, tz=zone, limit=limit)
-    number = int(match["part"] or 1)
+        parts = render_overdue(deadline, states, now=now, tz=tz, limit=limit)
+    number = intent.part or 1
     if number > len(parts):
         return None
     part = parts[number - 1]
     return replace(message, text=part.text, mentions=part.mentions)
+
+
+def _same_second(a: datetime, b: datetime) -> bool:
+    """Whether two times name the same second (rows planned before the intent columns kept
+    their due time to the second)."""
+    return a.replace(microsecond=0) == b.replace(microsecond=0)

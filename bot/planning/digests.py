@@ -20,6 +20,7 @@ from handlers.standings import venue_table
 from handlers.submissions import deadline_states
 from handlers.venues import venue_name
 from storage.models import Deadline, Venue
+from storage.outbox_intent import DIGEST, Intent
 from storage.people import active_venues, group_by_key, venue_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
 
@@ -111,6 +112,7 @@ def enqueue_digest(
             f"digest:{cfg.key}:{period}:{group.key}",
             title=cfg.title,
             markdown=True,
+            intent=Intent(DIGEST, cfg.key),
             due_at=now,
             now=now,
         )

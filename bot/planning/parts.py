@@ -11,6 +11,7 @@ from handlers.messages import OutboundMessage, Platform, platform_named
 from handlers.pushes import enqueue
 from handlers.text import Part
 from storage.models import Group
+from storage.outbox_intent import Intent
 
 
 def group_platform(group: Group) -> Platform:
@@ -31,13 +32,15 @@ def enqueue_parts(
     *,
     title: str,
     markdown: bool,
+    intent: Intent,
     due_at: datetime,
     now: datetime,
     expires_at: datetime | None = None,
 ) -> int:
     """Queue ``parts`` to ``group``: part 1 under ``base``, then ``base:p2``, ``base:p3``...
 
-    The reason of each row is its dedupe key. Returns how many rows were added.
+    The reason of each row is its dedupe key; its intent is ``intent`` with the part's
+    number. Returns how many rows were added.
     """
     added = 0
     for number, part in enumerate(parts, start=1):
@@ -58,6 +61,7 @@ def enqueue_parts(
             due_at=due_at,
             now=now,
             reason=key,
+            intent=intent.numbered(number),
             expires_at=expires_at,
         )
     return added

@@ -1,32 +1,32 @@
-"""The last look before a push goes out: is its reason still there?"""
+"""The last look before a push goes out: is what it is about still there?"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
-from bot.planning.deadlines import OVERDUE, REMIND
 from bot.planning.deadlines import refresh as refresh_deadline_push
-from bot.planning.venue_reminders import PREFIX as VENUE_PREFIX
 from bot.planning.venue_reminders import refresh_venue_reminder
 from handlers.messages import OutboundMessage
+from storage.outbox_intent import OVERDUE, REMIND, VENUE, Intent
 
-REFRESHED = (VENUE_PREFIX, REMIND, OVERDUE)
-"""The reason prefixes whose pushes are re-checked before sending."""
+REFRESHED = (VENUE, REMIND, OVERDUE)
+"""The kinds of push re-checked before sending."""
 
 
-def refreshes(reason: str) -> bool:
-    """Whether a push with this reason is re-checked (or re-rendered) before sending."""
-    return reason.startswith(REFRESHED)
+def refreshes(intent: Intent) -> bool:
+    """Whether a push with this intent is re-checked (or re-rendered) before sending."""
+    return intent.kind in REFRESHED and bool(intent.subject)
 
 
 def refresh(
-    session: Session, reason: str, message: OutboundMessage, now: datetime
+    session: Session, intent: Intent, message: OutboundMessage, now: datetime, *, tz: tzinfo
 ) -> OutboundMessage | None:
-    """None drops the push; otherwise the (possibly re-rendered) message to send."""
-    if reason.startswith(VENUE_PREFIX):
-        return refresh_venue_reminder(session, reason, message)
-    if reason.startswith((REMIND, OVERDUE)):
-        return refresh_deadline_push(session, reason, message, now)
+    """None drops the push; otherwise the (possibly re-rendered) message to send, its times
+    shown in ``tz``."""
+    if intent.kind == VENUE:
+        return refresh_venue_reminder(session, intent, message)
+    if intent.kind in (REMIND, OVERDUE):
+        return refresh_deadline_push(session, intent, message, now, tz=tz)
     return message

@@ -22,6 +22,7 @@ from handlers.pushes import enqueue
 from handlers.rubric import ItemSpec, fmt
 from handlers.text import parse_offset
 from storage.outbox import reword_pending
+from storage.outbox_intent import VENUE, Intent
 from storage.people import venue_by_key
 
 PREFIX = "remind:forum:"
@@ -128,6 +129,7 @@ def plan_venue_reminders(session: Session, settings: Settings, now: datetime) ->
                 due_at=reminder.at,
                 now=now,
                 reason=reminder.key,
+                intent=Intent(VENUE, reminder.venue, reminder.starts_at),
             )
     return added
 
@@ -146,17 +148,14 @@ def _mention(settings: Settings, name: str) -> Mention:
 
 
 def refresh_venue_reminder(
-    session: Session, reason: str, message: OutboundMessage
+    session: Session, intent: Intent, message: OutboundMessage
 ) -> OutboundMessage | None:
     """Drop a venue reminder whose venue is gone, rescheduled or already published."""
-    try:
-        venue_key, _label, starts = reason.removeprefix(PREFIX).split(":", 2)
-        planned_start = datetime.fromisoformat(starts)
-    except ValueError:
+    if intent.kind != VENUE or not intent.subject or intent.due is None:
         return message
-    venue = venue_by_key(session, venue_key)
+    venue = venue_by_key(session, intent.subject)
     if venue is None or not venue.active or venue.published_at is not None:
         return None
-    if venue.starts_at != planned_start:
+    if venue.starts_at != intent.due:
         return None
     return message
