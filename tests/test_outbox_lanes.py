@@ -32,7 +32,7 @@ from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import transaction
 from storage.models import OutboxRow
-from tests.test_outbox import emulated_settings
+from tests.test_outbox import emulated_settings, outbox_for
 
 pytestmark = pytest.mark.fault
 
@@ -146,15 +146,12 @@ def emulated(
 
 def instance(services: Services, http: httpx.Client, name: str, threads: int) -> OutboxSender:
     router = build_router(services.settings, http=http, clock=services.clock)
-    return OutboxSender(
-        services.factory,
+    tz = services.settings.tz
+    return outbox_for(
+        services,
         router,
-        clock=services.clock,
-        settings=services.settings.outbox,
-        instance=name,
-        refresh=lambda session, intent, message, now: refresh(
-            session, intent, message, now, tz=services.settings.tz
-        ),
+        name,
+        refresh=lambda session, intent, message, now: refresh(session, intent, message, now, tz=tz),
         refreshes=refreshes,
         send_threads=threads,
     )
