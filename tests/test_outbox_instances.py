@@ -57,7 +57,9 @@ def emulator() -> Iterator[EmulatorServer]:
     state = EmulatorState(SystemClock())
     for n in range(ROBOTS):
         state.add_wecom_webhook(f"key{n}")
-    state.fault("webhook/send", delay_s=0.02)  # slow enough for the instances to overlap
+    # Slow enough for the instances to overlap: one claims at most a lane of ten pushes per
+    # robot at a time, which takes it a second here, while the others start.
+    state.fault("webhook/send", delay_s=0.1)
     with EmulatorServer(state) as emu:
         yield emu
 

@@ -2,10 +2,11 @@
 another.
 
 A lane holds one robot's claimed pushes in claim order. The pool's threads take turns over
-the lanes: a thread sends a lane's next push, waits for its answer and its ``sent`` mark,
-then puts the lane back at the end of the queue. So a robot that answers after 12 s holds
-one thread for 12 s and delays nobody else's push (unless every thread is waiting on a
-slow robot at once: ``[outbox] send_threads`` bounds how many requests are under way).
+the lanes: a thread sends a lane's next push and waits for its answer; the lane then rests
+until the push's ``sent`` mark is committed (``bot.outbox.marks``), and goes back to the end
+of the queue. So a robot that answers after 12 s holds one thread for 12 s and delays
+nobody else's push (unless every thread is waiting on a slow robot at once: ``[outbox]
+send_threads`` bounds how many requests are under way), and no thread waits for a commit.
 Within a lane nothing overlaps, so one robot never has two pushes in flight.
 """
 
@@ -47,8 +48,10 @@ def lanes_of(claimed: list[Claimed], leased_at: datetime) -> list[Lane]:
     return [Lane(key, rows, leased_at) for key, rows in by_key.items()]
 
 
-Step = Callable[[Lane], bool]
-"""Send a lane's next push; False when the lane must stop (its rows are left as they are)."""
+NEXT, STOP, PARKED = "next", "stop", "parked"
+Step = Callable[[Lane], str]
+"""Send a lane's next push: ``NEXT`` (its turn is over), ``STOP`` (the lane ends; its rows
+are left as they are) or ``PARKED`` (it waits for a mark; ``LanePool.resume`` goes on)."""
 
 
 class LanePool:
@@ -93,12 +96,20 @@ class LanePool:
             lane.done.set()
         return left
 
+    def resume(self, lane: Lane, go_on: bool) -> None:
+        """A parked lane's mark was written (``go_on``) or given up on (the lane ends)."""
+        self._after(lane, go_on)
+
     def _turn(self, lane: Lane) -> None:
         try:
-            go_on = self._step(lane)
-        except BaseException as exc:
+            outcome = self._step(lane)
+        except BaseException as exc:  # handed to whoever waits on the lane
             log.exception("lane %s stopped", lane.key)
-            lane.error, go_on = exc, False
+            lane.error, outcome = exc, STOP
+        if outcome != PARKED:
+            self._after(lane, outcome == NEXT)
+
+    def _after(self, lane: Lane, go_on: bool) -> None:
         with self._lock:
             if go_on and lane.rows and not self._stopping and self._pool is not None:
                 self._pool.submit(self._turn, lane)

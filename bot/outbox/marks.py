@@ -8,9 +8,10 @@ re-sends at most that one.
 One transaction per push would make every lane queue for the database's write lock (on
 SQLite, one writer at a time) and a burst of 1,000 pushes spend most of its time
 committing. Here one thread writes the marks: it takes every mark waiting, commits them
-together, and wakes their lanes; while it commits, the next marks gather. A lane waits a
-few milliseconds at most when the database is healthy; the promise above holds because a
-lane waits for its own mark, not because marks are rare.
+together, and resumes their lanes; while it commits, the next marks gather. The promise
+above holds because a lane waits for its own mark, not because marks are rare. A mark the
+database keeps refusing is given up after ``wait_s``: its lane ends, and the push, still
+``sending``, is sent again once its lease runs out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,11 +40,13 @@ RETRY_S = 0.5
 
 @dataclass(slots=True)
 class Mark:
-    """A delivered push (its request started at ``started``) waiting to be marked."""
+    """A delivered push (its request started at ``started``) waiting to be marked;
+    ``then(True)`` once written, ``then(False)`` if given up at ``give_up_at``."""
 
     row: Claimed
     started: datetime
-    written: threading.Event = field(default_factory=threading.Event)
+    then: Callable[[bool], None]
+    give_up_at: float = field(default=0.0)  # time.monotonic()
 
 
 def write_marks(
@@ -69,15 +73,16 @@ class MarkWriter:
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def mark(self, row: Claimed, started: datetime) -> Mark:
-        """Queue the mark of a delivered push; wait on its ``written`` event."""
-        item = Mark(row, started)
+    def mark(
+        self, row: Claimed, started: datetime, then: Callable[[bool], None], wait_s: float
+    ) -> None:
+        """Queue the mark of a delivered push; ``then`` is called on the writer's thread."""
+        item = Mark(row, started, then, time.monotonic() + wait_s)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="outbox-marks", daemon=True)
                 self._thread.start()
         self._queue.put(item)
-        return item
 
     def close(self) -> None:
         """Write what is queued (while the database takes it), then stop the thread."""
@@ -108,17 +113,29 @@ class MarkWriter:
                     pending.append(more)
             try:
                 write_marks(self._factory, self._clock, [(m.row, m.started) for m in pending])
-            except StorageUnavailable as exc:
-                log.warning("could not mark %d delivered pushes yet: %s", len(pending), exc)
-                if self._closing.wait(RETRY_S):
-                    log.error("stopping with %d delivered pushes unmarked", len(pending))
+            except Exception as exc:  # logged here; the lanes are told below
+                if isinstance(exc, StorageUnavailable):
+                    log.warning("could not mark %d delivered pushes yet: %s", len(pending), exc)
+                else:
+                    log.exception("marking %d delivered pushes failed", len(pending))
+                closing = self._closing.wait(RETRY_S)
+                now = time.monotonic()
+                late = [m for m in pending if closing or now >= m.give_up_at]
+                pending = [m for m in pending if m not in late]
+                _tell(late, written=False)
+                if closing:
                     return
                 continue
-            except Exception:
-                log.exception("marking %d delivered pushes failed", len(pending))
-                if self._closing.wait(RETRY_S):
-                    return
-                continue
-            for item in pending:
-                item.written.set()
+            _tell(pending, written=True)
             pending = []
+
+
+def _tell(marks: list[Mark], *, written: bool) -> None:
+    """Resume (or end) the lanes waiting on ``marks``."""
+    if marks and not written:
+        log.error("gave up marking %d delivered pushes: sent again after their lease", len(marks))
+    for item in marks:
+        try:
+            item.then(written)
+        except Exception:
+            log.exception("resuming the lane of %s failed", item.row.dedupe_key)

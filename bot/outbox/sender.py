@@ -19,7 +19,7 @@ from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox.alerts import alert_organizers
 from bot.outbox.claimed import Claimed, DrainStats
 from bot.outbox.claims import Claims
-from bot.outbox.lanes import Lane, LanePool, lanes_of
+from bot.outbox.lanes import NEXT, PARKED, STOP, Lane, LanePool, lanes_of
 from bot.outbox.marks import MarkWriter, write_marks
 from bot.senders.base import Sender
 from handlers.messages import OutboundMessage, payload_of
@@ -32,7 +32,9 @@ log = logging.getLogger("edubot.outbox")
 
 Failure = RetryableDelivery | PermanentDelivery
 
-LANE_DEPTH = 5
+CLAIM_BATCH = 50
+"""The pushes one claim takes by default, sending in order on one thread."""
+LANE_DEPTH = 10
 """The most pushes of one robot a lane takes per claim. The lane claims again when it ends;
 a short lane leaves the rest of a backlog to other instances, and a crash strands at most
 this many pushes per robot until their lease runs out."""
@@ -98,21 +100,25 @@ class OutboxSender:
             LanePool(self._threads, self._step, self._lane_ended) if self._threads > 1 else None
         )
         self._waker: Callable[[], None] = lambda: None
+        # One claim per pass is the slow part of a burst: a lane's worth for many robots.
+        self._batch = max(CLAIM_BATCH, LANE_DEPTH * self._threads * 8 if self._lanes else 0)
 
     # ------------------------------------------------------------------ public
 
-    def drain(self, batch: int = 50) -> DrainStats:
-        """Claim what is due now (leaving out robots whose lane is still sending) and send
-        it; returns what happened (in the background: how many pushes were set going)."""
+    def drain(self, batch: int | None = None) -> DrainStats:
+        """Claim up to ``batch`` pushes due now (leaving out robots whose lane is still
+        sending) and send them; returns what happened (in the background: how many pushes
+        were set going). By default one claim takes ``CLAIM_BATCH``, or as many as every
+        lane can take at once (``LANE_DEPTH`` per robot) for ``send_threads`` × 8 robots."""
         self._mark_unmarked()
         skip = self._lanes.busy() if self._lanes is not None else frozenset[str]()
-        claimed = self._claims.claim(batch, skip)
+        claimed = self._claims.claim(batch or self._batch, skip)
         if not claimed:
             return DrainStats()
         leased_at = claimed[0].leased_until - self._lease
         if self._lanes is None:
             lane = Lane("", claimed, leased_at)
-            while lane.rows and self._step(lane):
+            while lane.rows and self._step(lane) == NEXT:
                 pass
             return _stats(lane.totals)
         lanes = lanes_of(claimed, leased_at)
@@ -126,7 +132,7 @@ class OutboxSender:
                 raise lane.error
         return _stats(sum((lane.totals for lane in lanes), Counter[str]()))
 
-    def drain_all(self, batch: int = 50, max_passes: int = 1000) -> DrainStats:
+    def drain_all(self, batch: int | None = None, max_passes: int = 1000) -> DrainStats:
         """Drain until a pass handles nothing (what is due now and allowed by the limits)."""
         total = DrainStats()
         for _ in range(max_passes):
@@ -172,23 +178,23 @@ class OutboxSender:
 
     # ------------------------------------------------------------------ one push
 
-    def _step(self, lane: Lane) -> bool:
-        """Send the lane's next push and settle it; False when the lane must stop."""
+    def _step(self, lane: Lane) -> str:
+        """Send the lane's next push and settle it (``bot.outbox.lanes``'s outcomes)."""
         if self._clock.now() >= lane.leased_at + self._renew_after:
             self._renew(lane)
             if not lane.rows:
-                return False
+                return STOP
         row = lane.rows.popleft()
         if row.rate_key in lane.stalled:
-            return True  # left leased: it comes back when its lease runs out
+            return NEXT  # left leased: it comes back when its lease runs out
         message = self._prepare(row, lane)
         if message is None:
-            return True
+            return NEXT
         started = self._clock.now()
         failure = self._attempt(row, message)
         if failure is not None:
             lane.totals[self._settle(row, failure, started)] += 1
-            return True
+            return NEXT
         lane.totals["sent"] += 1
         return self._mark(row, started, lane)
 
@@ -231,25 +237,26 @@ class OutboxSender:
             return RetryableDelivery(f"sender error: {exc!r}")
         return None
 
-    def _mark(self, row: Claimed, started: datetime, lane: Lane) -> bool:
+    def _mark(self, row: Claimed, started: datetime, lane: Lane) -> str:
         """Mark a delivered push ``sent`` before anything more goes to its robot.
 
         On one thread the mark is written at once; a refused one is kept, written before
         the next claim, and the lane sends nothing more to that robot meanwhile. In lanes,
-        the mark writer commits it with the others waiting; a lane whose mark is still not
-        written when its lease needs the time stops (its rows come back after the lease)."""
-        if self._lanes is None:
+        the lane rests while the mark writer commits the mark with the others waiting; a
+        mark still not written when the lease needs the time ends the lane (its rows come
+        back after the lease)."""
+        lanes = self._lanes
+        if lanes is None:
             try:
                 write_marks(self._factory, self._clock, [(row, started)])
             except StorageUnavailable as exc:
                 log.warning("could not mark %s yet: %s", row.dedupe_key, exc)
                 self._unmarked.append((row, started))
                 lane.stalled.add(row.rate_key)
-            return True
-        if self._marks.mark(row, started).written.wait(self._renew_after.total_seconds()):
-            return True
-        log.warning("lane %s stops: the mark of %s is not written yet", lane.key, row.dedupe_key)
-        return False
+            return NEXT
+        wait_s = self._renew_after.total_seconds()
+        self._marks.mark(row, started, lambda written: lanes.resume(lane, written), wait_s)
+        return PARKED
 
     def _mark_unmarked(self) -> None:
         if not self._unmarked:
