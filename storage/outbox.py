@@ -3,7 +3,7 @@
 ``add_push`` records intent in the caller's transaction, so that a push is durable exactly
 when its cause is. A push arrives here as plain values: its address and its payload, a
 JSON-able mapping that ``handlers.messages`` makes from an ``OutboundMessage`` and reads
-back. The sending side's policy (claiming, waves, rate limits, retries) is ``bot.outbox``;
+back. The sending side's policy (claiming, lanes, rate limits, retries) is ``bot.outbox``;
 the statements it runs are below, each in the caller's session.
 """
 

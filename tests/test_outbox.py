@@ -566,7 +566,7 @@ def test_a_slow_batch_keeps_its_leases_so_another_instance_sends_nothing_twice(
 def test_marks_the_database_refused_are_written_before_the_next_claim(
     sqlite_services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A wave delivered while the database is busy stays claimed, and is marked sent on the
+    """Pushes delivered while the database is busy stay claimed, and are marked sent on the
     next pass instead of being sent again."""
     services = sqlite_services
     push(services, [("m1", "g1"), ("m2", "g2")], due_at=clock.now())
