@@ -23,15 +23,17 @@ from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.clock import FakeClock, SystemClock
+from bot.config import ConfigError, settings_from_mapping
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
 from bot.platforms.router import build_router
-from bot.runtime import attach_background
+from bot.runtime import attach_background, request_timeout
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import transaction
 from storage.models import OutboxRow
+from tests.support.campaign import campaign
 from tests.test_outbox import emulated_settings, outbox_for
 
 pytestmark = pytest.mark.fault
@@ -211,3 +213,31 @@ def test_a_robot_with_an_invalid_key_gets_no_more_than_the_limit(
             select(OutboxRow.status).where(OutboxRow.dedupe_key.like("lane:%"))
         ).all()
     assert set(statuses) == {"failed"}
+
+
+# --------------------------------------------------------------- leases and timeouts
+
+
+@pytest.mark.parametrize(
+    ("lease", "timeout", "ok"), [(90, 30, True), (60, 30, True), (59, 30, False)]
+)
+def test_the_lease_must_outlast_two_requests(
+    sqlite_url: str, tmp_path: Path, lease: int, timeout: float, ok: bool
+) -> None:
+    data = campaign(sqlite_url)
+    data["outbox"] = {"lease_seconds": lease, "request_timeout_s": timeout}
+    if ok:
+        assert settings_from_mapping(data).outbox.lease_seconds == lease
+        return
+    with pytest.raises(ConfigError) as error:
+        settings_from_mapping(data)
+    assert "request_timeout_s" in str(error.value)
+
+
+def test_every_request_a_push_makes_is_bounded_by_the_request_timeout() -> None:
+    bound = request_timeout(30.0)
+    phases = (bound.connect, bound.write, bound.pool, bound.read)
+    assert all(phase is not None and phase > 0 for phase in phases)
+    assert sum(p for p in phases if p is not None) == pytest.approx(30.0)
+    assert bound.read is not None
+    assert bound.read > SLOW_S  # a 12 s answer still counts

@@ -30,7 +30,7 @@ from bot.links import link_maker
 from bot.platforms.dingtalk.app_sender import DingTalkApp, DingTalkAppSender, DingTalkTokenCache
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSessionSender
 from bot.platforms.wecom.app_sender import WeComAppSender
-from bot.platforms.wecom.robot_push import RobotChannel, robot_push_sender
+from bot.platforms.wecom.robot_push import ANSWER_TIMEOUT_S, RobotChannel, robot_push_sender
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.senders.base import Sender, bounded_rate_key
 from handlers.messages import OutboundMessage
@@ -155,7 +155,9 @@ def build_router(
     return SenderRouter(
         groups=groups,
         wecom_app=_wecom_app(settings.wecom, clock=clock)
-        or robot_push_sender(robot, settings.wecom.robot_bot_id, "", clock.now),
+        or robot_push_sender(
+            robot, settings.wecom.robot_bot_id, "", clock.now, timeout=_answer_timeout(settings)
+        ),
         dingtalk_person=dingtalk_person,
         session=DingTalkSessionSender(http=http),
         links=link_maker(settings.server, clock.now),
@@ -195,7 +197,13 @@ def _group_sender(
             http=http, api_base=settings.wecom.api_base, webhook=group.webhook
         )
     if group.platform == "wecom" and group.chat_id:
-        return robot_push_sender(robot, settings.wecom.robot_bot_id, group.chat_id, clock.now)
+        return robot_push_sender(
+            robot,
+            settings.wecom.robot_bot_id,
+            group.chat_id,
+            clock.now,
+            timeout=_answer_timeout(settings),
+        )
     if group.platform == "dingtalk" and group.webhook:
         return DingTalkRobotSender(
             http=http,
@@ -223,3 +231,9 @@ def _wecom_app(wecom: WeComSettings, *, clock: Clock) -> Sender | None:
         clock=clock,
         proxy=wecom.proxy,
     )
+
+
+def _answer_timeout(settings: Settings) -> float:
+    """How long a push over the long connection waits for WeCom's answer: its own bound,
+    or the outbox's request timeout if that is shorter."""
+    return min(ANSWER_TIMEOUT_S, settings.outbox.request_timeout_s)

@@ -194,10 +194,16 @@ class RobotPushSender:
 
 
 def robot_push_sender(
-    channel: RobotChannel | None, bot_id: str, chat_id: str, now: Callable[[], datetime]
+    channel: RobotChannel | None,
+    bot_id: str,
+    chat_id: str,
+    now: Callable[[], datetime],
+    *,
+    timeout: float = ANSWER_TIMEOUT_S,
 ) -> RobotPushSender | None:
     """The sender through the long connection, if there is one: to group ``chat_id``, or
-    with ``chat_id=""`` to each message's person."""
+    with ``chat_id=""`` to each message's person. An answer is awaited ``timeout`` seconds
+    at most (never longer than the outbox's request timeout: its lease relies on it)."""
     if channel is None or not bot_id:
         return None
-    return RobotPushSender(channel, bot_id=bot_id, chat_id=chat_id, now=now)
+    return RobotPushSender(channel, bot_id=bot_id, chat_id=chat_id, now=now, timeout=timeout)
