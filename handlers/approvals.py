@@ -14,7 +14,6 @@ from handlers.errors import BotError
 from handlers.messages import Reply
 from handlers.setup_commands import Approve, Reject
 from storage.bindings import GROUP, PERSON, decide, pending
-from storage.meta import CATALOG, bump
 from storage.models import Group, Person
 from storage.setup_models import APPROVED, REFUSED, Binding
 
@@ -24,7 +23,6 @@ def handle_approve(ctx: Context, command: Approve) -> Reply:
     row = _pick(ctx, command.target, group=command.group, word="同意")
     _check_free(ctx, row)
     decide(ctx.session, row, APPROVED, by=ctx.person.name, now=ctx.now)
-    bump(ctx.session, CATALOG)
     if row.kind == PERSON:
         text = (
             f"您的绑定已确认：您是 {describe(row).split('（')[0]}。发送“帮助”查看您可以使用的命令。"

@@ -26,7 +26,6 @@ from handlers.pushes import enqueue, person_address
 from handlers.setup_commands import Bind, BindGroup
 from handlers.venues import match_venue, venue_name
 from storage.bindings import GROUP, PERSON, add_binding, decide, pending_from
-from storage.meta import CATALOG, bump
 from storage.models import Group, Person
 from storage.outbox import organizer_groups
 from storage.people import Member, active_venues, people_with_role
@@ -95,7 +94,6 @@ def bind_person(session: Session, message: InboundMessage, command: Bind, now: d
     account = f"{PLATFORM_NAMES.get(platform, platform)}账号（{message.sender_id}）"
     if via == "mobile":
         decide(session, row, APPROVED, by="手机号", now=now)
-        bump(session, CATALOG)
         tell_organizers(
             session, f"【绑定】{who} 已用登记的手机号绑定{account}。", f"bind:{row.id}", now
         )
@@ -198,7 +196,6 @@ def bind_group(
     name = group.name or group.key
     if by is not None and by.has_role(*ORGANIZERS):
         decide(session, row, APPROVED, by=by.name, now=now)
-        bump(session, CATALOG)
         return Reply(f"本群已登记为 {name}。")
     tell_organizers(
         session,

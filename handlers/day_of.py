@@ -16,7 +16,7 @@ from handlers.messages import Reply
 from handlers.pushes import push_to_person
 from handlers.setup_commands import AddContestant, MoveTime, SwapJudge, resolve_time
 from handlers.venues import chat_venues, match_venue, venue_name
-from storage.bindings import add_edit
+from storage.bindings import add_edit, pending
 from storage.day_of import add_contestant, move_venue, sheets_of, swap_judge
 from storage.models import Person, Venue
 from storage.people import active_venues
@@ -119,3 +119,22 @@ def _audit(ctx: Context, kind: str, venue: Venue, change: dict[str, str]) -> Non
         source=ctx.source,
         now=ctx.now,
     )
+
+
+def setup_help(ctx: Context) -> str:
+    """帮助's organizer block for binding and day-of changes (no `` —— `` examples: sending
+    them back would change the campaign)."""
+    if not ctx.person.has_role(*ORGANIZERS):
+        return ""
+    venues = active_venues(ctx.session)
+    name = venue_name(venues[0]) if venues else "会场名"
+    waiting = len(pending(ctx.session))
+    lines = [
+        f"同意 姓名 / 拒绝 姓名 原因：处理“绑定”申请（现有 {waiting} 条待确认）",
+        f"绑定群 {name}：在会场群里发送，登记本群",
+        f"换评委 {name} 原评委 → 新评委",
+        f"加选手 {name} 选手名",
+        f"改时间 {name} 9:30（或 2月13日 9:30；会前提醒随之重排）",
+        "以上改动立即生效并记入配置文件，无需重启。",
+    ]
+    return "【组织者：绑定与现场调整】\n" + "\n".join(lines)

@@ -111,7 +111,7 @@ def _parse_swap(rest: str) -> SwapJudge:
         words, new = before.split(), after.strip()
     else:
         words = rest.split()
-        new = words.pop() if len(words) >= 3 else ""
+        new = words.pop() if len(words) >= 2 else ""
     old = words.pop() if words else ""
     return SwapJudge(" ".join(words), old, new)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.meta import bump
+from storage.meta import CATALOG, bump
 from storage.models import Group, Person
 from storage.setup_models import APPROVED, PENDING, WRITTEN, Binding, ConfigEdit
 
@@ -52,13 +52,15 @@ def add_binding(
 def decide(
     session: Session, row: Binding, state: str, *, by: str, now: datetime, reason: str = ""
 ) -> None:
-    """Approve or refuse ``row``; an approved one is applied to its person or group now."""
+    """Approve or refuse ``row``; an approved one is applied to its person or group now
+    (and the catalog counter bumped, last: see ``storage.day_of``)."""
     row.state = state
     row.decided_by = by
     row.decided_at = now
     row.reason = reason[:255]
     if state == APPROVED:
         apply_bindings(session, [row])
+        bump(session, CATALOG)
     session.flush()
 
 
@@ -138,13 +140,11 @@ def add_edit(
     return row
 
 
-def pending_edits(session: Session) -> list[ConfigEdit]:
-    """Chat edits not yet in the file, in the order they were made."""
-    return list(
-        session.scalars(
-            select(ConfigEdit).where(ConfigEdit.state == PENDING).order_by(ConfigEdit.id)
-        )
-    )
+def pending_edits(session: Session, *, latest: bool = False) -> list[ConfigEdit]:
+    """Chat edits not yet in the file, in the order they were made. ``latest``: a locking
+    read, which sees edits committed since the transaction's snapshot (InnoDB)."""
+    query = select(ConfigEdit).where(ConfigEdit.state == PENDING).order_by(ConfigEdit.id)
+    return list(session.scalars(query.with_for_update() if latest else query))
 
 
 def mark_edits(session: Session, ids: Sequence[int], now: datetime, note: str = "") -> int:

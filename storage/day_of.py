@@ -1,5 +1,9 @@
 """The database side of an organizer's day-of change (``handlers.day_of``): the same rows a
-config sync would write for the changed file, so the sync that follows changes nothing."""
+config sync would write for the changed file, so the sync that follows changes nothing.
+
+Each bumps the catalog counter *last*, as a config sync does: whoever holds the ``meta`` row
+has nothing left to wait for but its commit, so a chat edit and a reload queue instead of
+deadlocking."""
 
 from __future__ import annotations
 

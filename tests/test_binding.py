@@ -196,3 +196,19 @@ def test_an_organizer_binding_a_group_needs_no_confirmation(bound: Services) -> 
     taken = send(bound, "jiaoyugu", "绑定群 领导小组群", chat="wrOther")
     assert taken.status == "refused"
     assert "领导小组群 已登记了另一个群" in taken.reply.text
+
+
+def test_help_lists_the_organizer_commands_only_to_organizers(bound: Services) -> None:
+    shown = send(bound, "jiaoyugu", "帮助").reply.text
+    assert "【组织者：绑定与现场调整】" in shown
+    for line in (
+        "同意 姓名 / 拒绝 姓名 原因：处理“绑定”申请（现有 0 条待确认）",
+        "绑定群 瑞泉中学会场",
+        "换评委 瑞泉中学会场 原评委 → 新评委",
+        "加选手 瑞泉中学会场 选手名",
+        "改时间 瑞泉中学会场 9:30",
+    ):
+        assert line in shown
+    send(bound, NEWCOMER, "绑定 张伟")
+    assert "现有 1 条待确认" in send(bound, "jiaoyugu", "帮助").reply.text
+    assert "绑定与现场调整" not in send(bound, "shenyi", "帮助").reply.text
