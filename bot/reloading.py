@@ -20,6 +20,7 @@ import hashlib
 import logging
 import threading
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +39,15 @@ from storage.meta import counter
 log = logging.getLogger("edubot.reload")
 
 _RESTART_ONLY = ("server", "database", "wecom", "dingtalk", "timezone")
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A background part that follows a reloaded config."""
+
+    def use_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from now on."""
+        ...
 
 
 class _EditsPending(Exception):
@@ -155,6 +165,9 @@ class ConfigReloader:
         except _EditsPending:
             return False
         self._services.settings = settings
+        for item in self._services.background:
+            if isinstance(item, Reconfigurable):
+                item.use_settings(settings)  # the scheduler's planners, the outbox's routes
         self._warning = self._failed = ""
         self.applied += 1
         log.info("config %s applied without restart (%d reminders planned)", self._path, planned)

@@ -16,6 +16,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -26,7 +27,10 @@ from bot.clock import FakeClock
 from bot.config import load_settings
 from bot.dispatcher import Outcome
 from bot.reloading import ConfigReloader, attach_reloader
-from handlers.messages import InboundMessage
+from bot.runtime import attach_background
+from bot.scheduler import Scheduler
+from handlers.messages import InboundMessage, OutboundMessage
+from handlers.pushes import enqueue
 from storage.db import transaction
 from storage.models import OutboxRow
 from storage.setup_models import ConfigEdit
@@ -218,3 +222,43 @@ def test_edubot_reload_reaches_a_running_instance_through_the_database(
     assert "所有运行中的 edubot serve 将在" in capsys.readouterr().out
     assert serving.reloader.check() is True
     assert serving.reloader.check() is False  # applied once per request
+
+
+def test_a_reloaded_config_reroutes_the_outbox_and_feeds_the_scheduler(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A group added to the file gets its pushes without a restart."""
+    sent: list[httpx.Request] = []
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    path = tmp_path / "edubot.toml"
+    data = _data(db_url, tmp_path)
+    path.write_text(toml_text(data), encoding="utf-8")
+    services = build_services(load_settings(path), clock=clock)
+    outbox = attach_background(services, http=httpx.Client(transport=httpx.MockTransport(platform)))
+    reloader = ConfigReloader(services, path, poll_seconds=0)
+    try:
+        data["groups"].append({"key": "newgroup", "platform": "wecom", "webhook": "new-key"})
+        path.write_text(toml_text(data), encoding="utf-8")
+        assert reloader.check() is True
+        scheduler = next(item for item in services.background if isinstance(item, Scheduler))
+        assert scheduler._settings is services.settings
+        with transaction(services.factory) as session:
+            enqueue(
+                session,
+                OutboundMessage(
+                    platform="wecom", target_kind="group", target="newgroup", text="hi"
+                ),
+                dedupe_key="new-group-push",
+                due_at=clock.now(),
+                now=clock.now(),
+            )
+        outbox.drain()
+        assert [r.url.params.get("key") for r in sent] == ["new-key"]
+    finally:
+        for item in reversed(services.background):
+            item.stop()
+        services.engine.dispose()
