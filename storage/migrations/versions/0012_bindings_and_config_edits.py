@@ -58,7 +58,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM meta WHERE key = 'config_reload'")
+    meta = sa.table("meta", sa.column("key", sa.String))
+    op.execute(meta.delete().where(meta.c.key == "config_reload"))  # `key` is reserved in MySQL
     op.drop_index(op.f("ix_config_edits_state"), table_name="config_edits")
     op.drop_table("config_edits")
     op.drop_index("ix_bindings_state_kind", table_name="bindings")
