@@ -53,6 +53,7 @@ def _unknown_group(ctx: Context) -> str:
     return (
         f'本群还没有登记：请在配置文件中本群的 [[groups]] 里写上 chat_id = "{chat}"，'
         "机器人就能认出本群（会场群里评分、导出都靠它）。"
+        "也可以在本群发送“绑定群 群名”，立即登记。"
     )
 
 

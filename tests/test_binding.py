@@ -191,6 +191,8 @@ def test_a_group_binds_itself_once_an_organizer_confirms(bound: Services) -> Non
 
 
 def test_an_organizer_binding_a_group_needs_no_confirmation(bound: Services) -> None:
+    shown = send(bound, "jiaoyugu", "帮助", chat="wrShangde").reply.text
+    assert "也可以在本群发送“绑定群 群名”，立即登记。" in shown
     done = send(bound, "jiaoyugu", "绑定群 尚德中学", chat="wrShangde")
     assert done.reply.text == "本群已登记为 尚德中学群。"
     taken = send(bound, "jiaoyugu", "绑定群 领导小组群", chat="wrOther")
