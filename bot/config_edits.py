@@ -7,6 +7,7 @@ the same start time): two ``serve`` instances writing the same edit leave one ch
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from collections.abc import Sequence
@@ -21,18 +22,19 @@ from bot.errors import ConfigError
 from storage.setup_models import ConfigEdit
 
 
-def apply_edits(text: str, edits: Sequence[ConfigEdit]) -> tuple[str, list[str]]:
-    """``text`` with ``edits`` applied, and a note for each edit whose venue the file lacks."""
+def apply_edits(text: str, edits: Sequence[ConfigEdit]) -> tuple[str, dict[int, str]]:
+    """``text`` with ``edits`` applied, and why, by edit id, those whose venue the file
+    lacks were not."""
     doc = tomlkit.parse(text)
     venues = doc.get("venues", doc.get("forums"))
-    notes: list[str] = []
+    missed: dict[int, str] = {}
     for edit in edits:
         entry = _venue(venues, edit.venue_key)
         if entry is None:
-            notes.append(f"#{edit.id}: 配置文件中没有会场 {edit.venue_key}")
+            missed[edit.id] = f"配置文件中没有会场 {edit.venue_key}"
             continue
         _apply(entry, edit.kind, edit.change)
-    return tomlkit.dumps(doc), notes
+    return tomlkit.dumps(doc), missed
 
 
 def _venue(venues: Any, key: str) -> Any:
@@ -66,23 +68,23 @@ def _as_array(entry: Any, key: str) -> Any:
 def write_checked(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, after checking it is a valid config."""
     settings_from_mapping(tomllib.loads(text), source=str(path), base_dir=path.resolve().parent)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # instances may share the file
     tmp.write_text(text, encoding="utf-8")
     if path.exists():
         shutil.copymode(path, tmp)  # the file may hold secrets readable by one user only
     tmp.replace(path)
 
 
-def write_edits(path: Path, edits: Sequence[ConfigEdit]) -> list[str]:
-    """Apply ``edits`` to the file at ``path``; the notes of those that could not be.
+def write_edits(path: Path, edits: Sequence[ConfigEdit]) -> dict[int, str]:
+    """Apply ``edits`` to the file at ``path``; why, by edit id, some could not be.
 
     Raises ``ConfigError`` when the edited file would not load (nothing is written then).
     """
     text = path.read_text(encoding="utf-8-sig")
-    new_text, notes = apply_edits(text, edits)
+    new_text, missed = apply_edits(text, edits)
     if new_text != text:
         write_checked(path, new_text)
-    return notes
+    return missed
 
 
 __all__ = ["ConfigError", "apply_edits", "write_checked", "write_edits"]

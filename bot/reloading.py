@@ -35,6 +35,7 @@ from storage.bindings import RELOAD, mark_edits, pending_edits
 from storage.db import transaction
 from storage.errors import StorageUnavailable
 from storage.meta import counter
+from storage.setup_models import FAILED
 
 log = logging.getLogger("edubot.reload")
 
@@ -138,14 +139,15 @@ class ConfigReloader:
             edits = pending_edits(session)
             if not edits:
                 return
+            now = self._services.clock.now()
             try:
-                notes = write_edits(self._path, edits)
+                missed = write_edits(self._path, edits)
             except (ConfigError, OSError) as exc:
-                log.error("chat edits not written into %s: %s", self._path, exc)
-                notes = [f"未能写入配置文件：{exc}"]
-            mark_edits(session, [e.id for e in edits], self._services.clock.now(), "；".join(notes))
-            for note in notes:
-                log.warning("chat edit: %s", note)
+                missed = dict.fromkeys((e.id for e in edits), f"未能写入配置文件：{exc}")
+            for edit_id, why in missed.items():
+                log.error("chat edit #%d not written into %s: %s", edit_id, self._path, why)
+                mark_edits(session, [edit_id], now, why, state=FAILED)
+            mark_edits(session, [e.id for e in edits if e.id not in missed], now)
 
     def _apply(self, settings: Settings) -> bool:
         old = self._services.settings

@@ -147,14 +147,17 @@ def pending_edits(session: Session, *, latest: bool = False) -> list[ConfigEdit]
     return list(session.scalars(query.with_for_update() if latest else query))
 
 
-def mark_edits(session: Session, ids: Sequence[int], now: datetime, note: str = "") -> int:
-    """Mark edits written (claimed by one instance only: the others see 0 rows change)."""
+def mark_edits(
+    session: Session, ids: Sequence[int], now: datetime, note: str = "", *, state: str = WRITTEN
+) -> int:
+    """Mark pending edits ``written`` (or ``failed``, with the reason in ``note``); only
+    rows still pending change, so two instances settle each edit once."""
     if not ids:
         return 0
     result = session.execute(
         update(ConfigEdit)
         .where(ConfigEdit.id.in_(ids), ConfigEdit.state == PENDING)
-        .values(state=WRITTEN, written_at=now, note=note[:255])
+        .values(state=state, written_at=now, note=note[:255])
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -21,6 +21,9 @@ APPROVED = "approved"
 REFUSED = "refused"
 WRITTEN = "written"
 """A config edit that is in the TOML file now (``ConfigEdit.state``)."""
+FAILED = "failed"
+"""A config edit the file could not take (unwritable, or its venue gone): see its note. It
+no longer holds reloads back; the next sync from the file undoes it."""
 
 
 class Binding(Base):

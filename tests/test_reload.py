@@ -262,3 +262,29 @@ def test_a_reloaded_config_reroutes_the_outbox_and_feeds_the_scheduler(
         for item in reversed(services.background):
             item.stop()
         services.engine.dispose()
+
+
+def test_an_edit_the_file_cannot_take_is_marked_failed_and_holds_no_reload_back(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "edubot.toml"
+    data = _data(db_url, tmp_path)
+    path.write_text(toml_text(data), encoding="utf-8")
+    services = build_services(load_settings(path), clock=clock)
+    reloader = ConfigReloader(services, path, poll_seconds=0)
+    try:
+        message = InboundMessage(
+            "wecom", "wecom_app", "edit-1", "jiaoyugu", "加选手 瑞泉 新河中学", "private"
+        )
+        assert services.dispatcher.process(message).status == "ok"
+        # Meanwhile the clerk imported a workbook without that venue.
+        data["venues"] = data["venues"][1:]
+        path.write_text(toml_text(data), encoding="utf-8")
+
+        assert reloader.check() is True
+        with transaction(services.factory) as session:
+            edit = session.scalars(select(ConfigEdit)).one()
+            assert (edit.state, edit.note) == ("failed", "配置文件中没有会场 ruiquan")
+        assert [v.key for v in services.settings.venues] == ["yuhong"]
+    finally:
+        services.engine.dispose()
