@@ -83,6 +83,15 @@ class Reporting(Protocol):
         ...
 
 
+@runtime_checkable
+class Warns(Protocol):
+    """A background part with warnings for ``/healthz`` (an invalid config kept out)."""
+
+    def warnings(self) -> list[str]:
+        """Each a sentence for the operator."""
+        ...
+
+
 @dataclass
 class Services:
     """Everything the routes need, built once per app."""
@@ -324,6 +333,10 @@ async def _healthz(services: Services, request: Request) -> Response:
     ok = database.read and database.write and workers
     # Warnings tell the operator about a coming problem; they do not make the service degraded.
     warning = holiday_warning(services.settings, now)
+    warnings = [warning] if warning else []
+    warnings += [
+        w for item in services.background if isinstance(item, Warns) for w in item.warnings()
+    ]
     oldest = database.oldest_due
     body: dict[str, object] = {
         "status": "ok" if ok else "degraded",
@@ -334,7 +347,7 @@ async def _healthz(services: Services, request: Request) -> Response:
         "outbox_backlog": database.backlog,
         "outbox_oldest_due": oldest.isoformat() if oldest else None,
         "connections": connections,
-        "warnings": [warning] if warning else [],
+        "warnings": warnings,
     }
     if database.problem:
         body["problem"] = database.problem

@@ -11,6 +11,8 @@ edubot doctor [--config F] [--send-test]  pre-flight check: config, database, cr
 edubot template campaign.xlsx            an empty campaign workbook for a clerk to fill
 edubot import campaign.xlsx [--config F] check the workbook and write its campaign into F
 edubot export-config campaign.xlsx [--config F]  F's campaign as that workbook
+edubot reload [--config F]               every running serve applies F now, no restart
+edubot bind-ids [--config F] [--dry-run] missing WeCom/DingTalk ids from the people's mobiles
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ def _workbook_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     exp = sub.add_parser("export-config", help="write the config's campaign as a workbook")
     exp.add_argument("workbook", type=Path, help="the .xlsx file to write")
     _config_arg(exp)
+    reload = sub.add_parser("reload", help="check the config; every running serve applies it")
+    _config_arg(reload)
+    bind = sub.add_parser("bind-ids", help="fill missing platform ids from mobiles")
+    _config_arg(bind)
+    bind.add_argument("--dry-run", action="store_true", help="report only, write nothing")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import",
         "export-config",
         "doctor",
+        "reload",
+        "bind-ids",
     )
     level_name = str(args.log_level or ("WARNING" if quiet else "INFO")).upper()
     logging.basicConfig(
@@ -171,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot import cli_actions  # noqa: PLC0415 - keeps `edubot --help` fast
+    from bot import cli_actions, cli_setup  # noqa: PLC0415 - keeps `edubot --help` fast
 
     handlers = {
         "serve": cli_actions.serve,
@@ -185,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
         "template": cli_actions.template,
         "import": cli_actions.import_workbook,
         "export-config": cli_actions.export_config,
+        "reload": cli_setup.reload,
+        "bind-ids": cli_setup.bind_ids,
     }
     return handlers[args.command](args)
 

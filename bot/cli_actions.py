@@ -29,6 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     from bot.app import build_services, create_app  # noqa: PLC0415
     from bot.holidays import holiday_warning  # noqa: PLC0415
     from bot.http_timeouts import timed_protocol  # noqa: PLC0415
+    from bot.reloading import attach_reloader  # noqa: PLC0415
     from bot.runtime import (  # noqa: PLC0415
         attach_background,
         attach_connections,
@@ -45,6 +46,7 @@ def serve(args: argparse.Namespace) -> int:
         plan_on_start(services)
         attach_background(services)
     attach_connections(services)
+    attach_reloader(services, Path(args.config))
     app = create_app(services)
     settle_heap()
     uvicorn.run(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from storage.bindings import apply_bindings, approved
 from storage.meta import CATALOG, bump
 from storage.models import (
     Contestant,
@@ -31,6 +32,7 @@ def sync_config(session: Session, settings: Settings) -> None:
     """Make the database's people, groups, rubrics, venues and deadlines match ``settings``."""
     people = _sync_people(session, settings)
     groups = _sync_groups(session, settings)
+    apply_bindings(session, approved(session))  # ids bound in chat, on top of the file's
     rubrics = _sync_rubrics(session, settings)
     _sync_venues(session, settings, people, groups, rubrics)
     _sync_deadlines(session, settings, groups)

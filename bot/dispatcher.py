@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
+from handlers.binding import handle_stranger
 from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
 from handlers.context import Context
@@ -122,7 +123,10 @@ class Dispatcher:
                 session, _record(message), now, person_id=None if person is None else person.id
             )
             if person is None:
-                reply, status = _stranger(session, message), "unknown_person"
+                reply, status = handle_stranger(session, message, now) or (
+                    _stranger(session, message),
+                    "unknown_person",
+                )
                 log.warning("unknown sender %s:%s", message.platform, message.sender_id)
             else:
                 ctx = Context(

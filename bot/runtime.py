@@ -24,6 +24,8 @@ from bot.platforms.dingtalk.stream import DingTalkStream
 from bot.platforms.router import build_router
 from bot.platforms.wecom.longconn import WeComLongConnection
 from bot.scheduler import Scheduler, instance_name
+from bot.senders.base import Sender
+from bot.senders.swappable import SwappableSender
 from bot.storable import check_storable
 from handlers.messages import InboundMessage, Reply
 from storage.db import transaction
@@ -33,11 +35,18 @@ log = logging.getLogger("edubot")
 
 class _HttpCloser:
     """Stops the outbox's send threads and closes the shared HTTP client, after the
-    scheduler has stopped."""
+    scheduler has stopped; routes the outbox's pushes by a reloaded config."""
 
-    def __init__(self, http: httpx.Client, outbox: OutboxSender) -> None:
+    def __init__(
+        self, http: httpx.Client, outbox: OutboxSender, routes: Callable[[Settings], None]
+    ) -> None:
         self._http = http
         self._outbox = outbox
+        self._routes = routes
+
+    def use_settings(self, settings: Settings) -> None:
+        """A reloaded config (``bot.reloading``): its groups' robots from now on."""
+        self._routes(settings)
 
     def start(self) -> None:
         return None
@@ -62,10 +71,19 @@ def make_outbox(
     (``edubot serve``, with ``background``: a drain starts the lanes and returns); the
     default sends one by one, so arrivals keep the order of the queue (demo, tests).
     """
-    router = build_router(
-        services.settings, http=http, clock=services.clock, robot=services.robot_channel
-    )
-    return OutboxSender(
+    return _make_outbox(services, http, send_threads=send_threads, background=background)[0]
+
+
+def _make_outbox(
+    services: Services, http: httpx.Client, *, send_threads: int, background: bool
+) -> tuple[OutboxSender, Callable[[Settings], None]]:
+    """The outbox sender, and what re-routes it by a reloaded config."""
+
+    def routes(settings: Settings) -> Sender:
+        return build_router(settings, http=http, clock=services.clock, robot=services.robot_channel)
+
+    router = SwappableSender(routes(services.settings))
+    outbox = OutboxSender(
         services.factory,
         router,
         clock=services.clock,
@@ -76,6 +94,7 @@ def make_outbox(
         send_threads=send_threads,
         background=background,
     )
+    return outbox, lambda settings: router.swap(routes(settings))
 
 
 def plan_on_start(services: Services) -> int:
@@ -127,9 +146,10 @@ def request_timeout(total_s: float) -> httpx.Timeout:
 def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
     """Give ``services`` its scheduler; returns the outbox sender it drives."""
     client = http or outbound_client(services.settings)
-    threads = services.settings.outbox.send_threads
-    outbox = make_outbox(services, client, send_threads=threads, background=True)
-    services.background.append(_HttpCloser(client, outbox))
+    outbox, reroute = _make_outbox(
+        services, client, send_threads=services.settings.outbox.send_threads, background=True
+    )
+    services.background.append(_HttpCloser(client, outbox, reroute))
     scheduler = Scheduler(services.factory, services.settings, outbox, clock=services.clock)
     outbox.wake_with(scheduler.wake)  # a lane that ends lets its robot's next pushes go
     services.background.append(scheduler)

@@ -103,6 +103,11 @@ class Scheduler:
         self._stopping = False
         self._woken = threading.Event()  # a push was queued: the running drain goes again
 
+    def use_settings(self, settings: Settings) -> None:
+        """A reloaded config (``bot.reloading``): the planners read it from their next run
+        (a changed digest schedule still needs a restart)."""
+        self._settings = settings
+
     def start(self) -> None:
         """Queue the digests missed while down, add the jobs (outbox drain every
         ``poll_seconds``, planners every minute from now, one cron job per digest), start

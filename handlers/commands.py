@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
+from handlers.setup_commands import SetupCommand
+
 __all__ = [
     "Command",
     "Confirm",
@@ -171,4 +173,5 @@ Command: TypeAlias = (
     | Mine
     | Help
     | Unknown
+    | SetupCommand
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from handlers.catalog import VenueSpec
 from handlers.commands import Help, Unknown
 from handlers.context import Context
+from handlers.day_of import setup_help
 from handlers.examples import example_total, labelled_values, rubric_summary, score_example
 from handlers.messages import Reply
 from handlers.refusals import ask_organizer
@@ -30,6 +31,7 @@ def handle_help(ctx: Context, command: Help) -> Reply:
             _host_section(ctx),
             _submitter_section(ctx),
             _overseer_section(ctx),
+            setup_help(ctx),
         )
         if text
     ]
@@ -51,6 +53,7 @@ def _unknown_group(ctx: Context) -> str:
     return (
         f'本群还没有登记：请在配置文件中本群的 [[groups]] 里写上 chat_id = "{chat}"，'
         "机器人就能认出本群（会场群里评分、导出都靠它）。"
+        "也可以在本群发送“绑定群 群名”，立即登记。"
     )
 
 

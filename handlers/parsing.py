@@ -38,6 +38,7 @@ from handlers.commands import (
 )
 from handlers.examples import EXAMPLE_SLOT
 from handlers.numbers import normalize, parse_number, split_label
+from handlers.setup_commands import SETUP_PARSERS, SETUP_WORDS
 
 __all__ = ["parse"]
 
@@ -85,6 +86,7 @@ _WORDS: dict[str, str] = {
     "菜单": "help",
     "help": "help",
     "?": "help",
+    **SETUP_WORDS,  # 绑定, 同意, 换评委 … (handlers.setup_commands)
 }
 # Longest first, so 排行榜 is not read as 排行 with the venue "榜".
 _WORD_ORDER = sorted(_WORDS, key=len, reverse=True)
@@ -347,6 +349,7 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "missing": Missing,
     "mine": lambda _rest: Mine(),
     "help": lambda _rest: Help(),
+    **SETUP_PARSERS,
 }
 
 

@@ -17,7 +17,7 @@ def ask_organizer(ctx: Context, what: str, config_key: str) -> str:
     """``如有疑问请联系教研室。``, or for an organizer where the config sets ``what``."""
     if ctx.person.has_role(*ORGANIZERS):
         where = f"{what}在配置文件的 {config_key} 中设置"
-        return f"{where}：请改好后运行 edubot check-config 检查，再重启服务。"
+        return f"{where}：请改好后运行 edubot check-config 检查，保存后服务会自动载入。"
     names = "、".join(p.name for p in people_with_role(ctx.session, "organizer"))
     return f"如有疑问请联系{names or '活动组织者'}。"
 

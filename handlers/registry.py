@@ -6,7 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers import commands as c
+from handlers import setup_commands as setup
+from handlers.approvals import handle_approve, handle_reject
+from handlers.binding import handle_bind, handle_bind_group
 from handlers.context import Context
+from handlers.day_of import handle_add_contestant, handle_move_time, handle_swap_judge
 from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
@@ -29,6 +33,13 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Mine: handle_mine,
     c.Help: handle_help,
     c.Unknown: handle_unknown,
+    setup.Bind: handle_bind,
+    setup.BindGroup: handle_bind_group,
+    setup.Approve: handle_approve,
+    setup.Reject: handle_reject,
+    setup.SwapJudge: handle_swap_judge,
+    setup.AddContestant: handle_add_contestant,
+    setup.MoveTime: handle_move_time,
 }
 
 

@@ -386,3 +386,4 @@ class Submission(Base):
 # Tables kept in modules of their own (this one is at its size cap); imported here so
 # that ``Base.metadata`` (Alembic, the schema tests) always holds them.
 from storage import outbox_attempts as _outbox_attempts  # noqa: E402, F401
+from storage import setup_models as _setup_models  # noqa: E402, F401

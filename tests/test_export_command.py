@@ -284,7 +284,7 @@ def test_an_organizer_without_venues_is_told_there_are_none(
         replies = [send(services, "教育股", text).reply.text for text in ("导出", "排名", "公布")]
     finally:
         services.engine.dispose()
-    fix = "会场在配置文件的 [[venues]] 中设置：请改好后运行 edubot check-config 检查，再重启服务。"
+    fix = "会场在配置文件的 [[venues]] 中设置：请改好后运行 edubot check-config 检查，保存后服务会自动载入。"
     assert replies == [
         f"本活动还没有会场，暂时不能使用“导出”。{fix}",
         f"本活动还没有会场，暂时不能使用“排名”。{fix}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from handlers.commands import (
 )
 from handlers.examples import EXAMPLE_SLOT
 from handlers.parsing import parse
+from handlers.setup_commands import SetupCommand
 
 
 def pos(*values: str) -> tuple[ScoreValue, ...]:
@@ -767,6 +769,7 @@ COMMAND_TYPES = (
     Mine,
     Help,
     Unknown,
+    *get_args(SetupCommand),  # 绑定, 同意, 换评委 … (tests/test_setup_parsing.py)
 )
 
 # Pieces that reach the interesting branches far more often than random text does.

@@ -64,7 +64,7 @@ _BLOCK = re.compile(r"(?:<!-- 不重放：(?P<why>.+?) -->\n+)?```text\n(?P<body
 _MARKER = re.compile(r"^(?P<targets>(?:【推送 → [^】]+】)+)(?P<rest>.*)$")
 _PLATFORM_LINES = ("下载：", "（附件：")
 _FILE = re.compile(r"^（文件：(.+)）$")
-CHATS = {"ruiquan": "wrRuiquanGroup", "yuhong": "cidYuhongGroup"}
+CHATS = {"ruiquan": "wrRuiquanGroup", "yuhong": "cidYuhongGroup", "jiaoyugu": "wrJiaoyuguGroup"}
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,29 @@ REPORTS: list[Step] = [
 ]
 """The report deadline, from the principals' side and the scheduler's."""
 
-ACTS = {"fresh": FRESH, "forum-day": FORUM_DAY, "outlier-later": OUTLIER_LATER, "reports": REPORTS}
+SETUP: list[Step] = [
+    at(2, 10, 9, 0),
+    Block("【发送】绑定 13800000005", "guofeng"),
+    Block("【发送】绑定 党攀峰", "dangpanfeng"),
+    Block("【发送】同意 党攀峰", "教育股"),
+    Block("【发送】绑定 尚德中学 张伟", "zhangwei"),
+    Block("【发送】绑定 申毅", "xiaowang"),
+    Block("绑定群 教育股工作群", "教育股", "jiaoyugu"),
+    at(2, 13, 7, 30),
+    Block("梁飞 → 王强", "教育股"),
+    Block("梁飞 → 韩晓斌", "教育股"),
+    Block("【发送】加选手", "教育股"),
+    Block("【发送】改时间", "教育股"),
+]
+"""The organizer's chapter: people and groups bind themselves, then the day-of changes."""
+
+ACTS = {
+    "fresh": FRESH,
+    "forum-day": FORUM_DAY,
+    "outlier-later": OUTLIER_LATER,
+    "reports": REPORTS,
+    "setup": SETUP,
+}
 
 
 # --------------------------------------------------------------------------- replaying

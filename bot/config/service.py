@@ -35,6 +35,9 @@ class ServerSettings(FrozenModel):
     link_ttl_hours: int = Field(default=72, gt=0)
     read_timeout_s: float = Field(default=15.0, gt=0)
     """A client must send each whole request (headers and body) within this, or is dropped."""
+    config_poll_seconds: float = Field(default=5.0, ge=0)
+    """How often ``serve`` looks for a changed config file, ``edubot reload`` and chat edits
+    to write into the file (``bot.reloading``); 0 turns it off."""
     access_log: bool = False
     """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
     sender and failure itself, and a line per callback costs intake throughput."""

@@ -1,4 +1,5 @@
-"""Telling the organizers' group that a push failed for good."""
+"""Telling the organizers' group that something needs them: a push failed for good, the
+config file turned invalid."""
 
 from __future__ import annotations
 
@@ -20,8 +21,23 @@ def alert_organizers(
     now: datetime,
 ) -> None:
     """Tell the organizers' group once per robot and error (never about itself)."""
+    skip = failed.target if failed.target_kind == "group" else ""
+    tell_organizer_groups(
+        session,
+        f"【edubot 告警】推送失败且不会重试：{failed.target}"
+        f"（{exc.code or '错误'}：{exc}）。请检查该群机器人的配置。",
+        dedupe_key=f"alert:{rate_key}:{exc.code}",
+        now=now,
+        skip=skip,
+    )
+
+
+def tell_organizer_groups(
+    session: Session, text: str, *, dedupe_key: str, now: datetime, skip: str = ""
+) -> None:
+    """An alert to every organizers' group but ``skip``, once per ``dedupe_key``."""
     for group in organizer_groups(session):
-        if failed.target_kind == "group" and failed.target == group.key:
+        if group.key == skip:
             continue
         enqueue(
             session,
@@ -29,13 +45,10 @@ def alert_organizers(
                 platform=platform_named(group.platform),
                 target_kind="group",
                 target=group.key,
-                text=(
-                    f"【edubot 告警】推送失败且不会重试：{failed.target}"
-                    f"（{exc.code or '错误'}：{exc}）。请检查该群机器人的配置。"
-                ),
+                text=text,
                 title="edubot 告警",
             ),
-            dedupe_key=f"alert:{rate_key}:{exc.code}"[:191],
+            dedupe_key=dedupe_key[:191],
             due_at=now,
             now=now,
             reason="alert",

@@ -77,8 +77,8 @@ PEOPLE = Sheet(
     "人员",
     "people",
     "人员：每行一人。姓名必填；角色可多个（评委、主持、校长、领导、组织者、管理员），"
-    f"{LIST_HINT}。企业微信账号（通讯录里的“账号”）和钉钉ID（员工UserID）由管理员查，"
-    "可先空着；钉钉群里@人要用手机号。",
+    f"{LIST_HINT}。企业微信账号（通讯录里的“账号”）和钉钉ID（员工UserID）可先空着："
+    "填了手机的由 edubot bind-ids 查，其余本人在聊天里发“绑定 单位 姓名”；钉钉群里@人要用手机号。",
     (
         Column("姓名", "name", required=True, width=12),
         Column("单位", "unit", width=18),

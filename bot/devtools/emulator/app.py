@@ -28,6 +28,8 @@ Routes (WeCom and DingTalk paths do not collide, so one server plays both)::
     POST /_emulator/dingtalk/stream            a robot message down the Stream connection
     POST /_emulator/wecom/aibot/{bot_id}       a robot message down the long connection
     GET  /dingtalk-files/{token}               DingTalk downloadUrl
+    POST /cgi-bin/user/getuserid               WeCom member by mobile (bind-ids)
+    POST /topapi/v2/user/getbymobile           DingTalk member by mobile (oapi, bind-ids)
     GET  /_emulator/messages                   the log (?all=1 for refused calls too)
     POST /_emulator/reset                      forget traffic (not registries)
     POST /_emulator/down?on=1|0                outage switch
@@ -42,6 +44,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from bot.devtools.emulator.dingtalk_routes import DingTalkRoutes
+from bot.devtools.emulator.directory import DirectoryRoutes
 from bot.devtools.emulator.records import Platform
 from bot.devtools.emulator.state import EmulatorState
 from bot.devtools.emulator.wecom_routes import WeComRoutes
@@ -51,6 +54,7 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
     """The ASGI app serving both platforms from ``state``."""
     wecom, dingtalk, control = WeComRoutes(state), DingTalkRoutes(state), _Control(state)
     stream = state.dingtalk_stream
+    directory = DirectoryRoutes(state)
     routes: list[BaseRoute] = [
         Route("/cgi-bin/gettoken", wecom.gettoken, methods=["GET"]),
         Route("/cgi-bin/message/send", wecom.app_send, methods=["POST"]),
@@ -63,6 +67,8 @@ def create_emulator_app(state: EmulatorState) -> Starlette:
         Route("/v1.0/robot/oToMessages/batchSend", dingtalk.batch_send, methods=["POST"]),
         Route("/session/{session_id}", dingtalk.session_send, methods=["POST"]),
         Route("/cgi-bin/media/get", wecom.media_get, methods=["GET"]),
+        Route("/cgi-bin/user/getuserid", directory.wecom_getuserid, methods=["POST"]),
+        Route("/topapi/v2/user/getbymobile", directory.dingtalk_getbymobile, methods=["POST"]),
         Route("/aibot-files/{token}", wecom.robot_file, methods=["GET"]),
         Route("/v1.0/robot/messageFiles/download", dingtalk.file_download, methods=["POST"]),
         Route("/dingtalk-files/{token}", dingtalk.file, methods=["GET"]),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from bot.clock import Clock
 from bot.config import Settings
 from bot.devtools.emulator.dingtalk_state import DingTalkState
+from bot.devtools.emulator.directory_state import Directory
 from bot.devtools.emulator.longconn_hub import WeComLongHub
 from bot.devtools.emulator.records import robot_access_token, webhook_key
 from bot.devtools.emulator.stream_hub import DingTalkStreamHub
@@ -30,6 +31,8 @@ class EmulatorState(WeComState, DingTalkState):
         """The DingTalk Stream gateway (its sockets live in the server's event loop)."""
         self.wecom_longconn = WeComLongHub(self)
         """The WeCom intelligent robot's long connection endpoint."""
+        self.directory = Directory()
+        """Both org directories, by mobile (``edubot bind-ids``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> EmulatorState:
