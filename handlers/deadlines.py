@@ -226,6 +226,11 @@ def owed_lines(entries: Sequence[Entry]) -> list[Line]:
 # --------------------------------------------------------------------------- texts
 
 
+def named(deadline: DeadlineLike) -> str:
+    """The deadline as texts name it: ``书面报告``, or with its period ``周报（第3周）``."""
+    return f"{deadline.title}（{deadline.period}）" if deadline.period else deadline.title
+
+
 def submit_hint(deadline: DeadlineLike) -> str:
     """The line that tells a submitter how to hand ``deadline`` in (a link, or a file)."""
     return f"提交方式：发送“提交 {deadline.title} 链接或说明”，或直接把文件发给我。"
@@ -236,7 +241,7 @@ def render_reminder(
 ) -> list[Part]:
     """The group reminder naming (and @-mentioning) exactly ``entries``. Plain text."""
     head = (
-        f"【交材料提醒】{deadline.title}\n"
+        f"【交材料提醒】{named(deadline)}\n"
         f"截止时间：{due_text(deadline, tz, now)}\n"
         f"以下 {len(entries)} 个单位/个人尚未提交："
     )
@@ -252,7 +257,7 @@ def render_overdue(
     """The overdue list for leaders (markdown, no mentions), missing entries by unit."""
     missing = [s.entry for s in states if s.state == "missing"]
     head = (
-        f"### 【逾期未交】{deadline.title}\n"
+        f"### 【逾期未交】{named(deadline)}\n"
         f"截止时间：{due_text(deadline, tz, now)}\n"
         f"{state_counts(states)}"
     )
@@ -277,7 +282,7 @@ def render_missing(
 ) -> str:
     """The 未交 answer for one deadline (plain text, one block)."""
     missing = [s.entry for s in states if s.state == "missing"]
-    head = f"“{deadline.title}”（{due_note(deadline, states, now=now, tz=tz)}）"
+    head = f"“{named(deadline)}”（{due_note(deadline, states, now=now, tz=tz)}）"
     if not missing:
         return f"{head}已全部提交。{state_counts(states)}"
     lines = [text for text, _ in owed_lines(missing)]
@@ -308,12 +313,13 @@ def render_digest(
     """A digest (markdown): per deadline the counts by unit with missing names, then venues."""
     lines: list[Line] = []
     for deadline, states in sections:
-        lines.append((f"**{deadline.title}**（{due_note(deadline, states, now=now, tz=tz)}）", ()))
+        note = due_note(deadline, states, now=now, tz=tz)
+        lines.append((f"**{named(deadline)}**（{note}）", ()))
         lines.append((state_counts(states), ()))
         for c in unit_counts(states):
             # A unit that owes as a unit is named by the line already.
-            named = [n for n in c.missing_names if n != c.unit]
-            names = f"（{'、'.join(named)}）" if named else ""
+            owing = [n for n in c.missing_names if n != c.unit]
+            names = f"（{'、'.join(owing)}）" if owing else ""
             counts = f"已交 {c.on_time} · 逾期交 {c.late} · 未交 {c.missing}"
             lines.append((f"- {c.unit}：{counts}{names}", ()))
     if venues:

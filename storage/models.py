@@ -335,6 +335,10 @@ class Deadline(Base):
     workdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
     campaign: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    series: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
+    """The repeating ``[[deadlines]]`` entry this period belongs to; ``""`` for a one-off."""
+    period: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    opens_at: Mapped[datetime | None] = mapped_column()
 
     group: Mapped[Group | None] = relationship(lazy="joined")
     submitters: Mapped[list[DeadlineSubmitter]] = relationship(
@@ -377,3 +381,10 @@ class Submission(Base):
     file_size: Mapped[int] = mapped_column(Integer, default=0)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     source: Mapped[str] = mapped_column(String(160), default="")
+    review: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    """``""`` (not reviewed), ``returned`` (退回: the entry owes again) or ``accepted``."""
+    review_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+# Tables kept in their own modules register with ``Base.metadata`` on import.
+from storage import deadline_events as _deadline_events  # noqa: E402, F401

@@ -39,6 +39,27 @@ def active_deadlines(session: Session) -> list[Deadline]:
     )
 
 
+def current_deadlines(session: Session, now: datetime) -> list[Deadline]:
+    """The active deadlines people are working on at ``now``: every one-off, and of each
+    repeating one that has started the period that runs now (the first not yet due, else
+    the last)."""
+    chosen: dict[str, Deadline] = {}
+    out: list[Deadline] = []
+    for deadline in active_deadlines(session):
+        if not deadline.series:
+            out.append(deadline)
+            continue
+        if deadline.opens_at is not None and deadline.opens_at > now:
+            continue
+        held = chosen.get(deadline.series)
+        if held is None or held.due_at < now:
+            if held is not None:
+                out.remove(held)
+            chosen[deadline.series] = deadline
+            out.append(deadline)
+    return sorted(out, key=lambda d: (d.due_at, d.id))
+
+
 def deadline_by_key(session: Session, key: str) -> Deadline | None:
     """The deadline with this key, active or not (callers check ``active``)."""
     return session.scalar(select(Deadline).where(Deadline.key == key))
@@ -50,6 +71,9 @@ class DeadlineMatch:
 
     deadline: Deadline | None
     candidates: tuple[Deadline, ...] = ()
+    periods: tuple[Deadline, ...] = ()
+    """For a repeating deadline: all its periods in the pool, by due time (``deadline`` is
+    the first); the caller picks the period."""
 
 
 def find_deadline(
@@ -63,7 +87,7 @@ def find_deadline(
         return DeadlineMatch(None)
 
     def names(d: Deadline) -> list[str]:
-        return [_fold(n) for n in (d.key, d.title, *d.aliases) if n]
+        return [_fold(n) for n in (d.series or d.key, d.title, *d.aliases) if n]
 
     for test in (
         lambda n: n == wanted,
@@ -71,6 +95,10 @@ def find_deadline(
         lambda n: wanted in n,
     ):
         hits = [d for d in pool if any(test(n) for n in names(d))]
+        series = {d.series or f"#{d.id}" for d in hits}
+        if len(series) == 1 and hits[0].series:
+            periods = tuple(sorted(hits, key=lambda d: (d.due_at, d.id)))
+            return DeadlineMatch(periods[0], periods=periods)
         if len(hits) == 1:
             return DeadlineMatch(hits[0])
         if hits:
@@ -140,15 +168,17 @@ def record_submission(
     file_size: int = 0,
     inbound_id: int | None = None,
     source: str = "",
+    due: datetime | None = None,
 ) -> Submission:
-    """Add the next version for (deadline, owner); late when ``now`` is after the due time."""
+    """Add the next version for (deadline, owner); late when ``now`` is after the due time
+    (``due``: the entry's own, when it was extended)."""
     row = Submission(
         deadline_id=deadline.id,
         owner=owner,
         person_id=person.id,
         version=version if version is not None else next_version(session, deadline.id, owner),
         submitted_at=now,
-        late=now > deadline.due_at,
+        late=now > (due or deadline.due_at),
         content=content,
         file_name=file_name[:255],
         file_path=file_path[:512],

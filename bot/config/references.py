@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from bot.config.recurring import phase_span
 from bot.config.settings import Settings
 from bot.errors import ConfigError
 
@@ -128,6 +129,7 @@ def _deadline_references(s: Settings, n: _Names) -> Iterator[Problem]:
         yield from _need_all(d.escalate_to, n.groups, f"{base}.escalate_to", "group")
         if d.campaign:
             yield from _need(d.campaign, n.campaigns, f"{base}.campaign", "campaign")
+        yield from _phase(s, d.campaign, d.phase, f"{base}.phase")
 
 
 def _digest_references(s: Settings, n: _Names) -> Iterator[Problem]:
@@ -137,6 +139,22 @@ def _digest_references(s: Settings, n: _Names) -> Iterator[Problem]:
         yield from _need_all(dg.deadlines, n.deadlines, f"{base}.deadlines", "deadline")
         yield from _need_all(dg.venues, n.venues, f"{base}.venues", "venue")
         yield from _cron(f"{base}.cron", dg.cron)
+        if dg.campaign:
+            yield from _need(dg.campaign, n.campaigns, f"{base}.campaign", "campaign")
+        yield from _phase(s, dg.campaign, dg.phase, f"{base}.phase")
+
+
+def _phase(s: Settings, campaign: str, phase: str, key: str) -> Iterator[Problem]:
+    if not phase:
+        return
+    if not campaign:
+        yield key, "phase needs campaign (the campaign the phase belongs to)"
+        return
+    try:
+        phase_span(s.campaigns, campaign, phase)
+    except KeyError:
+        names = [p.name for c in s.campaigns if c.key == campaign for p in c.phases]
+        yield key, f"unknown phase '{phase}' (defined: {', '.join(names) or 'none'})"
 
 
 def _cron(key: str, expr: str) -> Iterator[Problem]:
