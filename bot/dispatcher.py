@@ -28,6 +28,7 @@ from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
 from handlers.parsing import parse
+from handlers.phases import Phase
 from handlers.pushes import enqueue, queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
@@ -64,6 +65,7 @@ class Dispatcher:
         data_dir: Path,
         on_push: Callable[[], None] | None = None,
         files: Mapping[Channel, FileIntake] | None = None,
+        phases: tuple[Phase, ...] = (),
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -72,6 +74,7 @@ class Dispatcher:
         self._tz = tz
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
+        self._phases = phases
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -135,6 +138,7 @@ class Dispatcher:
                     data_dir=self._data_dir,
                     catalog=catalog,
                     text_limit=max_text_bytes,
+                    phases=self._phases,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

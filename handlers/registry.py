@@ -10,7 +10,13 @@ from handlers.context import Context
 from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
-from handlers.scoring import handle_confirm, handle_score
+from handlers.reviews import (
+    handle_confirm_or_accept,
+    handle_review,
+    handle_submitted,
+    handle_urge,
+)
+from handlers.scoring import handle_score
 from handlers.status import handle_progress, handle_publish, handle_ranking, handle_unpublish
 from handlers.submissions import handle_mine, handle_missing, handle_submit
 
@@ -18,7 +24,7 @@ Handler = Callable[[Context, Any], Reply]
 
 HANDLERS: dict[type[Any], Handler] = {
     c.Score: handle_score,
-    c.Confirm: handle_confirm,
+    c.Confirm: handle_confirm_or_accept,
     c.Progress: handle_progress,
     c.Ranking: handle_ranking,
     c.Publish: handle_publish,
@@ -27,6 +33,9 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Submit: handle_submit,
     c.Missing: handle_missing,
     c.Mine: handle_mine,
+    c.Submitted: handle_submitted,
+    c.Review: handle_review,
+    c.Urge: handle_urge,
     c.Help: handle_help,
     c.Unknown: handle_unknown,
 }

@@ -6,6 +6,7 @@ from handlers.commands import Progress, Publish, Ranking, Unpublish
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Reply
+from handlers.phases import campaign_lines
 from handlers.publishing import publish, unpublish
 from handlers.pushes import enqueue
 from handlers.refusals import ask_organizer, next_step
@@ -92,6 +93,7 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
         reports = deadline_progress(ctx)
         if reports:
             parts.extend(["材料提交：", *reports])
+        parts.extend(campaign_lines(ctx.phases, ctx.now, ctx.tz))
     if not parts:
         instead = "发送“帮助”查看可用命令。" if venues else ask_organizer(ctx, "会场", "[[venues]]")
         raise BotError(f"您目前没有需要查看进度的会场。{instead}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.config.campaign import CampaignConfig, DeadlineConfig, day_of
 from handlers.periods import Recurrence, occurrences, parse_weekday
+from handlers.phases import Phase, same_phase
 
 if TYPE_CHECKING:
     from bot.config.settings import Settings
@@ -41,7 +42,7 @@ def phase_span(campaigns: tuple[CampaignConfig, ...], key: str, phase: str) -> t
         if campaign.key != key:
             continue
         for item in campaign.phases:
-            if item.name == phase or item.name.removesuffix("阶段") == phase.removesuffix("阶段"):
+            if same_phase(item.name, phase):
                 return item.start.date(), item.end.date()
     raise KeyError(f"no phase '{phase}' in campaign '{key}'")
 
@@ -87,3 +88,10 @@ def planned_deadlines(settings: Settings) -> list[Planned]:
             for o in found
         )
     return out
+
+
+def campaign_phases(settings: Settings) -> tuple[Phase, ...]:
+    """Every phase of every ``[[campaigns]]`` entry, in file order."""
+    return tuple(
+        Phase(c.key, c.title, p.name, p.start, p.end) for c in settings.campaigns for p in c.phases
+    )

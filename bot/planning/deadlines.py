@@ -25,6 +25,7 @@ from bot.planning.parts import enqueue_parts, group_limit
 from bot.senders.limits import max_text_bytes
 from handlers.deadlines import render_overdue, render_reminder
 from handlers.messages import OutboundMessage
+from handlers.overdue import overdue_states
 from handlers.submissions import deadline_states
 from handlers.workdays import reminder_times
 from storage.people import group_by_key
@@ -95,7 +96,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
     for deadline in active_deadlines(session):
         if not deadline.escalate_to or not now - grace <= deadline.due_at <= now + HORIZON:
             continue
-        states = deadline_states(session, deadline, people)
+        states = overdue_states(session, deadline, deadline.due_at, people)
         if all(s.state != "missing" for s in states):
             continue
         for key in deadline.escalate_to:
@@ -146,7 +147,11 @@ def refresh(
     if deadline is None or not deadline.active or deadline.due_at.replace(microsecond=0) != due:
         return None
     zone = tz or due.tzinfo or UTC
-    states = deadline_states(session, deadline)
+    states = (
+        deadline_states(session, deadline)
+        if remind is not None
+        else overdue_states(session, deadline, deadline.due_at)
+    )
     missing = [s.entry for s in states if s.state == "missing"]
     if not missing:
         return None
