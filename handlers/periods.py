@@ -8,7 +8,9 @@ not hand-rolled date arithmetic), then applies the Chinese calendar:
 - ``monthday = "last-workday"``: the last day of the month, moved back to a working day;
 - ``workdays_only``: a due day that is a holiday moves to the previous working day (a 调休
   Saturday counts as one), just as the reminder rounds do;
-- ``vacations`` (寒假/暑假): occurrences due inside one are dropped when ``skip_vacations``.
+- ``vacations`` (寒假/暑假): occurrences due inside one are dropped when ``skip_vacations``;
+- a period whose due day, moved back, would fall on or before the previous period's is
+  dropped: it has no working day of its own.
 
 Each occurrence is named for people: ``第3周`` (weeks counted from the start's week, so a
 skipped holiday week keeps the numbering of the school calendar), ``3月``, ``第一季度`` or
@@ -137,6 +139,10 @@ def occurrences(
         if (last_workday and rule.repeat != "dates") or rule.workdays_only:
             day = _previous_working_day(day, calendar)
         if day in off or raw in off:
+            continue
+        if days and day <= days[-1][0]:
+            # A period with no working day of its own (a whole holiday week) would fall due
+            # with the one before it: there is nothing to report for it.
             continue
         days.append((day, raw))
     result: list[Occurrence] = []

@@ -125,7 +125,10 @@ def handle_review(ctx: Context, command: Review) -> Reply:
         raise BotError(f"请写明单位和材料，例如：{usage}")
     first = _deadline(ctx, command.material, usage)
     entry = _entry(first, command.owner, usage)
-    deadline = _deadline(ctx, command.material, usage, owner=entry.name)
+    deadline = first
+    if command.action in (RETURNED, ACCEPTED):
+        # What was handed in last, which may be an earlier period than the running one.
+        deadline = _deadline(ctx, command.material, usage, owner=entry.name)
     if command.action in (RETURNED, ACCEPTED):
         return _review_submission(ctx, deadline, entry, command)
     if command.action == EXEMPTED:
