@@ -19,9 +19,10 @@ def parse_review(action: str, rest: str) -> Review:
     owner = words[0] if words else ""
     material = words[1] if len(words) > 1 else ""
     more = words[2:]
-    # 延期's last word is a date, which may look like a period (3月12日): a period needs one
-    # more word after it there.
+    # 延期 ends with a date, which may look like a period (3月12日): there a period needs
+    # one more word after it, and a day of the month is always the date.
     needed = 2 if action == "extended" else 1
-    if len(more) >= needed and looks_like_period(more[0]):
+    dated = action == "extended" and bool(more) and more[0].endswith("日")
+    if len(more) >= needed and looks_like_period(more[0]) and not dated:
         material, more = f"{material} {more[0]}", more[1:]
     return Review(action, owner, material, " ".join(more))

@@ -10,7 +10,7 @@ limit holds. The texts are in ``handlers.review_texts``.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from handlers.commands import Confirm, Review, Submitted, Urge
 from handlers.context import Context
@@ -176,13 +176,15 @@ def _review_submission(
 
 _DATE = re.compile(
     r"^(?:(?P<y>\d{4})[-/.年])?(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?"
-    r"(?:\s*(?P<hh>\d{1,2})[:：](?P<mm>\d{2}))?$"
+    # The command's words are split at colons too, so 17:00 arrives as "17 00".
+    r"(?:\s*(?P<hh>\d{1,2})[:：\s](?P<mm>\d{2}))?$"
 )
 
 
 def _until(text: str, deadline: Deadline, ctx: Context) -> datetime:
     """延期's date (``3月12日``, ``2026-03-12``, ``3月12日 17:00``) at the deadline's time of
-    day unless a time is given; it must be later than the deadline's own due time."""
+    day unless a time is given; it must be later than the deadline's own due time. Without
+    a year it is the deadline's year, or the next one for a date half a year before it."""
     match = _DATE.match(text.strip())
     if match is None:
         raise BotError(f"请写明延期到哪天，例如：{_EXAMPLE[EXTENDED]}（或 3月12日 17:00）")
@@ -191,8 +193,8 @@ def _until(text: str, deadline: Deadline, ctx: Context) -> datetime:
     at = due.timetz() if match["hh"] is None else time(int(match["hh"]), int(match["mm"]))
     try:
         when = datetime(year, int(match["m"]), int(match["d"]), at.hour, at.minute, tzinfo=ctx.tz)
-        if match["y"] is None and when < due:
-            when = when.replace(year=year + 1)
+        if match["y"] is None and due - when > timedelta(days=180):
+            when = when.replace(year=year + 1)  # 1月5日 for a deadline on 12月28日
     except ValueError:
         raise BotError(f"“{text}”不是有效的日期。例如：{_EXAMPLE[EXTENDED]}") from None
     if when <= due:
