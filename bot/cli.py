@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--out", type=Path)
 
+    subs = sub.add_parser("submissions", help="write a deadline's 提交情况 (xlsx) and files (zip)")
+    _config_arg(subs)
+    subs.add_argument("--deadline", required=True, help="the [[deadlines]] key (weekly, report)")
+    subs.add_argument("--period", default="", help="one period of a repeating one (第2周, 3月)")
+    subs.add_argument("--out", type=Path, default=Path("."), help="the folder to write into")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
@@ -184,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         "doctor": cli_actions.doctor,
         "template": cli_actions.template,
         "import": cli_actions.import_workbook,
+        "submissions": cli_actions.submissions,
         "export-config": cli_actions.export_config,
     }
     return handlers[args.command](args)
