@@ -1,7 +1,8 @@
 """``edubot`` — the operator's command line (also ``python -m bot``).
 
 edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
-edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
+edubot demo [--out DIR] [--keep] [--scene forum|reporting]  the story on a sample campaign
+edubot submissions --deadline KEY [--period 第2周] [--out DIR]  提交情况 xlsx + files zip
 edubot chat --config edubot.toml --as 申毅 [--over stream|websocket|http|direct]  talk to the bot
 edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
@@ -94,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path.cwd())
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
+    demo.add_argument(
+        "--scene",
+        choices=("forum", "reporting"),
+        default="forum",
+        help="forum: the scoring day; reporting: a weekly 周报 over three weeks",
+    )
 
     _chat_parser(sub)
     return parser

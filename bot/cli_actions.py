@@ -164,7 +164,7 @@ def demo(args: argparse.Namespace) -> int:
     """``edubot demo``: play the sample campaign (see ``bot.devtools.demo``)."""
     from bot.devtools.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(out=args.out, keep=args.keep, fast=args.fast)
+    return run_demo(out=args.out, keep=args.keep, fast=args.fast, scene=args.scene)
 
 
 def chat(args: argparse.Namespace) -> int:

@@ -234,7 +234,6 @@ class WeComLongHub:
         answer: dict[str, Any] = _call(peer, _send_and_wait(peer, frame, req_id), timeout)
         return answer
 
-
     def _heard(self, bot_id: str, body: Any) -> None:
         if not isinstance(body, dict):
             return

@@ -221,7 +221,6 @@ class WeComState(StateCore):
         with self.lock:
             self._app_sent[fingerprint] = self.clock.now()
 
-
     # --- the robot's long connection: proactive pushes (aibot_send_msg) -------------------
 
     def robot_heard(self, bot_id: str, chat: str) -> None:
