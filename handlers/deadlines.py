@@ -82,39 +82,52 @@ def entry_states(
     unit, by any submission from a current member of the unit; 已交 (on time) wins over
     逾期交 when there are several versions, since the on-time one was handed in.
     """
-    active = [p for p in people if p.active]
-    by_id = {p.id: p for p in people}
+    # Indexes first: a term of 500 units must not cost units × people per deadline.
+    members: dict[str, list[PersonLike]] = {}
+    named: dict[str, PersonLike] = {}
+    for p in people:
+        if p.active:
+            members.setdefault(p.unit, []).append(p)
+            named.setdefault(p.name, p)
+    counted = _counted(submissions, {p.id: p for p in people})
     states: list[EntryState] = []
     for sub in deadline.submitters:
-        mine = [s for s in submissions if _counts_for(s, sub, by_id)]
+        mine = counted.get((sub.kind, sub.name), [])
         state: State = "missing"
         if mine:
             state = "late" if all(s.late for s in mine) else "on_time"
-        states.append(EntryState(_entry(sub, active), state))
+        states.append(EntryState(_entry(sub, members, named), state))
     return states
 
 
-def _entry(sub: SubmitterLike, active: Sequence[PersonLike]) -> Entry:
+def _entry(
+    sub: SubmitterLike, members: dict[str, list[PersonLike]], named: dict[str, PersonLike]
+) -> Entry:
     """A submitter as an entry: a unit @-mentions its principals (all members if none)."""
     if sub.kind == "unit":
-        members = [p for p in active if p.unit == sub.name]
-        principals = [p for p in members if p.has_role("principal")] or members
+        mine = members.get(sub.name, [])
+        principals = [p for p in mine if p.has_role("principal")] or mine
         return Entry(sub.name, "unit", sub.name, tuple(mention_of(p) for p in principals))
-    person = next((p for p in active if p.name == sub.name), None)
+    person = named.get(sub.name)
     if person is None:
         return Entry(sub.name, "person", "", ())
     return Entry(sub.name, "person", person.unit, (mention_of(person),))
 
 
-def _counts_for(
-    submission: SubmissionLike, entry: SubmitterLike, people: dict[int, PersonLike]
-) -> bool:
-    if submission.owner == entry.name:
-        return True
-    person = people.get(submission.person_id)
-    if person is None:
-        return False
-    return person.unit == entry.name if entry.kind == "unit" else person.name == entry.name
+def _counted(
+    submissions: Sequence[SubmissionLike], people: dict[int, PersonLike]
+) -> dict[tuple[str, str], list[SubmissionLike]]:
+    """(kind, name) → the submissions that count for such an entry: those recorded for it
+    (``owner``), and those from a person of that name or from a member of that unit."""
+    found: dict[tuple[str, str], list[SubmissionLike]] = {}
+    for s in submissions:
+        keys = {("unit", s.owner), ("person", s.owner)}
+        person = people.get(s.person_id)
+        if person is not None:
+            keys |= {("unit", person.unit), ("person", person.name)}
+        for key in keys:
+            found.setdefault(key, []).append(s)
+    return found
 
 
 def owed(

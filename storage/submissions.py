@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from storage.models import (
     Deadline,
@@ -31,10 +31,14 @@ def _fold(text: str) -> str:
 
 
 def active_deadlines(session: Session) -> list[Deadline]:
-    """Deadlines in the current config, soonest first."""
+    """Deadlines in the current config, soonest first. Their submitters load when first
+    read: a term of weekly periods for 500 units is thousands of rows nobody may need."""
     return list(
         session.scalars(
-            select(Deadline).where(Deadline.active.is_(True)).order_by(Deadline.due_at, Deadline.id)
+            select(Deadline)
+            .where(Deadline.active.is_(True))
+            .order_by(Deadline.due_at, Deadline.id)
+            .options(lazyload(Deadline.submitters))
         )
     )
 
