@@ -33,6 +33,7 @@ from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.config.recurring import campaign_phases
+from bot.config.scopes import oversight
 from bot.config_sync import sync_config
 from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
@@ -186,6 +187,7 @@ def build_services(
         on_push=wake,
         files=files,
         phases=campaign_phases(settings),
+        scopes=oversight(settings),
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate

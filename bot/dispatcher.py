@@ -66,6 +66,7 @@ class Dispatcher:
         on_push: Callable[[], None] | None = None,
         files: Mapping[Channel, FileIntake] | None = None,
         phases: tuple[Phase, ...] = (),
+        scopes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -75,6 +76,7 @@ class Dispatcher:
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
         self._phases = phases
+        self._scopes = dict(scopes or {})
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -139,6 +141,7 @@ class Dispatcher:
                     catalog=catalog,
                     text_limit=max_text_bytes,
                     phases=self._phases,
+                    oversees=self._scopes.get(person.name, frozenset()),
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

@@ -43,6 +43,9 @@ class Context:
     """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
     phases: tuple[Phase, ...] = ()
     """The campaigns' phases from the config (进度 says which one runs)."""
+    oversees: frozenset[str] = frozenset()
+    """The units the sender answers for (a 督学's schools, a 教育组 head's): 未交, 已交
+    and 进度 show them these units."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

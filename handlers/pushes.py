@@ -55,20 +55,22 @@ def queued_pushes(session: Session) -> bool:
     return bool(session.info.get(_QUEUED, False))
 
 
+def person_target(person: Person) -> tuple[Platform, str] | None:
+    """Where a private message to ``person`` goes: WeCom when they have a WeCom id, else
+    DingTalk; None without either."""
+    if person.wecom_userid:
+        return "wecom", person.wecom_userid
+    if person.dingtalk_userid:
+        return "dingtalk", person.dingtalk_userid
+    return None
+
+
 def push_to_person(ctx: Context, person_id: int, text: str, *, key: str) -> bool:
     """Queue a private message to a configured person, on WeCom when they have a WeCom id,
     else on DingTalk. ``key`` names the cause; the inbound message makes it unique. False
     when the person has no platform id."""
     person = ctx.session.get(Person, person_id)
-    if person is None:
-        return False
-    target: tuple[Platform, str] | None = (
-        ("wecom", person.wecom_userid)
-        if person.wecom_userid
-        else ("dingtalk", person.dingtalk_userid)
-        if person.dingtalk_userid
-        else None
-    )
+    target = person_target(person) if person is not None else None
     if target is None:
         return False
     platform, user_id = target

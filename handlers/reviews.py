@@ -21,6 +21,7 @@ from handlers.period_duties import current_period, named_period, opened
 from handlers.periods import split_period
 from handlers.pushes import enqueue, push_to_person
 from handlers.review_texts import submitted_list
+from handlers.scopes import in_scope
 from handlers.scoring import handle_confirm
 from handlers.submissions import deadline_states
 from storage.deadline_events import (
@@ -105,11 +106,16 @@ def _latest(ctx: Context, deadline: Deadline, owner: str) -> Submission | None:
 
 
 def handle_submitted(ctx: Context, command: Submitted) -> Reply:
-    """已交 <材料>: every entry with its latest version, time, late flag and review."""
-    _oversee(ctx, "已交")
+    """已交 <材料>: every entry with its latest version, time, late flag and review (a
+    person who answers for units: those units' entries)."""
+    everything = ctx.person.has_role(*OVERSEERS)
+    if not ctx.oversees:
+        _oversee(ctx, "已交")
     deadline = _deadline(ctx, command.material, "已交 书面报告")
     subs = submissions_for(ctx.session, deadline.id)
     states = deadline_states(ctx.session, deadline)
+    if not everything:
+        states = in_scope(states, ctx.oversees)
     overrides = overrides_for(ctx.session, deadline.id)
     return Reply(submitted_list(ctx, deadline, states, subs, overrides))
 

@@ -47,6 +47,7 @@ from handlers.period_duties import (
 )
 from handlers.periods import split_period
 from handlers.refusals import ask_organizer
+from handlers.scopes import in_scope, scope_note
 from handlers.standings import venue_table
 from handlers.venues import venue_name
 from storage.deadline_events import RETURNED, overrides_for
@@ -296,9 +297,11 @@ handle_attachment = attachment_handler(DEFAULT_INTAKE)
 
 
 def handle_missing(ctx: Context, command: Missing) -> Reply:
-    """Who has not submitted, by unit (hosts, leaders, organizers, admins)."""
+    """Who has not submitted, by unit (hosts, leaders, organizers, admins; a person who
+    answers for units sees those)."""
     hosts = bool(venues_hosted_by(ctx.session, ctx.person.id))
-    if not (hosts or ctx.person.has_role(*REVIEWERS)):
+    everything = hosts or ctx.person.has_role(*REVIEWERS)
+    if not (everything or ctx.oversees):
         raise BotError("“未交”名单只向主持人、领导和组织者开放。发送“我的”可查看您自己的待交材料。")
     deadlines = current_deadlines(ctx.session, ctx.now)
     if not deadlines:
@@ -324,10 +327,15 @@ def handle_missing(ctx: Context, command: Missing) -> Reply:
             pick = named_period(periods, period, ctx.now) if period else None
             deadlines = [pick or current_period(periods, ctx.now)]
     people = active_people(ctx.session)
-    blocks = [
-        render_missing(d, deadline_states(ctx.session, d, people), now=ctx.now, tz=ctx.tz)
-        for d in deadlines
-    ]
+    blocks: list[str] = []
+    for d in deadlines:
+        states = deadline_states(ctx.session, d, people)
+        if not everything:
+            states = in_scope(states, ctx.oversees)
+        if states:
+            blocks.append(render_missing(d, states, now=ctx.now, tz=ctx.tz))
+    if not everything:
+        blocks.insert(0, scope_note(ctx.oversees) + ("" if blocks else "，目前没有要交的材料。"))
     return Reply("\n\n".join(blocks))
 
 
@@ -365,11 +373,17 @@ def handle_mine(ctx: Context, command: Mine) -> Reply:
     return Reply("\n".join([f"{ctx.person.name}的待办：", *lines, *tail]))
 
 
-def deadline_progress(ctx: Context) -> list[str]:
-    """One line per active deadline for organizers' 进度 (``实施方案：应交 3 · 已交 2 …``)."""
+def deadline_progress(ctx: Context, scope: frozenset[str] | None = None) -> list[str]:
+    """One line per active deadline for organizers' 进度 (``实施方案：应交 3 · 已交 2 …``);
+    with ``scope``, counting only the entries of those units."""
     people = active_people(ctx.session)
-    return [
-        f"{named(d)}（截止 {local_text(d.due_at, ctx.tz, ctx.now)}）："
-        + state_counts(deadline_states(ctx.session, d, people))
-        for d in current_deadlines(ctx.session, ctx.now)
-    ]
+    lines: list[str] = []
+    for d in current_deadlines(ctx.session, ctx.now):
+        states = deadline_states(ctx.session, d, people)
+        if scope is not None:
+            states = in_scope(states, scope)
+            if not states:
+                continue
+        when = local_text(d.due_at, ctx.tz, ctx.now)
+        lines.append(f"{named(d)}（截止 {when}）：" + state_counts(states))
+    return lines

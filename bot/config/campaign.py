@@ -59,6 +59,8 @@ class PersonConfig(FrozenModel):
     wecom_userid: str = ""
     dingtalk_userid: str = ""
     mobile: str = ""
+    responsible_for: TextList = ()
+    """Units this person answers for (a 督学's 包点 schools): they see and are told about them."""
 
     @field_validator("name", "unit")
     @classmethod
@@ -188,6 +190,9 @@ class DeadlineConfig(FrozenModel):
     format_note: str = ""
     remind_before: OffsetList = ("3d", "1d", "2h")
     escalate_to: TextList = ()
+    escalate_after: str = ""
+    """Send the ``escalate_to`` list this long after the due time ("1d"); the people who
+    answer for the late units are told at the due time itself."""
     workdays_only: bool = False
     campaign: str = ""
     weekday: int | str = "fri"
@@ -214,6 +219,13 @@ class DeadlineConfig(FrozenModel):
             raise PydanticCustomError("missing", "Field required")
         if value is not None and repeat:
             raise ValueError("a repeating deadline has no due: each period has its own")
+        return value
+
+    @field_validator("escalate_after")
+    @classmethod
+    def _after(cls, value: str) -> str:
+        if value:
+            parse_offset(value)
         return value
 
     @field_validator("weekday")

@@ -30,6 +30,7 @@ def reference_problems(s: Settings) -> Iterator[Problem]:
     yield from _duplicate_chats(s)
     names = _Names(s)
     yield from _unit_references(s, names)
+    yield from _people_references(s, names)
     yield from _venue_references(s, names)
     yield from _deadline_references(s, names)
     yield from _digest_references(s, names)
@@ -105,6 +106,12 @@ def _unit_references(s: Settings, n: _Names) -> Iterator[Problem]:
     for i, unit in enumerate(s.units):
         if unit.parent:
             yield from _need(unit.parent, listed, f"units[{i}].parent", "unit (not in [[units]])")
+
+
+def _people_references(s: Settings, n: _Names) -> Iterator[Problem]:
+    for i, person in enumerate(s.people):
+        key = f"people[{i}].responsible_for"
+        yield from _need_all(person.responsible_for, n.units, key, "unit")
 
 
 def _venue_references(s: Settings, n: _Names) -> Iterator[Problem]:

@@ -27,6 +27,7 @@ from handlers.deadlines import render_overdue, render_reminder
 from handlers.messages import OutboundMessage
 from handlers.overdue import overdue_states
 from handlers.submissions import deadline_states
+from handlers.text import parse_offset
 from handlers.workdays import reminder_times
 from storage.people import group_by_key
 from storage.submissions import active_deadlines, active_people, deadline_by_key
@@ -93,10 +94,14 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
     """At each due time, the list of who has not submitted to every ``escalate_to`` group."""
     tz, grace, added = settings.tz, settings.outbox.grace_delta, 0
     people = active_people(session)
+    delays = {c.key: parse_offset(c.escalate_after) for c in settings.deadlines if c.escalate_after}
     for deadline in active_deadlines(session):
-        if not deadline.escalate_to or not now - grace <= deadline.due_at <= now + HORIZON:
+        # escalate_after: the people who answer for the units hear at the due time
+        # (bot.planning.oversight), the leaders this much later.
+        at = deadline.due_at + delays.get(deadline.series or deadline.key, timedelta(0))
+        if not deadline.escalate_to or not now - grace <= at <= now + HORIZON:
             continue
-        states = overdue_states(session, deadline, deadline.due_at, people)
+        states = overdue_states(session, deadline, at, people)
         if all(s.state != "missing" for s in states):
             continue
         for key in deadline.escalate_to:
@@ -104,7 +109,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
             if group is None or not group.active:
                 continue
             limit = group_limit(group.platform, True)
-            parts = render_overdue(deadline, states, now=deadline.due_at, tz=tz, limit=limit)
+            parts = render_overdue(deadline, states, now=at, tz=tz, limit=limit)
             base = f"{OVERDUE}{deadline.key}:{_iso(deadline.due_at, tz)}:{group.key}"
             added += enqueue_parts(
                 session,
@@ -113,7 +118,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
                 base,
                 title=f"{deadline.title}逾期未交",
                 markdown=True,
-                due_at=deadline.due_at,
+                due_at=at,
                 now=now,
             )
     return added
@@ -150,7 +155,7 @@ def refresh(
     states = (
         deadline_states(session, deadline)
         if remind is not None
-        else overdue_states(session, deadline, deadline.due_at)
+        else overdue_states(session, deadline, max(now, deadline.due_at))
     )
     missing = [s.entry for s in states if s.state == "missing"]
     if not missing:
