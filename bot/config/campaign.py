@@ -190,6 +190,12 @@ class DeadlineConfig(FrozenModel):
     format_note: str = ""
     remind_before: OffsetList = ("3d", "1d", "2h")
     escalate_to: TextList = ()
+    remind_private: bool = False
+    """Also remind each unit that owes privately at every round (WeCom app message, DingTalk
+    one-to-one robot message), batched per platform call."""
+    remind_overdue: OffsetList = ()
+    """Tell a late unit itself privately this long after the due time ("0h", "1d", "3d"),
+    each time only those still owing (not exempted, not extended past it)."""
     escalate_after: str = ""
     """Send the ``escalate_to`` list this long after the due time ("1d"); the people who
     answer for the late units are told at the due time itself."""
@@ -226,6 +232,13 @@ class DeadlineConfig(FrozenModel):
     def _after(cls, value: str) -> str:
         if value:
             parse_offset(value)
+        return value
+
+    @field_validator("remind_overdue")
+    @classmethod
+    def _overdue(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            parse_offset(item)
         return value
 
     @field_validator("weekday")
