@@ -185,6 +185,7 @@ def _sync_deadlines(session: Session, settings: Settings, groups: dict[str, Grou
         deadline.series = planned.series
         deadline.period = planned.period
         deadline.opens_at = planned.opens_at
+        deadline.fields = [item.model_dump() for item in cfg.fields]
         deadline.group = groups[cfg.group] if cfg.group else None
         deadline.format_note = cfg.format_note
         deadline.remind_before = list(cfg.remind_before)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from handlers.context import local_time
 from handlers.errors import BotError
 from handlers.period_duties import named_period, opened
+from handlers.selfcheck import NOTE, CheckField, fields_of
 from handlers.submissions import deadline_states
 from storage.deadline_events import RETURNED, overrides_for
 from storage.models import Deadline, Person, Submission
@@ -87,7 +88,9 @@ def export_submissions(
     sheet = book.active
     assert sheet is not None  # a new workbook has one sheet
     sheet.title = _safe(deadlines[0].title)[:31]
-    sheet.append(HEADER)
+    fields = fields_of(deadlines[0].fields)
+    # A self-check: one column per indicator, then its notes.
+    sheet.append((*HEADER, *(f.name for f in fields), *(("备注",) if fields else ())))
     rows = files = 0
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for deadline in deadlines:
@@ -102,7 +105,8 @@ def export_submissions(
                 state = _STATE[states.get(entry.name, "missing")]
                 if entry.name in exempt:
                     state = "免交"
-                sheet.append(_row(session, deadline, entry.name, state, latest, tz=tz))
+                row = _row(session, deadline, entry.name, state, latest, tz=tz)
+                sheet.append((*row, *_answers(latest, fields)))
                 rows += 1
                 if latest is not None and latest.file_path and latest.review != RETURNED:
                     source = data_dir / latest.file_path
@@ -113,6 +117,14 @@ def export_submissions(
                         files += 1
     book.save(index)
     return Exported(index, archive, files, rows)
+
+
+def _answers(sub: Submission | None, fields: Sequence[CheckField]) -> tuple[str, ...]:
+    if not fields:
+        return ()
+    values = (sub.values if sub is not None else None) or {}
+    notes = [f"{f.name}：{values[f.name + NOTE]}" for f in fields if f.name + NOTE in values]
+    return (*(values.get(f.name, "") for f in fields), "；".join(notes))
 
 
 def _row(

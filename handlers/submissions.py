@@ -48,6 +48,7 @@ from handlers.period_duties import (
 from handlers.periods import split_period
 from handlers.refusals import ask_organizer
 from handlers.scopes import in_scope, scope_note
+from handlers.selfcheck import answers_text, fields_of, merged
 from handlers.standings import venue_table
 from handlers.venues import venue_name
 from storage.deadline_events import RETURNED, overrides_for
@@ -131,7 +132,13 @@ def submit_handler(intake: FileIntake) -> Callable[[Context, Submit], Reply]:
                 f"或发送：提交 {deadline.title} https://…"
             )
         _period, content = split_content(command.content)
-        return _record(ctx, intake, (deadline, entry), content=content, attachment=attachment)
+        values = None
+        if deadline.fields and content and attachment is None:
+            subs = submissions_for(ctx.session, deadline.id)
+            earlier = [s.values for s in subs if s.owner == entry.name and s.review != RETURNED]
+            values = merged(earlier, content, fields_of(deadline.fields))
+        duty = (deadline, entry)
+        return _record(ctx, intake, duty, content=content, attachment=attachment, values=values)
 
     return handle
 
@@ -184,6 +191,7 @@ def _record(
     *,
     content: str = "",
     attachment: Attachment | None = None,
+    values: dict[str, str] | None = None,
 ) -> Reply:
     deadline, entry = duty
     version = next_version(ctx.session, deadline.id, entry.name)
@@ -206,6 +214,7 @@ def _record(
         inbound_id=ctx.inbound_id,
         source=ctx.source,
         due=overrides_for(ctx.session, deadline.id).due_for(entry.name, deadline.due_at),
+        values=values,
     )
     return Reply(_receipt(ctx, deadline, entry, sub))
 
@@ -249,6 +258,8 @@ def _receipt(ctx: Context, deadline: Deadline, entry: DeadlineSubmitter, sub: Su
         + timing_text(sub.submitted_at, deadline.due_at)
         + ("（已标记为逾期提交）" if sub.late else ""),
     ]
+    if sub.values:
+        lines.append(answers_text(sub.values, fields_of(deadline.fields)))
     if sub.version > 1:
         lines.append(f"此前的 {sub.version - 1} 个版本均已保留。")
     others = [d for d, _ in open_duties(ctx.session, ctx.person, ctx.now) if d.id != deadline.id]

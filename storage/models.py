@@ -339,6 +339,8 @@ class Deadline(Base):
     """The repeating ``[[deadlines]]`` entry this period belongs to; ``""`` for a one-off."""
     period: Mapped[str] = mapped_column(String(32), default="", server_default="")
     opens_at: Mapped[datetime | None] = mapped_column()
+    fields: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """A self-check's items: ``{"name", "choices", "aliases"}`` each (empty: a plain report)."""
 
     group: Mapped[Group | None] = relationship(lazy="joined")
     submitters: Mapped[list[DeadlineSubmitter]] = relationship(
@@ -384,6 +386,8 @@ class Submission(Base):
     review: Mapped[str] = mapped_column(String(16), default="", server_default="")
     """``""`` (not reviewed), ``returned`` (退回: the entry owes again) or ``accepted``."""
     review_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    """A self-check's answers by field name, this version's and the earlier ones merged."""
 
 
 # Tables kept in their own modules register with ``Base.metadata`` on import.

@@ -173,6 +173,7 @@ def record_submission(
     inbound_id: int | None = None,
     source: str = "",
     due: datetime | None = None,
+    values: dict[str, str] | None = None,
 ) -> Submission:
     """Add the next version for (deadline, owner); late when ``now`` is after the due time
     (``due``: the entry's own, when it was extended)."""
@@ -183,6 +184,7 @@ def record_submission(
         version=version if version is not None else next_version(session, deadline.id, owner),
         submitted_at=now,
         late=now > (due or deadline.due_at),
+        values=values,
         content=content,
         file_name=file_name[:255],
         file_path=file_path[:512],

@@ -173,6 +173,15 @@ def day_of(value: datetime | date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+class FieldConfig(FrozenModel):
+    """One item of a structured self-check (自查指标): a choice, or free text without choices."""
+
+    name: str = Field(min_length=1)
+    choices: TextList = ()
+    """e.g. ["达标", "未达标"]; empty: any text (a note)."""
+    aliases: TextList = ()
+
+
 class DeadlineConfig(FrozenModel):
     """``[[deadlines]]``: a written report (上交材料) due by a date."""
 
@@ -190,6 +199,9 @@ class DeadlineConfig(FrozenModel):
     format_note: str = ""
     remind_before: OffsetList = ("3d", "1d", "2h")
     escalate_to: TextList = ()
+    fields: tuple[FieldConfig, ...] = ()
+    """A structured self-check: principals send one value per field (validated), and the
+    export has one column per field."""
     remind_private: bool = False
     """Also remind each unit that owes privately at every round (WeCom app message, DingTalk
     one-to-one robot message), batched per platform call."""
@@ -239,6 +251,17 @@ class DeadlineConfig(FrozenModel):
     def _overdue(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             parse_offset(item)
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: tuple[FieldConfig, ...]) -> tuple[FieldConfig, ...]:
+        seen: set[str] = set()
+        for item in value:
+            for label in (item.name, *item.aliases):
+                if label in seen:
+                    raise ValueError(f"field name or alias '{label}' is used twice")
+                seen.add(label)
         return value
 
     @field_validator("weekday")

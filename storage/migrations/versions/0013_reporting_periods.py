@@ -24,10 +24,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("series", sa.String(64), server_default="", nullable=False))
         batch.add_column(sa.Column("period", sa.String(32), server_default="", nullable=False))
         batch.add_column(sa.Column("opens_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("fields", sa.JSON(), nullable=True))
         batch.create_index("ix_deadlines_series", ["series"])
     with op.batch_alter_table("submissions") as batch:
         batch.add_column(sa.Column("review", sa.String(16), server_default="", nullable=False))
         batch.add_column(sa.Column("review_note", sa.Text(), server_default="", nullable=False))
+        batch.add_column(sa.Column("values", sa.JSON(), nullable=True))
     op.create_table(
         "deadline_events",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -51,10 +53,12 @@ def downgrade() -> None:
     op.drop_index("ix_deadline_events_deadline_owner", table_name="deadline_events")
     op.drop_table("deadline_events")
     with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("values")
         batch.drop_column("review_note")
         batch.drop_column("review")
     with op.batch_alter_table("deadlines") as batch:
         batch.drop_index("ix_deadlines_series")
+        batch.drop_column("fields")
         batch.drop_column("opens_at")
         batch.drop_column("period")
         batch.drop_column("series")
