@@ -19,11 +19,12 @@ from bot.config import settings_from_mapping
 from bot.config.scopes import oversight
 from bot.errors import ConfigError
 from bot.scheduler import run_planners
-from handlers.messages import InboundMessage, message_of
+from handlers.messages import message_of
 from storage.db import transaction
 from storage.models import OutboxRow
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
+from tests.support.wire import private_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2027, 3, 1, 9, 0, tzinfo=TZ)
@@ -80,9 +81,7 @@ IDS = itertools.count()
 
 
 def say(services: Services, sender: str, text: str) -> tuple[str, str]:
-    outcome = services.dispatcher.process(
-        InboundMessage("wecom", "wecom_app", f"o{next(IDS)}", sender, text, "private")
-    )
+    outcome = services.dispatcher.process(private_message(sender, text, f"o{next(IDS)}"))
     return outcome.status, outcome.reply.text
 
 

@@ -17,11 +17,12 @@ from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.errors import PermanentDelivery
 from bot.planning.private import batches, plan_private
-from handlers.messages import InboundMessage, OutboundMessage, message_of
+from handlers.messages import OutboundMessage, message_of
 from storage.db import transaction
 from storage.models import OutboxRow
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
+from tests.support.wire import private_message
 from tests.test_senders_emulator import Wire, wire  # noqa: F401 - the emulator fixture
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -64,17 +65,7 @@ IDS = itertools.count()
 
 
 def say(services: Services, sender: str, text: str) -> str:
-    ding = sender.startswith("ding-")
-    outcome = services.dispatcher.process(
-        InboundMessage(
-            "dingtalk" if ding else "wecom",
-            "dingtalk" if ding else "wecom_app",
-            f"p{next(IDS)}",
-            sender,
-            text,
-            "private",
-        )
-    )
+    outcome = services.dispatcher.process(private_message(sender, text, f"p{next(IDS)}"))
     assert outcome.status == "ok", outcome.reply.text
     return outcome.reply.text
 

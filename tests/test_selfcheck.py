@@ -16,12 +16,12 @@ from openpyxl import load_workbook
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from handlers.errors import BotError
-from handlers.messages import InboundMessage
 from handlers.selfcheck import CheckField, read_values
 from handlers.submission_export import export_submissions, pick_deadlines
 from storage.db import transaction
 from tests.conftest import make_settings
 from tests.support.campaign import campaign
+from tests.support.wire import private_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 4, 6, 9, 0, tzinfo=TZ)
@@ -119,9 +119,7 @@ IDS = itertools.count()
 
 
 def say(services: Services, sender: str, text: str) -> tuple[str, str]:
-    outcome = services.dispatcher.process(
-        InboundMessage("wecom", "wecom_app", f"s{next(IDS)}", sender, text, "private")
-    )
+    outcome = services.dispatcher.process(private_message(sender, text, f"s{next(IDS)}"))
     return outcome.status, outcome.reply.text
 
 
