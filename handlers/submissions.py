@@ -55,6 +55,7 @@ from storage.deadline_events import RETURNED, overrides_for
 from storage.models import Deadline, DeadlineSubmitter, Person, Submission
 from storage.people import Member, active_venues, venues_hosted_by, venues_judged_by
 from storage.submissions import (
+    DeadlineMatch,
     active_people,
     current_deadlines,
     duties_of,
@@ -126,12 +127,13 @@ def submit_handler(intake: FileIntake) -> Callable[[Context, Submit], Reply]:
     def handle(ctx: Context, command: Submit) -> Reply:
         deadline, entry = _pick_deadline(ctx, command)
         attachment = ctx.message.attachment
-        if not split_content(command.content)[1] and attachment is None:
+        # A repeating deadline's period word (第2周) is not part of what is handed in.
+        content = split_content(command.content)[1] if deadline.series else command.content
+        if not content and attachment is None:
             raise BotError(
                 f"请附上“{deadline.title}”的内容：10 分钟内直接把文件发给我，"
                 f"或发送：提交 {deadline.title} https://…"
             )
-        _period, content = split_content(command.content)
         values = None
         if deadline.fields and content and attachment is None:
             subs = submissions_for(ctx.session, deadline.id)
@@ -165,17 +167,19 @@ def _pick_deadline(ctx: Context, command: Submit) -> Duty:
         title = command.material if match.deadline is None else match.deadline.title
         pending = open_duties(ctx.session, ctx.person, ctx.now)
         raise BotError(f"{about}“{title}”。" + _open_list(ctx, pending))
-    if match.periods:
-        period, _rest = split_content(command.content)
-        chosen = pick_period(
-            match.periods,
-            entry.name,
-            ctx.now,
-            period,
-            lambda d: deadline_states(ctx.session, d),
-        )
-        return chosen, entry
-    return match.deadline, entry
+    return _in_period(ctx, match, entry, command.content)
+
+
+def _in_period(ctx: Context, match: DeadlineMatch, entry: DeadlineSubmitter, content: str) -> Duty:
+    """The matched deadline, or for a repeating one the period ``content`` names or owes."""
+    if match.deadline is None or not match.periods:
+        assert match.deadline is not None  # the callers refused a failed match
+        return match.deadline, entry
+    period = split_content(content)[0]
+    chosen = pick_period(
+        match.periods, entry.name, ctx.now, period, lambda d: deadline_states(ctx.session, d)
+    )
+    return chosen, entry
 
 
 def _one_duty(pending: Sequence[Duty]) -> bool:
@@ -283,11 +287,13 @@ def attachment_handler(intake: FileIntake) -> Callable[[Context], Reply | None]:
             raise BotError(f"收到《{shown}》，但您目前没有需要提交的材料。{_ask_about_duties(ctx)}")
         since = ctx.now - INTENT_WINDOW
         intent = parse(last_text_from(ctx.session, ctx.person.id, since, before=ctx.inbound_id))
-        if isinstance(intent, Submit) and intent.material and not intent.content:
+        # "提交 周报" or "提交 周报 第2周" just before: the file is that (period's) report.
+        if isinstance(intent, Submit) and intent.material and not split_content(intent.content)[1]:
             match = find_deadline(ctx.session, intent.material, [d for d, _ in duties])
             for deadline, entry in duties:
                 if deadline is match.deadline:
-                    return _record(ctx, intake, (deadline, entry), attachment=attachment)
+                    duty = _in_period(ctx, match, entry, intent.content)
+                    return _record(ctx, intake, duty, attachment=attachment)
         pending = open_duties(ctx.session, ctx.person, ctx.now)
         if pending and _one_duty(pending):
             return _record(ctx, intake, pending[0], attachment=attachment)

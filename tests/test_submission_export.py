@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from handlers.messages import Attachment, InboundMessage
 from handlers.submission_export import export_submissions, pick_deadlines
 from storage.db import transaction
 from tests.conftest import make_settings
+from tests.support.wire import private_message
 from tests.test_reviews import DEADLINES, GROUPS, PEOPLE
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -83,6 +85,33 @@ def test_index_rows_and_files_named_by_period_and_unit(sqlite_url: str, tmp_path
         assert zipped.namelist() == ["第2周_杜桥中学.docx"]
         assert zipped.read("第2周_杜桥中学.docx") == DOC
     assert (done.files, done.rows) == (1, 3)
+
+
+def test_a_file_after_naming_the_period_goes_to_that_period(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        sqlite_url, tmp_path, people=PEOPLE, groups=GROUPS, deadlines=DEADLINES
+    )
+    files = dict.fromkeys(CHANNELS, FileIntake(lambda _a: DOC, max_bytes=1024))
+    services = build_services(settings, clock=FakeClock(NOW), files=files)
+
+    ids = iter(range(100))
+
+    def say(text: str, attachment: Attachment | None = None) -> str:
+        message = private_message("sunxz", text, f"f{next(ids)}")
+        message = dataclasses.replace(message, attachment=attachment)
+        return services.dispatcher.process(message).reply.text
+
+    try:
+        say("提交 周报 第3周")  # refused for want of content: it names what the file is
+        third = say("", Attachment("file", "m1", "第三周.docx"))
+        say("提交 周报")
+        oldest = say("", Attachment("file", "m2", "补交.docx"))
+    finally:
+        services.engine.dispose()
+    assert "“周报（第3周）”第 1 版：文件《第三周.docx》" in third
+    assert "“周报（第1周，逾期补交）”第 1 版：文件《补交.docx》" in oldest
 
 
 def test_the_cli_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
