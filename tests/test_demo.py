@@ -83,6 +83,7 @@ def test_the_reporting_scene_shows_three_weeks_with_a_return_and_an_urge(tmp_pat
     week1 = out.split("【交材料提醒】周报（第1周）", 1)[1].split("提交方式", 1)[0]
     assert "尚德中学" in week1
     assert "杜桥中学" not in week1
+    assert "推送 → 尚德中学校长（私信） 【交材料提醒】您所在单位尚未提交“周报（第1周）”" in out
     assert "“周报（第1周，逾期补交）”第 1 版" in out
     # Week 2: 退回 reaches the submitter privately, 催交 names the three who owe now.
     assert "已退回杜桥中学的“周报（第2周）”第 1 版（原因：请补充本周课后服务数据）" in out

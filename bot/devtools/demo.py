@@ -168,6 +168,9 @@ def _indent(text: str) -> str:
 
 
 def _text_of(body: dict[str, Any]) -> str:
+    if isinstance(body.get("msgParam"), str):  # a DingTalk app robot message
+        param = json.loads(body["msgParam"])
+        return str(param.get("content") or param.get("text") or "")
     for key in ("text", "markdown"):
         part = body.get(key)
         if isinstance(part, dict):

@@ -1,7 +1,8 @@
 """``edubot demo --scene reporting``: a weekly 周报 over three weeks on the accelerated clock.
 
 The sample campaign's principals owe a 周报 every Friday 17:00 (2022-02-18, 02-25, 03-04).
-Week 1: two hand in, the reminder names only the third, the overdue list reaches the leaders,
+Week 1: two hand in, the reminder names only the third (in the group, and privately to its
+principal), the overdue list reaches the leaders,
 and the late one's Monday submission lands on week 1 (逾期补交). Week 2: the organizer looks
 at 已交, returns one report with a reason (the principal is told privately), and 催交 sends
 the reminder to the principals' group at once, naming exactly who owes. Week 3: 尚德 hands
@@ -38,6 +39,7 @@ WEEKLY = DeadlineConfig(
     group="principals",
     remind_before=("1d",),
     escalate_to=("leaders",),
+    remind_private=True,
     workdays_only=True,
     campaign="pinzhi2022",
 )
