@@ -75,11 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--out", type=Path)
 
-    subs = sub.add_parser("submissions", help="write a deadline's 提交情况 (xlsx) and files (zip)")
-    _config_arg(subs)
-    subs.add_argument("--deadline", required=True, help="the [[deadlines]] key (weekly, report)")
-    subs.add_argument("--period", default="", help="one period of a repeating one (第2周, 3月)")
-    subs.add_argument("--out", type=Path, default=Path("."), help="the folder to write into")
+    _submissions_parser(sub)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
@@ -95,15 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path.cwd())
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
-    demo.add_argument(
-        "--scene",
-        choices=("forum", "reporting"),
-        default="forum",
-        help="forum: the scoring day; reporting: a weekly 周报 over three weeks",
-    )
+    scene = "forum: the scoring day; reporting: a weekly 周报 over three weeks"
+    demo.add_argument("--scene", choices=("forum", "reporting"), default="forum", help=scene)
 
     _chat_parser(sub)
     return parser
+
+
+def _submissions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subs = sub.add_parser("submissions", help="write a deadline's 提交情况 (xlsx) and files (zip)")
+    _config_arg(subs)
+    subs.add_argument("--deadline", required=True, help="the [[deadlines]] key (weekly, report)")
+    subs.add_argument("--period", default="", help="one period of a repeating one (第2周, 3月)")
+    subs.add_argument("--out", type=Path, default=Path("."), help="the folder to write into")
 
 
 def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

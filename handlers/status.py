@@ -10,9 +10,9 @@ from handlers.phases import campaign_lines
 from handlers.publishing import publish, unpublish
 from handlers.pushes import enqueue
 from handlers.refusals import ask_organizer, next_step
+from handlers.report_progress import deadline_progress
 from handlers.scopes import scope_note
 from handlers.standings import VenueTable, ranking_text, venue_table
-from handlers.submissions import deadline_progress
 from handlers.venues import chat_venues, find_venue_ref, judge_ids, venue_name
 from storage.models import Venue
 from storage.people import active_venues

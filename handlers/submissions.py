@@ -19,11 +19,9 @@ from handlers.context import Context
 from handlers.deadlines import (
     EntryState,
     entry_states,
-    local_text,
     named,
     remaining_text,
     render_missing,
-    state_counts,
     timing_text,
 )
 from handlers.errors import BotError
@@ -388,19 +386,3 @@ def handle_mine(ctx: Context, command: Mine) -> Reply:
         )
     tail = [f"已交材料 {done} 项。"] if done else []
     return Reply("\n".join([f"{ctx.person.name}的待办：", *lines, *tail]))
-
-
-def deadline_progress(ctx: Context, scope: frozenset[str] | None = None) -> list[str]:
-    """One line per active deadline for organizers' 进度 (``实施方案：应交 3 · 已交 2 …``);
-    with ``scope``, counting only the entries of those units."""
-    people = active_people(ctx.session)
-    lines: list[str] = []
-    for d in current_deadlines(ctx.session, ctx.now):
-        states = deadline_states(ctx.session, d, people)
-        if scope is not None:
-            states = in_scope(states, scope)
-            if not states:
-                continue
-        when = local_text(d.due_at, ctx.tz, ctx.now)
-        lines.append(f"{named(d)}（截止 {when}）：" + state_counts(states))
-    return lines

@@ -317,9 +317,6 @@ def _export(s: Story, out: Path, *, fast: bool) -> Path:
     return path
 
 
-SCENES = ("forum", "reporting")
-
-
 def run_demo(
     *,
     out: Path,
@@ -331,7 +328,7 @@ def run_demo(
     """Run the demo: the xlsx goes to ``out``; ``keep`` leaves everything running, ``fast``
     skips the pauses; ``scene`` is the forum day or the weekly reporting (周报) over three
     weeks. Returns the exit code."""
-    from bot.devtools import demo_reporting as reporting  # noqa: PLC0415 - imports this module
+    from bot.devtools import demo_reporting as reporting  # noqa: PLC0415 - imports this
 
     console = console or Console(highlight=False)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,16 +352,8 @@ def run_demo(
                 for connection in attach_connections(services):
                     connection.start()  # DingTalk Stream mode (sample.toml)
                 emulator_state.dingtalk_stream.wait_for_peers(1)
-                story = Story(
-                    settings,
-                    services,
-                    emulator_state,
-                    outbox,
-                    clock,
-                    server.base_url,
-                    console,
-                    http,
-                )
+                parts = (settings, services, emulator_state, outbox, clock)
+                story = Story(*parts, server.base_url, console, http)
                 story.base_url_emulator = emulator.base_url
                 console.print(
                     f"[bold]edubot demo[/] — 服务 {server.base_url}"
@@ -372,14 +361,7 @@ def run_demo(
                     f" · SQLite {tmp}/edubot.db\n"
                     "钉钉会场经 Stream 模式接入：机器人主动连出，无需公网地址。"
                 )
-                if weekly:
-                    path = reporting.play_reporting(story, out, fast=fast)
-                    console.print(Rule("完成"))
-                    console.print(f"提交情况已写入：[bold]{path}[/]（文件见同名 .zip）")
-                else:
-                    path = play(story, out, fast=fast)
-                    console.print(Rule("完成"))
-                    console.print(f"成绩汇总表已写入：[bold]{path}[/]")
+                reporting.play_scene(story, out, fast=fast, weekly=weekly)
                 sent = len([m for m in emulator_state.attempts() if m.delivered])
                 console.print(
                     f"平台模拟器共收到 {sent} 条消息；全部经过真实的加解密、签名与发件箱。"

@@ -63,6 +63,18 @@ def _step(story: Story, number: int, when: str, title: str, *, fast: bool) -> No
     story.console.print(Rule(f"[{number}/{STEPS}] {when} {title}"))
 
 
+def play_scene(story: Story, out: Path, *, fast: bool, weekly: bool) -> None:
+    """Play the forum day or the weekly reporting, then say where the file went."""
+    from bot.devtools.demo import play  # noqa: PLC0415 - that module imports this one
+
+    path = play_reporting(story, out, fast=fast) if weekly else play(story, out, fast=fast)
+    story.console.print(Rule("完成"))
+    what = "提交情况" if weekly else "成绩汇总表"
+    story.console.print(
+        f"{what}已写入：[bold]{path}[/]" + ("（文件见同名 .zip）" if weekly else "")
+    )
+
+
 def play_reporting(s: Story, out: Path, *, fast: bool) -> Path:
     """The scene. Returns the path of the exported index."""
     _step(s, 1, "2月16日—18日", "第1周：只提醒未交的学校，截止后逾期名单送领导小组", fast=fast)

@@ -50,7 +50,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_deadline_events_deadline_owner", table_name="deadline_events")
+    # The table's indexes go with it (MariaDB refuses to drop one a foreign key uses).
     op.drop_table("deadline_events")
     with op.batch_alter_table("submissions") as batch:
         batch.drop_column("values")
