@@ -32,6 +32,8 @@ from starlette.routing import Route
 from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.config.recurring import campaign_phases
+from bot.config.scopes import oversight
 from bot.config_sync import sync_config
 from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
@@ -193,6 +195,8 @@ def build_services(
         data_dir=Path(settings.server.data_dir),
         on_push=wake,
         files=files,
+        phases=campaign_phases(settings),
+        scopes=oversight(settings),
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate

@@ -1,7 +1,8 @@
 """``edubot`` — the operator's command line (also ``python -m bot``).
 
 edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
-edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
+edubot demo [--out DIR] [--keep] [--scene forum|reporting]  the story on a sample campaign
+edubot submissions --deadline KEY [--period 第2周] [--out DIR]  提交情况 xlsx + files zip
 edubot chat --config edubot.toml --as 申毅 [--over stream|websocket|http|direct]  talk to the bot
 edubot check-config edubot.toml          validate and print the plan
 edubot calendar 2027 [--config FILE]     the year's days off and make-up days, and their source
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--out", type=Path)
 
+    _submissions_parser(sub)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
@@ -91,9 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path.cwd())
     demo.add_argument("--keep", action="store_true", help="leave service and emulator running")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
+    scene = "forum: the scoring day; reporting: a weekly 周报 over three weeks"
+    demo.add_argument("--scene", choices=("forum", "reporting"), default="forum", help=scene)
 
     _chat_parser(sub)
     return parser
+
+
+def _submissions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subs = sub.add_parser("submissions", help="write a deadline's 提交情况 (xlsx) and files (zip)")
+    _config_arg(subs)
+    subs.add_argument("--deadline", required=True, help="the [[deadlines]] key (weekly, report)")
+    subs.add_argument("--period", default="", help="one period of a repeating one (第2周, 3月)")
+    subs.add_argument("--out", type=Path, default=Path("."), help="the folder to write into")
 
 
 def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         "doctor": cli_actions.doctor,
         "template": cli_actions.template,
         "import": cli_actions.import_workbook,
+        "submissions": cli_actions.submissions,
         "export-config": cli_actions.export_config,
         "reload": cli_setup.reload,
         "bind-ids": cli_setup.bind_ids,

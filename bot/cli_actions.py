@@ -80,6 +80,32 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def submissions(args: argparse.Namespace) -> int:
+    """``edubot submissions``: a deadline's index (xlsx) and its files (zip), named by unit."""
+    from bot.config_sync import sync_config  # noqa: PLC0415
+    from handlers.submission_export import export_submissions, pick_deadlines  # noqa: PLC0415
+    from storage.db import make_engine, make_session_factory, transaction, upgrade  # noqa: PLC0415
+
+    settings = _settings(args)
+    engine = make_engine(settings.database.url, **settings.database.engine_options())
+    try:
+        upgrade(engine)
+        with transaction(make_session_factory(engine)) as session:
+            sync_config(session, settings)
+            chosen = pick_deadlines(session, args.deadline, args.period, datetime.now(settings.tz))
+            done = export_submissions(
+                session,
+                chosen,
+                data_dir=Path(settings.server.data_dir),
+                out_dir=args.out,
+                tz=settings.tz,
+            )
+    finally:
+        engine.dispose()
+    print(f"已导出：{done.index}（{done.rows} 行）、{done.archive}（{done.files} 个文件）")
+    return 0
+
+
 def calendar(args: argparse.Namespace) -> int:
     """``edubot calendar``: which source decides each day of a year (work or holiday)."""
     from bot.holidays import describe_year  # noqa: PLC0415
@@ -140,7 +166,7 @@ def demo(args: argparse.Namespace) -> int:
     """``edubot demo``: play the sample campaign (see ``bot.devtools.demo``)."""
     from bot.devtools.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(out=args.out, keep=args.keep, fast=args.fast)
+    return run_demo(out=args.out, keep=args.keep, fast=args.fast, scene=args.scene)
 
 
 def chat(args: argparse.Namespace) -> int:

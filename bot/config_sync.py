@@ -174,15 +174,20 @@ def _sync_deadlines(session: Session, settings: Settings, groups: dict[str, Grou
         old.active = False
     units = {p.unit for p in settings.people if p.unit}
     names = {p.name for p in settings.people}
-    for cfg in settings.deadlines:
-        deadline = existing.get(cfg.key)
+    for planned in settings.planned_deadlines:
+        cfg = planned.config
+        deadline = existing.get(planned.key)
         if deadline is None:
-            deadline = Deadline(key=cfg.key, title=cfg.title, due_at=cfg.due)
+            deadline = Deadline(key=planned.key, title=cfg.title, due_at=planned.due)
             session.add(deadline)
-            existing[cfg.key] = deadline
+            existing[planned.key] = deadline
         deadline.title = cfg.title
         deadline.aliases = list(cfg.aliases)
-        deadline.due_at = cfg.due
+        deadline.due_at = planned.due
+        deadline.series = planned.series
+        deadline.period = planned.period
+        deadline.opens_at = planned.opens_at
+        deadline.fields = [item.model_dump() for item in cfg.fields]
         deadline.group = groups[cfg.group] if cfg.group else None
         deadline.format_note = cfg.format_note
         deadline.remind_before = list(cfg.remind_before)

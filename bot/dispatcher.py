@@ -29,6 +29,7 @@ from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
 from handlers.parsing import parse
+from handlers.phases import Phase
 from handlers.pushes import enqueue, queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
@@ -65,6 +66,8 @@ class Dispatcher:
         data_dir: Path,
         on_push: Callable[[], None] | None = None,
         files: Mapping[Channel, FileIntake] | None = None,
+        phases: tuple[Phase, ...] = (),
+        scopes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -73,6 +76,8 @@ class Dispatcher:
         self._tz = tz
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
+        self._phases = phases
+        self._scopes = dict(scopes or {})
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -139,6 +144,8 @@ class Dispatcher:
                     data_dir=self._data_dir,
                     catalog=catalog,
                     text_limit=max_text_bytes,
+                    phases=self._phases,
+                    oversees=self._scopes.get(person.name, frozenset()),
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

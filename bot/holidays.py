@@ -27,11 +27,11 @@ def library_last_year() -> int:
     return year
 
 
-def _planned_rounds(deadline: DeadlineConfig, now: datetime) -> Iterator[datetime]:
+def _planned_rounds(deadline: DeadlineConfig, due: datetime, now: datetime) -> Iterator[datetime]:
     """The deadline's reminder times still ahead of ``now``, before any holiday shift."""
     for label in deadline.remind_before:
-        at = deadline.due - parse_offset(label)
-        if now <= at < deadline.due:
+        at = due - parse_offset(label)
+        if now <= at < due:
             yield at
 
 
@@ -39,10 +39,11 @@ def years_without_data(settings: Settings, now: datetime) -> dict[int, list[str]
     """Year → titles of ``workdays_only`` deadlines with a planned reminder in that year."""
     calendar, tz = settings.work_calendar, settings.tz
     found: dict[int, list[str]] = {}
-    for deadline in settings.deadlines:
+    for planned in settings.planned_deadlines:
+        deadline = planned.config
         if not deadline.workdays_only:
             continue
-        days = [at.astimezone(tz).date() for at in _planned_rounds(deadline, now)]
+        days = [at.astimezone(tz).date() for at in _planned_rounds(deadline, planned.due, now)]
         for year in calendar.missing_years(days):
             titles = found.setdefault(year, [])
             if deadline.title not in titles:

@@ -28,6 +28,8 @@ from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
 from bot.planning.digests import catch_up_digests, enqueue_digest
+from bot.planning.oversight import plan_oversight
+from bot.planning.private import plan_private
 from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
@@ -58,8 +60,9 @@ def instance_name() -> str:
 
 
 def planning_jobs() -> list[PlanJob]:
-    """The periodic planners: deadline reminders and overdue lists."""
-    return [plan_deadline_reminders, plan_overdue]
+    """The periodic planners: deadline reminders and overdue lists, and the private notices
+    to the people who answer for units and to the units themselves."""
+    return [plan_deadline_reminders, plan_overdue, plan_oversight, plan_private]
 
 
 def run_planners(factory: sessionmaker[Session], settings: Settings, now: datetime) -> None:

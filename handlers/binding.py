@@ -22,7 +22,7 @@ from handlers.context import PLATFORM_NAMES, Context
 from handlers.errors import BotError
 from handlers.messages import InboundMessage, OutboundMessage, Platform, Reply
 from handlers.parsing import parse
-from handlers.pushes import enqueue, person_address
+from handlers.pushes import enqueue, person_target
 from handlers.setup_commands import Bind, BindGroup
 from handlers.venues import match_venue, venue_name
 from storage.bindings import GROUP, PERSON, add_binding, decide, pending_from
@@ -248,7 +248,7 @@ def tell_organizers(session: Session, text: str, key: str, now: datetime) -> Non
     """Push ``text`` to every organizer with an account, else to the organizers' groups."""
     sent = False
     for person in people_with_role(session, "organizer"):
-        target = person_address(person)
+        target = person_target(person)
         if target is None:
             continue
         sent = True

@@ -24,12 +24,15 @@ __all__ = [
     "Progress",
     "Publish",
     "Ranking",
+    "Review",
     "Score",
     "ScoreLine",
     "ScoreValue",
     "Submit",
+    "Submitted",
     "Unknown",
     "Unpublish",
+    "Urge",
 ]
 
 
@@ -148,6 +151,34 @@ class Mine:
 
 
 @dataclass(frozen=True, slots=True)
+class Submitted:
+    """已交 <材料名> [期]: who handed in what and when (organizers)."""
+
+    material: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """退回 / 通过 / 免交 / 延期 <单位> <材料名> [原因或日期]: an organizer acts on one entry."""
+
+    action: str
+    """``returned``, ``accepted``, ``exempted`` or ``extended``."""
+    owner: str = ""
+    """The unit or person as typed."""
+    material: str = ""
+    """The material as typed, possibly with its period (``周报 第2周``)."""
+    note: str = ""
+    """退回: the reason; 延期: the new due date as typed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Urge:
+    """催交 <材料名> [期]: remind everyone who still owes, now."""
+
+    material: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """帮助 / help / ? / 菜单: the commands this person may use."""
 
@@ -171,6 +202,9 @@ Command: TypeAlias = (
     | Submit
     | Missing
     | Mine
+    | Submitted
+    | Review
+    | Urge
     | Help
     | Unknown
     | SetupCommand

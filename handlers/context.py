@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -13,6 +14,9 @@ from sqlalchemy.orm import Session
 from handlers.catalog import Catalog
 from handlers.messages import InboundMessage
 from storage.models import Group
+
+if TYPE_CHECKING:
+    from handlers.phases import Phase
 from storage.people import Member
 
 WEEKDAYS = "一二三四五六日"
@@ -37,6 +41,11 @@ class Context:
     """The venue structure (the dispatcher's cached copy); loaded on demand without one."""
     text_limit: TextLimit | None = None
     """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
+    phases: tuple[Phase, ...] = ()
+    """The campaigns' phases from the config (进度 says which one runs)."""
+    oversees: frozenset[str] = frozenset()
+    """The units the sender answers for (a 督学's schools, a 教育组 head's): 未交, 已交
+    and 进度 show them these units."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

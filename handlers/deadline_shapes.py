@@ -40,6 +40,11 @@ class DeadlineLike(Protocol):
         ...
 
     @property
+    def period(self) -> str:
+        """The period of a repeating deadline (第3周, 3月); ``""`` for a one-off."""
+        ...
+
+    @property
     def due_at(self) -> datetime:
         """The due time (aware): later submissions are 逾期交."""
         ...

@@ -82,39 +82,52 @@ def entry_states(
     unit, by any submission from a current member of the unit; 已交 (on time) wins over
     逾期交 when there are several versions, since the on-time one was handed in.
     """
-    active = [p for p in people if p.active]
-    by_id = {p.id: p for p in people}
+    # Indexes first: a term of 500 units must not cost units × people per deadline.
+    members: dict[str, list[PersonLike]] = {}
+    named: dict[str, PersonLike] = {}
+    for p in people:
+        if p.active:
+            members.setdefault(p.unit, []).append(p)
+            named.setdefault(p.name, p)
+    counted = _counted(submissions, {p.id: p for p in people})
     states: list[EntryState] = []
     for sub in deadline.submitters:
-        mine = [s for s in submissions if _counts_for(s, sub, by_id)]
+        mine = counted.get((sub.kind, sub.name), [])
         state: State = "missing"
         if mine:
             state = "late" if all(s.late for s in mine) else "on_time"
-        states.append(EntryState(_entry(sub, active), state))
+        states.append(EntryState(_entry(sub, members, named), state))
     return states
 
 
-def _entry(sub: SubmitterLike, active: Sequence[PersonLike]) -> Entry:
+def _entry(
+    sub: SubmitterLike, members: dict[str, list[PersonLike]], named: dict[str, PersonLike]
+) -> Entry:
     """A submitter as an entry: a unit @-mentions its principals (all members if none)."""
     if sub.kind == "unit":
-        members = [p for p in active if p.unit == sub.name]
-        principals = [p for p in members if p.has_role("principal")] or members
+        mine = members.get(sub.name, [])
+        principals = [p for p in mine if p.has_role("principal")] or mine
         return Entry(sub.name, "unit", sub.name, tuple(mention_of(p) for p in principals))
-    person = next((p for p in active if p.name == sub.name), None)
+    person = named.get(sub.name)
     if person is None:
         return Entry(sub.name, "person", "", ())
     return Entry(sub.name, "person", person.unit, (mention_of(person),))
 
 
-def _counts_for(
-    submission: SubmissionLike, entry: SubmitterLike, people: dict[int, PersonLike]
-) -> bool:
-    if submission.owner == entry.name:
-        return True
-    person = people.get(submission.person_id)
-    if person is None:
-        return False
-    return person.unit == entry.name if entry.kind == "unit" else person.name == entry.name
+def _counted(
+    submissions: Sequence[SubmissionLike], people: dict[int, PersonLike]
+) -> dict[tuple[str, str], list[SubmissionLike]]:
+    """(kind, name) → the submissions that count for such an entry: those recorded for it
+    (``owner``), and those from a person of that name or from a member of that unit."""
+    found: dict[tuple[str, str], list[SubmissionLike]] = {}
+    for s in submissions:
+        keys = {("unit", s.owner), ("person", s.owner)}
+        person = people.get(s.person_id)
+        if person is not None:
+            keys |= {("unit", person.unit), ("person", person.name)}
+        for key in keys:
+            found.setdefault(key, []).append(s)
+    return found
 
 
 def owed(
@@ -226,6 +239,11 @@ def owed_lines(entries: Sequence[Entry]) -> list[Line]:
 # --------------------------------------------------------------------------- texts
 
 
+def named(deadline: DeadlineLike) -> str:
+    """The deadline as texts name it: ``书面报告``, or with its period ``周报（第3周）``."""
+    return f"{deadline.title}（{deadline.period}）" if deadline.period else deadline.title
+
+
 def submit_hint(deadline: DeadlineLike) -> str:
     """The line that tells a submitter how to hand ``deadline`` in (a link, or a file)."""
     return f"提交方式：发送“提交 {deadline.title} 链接或说明”，或直接把文件发给我。"
@@ -236,7 +254,7 @@ def render_reminder(
 ) -> list[Part]:
     """The group reminder naming (and @-mentioning) exactly ``entries``. Plain text."""
     head = (
-        f"【交材料提醒】{deadline.title}\n"
+        f"【交材料提醒】{named(deadline)}\n"
         f"截止时间：{due_text(deadline, tz, now)}\n"
         f"以下 {len(entries)} 个单位/个人尚未提交："
     )
@@ -252,7 +270,7 @@ def render_overdue(
     """The overdue list for leaders (markdown, no mentions), missing entries by unit."""
     missing = [s.entry for s in states if s.state == "missing"]
     head = (
-        f"### 【逾期未交】{deadline.title}\n"
+        f"### 【逾期未交】{named(deadline)}\n"
         f"截止时间：{due_text(deadline, tz, now)}\n"
         f"{state_counts(states)}"
     )
@@ -277,7 +295,7 @@ def render_missing(
 ) -> str:
     """The 未交 answer for one deadline (plain text, one block)."""
     missing = [s.entry for s in states if s.state == "missing"]
-    head = f"“{deadline.title}”（{due_note(deadline, states, now=now, tz=tz)}）"
+    head = f"“{named(deadline)}”（{due_note(deadline, states, now=now, tz=tz)}）"
     if not missing:
         return f"{head}已全部提交。{state_counts(states)}"
     lines = [text for text, _ in owed_lines(missing)]
@@ -308,12 +326,13 @@ def render_digest(
     """A digest (markdown): per deadline the counts by unit with missing names, then venues."""
     lines: list[Line] = []
     for deadline, states in sections:
-        lines.append((f"**{deadline.title}**（{due_note(deadline, states, now=now, tz=tz)}）", ()))
+        note = due_note(deadline, states, now=now, tz=tz)
+        lines.append((f"**{named(deadline)}**（{note}）", ()))
         lines.append((state_counts(states), ()))
         for c in unit_counts(states):
             # A unit that owes as a unit is named by the line already.
-            named = [n for n in c.missing_names if n != c.unit]
-            names = f"（{'、'.join(named)}）" if named else ""
+            owing = [n for n in c.missing_names if n != c.unit]
+            names = f"（{'、'.join(owing)}）" if owing else ""
             counts = f"已交 {c.on_time} · 逾期交 {c.late} · 未交 {c.missing}"
             lines.append((f"- {c.unit}：{counts}{names}", ()))
     if venues:

@@ -141,7 +141,11 @@ def _overseer_section(ctx: Context) -> str:
             lines.append(f"撤销公布 {name} —— 公布后发现错误时解锁会场，并通知收到成绩的群")
     deadlines = active_deadlines(ctx.session)
     if deadlines:
-        lines.append(f"未交 {deadlines[0].title} —— 未提交名单（按单位）")
+        title = deadlines[0].title
+        lines.append(f"未交 {title} —— 未提交名单（按单位）")
+        lines.append(f"已交 {title} —— 谁交了什么、何时交、第几版、是否逾期")
+        lines.append("退回 / 通过 / 免交 / 延期 单位 材料（退回写原因，延期写日期）")
+        lines.append("催交 材料：立即在群里提醒未交的单位")
     if not venues and ctx.person.has_role(*ORGANIZERS):
         lines.append(f"本活动还没有会场。{ask_organizer(ctx, '会场', '[[venues]]')}")
     if not lines:

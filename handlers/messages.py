@@ -77,7 +77,10 @@ class Reply:
     mentions: tuple[Mention, ...] = ()
 
 
-TargetKind = Literal["group", "person", "session"]
+TargetKind = Literal["group", "person", "people", "session"]
+"""``people``: several platform user ids joined by ``|``, one API call for all of them
+(WeCom ``touser`` takes up to 1,000, DingTalk ``batchSend`` up to 20)."""
+PEOPLE_SEPARATOR = "|"
 
 
 @dataclass(frozen=True, slots=True)

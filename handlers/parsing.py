@@ -33,11 +33,14 @@ from handlers.commands import (
     ScoreLine,
     ScoreValue,
     Submit,
+    Submitted,
     Unknown,
     Unpublish,
+    Urge,
 )
 from handlers.examples import EXAMPLE_SLOT
 from handlers.numbers import normalize, parse_number, split_label
+from handlers.review_parsing import parse_review
 from handlers.setup_commands import SETUP_PARSERS, SETUP_WORDS
 
 __all__ = ["parse"]
@@ -82,6 +85,13 @@ _WORDS: dict[str, str] = {
     "未提交": "missing",
     "我的": "mine",
     "待办": "mine",
+    "已交": "submitted",
+    "已提交": "submitted",
+    "退回": "returned",
+    "通过": "accepted",
+    "免交": "exempted",
+    "延期": "extended",
+    "催交": "urge",
     "帮助": "help",
     "菜单": "help",
     "help": "help",
@@ -348,6 +358,12 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "export": _parse_export,
     "missing": Missing,
     "mine": lambda _rest: Mine(),
+    "submitted": Submitted,
+    "urge": Urge,
+    "returned": lambda rest: parse_review("returned", rest),
+    "accepted": lambda rest: parse_review("accepted", rest),
+    "exempted": lambda rest: parse_review("exempted", rest),
+    "extended": lambda rest: parse_review("extended", rest),
     "help": lambda _rest: Help(),
     **SETUP_PARSERS,
 }

@@ -59,8 +59,9 @@ def queued_pushes(session: Session) -> bool:
     return bool(session.info.get(_QUEUED, False))
 
 
-def person_address(person: Person) -> tuple[Platform, str] | None:
-    """Where a private push to ``person`` goes: their WeCom id, else their DingTalk id."""
+def person_target(person: Person) -> tuple[Platform, str] | None:
+    """Where a private message to ``person`` goes: WeCom when they have a WeCom id, else
+    DingTalk; None without either."""
     if person.wecom_userid:
         return "wecom", person.wecom_userid
     if person.dingtalk_userid:
@@ -73,7 +74,7 @@ def push_to_person(ctx: Context, person_id: int, text: str, *, key: str) -> bool
     else on DingTalk. ``key`` names the cause; the inbound message makes it unique. False
     when the person has no platform id."""
     person = ctx.session.get(Person, person_id)
-    target = None if person is None else person_address(person)
+    target = person_target(person) if person is not None else None
     if target is None:
         return False
     platform, user_id = target

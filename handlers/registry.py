@@ -14,7 +14,13 @@ from handlers.day_of import handle_add_contestant, handle_move_time, handle_swap
 from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
-from handlers.scoring import handle_confirm, handle_score
+from handlers.reviews import (
+    handle_confirm_or_accept,
+    handle_review,
+    handle_submitted,
+    handle_urge,
+)
+from handlers.scoring import handle_score
 from handlers.status import handle_progress, handle_publish, handle_ranking, handle_unpublish
 from handlers.submissions import handle_mine, handle_missing, handle_submit
 
@@ -22,7 +28,7 @@ Handler = Callable[[Context, Any], Reply]
 
 HANDLERS: dict[type[Any], Handler] = {
     c.Score: handle_score,
-    c.Confirm: handle_confirm,
+    c.Confirm: handle_confirm_or_accept,
     c.Progress: handle_progress,
     c.Ranking: handle_ranking,
     c.Publish: handle_publish,
@@ -31,6 +37,9 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Submit: handle_submit,
     c.Missing: handle_missing,
     c.Mine: handle_mine,
+    c.Submitted: handle_submitted,
+    c.Review: handle_review,
+    c.Urge: handle_urge,
     c.Help: handle_help,
     c.Unknown: handle_unknown,
     setup.Bind: handle_bind,

@@ -6,11 +6,13 @@ from handlers.commands import Progress, Publish, Ranking, Unpublish
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, Reply
+from handlers.phases import campaign_lines
 from handlers.publishing import publish, unpublish
 from handlers.pushes import enqueue
 from handlers.refusals import ask_organizer, next_step
+from handlers.report_progress import deadline_progress
+from handlers.scopes import scope_note
 from handlers.standings import VenueTable, ranking_text, venue_table
-from handlers.submissions import deadline_progress
 from handlers.venues import chat_venues, find_venue_ref, judge_ids, venue_name
 from storage.models import Venue
 from storage.people import active_venues
@@ -92,6 +94,11 @@ def handle_progress(ctx: Context, command: Progress) -> Reply:
         reports = deadline_progress(ctx)
         if reports:
             parts.extend(["材料提交：", *reports])
+        parts.extend(campaign_lines(ctx.phases, ctx.now, ctx.tz))
+    elif not command.venue and ctx.oversees:
+        reports = deadline_progress(ctx, ctx.oversees)
+        if reports:
+            parts.extend([f"材料提交（{scope_note(ctx.oversees)}）：", *reports])
     if not parts:
         instead = "发送“帮助”查看可用命令。" if venues else ask_organizer(ctx, "会场", "[[venues]]")
         raise BotError(f"您目前没有需要查看进度的会场。{instead}")

@@ -339,6 +339,12 @@ class Deadline(Base):
     workdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
     campaign: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    series: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
+    """The repeating ``[[deadlines]]`` entry this period belongs to; ``""`` for a one-off."""
+    period: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    opens_at: Mapped[datetime | None] = mapped_column()
+    fields: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """A self-check's items: ``{"name", "choices", "aliases"}`` each (empty: a plain report)."""
 
     group: Mapped[Group | None] = relationship(lazy="joined")
     submitters: Mapped[list[DeadlineSubmitter]] = relationship(
@@ -381,9 +387,14 @@ class Submission(Base):
     file_size: Mapped[int] = mapped_column(Integer, default=0)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     source: Mapped[str] = mapped_column(String(160), default="")
+    review: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    """``""`` (not reviewed), ``returned`` (退回: the entry owes again) or ``accepted``."""
+    review_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    """A self-check's answers by field name, this version's and the earlier ones merged."""
 
 
-# Tables kept in modules of their own (this one is at its size cap); imported here so
-# that ``Base.metadata`` (Alembic, the schema tests) always holds them.
+# Tables in modules of their own (this one is at its size cap), registered with Base.metadata.
+from storage import deadline_events as _deadline_events  # noqa: E402, F401
 from storage import outbox_attempts as _outbox_attempts  # noqa: E402, F401
 from storage import setup_models as _setup_models  # noqa: E402, F401

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from storage.models import (
     Deadline,
@@ -31,12 +31,37 @@ def _fold(text: str) -> str:
 
 
 def active_deadlines(session: Session) -> list[Deadline]:
-    """Deadlines in the current config, soonest first."""
+    """Deadlines in the current config, soonest first. Their submitters load when first
+    read: a term of weekly periods for 500 units is thousands of rows nobody may need."""
     return list(
         session.scalars(
-            select(Deadline).where(Deadline.active.is_(True)).order_by(Deadline.due_at, Deadline.id)
+            select(Deadline)
+            .where(Deadline.active.is_(True))
+            .order_by(Deadline.due_at, Deadline.id)
+            .options(lazyload(Deadline.submitters))
         )
     )
+
+
+def current_deadlines(session: Session, now: datetime) -> list[Deadline]:
+    """The active deadlines people are working on at ``now``: every one-off, and of each
+    repeating one that has started the period that runs now (the first not yet due, else
+    the last)."""
+    chosen: dict[str, Deadline] = {}
+    out: list[Deadline] = []
+    for deadline in active_deadlines(session):
+        if not deadline.series:
+            out.append(deadline)
+            continue
+        if deadline.opens_at is not None and deadline.opens_at > now:
+            continue
+        held = chosen.get(deadline.series)
+        if held is None or held.due_at < now:
+            if held is not None:
+                out.remove(held)
+            chosen[deadline.series] = deadline
+            out.append(deadline)
+    return sorted(out, key=lambda d: (d.due_at, d.id))
 
 
 def deadline_by_key(session: Session, key: str) -> Deadline | None:
@@ -50,6 +75,9 @@ class DeadlineMatch:
 
     deadline: Deadline | None
     candidates: tuple[Deadline, ...] = ()
+    periods: tuple[Deadline, ...] = ()
+    """For a repeating deadline: all its periods in the pool, by due time (``deadline`` is
+    the first); the caller picks the period."""
 
 
 def find_deadline(
@@ -63,7 +91,7 @@ def find_deadline(
         return DeadlineMatch(None)
 
     def names(d: Deadline) -> list[str]:
-        return [_fold(n) for n in (d.key, d.title, *d.aliases) if n]
+        return [_fold(n) for n in (d.series or d.key, d.title, *d.aliases) if n]
 
     for test in (
         lambda n: n == wanted,
@@ -71,6 +99,10 @@ def find_deadline(
         lambda n: wanted in n,
     ):
         hits = [d for d in pool if any(test(n) for n in names(d))]
+        series = {d.series or f"#{d.id}" for d in hits}
+        if len(series) == 1 and hits[0].series:
+            periods = tuple(sorted(hits, key=lambda d: (d.due_at, d.id)))
+            return DeadlineMatch(periods[0], periods=periods)
         if len(hits) == 1:
             return DeadlineMatch(hits[0])
         if hits:
@@ -140,15 +172,19 @@ def record_submission(
     file_size: int = 0,
     inbound_id: int | None = None,
     source: str = "",
+    due: datetime | None = None,
+    values: dict[str, str] | None = None,
 ) -> Submission:
-    """Add the next version for (deadline, owner); late when ``now`` is after the due time."""
+    """Add the next version for (deadline, owner); late when ``now`` is after the due time
+    (``due``: the entry's own, when it was extended)."""
     row = Submission(
         deadline_id=deadline.id,
         owner=owner,
         person_id=person.id,
         version=version if version is not None else next_version(session, deadline.id, owner),
         submitted_at=now,
-        late=now > deadline.due_at,
+        late=now > (due or deadline.due_at),
+        values=values,
         content=content,
         file_name=file_name[:255],
         file_path=file_path[:512],

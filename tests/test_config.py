@@ -676,7 +676,7 @@ def test_example_config_loads_with_every_section() -> None:
         "people": 13,
         "rubrics": 1,
         "venues": 2,
-        "deadlines": 2,
+        "deadlines": 5,
         "digests": 1,
         "campaigns": 1,
     }

@@ -180,6 +180,7 @@ class D:
     due_at: datetime
     submitters: tuple[S, ...]
     format_note: str = ""
+    period: str = ""
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,43 @@ def test_demo_runs_the_whole_story_and_writes_the_sheet(tmp_path: Path) -> None:
     ]
     assert [r[-2] for r in rows] == [88.3, 87.7, 87.7, 81.0, 79.2]
     assert [r[-1] for r in rows] == [1, 2, 2, 4, 5]
+
+
+def test_the_reporting_scene_shows_three_weeks_with_a_return_and_an_urge(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "demo",
+            "--fast",
+            "--scene",
+            "reporting",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "400", "PYTHONIOENCODING": "utf-8"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.replace("\n      ", "\n")
+    # Week 1: the reminder names only who owes; the late one lands on week 1.
+    week1 = out.split("【交材料提醒】周报（第1周）", 1)[1].split("提交方式", 1)[0]
+    assert "尚德中学" in week1
+    assert "杜桥中学" not in week1
+    assert "推送 → 尚德中学校长（私信） 【交材料提醒】您所在单位尚未提交“周报（第1周）”" in out
+    assert "“周报（第1周，逾期补交）”第 1 版" in out
+    # Week 2: 退回 reaches the submitter privately, 催交 names the three who owe now.
+    assert "已退回杜桥中学的“周报（第2周）”第 1 版（原因：请补充本周课后服务数据）" in out
+    assert "推送 → 杜桥中学校长（私信） 您提交的杜桥中学的“周报（第2周）”第 1 版被退回" in out
+    assert "已在校长群催交“周报（第2周）”，点名 3 个：瑞泉中学共同体、杜桥中学、尚德中学" in out
+    assert "“周报（第2周）”第 2 版" in out
+    # Week 3 and the export.
+    assert "“周报（第3周）”第 1 版" in out
+    assert (tmp_path / "zhoubao.xlsx").is_file()
+    assert (tmp_path / "zhoubao.zip").is_file()
+    assert "Traceback" not in result.stderr

@@ -275,12 +275,34 @@ SETUP: list[Step] = [
 ]
 """The organizer's chapter: people and groups bind themselves, then the day-of changes."""
 
+PERIODS: list[Step] = [
+    At(datetime(2022, 9, 13, 9, 0, tzinfo=TZ)),  # the autumn term's week 3
+    Say("杜桥中学校长", "提交 书面报告 https://pan.example.cn/s/dq-report"),
+    Block("· 交材料 周报（第1周）", "杜桥中学校长"),
+    Block("【发送】提交 周报 https://pan.example.cn/s/dq-w1", "杜桥中学校长"),
+    Block("【发送】提交 周报 第3周", "杜桥中学校长"),
+    Block("【发送】提交 督导自查 办学理念 达标", "尚德中学校长"),
+    Block("【发送】提交 督导自查 办学理念 良好", "尚德中学校长"),
+    Block("【发送】未交 周报\n【回复】\n“周报（第3周）”", "王局长"),
+    Block("【发送】未交 周报 第2周", "王局长"),
+    Block("【发送】已交 周报 第1周", "教育股"),
+    Block("【发送】退回 杜桥中学 周报 第1周", "教育股"),
+    Block("【发送】通过 杜桥中学 周报 第3周", "教育股"),
+    Block("【发送】免交 尚德中学 周报 第2周", "教育股"),
+    Block("【发送】延期 尚德中学 周报 第3周", "教育股"),
+    Block("【发送】催交 周报", "教育股"),
+    Block("【发送】未交 周报\n【回复】\n您负责的单位", "瑞泉中学校长"),
+    Block("材料提交（您负责的单位", "瑞泉中学校长"),
+]
+"""A weekly report in the autumn term: periods, and what organizers do with submissions."""
+
 ACTS = {
     "fresh": FRESH,
     "forum-day": FORUM_DAY,
     "outlier-later": OUTLIER_LATER,
     "reports": REPORTS,
     "setup": SETUP,
+    "periods": PERIODS,
 }
 
 

@@ -205,7 +205,10 @@ def fill(path: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def campaign_of(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in CAMPAIGN}
+    found = {name: getattr(settings, name) for name in CAMPAIGN}
+    # A repeating deadline (周报) has no row in the workbook: the config file keeps it.
+    found["deadlines"] = tuple(d for d in settings.deadlines if not d.repeat)
+    return found
 
 
 def base_config(path: Path) -> Path:

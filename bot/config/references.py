@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from bot.config.recurring import phase_span
 from bot.config.settings import Settings
 from bot.errors import ConfigError
 
@@ -29,6 +30,7 @@ def reference_problems(s: Settings) -> Iterator[Problem]:
     yield from _duplicate_chats(s)
     names = _Names(s)
     yield from _unit_references(s, names)
+    yield from _people_references(s, names)
     yield from _venue_references(s, names)
     yield from _deadline_references(s, names)
     yield from _digest_references(s, names)
@@ -106,6 +108,12 @@ def _unit_references(s: Settings, n: _Names) -> Iterator[Problem]:
             yield from _need(unit.parent, listed, f"units[{i}].parent", "unit (not in [[units]])")
 
 
+def _people_references(s: Settings, n: _Names) -> Iterator[Problem]:
+    for i, person in enumerate(s.people):
+        key = f"people[{i}].responsible_for"
+        yield from _need_all(person.responsible_for, n.units, key, "unit")
+
+
 def _venue_references(s: Settings, n: _Names) -> Iterator[Problem]:
     for i, f in enumerate(s.venues):
         base = f"venues[{i}]"
@@ -128,6 +136,7 @@ def _deadline_references(s: Settings, n: _Names) -> Iterator[Problem]:
         yield from _need_all(d.escalate_to, n.groups, f"{base}.escalate_to", "group")
         if d.campaign:
             yield from _need(d.campaign, n.campaigns, f"{base}.campaign", "campaign")
+        yield from _phase(s, d.campaign, d.phase, f"{base}.phase")
 
 
 def _digest_references(s: Settings, n: _Names) -> Iterator[Problem]:
@@ -137,6 +146,22 @@ def _digest_references(s: Settings, n: _Names) -> Iterator[Problem]:
         yield from _need_all(dg.deadlines, n.deadlines, f"{base}.deadlines", "deadline")
         yield from _need_all(dg.venues, n.venues, f"{base}.venues", "venue")
         yield from _cron(f"{base}.cron", dg.cron)
+        if dg.campaign:
+            yield from _need(dg.campaign, n.campaigns, f"{base}.campaign", "campaign")
+        yield from _phase(s, dg.campaign, dg.phase, f"{base}.phase")
+
+
+def _phase(s: Settings, campaign: str, phase: str, key: str) -> Iterator[Problem]:
+    if not phase:
+        return
+    if not campaign:
+        yield key, "phase needs campaign (the campaign the phase belongs to)"
+        return
+    try:
+        phase_span(s.campaigns, campaign, phase)
+    except KeyError:
+        names = [p.name for c in s.campaigns if c.key == campaign for p in c.phases]
+        yield key, f"unknown phase '{phase}' (defined: {', '.join(names) or 'none'})"
 
 
 def _cron(key: str, expr: str) -> Iterator[Problem]:

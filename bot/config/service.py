@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import (
@@ -200,8 +200,10 @@ class CalendarSettings(FrozenModel):
 
     holidays: DateList = ()
     workdays: DateList = ()
+    vacations: DateList = ()
+    """寒假/暑假 as ranges: no period of a repeating deadline is due inside one."""
 
-    @field_validator("holidays", "workdays")
+    @field_validator("holidays", "workdays", "vacations")
     @classmethod
     def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         parse_days(value)
@@ -215,3 +217,7 @@ class CalendarSettings(FrozenModel):
     def work_calendar(self) -> WorkCalendar:
         """The configured days over the library's data."""
         return WorkCalendar(parse_days(self.holidays), parse_days(self.workdays))
+
+    def vacation_days(self) -> frozenset[date]:
+        """Every day of the configured vacations."""
+        return parse_days(self.vacations)

@@ -16,6 +16,7 @@ from bot.config.campaign import (
     UnitConfig,
     VenueConfig,
 )
+from bot.config.recurring import Planned, planned_deadlines
 from bot.config.service import (
     CalendarSettings,
     DatabaseSettings,
@@ -51,6 +52,11 @@ class Settings(FrozenModel):
     def tz(self) -> ZoneInfo:
         """The campaign's time zone: due times, reminders and every text are local to it."""
         return ZoneInfo(self.timezone)
+
+    @cached_property
+    def planned_deadlines(self) -> list[Planned]:
+        """The deadline rows: one-offs, and one per period of each repeating entry."""
+        return planned_deadlines(self)
 
     @cached_property
     def work_calendar(self) -> WorkCalendar:

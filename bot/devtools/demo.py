@@ -78,7 +78,7 @@ class Story:
         self._show_new_pushes()
 
     def _show_new_pushes(self) -> None:
-        delivered = [m for m in self.emulator.attempts() if m.delivered]
+        delivered = self.emulator.messages()  # token fetches are not pushes
         names = _group_names(self.settings)
         for message in delivered[self.shown :]:
             text = _text_of(message.body)
@@ -168,6 +168,9 @@ def _indent(text: str) -> str:
 
 
 def _text_of(body: dict[str, Any]) -> str:
+    if isinstance(body.get("msgParam"), str):  # a DingTalk app robot message
+        param = json.loads(body["msgParam"])
+        return str(param.get("content") or param.get("text") or "")
     for key in ("text", "markdown"):
         part = body.get(key)
         if isinstance(part, dict):
@@ -181,6 +184,10 @@ def _group_names(settings: Settings) -> dict[str, str]:
         names[group.webhook] = (
             f"{group.name}（{'企业微信' if group.platform == 'wecom' else '钉钉'}）"
         )
+    for person in settings.people:
+        for user_id in (person.wecom_userid, person.dingtalk_userid):
+            if user_id:
+                names[user_id] = f"{person.name}（私信）"
     return names
 
 
@@ -311,18 +318,29 @@ def _export(s: Story, out: Path, *, fast: bool) -> Path:
 
 
 def run_demo(
-    *, out: Path, keep: bool = False, fast: bool = False, console: Console | None = None
+    *,
+    out: Path,
+    keep: bool = False,
+    fast: bool = False,
+    console: Console | None = None,
+    scene: str = "forum",
 ) -> int:
     """Run the demo: the xlsx goes to ``out``; ``keep`` leaves everything running, ``fast``
-    skips the pauses. Returns the exit code."""
+    skips the pauses; ``scene`` is the forum day or the weekly reporting (周报) over three
+    weeks. Returns the exit code."""
+    from bot.devtools import demo_reporting as reporting  # noqa: PLC0415 - imports this
+
     console = console or Console(highlight=False)
     out.mkdir(parents=True, exist_ok=True)
+    weekly = scene == "reporting"
     with tempfile.TemporaryDirectory(prefix="edubot-demo-") as tmp:
-        clock = FakeClock(START)
+        clock = FakeClock(datetime.fromisoformat(reporting.START) if weekly else START)
         emulator_state = EmulatorState(clock)
         with EmulatorServer(emulator_state) as emulator:
             env = {"EDUBOT_DEMO_DIR": tmp, "EDUBOT_DEMO_API": emulator.base_url}
             settings = load_settings(SAMPLE, env=env)
+            if weekly:
+                settings = reporting.reporting_settings(settings)
             emulator_state.register(settings)
             services = build_services(settings, clock=clock)
             plan_on_start(services)
@@ -334,16 +352,8 @@ def run_demo(
                 for connection in attach_connections(services):
                     connection.start()  # DingTalk Stream mode (sample.toml)
                 emulator_state.dingtalk_stream.wait_for_peers(1)
-                story = Story(
-                    settings,
-                    services,
-                    emulator_state,
-                    outbox,
-                    clock,
-                    server.base_url,
-                    console,
-                    http,
-                )
+                parts = (settings, services, emulator_state, outbox, clock)
+                story = Story(*parts, server.base_url, console, http)
                 story.base_url_emulator = emulator.base_url
                 console.print(
                     f"[bold]edubot demo[/] — 服务 {server.base_url}"
@@ -351,9 +361,7 @@ def run_demo(
                     f" · SQLite {tmp}/edubot.db\n"
                     "钉钉会场经 Stream 模式接入：机器人主动连出，无需公网地址。"
                 )
-                path = play(story, out, fast=fast)
-                console.print(Rule("完成"))
-                console.print(f"成绩汇总表已写入：[bold]{path}[/]")
+                reporting.play_scene(story, out, fast=fast, weekly=weekly)
                 sent = len([m for m in emulator_state.attempts() if m.delivered])
                 console.print(
                     f"平台模拟器共收到 {sent} 条消息；全部经过真实的加解密、签名与发件箱。"

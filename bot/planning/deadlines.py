@@ -25,7 +25,9 @@ from bot.planning.parts import enqueue_parts, group_limit
 from bot.senders.limits import max_text_bytes
 from handlers.deadlines import render_overdue, render_reminder
 from handlers.messages import OutboundMessage
+from handlers.overdue import overdue_states
 from handlers.submissions import deadline_states
+from handlers.text import parse_offset
 from handlers.workdays import reminder_times
 from storage.outbox_intent import OVERDUE as OVERDUE_KIND
 from storage.outbox_intent import REMIND as REMIND_KIND
@@ -91,10 +93,14 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
     """At each due time, the list of who has not submitted to every ``escalate_to`` group."""
     tz, grace, added = settings.tz, settings.outbox.grace_delta, 0
     people = active_people(session)
+    delays = {c.key: parse_offset(c.escalate_after) for c in settings.deadlines if c.escalate_after}
     for deadline in active_deadlines(session):
-        if not deadline.escalate_to or not now - grace <= deadline.due_at <= now + HORIZON:
+        # escalate_after: the people who answer for the units hear at the due time
+        # (bot.planning.oversight), the leaders this much later.
+        at = deadline.due_at + delays.get(deadline.series or deadline.key, timedelta(0))
+        if not deadline.escalate_to or not now - grace <= at <= now + HORIZON:
             continue
-        states = deadline_states(session, deadline, people)
+        states = overdue_states(session, deadline, at, people)
         if all(s.state != "missing" for s in states):
             continue
         for key in deadline.escalate_to:
@@ -102,7 +108,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
             if group is None or not group.active:
                 continue
             limit = group_limit(group.platform, True)
-            parts = render_overdue(deadline, states, now=deadline.due_at, tz=tz, limit=limit)
+            parts = render_overdue(deadline, states, now=at, tz=tz, limit=limit)
             base = f"{OVERDUE}{deadline.key}:{_iso(deadline.due_at, tz)}:{group.key}"
             added += enqueue_parts(
                 session,
@@ -112,7 +118,7 @@ def plan_overdue(session: Session, settings: Settings, now: datetime) -> int:
                 title=f"{deadline.title}逾期未交",
                 markdown=True,
                 intent=Intent(OVERDUE_KIND, deadline.key, deadline.due_at),
-                due_at=deadline.due_at,
+                due_at=at,
                 now=now,
             )
     return added
@@ -141,7 +147,11 @@ def refresh(
     deadline = deadline_by_key(session, intent.subject)
     if deadline is None or not deadline.active or not _same_second(deadline.due_at, intent.due):
         return None
-    states = deadline_states(session, deadline)
+    states = (
+        deadline_states(session, deadline)
+        if intent.kind == REMIND_KIND
+        else overdue_states(session, deadline, max(now, deadline.due_at))
+    )
     missing = [s.entry for s in states if s.state == "missing"]
     if not missing:
         return None

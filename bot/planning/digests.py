@@ -14,15 +14,17 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.config.recurring import campaign_phases
 from bot.planning.parts import enqueue_parts, group_limit
 from handlers.deadlines import VenueProgress, render_digest
+from handlers.phases import campaign_over, phase_at, phase_text, same_phase
 from handlers.standings import venue_table
 from handlers.submissions import deadline_states
 from handlers.venues import venue_name
 from storage.models import Deadline, Venue
 from storage.outbox_intent import DIGEST, Intent
 from storage.people import active_venues, group_by_key, venue_by_key
-from storage.submissions import active_deadlines, active_people, deadline_by_key
+from storage.submissions import active_people, current_deadlines, deadline_by_key
 
 log = logging.getLogger("edubot.planning")
 
@@ -80,12 +82,19 @@ def enqueue_digest(
     cfg = next((d for d in settings.digests if d.key == digest_key), None)
     if cfg is None:
         raise KeyError(f"no digest '{digest_key}' in the config")
+    phases = campaign_phases(settings)
+    if cfg.campaign and campaign_over(phases, cfg.campaign, fired_at):
+        log.info("digest %s: campaign %s has ended, not sent", cfg.key, cfg.campaign)
+        return 0
+    running = phase_at(phases, fired_at, cfg.campaign) if cfg.campaign else None
+    if cfg.phase and (running is None or not same_phase(running.name, cfg.phase)):
+        return 0
     period = digest_period(cfg.cron, fired_at, settings.tz)
     everything = not cfg.deadlines and not cfg.venues
     deadlines: list[Deadline | None] = (
-        list(active_deadlines(session))
+        list(current_deadlines(session, fired_at))
         if everything
-        else [deadline_by_key(session, k) for k in cfg.deadlines]
+        else [_named_deadline(session, k, fired_at) for k in cfg.deadlines]
     )
     venues: list[Venue | None] = (
         list(active_venues(session))
@@ -103,6 +112,8 @@ def enqueue_digest(
         if group is None or not group.active:
             continue
         title = f"{cfg.title}（{period}）"
+        if running is not None:
+            title += f"\n{running.title}：{phase_text(running, fired_at, settings.tz)}"
         limit = group_limit(group.platform, True)
         parts = render_digest(title, sections, progress, now=now, tz=settings.tz, limit=limit)
         added += enqueue_parts(
@@ -117,6 +128,15 @@ def enqueue_digest(
             now=now,
         )
     return added
+
+
+def _named_deadline(session: Session, key: str, now: datetime) -> Deadline | None:
+    """A digest's deadline by key: a one-off, or the running period of a repeating one."""
+    found = deadline_by_key(session, key)
+    if found is not None:
+        return found
+    periods = [d for d in current_deadlines(session, now) if d.series == key]
+    return periods[0] if periods else None
 
 
 LOOK_BACK = timedelta(days=8)

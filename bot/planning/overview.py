@@ -69,14 +69,30 @@ def _deadline_plan(settings: Settings, now: datetime) -> list[str]:
         return []
     tz = settings.tz
     out = ["\n材料截止与提醒计划:"]
-    for deadline in settings.deadlines:
+    shown: set[str] = set()
+    for planned in settings.planned_deadlines:
+        deadline = planned.config
+        if planned.series:
+            # A repeating deadline: its rule once, then only the periods still ahead.
+            if planned.series not in shown:
+                shown.add(planned.series)
+                periods = [p for p in settings.planned_deadlines if p.series == planned.series]
+                out.append(
+                    f"  [{deadline.key}] {deadline.title} 每期截止（{deadline.repeat}）"
+                    f"共 {len(periods)} 期 提交人 {len(deadline.submitters)} 个 → 群 "
+                    f"{deadline.group or '—'}"
+                )
+            if planned.due < now:
+                continue
+            out.append(f"    {planned.period} 截止 {local_time(planned.due, tz, now)}")
+            continue
         out.append(
-            f"  [{deadline.key}] {deadline.title} 截止 {local_time(deadline.due, tz, now)}"
+            f"  [{deadline.key}] {deadline.title} 截止 {local_time(planned.due, tz, now)}"
             f" 提交人 {len(deadline.submitters)} 个 → 群 {deadline.group or '—'}"
             + ("（仅工作日）" if deadline.workdays_only else "")
         )
         rounds = reminder_times(
-            deadline.due,
+            planned.due,
             deadline.remind_before,
             workdays_only=deadline.workdays_only,
             tz=tz,

@@ -59,12 +59,12 @@ class SenderRouter:
         kind, platform = message.target_kind, message.platform
         if kind == "group":
             return self._group(message)
-        if kind == "person" and platform == "wecom":
+        if kind in ("person", "people") and platform == "wecom":
             return _configured(
                 self._wecom_app,
                 "wecom app ([wecom] corp_id/secret/agent_id) or the robot's long connection",
             )
-        if kind == "person" and platform == "dingtalk":
+        if kind in ("person", "people") and platform == "dingtalk":
             return _configured(
                 self._dingtalk_person, "dingtalk app robot ([dingtalk] app_key/app_secret)"
             )

@@ -38,7 +38,7 @@ def max_text_bytes(platform: str, markdown: bool, *, target_kind: str = "group")
     if platform == "wecom":
         if not markdown:
             return LIMITS["wecom_text"]
-        if target_kind == "person":
+        if target_kind in ("person", "people"):
             return LIMITS["wecom_app_markdown"]
         return LIMITS["wecom_markdown"] - WECOM_MENTION_HEADROOM
     if platform == "dingtalk":

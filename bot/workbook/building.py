@@ -243,6 +243,10 @@ def _deadlines(built: Built, rows: list[Row], existing: Mapping[str, Any]) -> No
             built.problem(DEADLINES, row, "key", f"“{key}”重复出现")
         keys.add(key)
         built.add(DEADLINES, row, {"key": key, **row.values})
+    # A repeating deadline (周报) has no row: it is kept as the config file has it.
+    for old in existing.get("deadlines", ()):
+        if isinstance(old, Mapping) and old.get("repeat") and str(old.get("key")) not in keys:
+            built.sections["deadlines"].append(dict(old))
 
 
 def _keep_unlisted_fields(built: Built, existing: Mapping[str, Any]) -> None:

@@ -160,6 +160,10 @@ def config_rows(data: Mapping[str, Any]) -> dict[str, list[list[str]]]:
             entries = data.get("venues", data.get("forums", []))
         else:
             entries = data.get(sheet.section, [])
+        if sheet.section == "deadlines":
+            # The sheet has a due time per row; a repeating deadline stays in the config file
+            # (import keeps it: bot.workbook.building).
+            entries = [e for e in entries if not e.get("repeat")]
         rows[sheet.name] = [_row(sheet, entry, groups) for entry in entries]
     return rows
 

@@ -36,6 +36,14 @@ def wecom_private(user: str, text: str, message_id: str, **extra: Any) -> Inboun
     )
 
 
+def private_message(user: str, text: str, message_id: str) -> InboundMessage:
+    """A private message from ``user``: over DingTalk when the id starts with ``ding-``,
+    else to the WeCom app."""
+    if user.startswith("ding-"):
+        return InboundMessage("dingtalk", "dingtalk", message_id, user, text, "private")
+    return wecom_private(user, text, message_id)
+
+
 class PrivateChat:
     """Private WeCom app messages sent straight to a dispatcher, each with a new message id;
     returns the answer's text."""

@@ -129,7 +129,7 @@ class DingTalkAppSender:
             where, path = "dingtalk app one-to-one", "/v1.0/robot/oToMessages/batchSend"
             if not message.target:
                 raise PermanentDelivery(f"{where}: no userid to send to")
-            payload = {"userIds": [message.target]}
+            payload = {"userIds": message.target.split("|")}
         check_not_empty(where, message)
         body = encode_json(
             {**dingtalk_app_message(message), **payload, "robotCode": self._app.robot_code}
@@ -155,10 +155,13 @@ class DingTalkAppSender:
 
 
 def _check_one_to_one(where: str, userid: str, data: dict[str, Any]) -> None:
-    """batchSend answers 200 even when it skipped a user; look at the lists it returns."""
-    if userid in (data.get("invalidStaffIdList") or []):
+    """batchSend answers 200 even when it skipped a user; look at the lists it returns. For
+    several users (``a|b``) only a call that reached none of them failed: sending again
+    would repeat the message to those it reached."""
+    users = set(userid.split("|"))
+    if users <= set(data.get("invalidStaffIdList") or []):
         raise PermanentDelivery(f"{where}: '{userid}' is not a valid staff id for this app")
-    if userid in (data.get("flowControlledStaffIdList") or []):
+    if users <= set(data.get("flowControlledStaffIdList") or []):
         raise RetryableDelivery(
             f"{where}: '{userid}' is flow-controlled", retry_after=THROTTLE_RETRY_AFTER
         )

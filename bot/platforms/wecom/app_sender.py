@@ -137,8 +137,9 @@ class WeComAppSender:
         where = "wecom app"
         if not self._agent_id.isdigit():
             raise PermanentDelivery(f"{where}: wecom.agent_id '{self._agent_id}' is not a number")
-        if not message.target or "|" in message.target:
-            # "|" would turn one push into a multicast (touser is "a|b|c").
+        several = message.target_kind == "people"
+        if not message.target or ("|" in message.target and not several):
+            # "|" would turn one push into a multicast (touser is "a|b|c"): only "people" may.
             raise PermanentDelivery(f"{where}: '{message.target}' is not one userid")
         check_not_empty(where, message)
         limit = LIMITS["wecom_app_markdown" if message.markdown else "wecom_text"]
@@ -150,8 +151,10 @@ class WeComAppSender:
         }
         with self._lock:
             result = self._send_with_fresh_token(where, message.target, msg)
-        invalid = str(result.get("invaliduser", "")).split("|")
-        if message.target in invalid:
+        invalid = set(str(result.get("invaliduser", "")).split("|"))
+        # One call to several members reached those not listed as invalid; only when it
+        # reached nobody is the push undeliverable (sending again would repeat it to them).
+        if set(message.target.split("|")) <= invalid:
             raise PermanentDelivery(
                 f"{where}: '{message.target}' is not a member the app can reach (invaliduser)"
             )
