@@ -33,6 +33,8 @@ from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.config_sync import sync_config
+from bot.desk.tokens import DeskTokens
+from bot.desk.web import desk_routes
 from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.health import HEALTH_TIMEOUT_S, HealthProbe
@@ -184,6 +186,7 @@ def build_services(
         data_dir=Path(settings.server.data_dir),
         on_push=wake,
         files=files,
+        desk=DeskTokens.of(settings),
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate
@@ -229,6 +232,7 @@ def create_app(services: Services) -> Starlette:
         Route("/dingtalk/callback", callback("dingtalk"), methods=["POST"]),
         Route("/healthz", _guard(services, _healthz), methods=["GET"]),
         Route("/files/exports/{name}", _guard(services, _export_file), methods=["GET"]),
+        *desk_routes(services.settings, services.factory, services.clock),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -23,7 +23,7 @@ from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
 from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
-from handlers.context import Context
+from handlers.context import Context, DeskLinks
 from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
@@ -64,6 +64,7 @@ class Dispatcher:
         data_dir: Path,
         on_push: Callable[[], None] | None = None,
         files: Mapping[Channel, FileIntake] | None = None,
+        desk: DeskLinks | None = None,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -72,6 +73,7 @@ class Dispatcher:
         self._tz = tz
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
+        self._desk = desk
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -135,6 +137,7 @@ class Dispatcher:
                     data_dir=self._data_dir,
                     catalog=catalog,
                     text_limit=max_text_bytes,
+                    desk=self._desk,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

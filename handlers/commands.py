@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import TypeAlias
 
 __all__ = [
+    "Board",
     "Command",
     "Confirm",
+    "Desk",
     "Export",
     "Help",
     "LineError",
@@ -151,6 +153,18 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Desk:
+    """后台: a one-time link to the web desk, sent privately."""
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """看板 [会场]: a projector link to a venue's results board, sent privately."""
+
+    venue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """Anything that is not a command; the handler answers with a short hint."""
 
@@ -170,5 +184,7 @@ Command: TypeAlias = (
     | Missing
     | Mine
     | Help
+    | Desk
+    | Board
     | Unknown
 )

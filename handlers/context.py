@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -20,6 +21,23 @@ PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 TextLimit = Callable[[str, bool], int]
 """``(platform, markdown) -> bytes``: how long one pushed text may be."""
+
+
+class DeskLinks(Protocol):
+    """How the web desk's signed links are made (``bot.desk.tokens``)."""
+
+    @property
+    def link_minutes(self) -> int:
+        """How long a login link works."""
+        ...
+
+    def login_url(self, nonce: str, now: datetime) -> str:
+        """The one-time login link for the login row ``nonce``, handed out at ``now``."""
+        ...
+
+    def board_url(self, nonce: str) -> str:
+        """The projector link for the board-link row ``nonce``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +55,8 @@ class Context:
     """The venue structure (the dispatcher's cached copy); loaded on demand without one."""
     text_limit: TextLimit | None = None
     """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
+    desk: DeskLinks | None = None
+    """The web desk's link maker; None when the desk is off (no ``link_secret``)."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

@@ -19,8 +19,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from handlers.commands import (
+    Board,
     Command,
     Confirm,
+    Desk,
     Export,
     Help,
     LineError,
@@ -85,6 +87,8 @@ _WORDS: dict[str, str] = {
     "菜单": "help",
     "help": "help",
     "?": "help",
+    "后台": "desk",
+    "看板": "board",
 }
 # Longest first, so 排行榜 is not read as 排行 with the venue "榜".
 _WORD_ORDER = sorted(_WORDS, key=len, reverse=True)
@@ -347,6 +351,8 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "missing": Missing,
     "mine": lambda _rest: Mine(),
     "help": lambda _rest: Help(),
+    "desk": lambda _rest: Desk(),
+    "board": Board,
 }
 
 

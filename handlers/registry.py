@@ -7,6 +7,7 @@ from typing import Any
 
 from handlers import commands as c
 from handlers.context import Context
+from handlers.desk import handle_board, handle_desk
 from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
@@ -28,6 +29,8 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Missing: handle_missing,
     c.Mine: handle_mine,
     c.Help: handle_help,
+    c.Desk: handle_desk,
+    c.Board: handle_board,
     c.Unknown: handle_unknown,
 }
 

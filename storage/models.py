@@ -377,3 +377,7 @@ class Submission(Base):
     file_size: Mapped[int] = mapped_column(Integer, default=0)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     source: Mapped[str] = mapped_column(String(160), default="")
+
+
+# Tables in modules of their own, registered on Base.metadata with the rest.
+from storage import desk_tables as _desk_tables  # noqa: E402, F401
