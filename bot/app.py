@@ -33,6 +33,7 @@ from bot import links
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.config_sync import sync_config
+from bot.desk.ranking_image import table_png
 from bot.desk.tokens import DeskTokens
 from bot.desk.web import desk_routes
 from bot.dispatcher import Dispatcher
@@ -187,6 +188,7 @@ def build_services(
         on_push=wake,
         files=files,
         desk=DeskTokens.of(settings),
+        picture=table_png,
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate

@@ -23,7 +23,7 @@ from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
 from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
-from handlers.context import Context, DeskLinks
+from handlers.context import Context, DeskLinks, RankingPicture
 from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
@@ -65,6 +65,7 @@ class Dispatcher:
         on_push: Callable[[], None] | None = None,
         files: Mapping[Channel, FileIntake] | None = None,
         desk: DeskLinks | None = None,
+        picture: RankingPicture | None = None,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -74,6 +75,7 @@ class Dispatcher:
         self._data_dir = data_dir
         self._on_push = on_push or (lambda: None)
         self._desk = desk
+        self._picture = picture
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -138,6 +140,7 @@ class Dispatcher:
                     catalog=catalog,
                     text_limit=max_text_bytes,
                     desk=self._desk,
+                    picture=self._picture,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -15,6 +15,9 @@ from handlers.catalog import Catalog
 from handlers.messages import InboundMessage
 from storage.models import Group
 from storage.people import Member
+
+if TYPE_CHECKING:
+    from handlers.standings import VenueTable
 
 WEEKDAYS = "一二三四五六日"
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
@@ -40,6 +43,10 @@ class DeskLinks(Protocol):
         ...
 
 
+RankingPicture = Callable[["VenueTable", str], bytes]
+"""``(table, heading) -> PNG``: the ranking as a picture (``bot.desk.ranking_image``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """One inbound message being handled inside one database transaction."""
@@ -57,6 +64,8 @@ class Context:
     """The platforms' byte budget for a pushed text; the runtime knows the platforms."""
     desk: DeskLinks | None = None
     """The web desk's link maker; None when the desk is off (no ``link_secret``)."""
+    picture: RankingPicture | None = None
+    """Draws a venue's ranking for the pushes on 公布; None: text only."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

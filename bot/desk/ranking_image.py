@@ -15,7 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.desk.views import RankRow
+from bot.desk.views import RankRow, ranking_rows
+from handlers.standings import VenueTable
 
 FONT = Path(__file__).with_name("fonts") / "NotoSansSC-GB2312.otf"
 MAX_ROWS = 40
@@ -80,3 +81,10 @@ def ranking_png(title: str, subtitle: str, judges: Sequence[str], rows: Sequence
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def table_png(table: VenueTable, heading: str, state: str = "") -> bytes:
+    """A venue table as a picture, headed ``heading`` (what 公布 pushes)."""
+    subtitle = f"{len(table.judges)} 位评委 × {len(table.contestants)} 位选手"
+    subtitle += f" · {state}" if state else ""
+    return ranking_png(heading, subtitle, table.judges, ranking_rows(table))

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.desk.ranking_image import ranking_png
+from bot.desk.ranking_image import table_png
 from handlers.score_sheet import export_venue
 from handlers.standings import venue_table
 
@@ -79,19 +79,13 @@ async def export(desk: Desk, request: Request) -> Response:
 def venue_png(session: Session, venue: Venue) -> bytes:
     """The ranking picture of ``venue`` as it stands."""
     table = venue_table(session, venue)
-    state = (
-        "已公布"
-        if venue.published_at
-        else (
-            "评分已完成，待公布"
-            if table.complete
-            else f"评分中（已评 {table.scored}/{table.expected}）"
-        )
-    )
-    subtitle = f"{len(table.judges)} 位评委 × {len(table.contestants)} 位选手 · {state}"
-    return ranking_png(
-        f"{venue.title}·{table.venue}", subtitle, table.judges, views.ranking_rows(table)
-    )
+    if venue.published_at is not None:
+        state = "已公布"
+    elif table.complete:
+        state = "评分已完成，待公布"
+    else:
+        state = f"评分中（已评 {table.scored}/{table.expected}）"
+    return table_png(table, f"{venue.title}·{table.venue}", state)
 
 
 def _attachment(content: bytes, name: str) -> Response:
