@@ -16,19 +16,16 @@ from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.config_sync import sync_config
-from handlers.files import store_submission_file
 from storage.db import transaction
 from storage.desk_tables import DeskLogin
-from storage.models import Deadline, OutboxRow, Person
-from storage.people import Member
-from storage.submissions import record_submission
-from tests.support.desk import PEOPLE, DeskUser, desk_campaign, link_in
+from storage.models import OutboxRow
+from tests.support.desk import PEOPLE, DeskUser, desk_campaign, link_in, submit_file
 from tests.support.wire import PrivateChat, wecom_private
 
 
 @pytest.fixture
-def desk(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Services, DeskUser]]:
-    settings = settings_from_mapping(desk_campaign(sqlite_url, tmp_path / "data"))
+def desk(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Services, DeskUser]]:
+    settings = settings_from_mapping(desk_campaign(db_url, tmp_path / "data"))
     services = build_services(settings, clock=clock)
     with TestClient(create_app(services)) as client:
         yield services, DeskUser(services, client)
@@ -366,38 +363,12 @@ def test_a_live_board_shows_scores_as_they_arrive(
 # --- downloads ----------------------------------------------------------------------------
 
 
-def _submit_file(services: Services, name: str, content: bytes) -> int:
-    now = services.clock.now()
-    with transaction(services.factory) as session:
-        deadline = session.query(Deadline).filter(Deadline.key == "plan").one()
-        person = session.query(Person).filter(Person.name == "陈校长").one()
-        stored = store_submission_file(
-            Path(services.settings.server.data_dir),
-            deadline_key="plan",
-            owner="瑞泉中学",
-            version=1,
-            name=name,
-            content=content,
-        )
-        sub = record_submission(
-            session,
-            deadline=deadline,
-            owner="瑞泉中学",
-            person=Member.of(person),
-            now=now,
-            file_name=stored.name,
-            file_path=stored.relative_path,
-            file_size=stored.size,
-        )
-        return sub.id
-
-
 def test_a_submitted_file_downloads_as_an_attachment_with_its_bytes(
     desk: tuple[Services, DeskUser],
 ) -> None:
     services, user = desk
     content = b"<html><script>alert(1)</script></html>"
-    sub_id = _submit_file(services, "方案.html", content)
+    sub_id = submit_file(services, "方案.html", content)
     user.login("leader")
     page = user.client.get("/desk/deadlines/plan").text
     assert f"/desk/files/{sub_id}" in page

@@ -129,5 +129,5 @@ async def _board_links(desk: Desk, request: Request, revoke: int | None) -> Resp
             raise Refused("没有找到这个看板链接（可能已撤销）。", 404)
         return venue.key
 
-    venue_key = await desk.read(work)
+    venue_key = await desk.write(work)
     return RedirectResponse(f"/desk/venues/{quote(venue_key)}#links", status_code=303)

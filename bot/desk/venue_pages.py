@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from bot.desk.web import Desk
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
 from bot.desk.ranking_image import table_png
+from bot.desk.tokens import DeskTokens
 from handlers.score_sheet import export_venue
 from handlers.standings import venue_table
 
@@ -32,13 +34,14 @@ async def venue(desk: Desk, request: Request) -> Response:
     def work(session: Session) -> tuple[Viewer, dict[str, Any]]:
         viewer = desk.viewer(session, request)
         venue = desk.venue_for(session, viewer, key)
-        return viewer, views.venue_page(session, desk.settings, viewer, venue, now)
+        rows = None if request.query_params.get("all") == "1" else views.PAGE_ROWS
+        return viewer, views.venue_page(session, desk.settings, viewer, venue, now, rows=rows)
 
     viewer, page = await desk.read(work)
     links = [
         (
             link,
-            desk.signer().board_url(link.nonce),
+            _here(desk, request).board_url(link.nonce),
             views.when(link.created_at, desk.settings, now),
         )
         for link in page.pop("links")
@@ -74,6 +77,13 @@ async def export(desk: Desk, request: Request) -> Response:
 
     name, content = await desk.read(work)
     return _attachment(content, name)
+
+
+def _here(desk: Desk, request: Request) -> DeskTokens:
+    """The signer with the configured desk address, else the address this page came from
+    (right on the office network and in the demo, whose port is chosen at start)."""
+    configured = desk.settings.desk.url or desk.settings.server.public_url
+    return replace(desk.signer(), base_url=(configured or str(request.base_url)).rstrip("/"))
 
 
 def venue_png(session: Session, venue: Venue) -> bytes:

@@ -34,6 +34,8 @@ PUSH_STATES = {
     "failed": "失败",
     "dropped": "已取消",
 }
+PAGE_ROWS = 300
+"""A venue of thousands lists this many in its ranking and matrix unless asked for all."""
 AUDIT_ROWS = 300
 """The venue page lists the newest revisions; the 成绩汇总表 has the whole trail."""
 ACTIONS = {"score": "评分", "correct": "更正", "confirm": "确认"}
@@ -168,10 +170,18 @@ def _pushes(session: Session, settings: Settings, now: datetime) -> dict[str, An
 
 
 def venue_page(
-    session: Session, settings: Settings, viewer: Viewer, venue: Venue, now: datetime
+    session: Session,
+    settings: Settings,
+    viewer: Viewer,
+    venue: Venue,
+    now: datetime,
+    *,
+    rows: int | None = PAGE_ROWS,
 ) -> dict[str, Any]:
-    """The venue page: matrix, outliers, ranking with per-judge totals, audit, links."""
+    """The venue page: matrix, outliers, ranking with per-judge totals, audit, links.
+    The ranking and the matrix list the first ``rows`` contestants (None: all)."""
     table = venue_table(session, venue)
+    shown = table.contestants[:rows]
     audit = audit_trail(session, venue.id, limit=AUDIT_ROWS)
     return {
         "venue": venue,
@@ -182,7 +192,8 @@ def venue_page(
         "host": venue.host.name if venue.host else "未设置",
         "missing": {judge: len(table.missing_for(judge)) for judge in table.judges},
         "outliers": table.unconfirmed_outliers(),
-        "ranking": ranking_rows(table),
+        "ranking": ranking_rows(table)[:rows],
+        "cut": len(table.contestants) - len(shown),
         "audit": [
             (
                 when(a.recorded_at, settings, now),
@@ -197,7 +208,7 @@ def venue_page(
         ],
         "audit_more": len(audit) >= AUDIT_ROWS,
         "links": board_links(session, venue.id) if viewer.manages_boards(venue.id) else [],
-        "matrix": [(c, [_cell(table, c, j) for j in table.judges]) for c in table.contestants],
+        "matrix": [(c, [_cell(table, c, j) for j in table.judges]) for c in shown],
     }
 
 

@@ -33,7 +33,7 @@ from bot.config import Settings
 from bot.desk import board_pages, file_pages, venue_pages, views
 from bot.desk.auth import Refused, Viewer, viewer_of
 from bot.desk.tokens import COOKIE, DeskTokens
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.desk import (
     end_login,
     login_state,
@@ -164,7 +164,16 @@ class Desk:
         return viewer
 
     def read(self, work: Callable[[Session], Any]) -> Awaitable[Any]:
-        """Run ``work`` in one transaction in a worker thread."""
+        """Run ``work`` in a worker thread in a read-only session (no writer's turn)."""
+
+        def run() -> Any:
+            with reading(self.factory) as session:
+                return work(session)
+
+        return run_in_threadpool(run)
+
+    def write(self, work: Callable[[Session], Any]) -> Awaitable[Any]:
+        """Run ``work`` in a worker thread in one committed transaction."""
 
         def run() -> Any:
             with transaction(self.factory) as session:
@@ -221,7 +230,7 @@ class Desk:
         def work(session: Session) -> int | None:
             return use_login(session, nonce, now=now, address=address, agent=agent)
 
-        person = await self.read(work)
+        person = await self.write(work)
         if person is None:
             raise Refused("这个登录链接已经用过或已过期：请在与机器人的私聊中重新发送“后台”。")
         log.info("desk login person=%s from %s", person, address)
@@ -247,7 +256,7 @@ class Desk:
             self.check_csrf(viewer, form)
             end_login(session, viewer.login, now)
 
-        await self.read(work)
+        await self.write(work)
         response = self.page("message.html", {"message": "已退出网页后台。"})
         response.delete_cookie(COOKIE, path="/desk")
         return response

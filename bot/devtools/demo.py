@@ -29,6 +29,7 @@ from rich.rule import Rule
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
+from bot.devtools.demo_desk import desk_links
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.players import (
     dingtalk_callback,
@@ -359,6 +360,8 @@ def run_demo(
                     f"平台模拟器共收到 {sent} 条消息；全部经过真实的加解密、签名与发件箱。"
                 )
                 if keep:
+                    for label, link in desk_links(services, server.base_url):
+                        console.print(f"  {label}：{link}", soft_wrap=True)
                     _keep(console, server.base_url, emulator.base_url, tmp, env)
                 for item in services.background:
                     item.stop()

@@ -10,6 +10,11 @@ from urllib.parse import urlsplit
 from starlette.testclient import TestClient
 
 from bot.app import Services
+from handlers.files import store_submission_file
+from storage.db import transaction
+from storage.models import Deadline, Person
+from storage.people import Member
+from storage.submissions import record_submission
 from tests.support.campaign import campaign
 from tests.support.wire import PrivateChat
 
@@ -91,3 +96,30 @@ class DeskUser:
         found = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert found, page.text
         return found.group(1)
+
+
+def submit_file(services: Services, name: str, content: bytes) -> int:
+    """A file 陈校长 submitted for 瑞泉中学 to the deadline ``plan``; the submission's id."""
+    now = services.clock.now()
+    with transaction(services.factory) as session:
+        deadline = session.query(Deadline).filter(Deadline.key == "plan").one()
+        person = session.query(Person).filter(Person.name == "陈校长").one()
+        stored = store_submission_file(
+            Path(services.settings.server.data_dir),
+            deadline_key="plan",
+            owner="瑞泉中学",
+            version=1,
+            name=name,
+            content=content,
+        )
+        sub = record_submission(
+            session,
+            deadline=deadline,
+            owner="瑞泉中学",
+            person=Member.of(person),
+            now=now,
+            file_name=stored.name,
+            file_path=stored.relative_path,
+            file_size=stored.size,
+        )
+        return sub.id
