@@ -172,7 +172,7 @@ def _push_results(
                 platform="wecom",
                 target_kind="group",
                 target=group.key,
-                text=title,
+                text=f"{venue_name(venue)}成绩排名表",
                 title=title,
                 image_path=image,
             )
