@@ -401,3 +401,35 @@ def test_the_desk_is_off_without_a_link_secret(sqlite_services: Services) -> Non
     assert "http" not in reply
     with TestClient(create_app(sqlite_services)) as client:
         assert client.get("/desk/").status_code == 404
+
+
+def test_the_campaign_page_lists_pushes_and_for_organizers_the_logins(
+    desk: tuple[Services, DeskUser],
+) -> None:
+    services, user = desk
+    PrivateChat(services.dispatcher, "g")("lixuebin", "看板")  # a push-free private answer
+    user.login("leader")
+    page = user.client.get("/desk/").text
+    assert "推送" in page
+    assert "后台登录记录" not in page
+    user.login("organizer")
+    page = user.client.get("/desk/").text
+    assert "后台登录记录" in page
+    assert page.count("私聊（企业微信）") >= 2  # the leader's and the organizer's logins
+    assert "testclient" in page
+
+
+def test_the_demo_prints_working_desk_links(desk: tuple[Services, DeskUser]) -> None:
+    from bot.devtools.demo_desk import desk_links
+
+    services, user = desk
+    links = dict(desk_links(services, "http://127.0.0.1:5555/"))
+    assert len(links) == 3
+    assert all(link.startswith("http://127.0.0.1:5555/desk/") for link in links.values())
+    login = next(v for k, v in links.items() if "教育股" in k)
+    token = login.split("t=", 1)[1]
+    user.client.cookies.clear()
+    assert user.client.post("/desk/login", data={"t": token}).status_code == 200
+    assert "活动总览" in user.client.get("/desk/").text
+    board = next(v for k, v in links.items() if "看板" in k)
+    assert user.client.get(board.removeprefix("http://127.0.0.1:5555") + ".json").status_code == 200

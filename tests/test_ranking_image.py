@@ -18,6 +18,7 @@ from bot.config import settings_from_mapping
 from bot.desk.ranking_image import FONT, MAX_ROWS, ranking_png
 from bot.desk.views import RankRow
 from bot.devtools.emulator.rules import check_wecom_webhook
+from bot.platforms.router import build_router
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from handlers.messages import message_of
 from storage.db import transaction
@@ -120,3 +121,36 @@ def test_publishing_pushes_the_picture_to_wecom_groups_only(
         assert Image.open(io.BytesIO(png)).height > 300
     finally:
         services.engine.dispose()
+
+
+def test_a_picture_is_skipped_where_the_platform_takes_none(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "ranking.png"
+    path.write_bytes(_png(3))
+    seen: list[httpx.Request] = []
+    data = campaign("sqlite:///:memory:")
+    data["dingtalk"]["oapi_base"] = "http://ding.test"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        router = build_router(settings_from_mapping(data), http=http, clock=clock)
+        message = message_of(
+            {
+                "platform": "dingtalk",
+                "target_kind": "group",
+                "target": "yuhong",
+                "text": "排名",
+                "image_path": str(path),
+            }
+        )
+        router.send(message, dedupe_key="k")
+        assert seen == []  # nothing sent: the text push carried the ranking already
+        text = message_of(
+            {"platform": "dingtalk", "target_kind": "group", "target": "yuhong", "text": "排名"}
+        )
+        router.send(text, dedupe_key="k2")
+        assert len(seen) == 1  # the same group takes text

@@ -67,6 +67,11 @@ class Viewer:
         """Deadline pages and the files submitted for them."""
         return self.sees_all
 
+    @property
+    def sees_logins(self) -> bool:
+        """The desk's login audit: organizers and admins."""
+        return not self.roles.isdisjoint(MANAGE)
+
     def manages_boards(self, venue_id: int) -> bool:
         """Making and revoking the venue's projector links."""
         return not self.roles.isdisjoint(MANAGE) or venue_id in self.hosts

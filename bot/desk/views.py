@@ -133,7 +133,7 @@ def campaign(session: Session, settings: Settings, viewer: Viewer, now: datetime
                 (line, when(line.issued_at, settings, now), when(line.used_at, settings, now))
                 for line in recent_logins(session, 20)
             ]
-            if viewer.manages_boards(-1)
+            if viewer.sees_logins
             else []
         ),
     }
