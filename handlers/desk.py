@@ -25,6 +25,21 @@ from storage.people import active_venues
 DESK_ROLES = ("organizer", "admin", "leader", "host", "judge")
 
 
+def desk_help(ctx: Context) -> str:
+    """帮助's lines for the desk, when it is on and the person may use it; else ""."""
+    if ctx.desk is None:
+        return ""
+    venues = active_venues(ctx.session)
+    oversees = [v for v in venues if may_oversee(ctx, v)]
+    judges = any(ctx.person.id in {j.person_id for j in v.judges} for v in venues)
+    if not (oversees or judges):
+        return ""
+    lines = [f"后台 —— 网页后台的登录链接（私发给您，{ctx.desk.link_minutes} 分钟内有效）"]
+    if oversees:
+        lines.append(f"看板 {venue_name(oversees[0])} —— 投影用的成绩看板链接（私发）")
+    return "【网页】\n" + "\n".join(lines)
+
+
 def _desk(ctx: Context) -> DeskLinks:
     if ctx.desk is None:
         raise BotError(

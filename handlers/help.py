@@ -10,6 +10,7 @@ from __future__ import annotations
 from handlers.catalog import VenueSpec
 from handlers.commands import Help, Unknown
 from handlers.context import Context
+from handlers.desk import desk_help
 from handlers.examples import example_total, labelled_values, rubric_summary, score_example
 from handlers.messages import Reply
 from handlers.refusals import ask_organizer
@@ -30,6 +31,7 @@ def handle_help(ctx: Context, command: Help) -> Reply:
             _host_section(ctx),
             _submitter_section(ctx),
             _overseer_section(ctx),
+            desk_help(ctx),
         )
         if text
     ]

@@ -433,3 +433,26 @@ def test_the_demo_prints_working_desk_links(desk: tuple[Services, DeskUser]) -> 
     assert "活动总览" in user.client.get("/desk/").text
     board = next(v for k, v in links.items() if "看板" in k)
     assert user.client.get(board.removeprefix("http://127.0.0.1:5555") + ".json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "lines"),
+    [
+        pytest.param("leader", ["后台", "看板 瑞泉中学会场"], id="leader"),
+        pytest.param("host", ["后台", "看板 瑞泉中学会场"], id="host"),
+        pytest.param("judge", ["后台"], id="judge"),
+        pytest.param("principal", [], id="principal"),
+    ],
+)
+def test_help_shows_the_desk_commands_that_work_for_the_person(
+    desk: tuple[Services, DeskUser], role: str, lines: list[str]
+) -> None:
+    services, _ = desk
+    chat = PrivateChat(services.dispatcher, f"help-{role}")
+    shown = chat(PEOPLE[role], "帮助")
+    examples = [
+        line.split(" —— ")[0] for line in shown.split("\n") if line.startswith(("后台", "看板"))
+    ]
+    assert examples == lines
+    for example in examples:
+        assert "/desk/" in chat(PEOPLE[role], example)

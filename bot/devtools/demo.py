@@ -169,6 +169,8 @@ def _indent(text: str) -> str:
 
 
 def _text_of(body: dict[str, Any]) -> str:
+    if body.get("msgtype") == "image":
+        return "（图片：排名表）"
     for key in ("text", "markdown"):
         part = body.get(key)
         if isinstance(part, dict):
