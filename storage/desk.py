@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.desk_tables import DeskBoardLink, DeskLogin
-from storage.models import Person, Venue
+from storage.models import Person, Venue, VenueJudge
 
 
 def add_login(
@@ -111,6 +111,20 @@ def recent_logins(session: Session, limit: int = 50) -> list[LoginLine]:
         .limit(limit)
     )
     return [LoginLine(*row) for row in rows]
+
+
+def venues_of(session: Session, person_id: int) -> tuple[frozenset[int], frozenset[int]]:
+    """Ids of the active venues the person hosts, and of those they judge: two small
+    queries, without loading any venue's contestants (a desk request runs this)."""
+    hosts = session.scalars(
+        select(Venue.id).where(Venue.active.is_(True), Venue.host_id == person_id)
+    )
+    judges = session.scalars(
+        select(VenueJudge.venue_id)
+        .join(Venue, Venue.id == VenueJudge.venue_id)
+        .where(Venue.active.is_(True), VenueJudge.person_id == person_id)
+    )
+    return frozenset(hosts), frozenset(judges)
 
 
 def add_board_link(

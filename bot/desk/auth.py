@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from storage.desk import venues_of
 from storage.models import Person, Venue
 from storage.people import active_venues
 
@@ -98,13 +99,13 @@ def viewer_of(session: Session, person_id: int, login: str = "") -> Viewer | Non
     person = session.get(Person, person_id)
     if person is None or not person.active:
         return None
-    venues = active_venues(session)
+    hosts, judges = venues_of(session, person.id)
     return Viewer(
         id=person.id,
         name=person.name,
         roles=frozenset(r for r in person.roles.split(",") if r),
-        hosts=frozenset(v.id for v in venues if v.host_id == person.id),
-        judges=frozenset(v.id for v in venues if person.id in {j.person_id for j in v.judges}),
+        hosts=hosts,
+        judges=judges,
         login=login,
     )
 
