@@ -16,6 +16,7 @@ from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.config_sync import sync_config
+from handlers.messages import InboundMessage
 from storage.db import transaction
 from storage.desk_tables import DeskLogin
 from storage.models import OutboxRow
@@ -169,14 +170,19 @@ def test_people_without_a_desk_role_get_no_link(desk: tuple[Services, DeskUser])
     assert "我的" in reply
 
 
-def test_a_link_asked_for_in_a_group_goes_privately(desk: tuple[Services, DeskUser]) -> None:
-    services, _ = desk
-    message = replace(
-        wecom_private("lixuebin", "后台", "g-1"),
+def _in_group(user: str, text: str, message_id: str) -> InboundMessage:
+    """A message in the 瑞泉中学 venue group (the WeCom intelligent robot)."""
+    return replace(
+        wecom_private(user, text, message_id),
         channel="wecom_robot",
         chat_type="group",
         chat_id="wrRuiquan",
     )
+
+
+def test_a_link_asked_for_in_a_group_goes_privately(desk: tuple[Services, DeskUser]) -> None:
+    services, _ = desk
+    message = _in_group("lixuebin", "后台", "g-1")
     outcome = services.dispatcher.process(message)
     assert "http" not in outcome.reply.text
     assert "私信" in outcome.reply.text
@@ -456,3 +462,32 @@ def test_help_shows_the_desk_commands_that_work_for_the_person(
     assert examples == lines
     for example in examples:
         assert "/desk/" in chat(PEOPLE[role], example)
+
+
+def test_pushes_are_named_as_people_read_them_and_answers_stay_out(
+    desk: tuple[Services, DeskUser],
+) -> None:
+    from storage.outbox import add_push
+
+    services, user = desk
+    message = _in_group("lixuebin", "后台", "g-2")
+    services.dispatcher.process(message)
+    now = services.clock.now()
+    with transaction(services.factory) as session:
+        add_push(
+            session,
+            platform="dingtalk",
+            target_kind="session",
+            target="https://oapi.dingtalk.com/robot/sendBySession?session=SECRET",
+            payload={"platform": "dingtalk", "target_kind": "session", "target": "x", "text": "答"},
+            dedupe_key="reply:1",
+            due_at=now,
+            now=now,
+            reason="reply:1",
+        )
+    user.login("organizer")
+    page = user.client.get("/desk/").text
+    assert "即将发送" in page
+    assert '后台链接</td><td data-label="发往">李学斌</td>' in page
+    assert "sendBySession" not in page
+    assert "desk:" not in page

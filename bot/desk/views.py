@@ -10,30 +10,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.desk.auth import Viewer, visible_venues
+from bot.desk.outbox_view import outbox_view
 from handlers.context import local_time
 from handlers.deadlines import NO_UNIT, entry_states
 from handlers.rubric import fmt
 from handlers.standings import VenueTable, dropped_note, result_value, venue_table
 from handlers.venues import venue_name
 from storage.desk import board_links, recent_logins
-from storage.models import Deadline, OutboxRow, Person, Submission, Venue
+from storage.models import Deadline, Person, Submission, Venue
 from storage.people import active_venues
 from storage.scores import audit_trail, count_sheets
 from storage.submissions import active_deadlines, active_people, submissions_for
 
 STATE_NAMES = {"published": "已公布", "complete": "已完成", "scoring": "评分中"}
-PUSH_STATES = {
-    "pending": "待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "failed": "失败",
-    "dropped": "已取消",
-}
 PAGE_ROWS = 300
 """A venue of thousands lists this many in its ranking and matrix unless asked for all."""
 AUDIT_ROWS = 300
@@ -127,7 +121,7 @@ def campaign(session: Session, settings: Settings, viewer: Viewer, now: datetime
     return {
         "venues": venues,
         "deadlines": deadlines,
-        "pushes": _pushes(session, settings, now) if viewer.sees_all else None,
+        "pushes": outbox_view(session, settings, now) if viewer.sees_all else None,
         "logins": (
             [
                 (line, when(line.issued_at, settings, now), when(line.used_at, settings, now))
@@ -136,36 +130,6 @@ def campaign(session: Session, settings: Settings, viewer: Viewer, now: datetime
             if viewer.sees_logins
             else []
         ),
-    }
-
-
-def _pushes(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
-    counts = dict(
-        session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
-    )
-    recent = session.execute(
-        select(
-            OutboxRow.reason,
-            OutboxRow.target_kind,
-            OutboxRow.target,
-            OutboxRow.status,
-            OutboxRow.due_at,
-            OutboxRow.sent_at,
-        )
-        .order_by(OutboxRow.id.desc())
-        .limit(15)
-    ).all()
-    return {
-        "counts": [(PUSH_STATES.get(k, k), int(counts.get(k, 0))) for k in PUSH_STATES],
-        "recent": [
-            (
-                reason or "—",
-                f"{'群' if kind == 'group' else '个人'} {target[:24]}",
-                PUSH_STATES.get(status, status),
-                when(sent or due, settings, now),
-            )
-            for reason, kind, target, status, due, sent in recent
-        ],
     }
 
 
@@ -267,6 +231,8 @@ class UnitGroup:
     """A parent unit (学区, 共同体) on the deadline page, with its entries."""
 
     name: str
+    parent: str = ""
+    """The parent unit's name; "" for the entries whose unit has none."""
     entries: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -284,7 +250,7 @@ def deadline_page(
         entry = state.entry
         mine = [s for s in subs if _counts(s, entry.name, entry.kind, people)]
         parent = parents.get(entry.unit, "") or parents.get(entry.name, "") or ""
-        group = groups.setdefault(parent, UnitGroup(parent or "其他"))
+        group = groups.setdefault(parent, UnitGroup(parent or "其他单位", parent))
         group.entries.append(
             {
                 "name": entry.name,
@@ -298,7 +264,7 @@ def deadline_page(
         "deadline": deadline,
         "due": when(deadline.due_at, settings, now),
         "overdue": deadline.due_at < now,
-        "groups": sorted(groups.values(), key=lambda g: (g.name == "其他", g.name)),
+        "groups": sorted(groups.values(), key=lambda g: (not g.parent, g.name)),
         "counts": counts,
         "missing": [
             e["name"] for g in groups.values() for e in g.entries if e["state"] == "missing"
