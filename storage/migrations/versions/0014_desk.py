@@ -67,9 +67,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("desk_board_links", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_desk_board_links_venue_id"))
+    # Dropping a table drops its indexes; MariaDB refuses to drop an index a foreign key
+    # needs, so the indexes are not dropped first.
     op.drop_table("desk_board_links")
-    with op.batch_alter_table("desk_logins", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_desk_logins_person_id"))
     op.drop_table("desk_logins")
