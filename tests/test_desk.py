@@ -491,3 +491,14 @@ def test_pushes_are_named_as_people_read_them_and_answers_stay_out(
     assert '后台链接</td><td data-label="发往">李学斌</td>' in page
     assert "sendBySession" not in page
     assert "desk:" not in page
+
+
+def test_the_venue_page_refreshes_itself_only_while_scoring(
+    desk: tuple[Services, DeskUser],
+) -> None:
+    services, user = desk
+    user.login("host")
+    assert 'http-equiv="refresh"' in user.client.get("/desk/venues/ruiquan").text
+    ruiquan = ["瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"]
+    _score_all(services, {j: ruiquan for j in ("shenyi", "liangfei", "zhangweili")})
+    assert 'http-equiv="refresh"' not in user.client.get("/desk/venues/ruiquan").text
