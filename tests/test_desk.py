@@ -329,6 +329,7 @@ def test_the_board_shows_the_ranking_only_once_published(
     import bot.desk.board_pages as web
 
     monkeypatch.setattr(web, "BOARD_CACHE_S", 0.0)  # the cache runs on the monotonic clock
+    monkeypatch.setattr(web, "BOARD_BUSY", 0.0)
     services, user = desk
     user.login("host")
     ruiquan = ["瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"]
@@ -349,6 +350,7 @@ def test_a_live_board_shows_scores_as_they_arrive(
     import bot.desk.board_pages as web
 
     monkeypatch.setattr(web, "BOARD_CACHE_S", 0.0)
+    monkeypatch.setattr(web, "BOARD_BUSY", 0.0)
     data = desk_campaign(sqlite_url, tmp_path / "data")
     data["venues"][0]["board_live"] = True
     services = build_services(settings_from_mapping(data), clock=clock)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.desk.web import Desk
 
 BOARD_CACHE_S = 1.0
+BOARD_BUSY = 4.0
 
 Finder = Callable[["Desk", Request, Session], Venue]
 
@@ -81,18 +82,21 @@ def _projector_venue(desk: Desk, session: Session, token: str) -> Venue:
 
 
 def _board(desk: Desk, session: Session, venue: Venue) -> dict[str, Any]:
-    """The board's data, computed at most once a second per venue."""
+    """The board's data, computed at most once a second per venue, and no more often than
+    every ``BOARD_BUSY`` times what computing it took (a venue of thousands costs a second:
+    its boards then update every few seconds instead of keeping a core busy)."""
     now = time.monotonic()
     with desk.board_lock:
         cached = desk.board_cache.get(venue.id)
-    if cached is not None and now - cached[0] < BOARD_CACHE_S:
+    if cached is not None and now < cached[0]:
         return cached[1]
     data = views.board(session, desk.settings, venue)
     data["version"] = hashlib.sha256(
         json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
     ).hexdigest()[:16]
+    took = time.monotonic() - now
     with desk.board_lock:
-        desk.board_cache[venue.id] = (now, data)
+        desk.board_cache[venue.id] = (now + max(BOARD_CACHE_S, BOARD_BUSY * took), data)
     return data
 
 
