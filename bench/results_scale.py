@@ -15,15 +15,18 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from bench.common import Metric
-from bench.workload import RUBRIC_ITEMS, toml_text
+from bench.workload import RUBRIC_ITEMS, rubric_config, toml_text
 from bot.config import load_settings
 from bot.config_sync import sync_config
 from handlers.results import standings
@@ -71,6 +74,43 @@ def synthetic_sheets(plan: ResultsPlan) -> dict[tuple[str, str], tuple[list[str]
             items = [f"{rng.randint(m // 2 * 2, m * 2) / 2:g}" for _n, m in RUBRIC_ITEMS]
             out[(c, j)] = (items, sum((Decimal(v) for v in items), Decimal(0)))
     return out
+
+
+def venue_ids(session: Session, key: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    """A stored venue's id and its contestants' and judges' ids by name."""
+    venue = venue_by_key(session, key)
+    assert venue is not None
+    cids = {
+        c.name: c.id
+        for c in session.scalars(select(Contestant).where(Contestant.venue_id == venue.id))
+    }
+    jids = {
+        j.person.name: j.person_id
+        for j in session.scalars(select(VenueJudge).where(VenueJudge.venue_id == venue.id))
+    }
+    return venue.id, cids, jids
+
+
+def sheet_rows(
+    session: Session,
+    key: str,
+    sheets: Iterable[tuple[tuple[str, str], tuple[list[str], Decimal]]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """``score_sheets`` rows for venue ``key`` from ((contestant, judge), (items, total))."""
+    venue_id, cids, jids = venue_ids(session, key)
+    return [
+        {
+            "forum_id": venue_id,
+            "judge_id": jids[j],
+            "contestant_id": cids[c],
+            "total": total,
+            "items": items,
+            "revision": 1,
+            "updated_at": now,
+        }
+        for (c, j), (items, total) in sheets
+    ]
 
 
 def run_results(plan: ResultsPlan, work: Path) -> tuple[list[Metric], dict[str, Any]]:
@@ -152,14 +192,7 @@ def _database(
         "server": {"data_dir": str(root / "data")},
         "database": {"url": db_url},
         "people": [{"name": j, "roles": ["judge"]} for j in judges],
-        "rubrics": [
-            {
-                "key": "fujian3",
-                "name": "学校管理论坛评分表",
-                "decimals": 1,
-                "items": [{"name": n, "max": m} for n, m in RUBRIC_ITEMS],
-            }
-        ],
+        "rubrics": [rubric_config()],
         "venues": [
             {
                 "key": "big",
@@ -188,30 +221,7 @@ def _database(
             sync_config(session, settings)
         sync_s = time.perf_counter() - started
         with transaction(factory) as session:
-            venue = venue_by_key(session, "big")
-            assert venue is not None
-            cids = {
-                c.name: c.id
-                for c in session.scalars(select(Contestant).where(Contestant.venue_id == venue.id))
-            }
-            jids = {
-                j.person.name: j.person_id
-                for j in session.scalars(select(VenueJudge).where(VenueJudge.venue_id == venue.id))
-            }
-            venue_id = venue.id
-        now = settings.venues[0].starts_at
-        rows = [
-            {
-                "forum_id": venue_id,
-                "judge_id": jids[j],
-                "contestant_id": cids[c],
-                "total": total,
-                "items": items,
-                "revision": 1,
-                "updated_at": now,
-            }
-            for (c, j), (items, total) in raw.items()
-        ]
+            rows = sheet_rows(session, "big", raw.items(), settings.venues[0].starts_at)
         started = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(insert(ScoreSheet), rows)

@@ -175,6 +175,16 @@ def load_requests(path: Path) -> list[PreparedRequest]:
     return [PreparedRequest(item["query"], item["body"].encode("utf-8")) for item in data]
 
 
+def rubric_config() -> dict[str, Any]:
+    """The 附件3 rubric as a ``[[rubrics]]`` entry."""
+    return {
+        "key": "fujian3",
+        "name": "学校管理论坛评分表",
+        "decimals": 1,
+        "items": [{"name": n, "max": m} for n, m in RUBRIC_ITEMS],
+    }
+
+
 def toml_text(data: dict[str, Any]) -> str:
     """A small TOML writer for the config mappings built here (tables, arrays of tables)."""
     lines: list[str] = []

@@ -35,6 +35,9 @@ from bot.config import Settings
 from bot.config.recurring import campaign_phases
 from bot.config.scopes import oversight
 from bot.config_sync import sync_config
+from bot.desk.ranking_image import table_png
+from bot.desk.tokens import DeskTokens
+from bot.desk.web import desk_routes
 from bot.dispatcher import Dispatcher
 from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
 from bot.health import HEALTH_TIMEOUT_S, HealthProbe
@@ -197,6 +200,8 @@ def build_services(
         files=files,
         phases=campaign_phases(settings),
         scopes=oversight(settings),
+        desk=DeskTokens.of(settings),
+        picture=table_png,
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate
@@ -242,6 +247,7 @@ def create_app(services: Services) -> Starlette:
         Route("/dingtalk/callback", callback("dingtalk"), methods=["POST"]),
         Route("/healthz", _guard(services, _healthz), methods=["GET"]),
         Route("/files/exports/{name}", _guard(services, _export_file), methods=["GET"]),
+        *desk_routes(services.settings, services.factory, services.clock),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -24,7 +24,7 @@ from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
 from handlers.catalog import CatalogCache
 from handlers.commands import Submit, Unknown
-from handlers.context import Context
+from handlers.context import Context, DeskLinks, RankingPicture
 from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
@@ -68,6 +68,8 @@ class Dispatcher:
         files: Mapping[Channel, FileIntake] | None = None,
         phases: tuple[Phase, ...] = (),
         scopes: Mapping[str, frozenset[str]] | None = None,
+        desk: DeskLinks | None = None,
+        picture: RankingPicture | None = None,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -78,6 +80,8 @@ class Dispatcher:
         self._on_push = on_push or (lambda: None)
         self._phases = phases
         self._scopes = dict(scopes or {})
+        self._desk = desk
+        self._picture = picture
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -146,6 +150,8 @@ class Dispatcher:
                     text_limit=max_text_bytes,
                     phases=self._phases,
                     oversees=self._scopes.get(person.name, frozenset()),
+                    desk=self._desk,
+                    picture=self._picture,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

@@ -14,8 +14,10 @@ from typing import TypeAlias
 from handlers.setup_commands import SetupCommand
 
 __all__ = [
+    "Board",
     "Command",
     "Confirm",
+    "Desk",
     "Export",
     "Help",
     "LineError",
@@ -184,6 +186,18 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Desk:
+    """后台: a one-time link to the web desk, sent privately."""
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """看板 [会场]: a projector link to a venue's results board, sent privately."""
+
+    venue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     """Anything that is not a command; the handler answers with a short hint."""
 
@@ -206,6 +220,8 @@ Command: TypeAlias = (
     | Review
     | Urge
     | Help
+    | Desk
+    | Board
     | Unknown
     | SetupCommand
 )

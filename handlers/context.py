@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -19,11 +19,35 @@ if TYPE_CHECKING:
     from handlers.phases import Phase
 from storage.people import Member
 
+if TYPE_CHECKING:
+    from handlers.standings import VenueTable
+
 WEEKDAYS = "一二三四五六日"
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 TextLimit = Callable[[str, bool], int]
 """``(platform, markdown) -> bytes``: how long one pushed text may be."""
+
+
+class DeskLinks(Protocol):
+    """How the web desk's signed links are made (``bot.desk.tokens``)."""
+
+    @property
+    def link_minutes(self) -> int:
+        """How long a login link works."""
+        ...
+
+    def login_url(self, nonce: str, now: datetime) -> str:
+        """The one-time login link for the login row ``nonce``, handed out at ``now``."""
+        ...
+
+    def board_url(self, nonce: str) -> str:
+        """The projector link for the board-link row ``nonce``."""
+        ...
+
+
+RankingPicture = Callable[["VenueTable", str], bytes]
+"""``(table, heading) -> PNG``: the ranking as a picture (``bot.desk.ranking_image``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,10 @@ class Context:
     oversees: frozenset[str] = frozenset()
     """The units the sender answers for (a 督学's schools, a 教育组 head's): 未交, 已交
     and 进度 show them these units."""
+    desk: DeskLinks | None = None
+    """The web desk's link maker; None when the desk is off (no ``link_secret``)."""
+    picture: RankingPicture | None = None
+    """Draws a venue's ranking for the pushes on 公布; None: text only."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

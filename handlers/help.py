@@ -11,6 +11,7 @@ from handlers.catalog import VenueSpec
 from handlers.commands import Help, Unknown
 from handlers.context import Context
 from handlers.day_of import setup_help
+from handlers.desk import desk_help
 from handlers.examples import example_total, labelled_values, rubric_summary, score_example
 from handlers.messages import Reply
 from handlers.refusals import ask_organizer
@@ -32,6 +33,7 @@ def handle_help(ctx: Context, command: Help) -> Reply:
             _submitter_section(ctx),
             _overseer_section(ctx),
             setup_help(ctx),
+            desk_help(ctx),
         )
         if text
     ]

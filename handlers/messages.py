@@ -100,6 +100,9 @@ class OutboundMessage:
     mentions: tuple[Mention, ...] = field(default=())
     file_path: str = ""
     """A local file to send as an attachment where the platform allows it."""
+    image_path: str = ""
+    """A local PNG to send as a picture where the platform takes one (the WeCom group
+    robot's ``image``); elsewhere the push is skipped, since its text went on its own."""
 
 
 def payload_of(message: OutboundMessage) -> dict[str, Any]:

@@ -19,8 +19,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from handlers.commands import (
+    Board,
     Command,
     Confirm,
+    Desk,
     Export,
     Help,
     LineError,
@@ -97,6 +99,8 @@ _WORDS: dict[str, str] = {
     "help": "help",
     "?": "help",
     **SETUP_WORDS,  # 绑定, 同意, 换评委 … (handlers.setup_commands)
+    "后台": "desk",
+    "看板": "board",
 }
 # Longest first, so 排行榜 is not read as 排行 with the venue "榜".
 _WORD_ORDER = sorted(_WORDS, key=len, reverse=True)
@@ -366,6 +370,8 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "extended": lambda rest: parse_review("extended", rest),
     "help": lambda _rest: Help(),
     **SETUP_PARSERS,
+    "desk": lambda _rest: Desk(),
+    "board": Board,
 }
 
 

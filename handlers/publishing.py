@@ -102,8 +102,25 @@ def publish(
     again = count_venue_events(ctx.session, venue.id, "unpublish")
     _record(ctx, venue, action)
     heading = "【成绩公布】" if not again else "【成绩重新公布】"
-    text = ranking_text(table, heading=f"{heading}{venue.title}·{table.venue}")
-    return _push_results(ctx, venue, text, kind="publish", suffix=f":r{again}" if again else "")
+    title = f"{heading}{venue.title}·{table.venue}"
+    text = ranking_text(table, heading=title)
+    suffix = f":r{again}" if again else ""
+    image = _picture(ctx, venue, table, title)
+    return _push_results(ctx, venue, text, kind="publish", suffix=suffix, image=image)
+
+
+def _picture(ctx: Context, venue: Venue, table: VenueTable, title: str) -> str:
+    """The ranking drawn for the pushes, saved under the exports; "" without a painter."""
+    if ctx.picture is None:
+        return ""
+    path = (
+        ctx.data_dir
+        / "exports"
+        / f"{venue.key}-排名-{ctx.now.astimezone(ctx.tz):%Y%m%d-%H%M%S}.png"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ctx.picture(table, title))
+    return str(path)
 
 
 def unpublish(ctx: Context, venue: Venue) -> list[str]:
@@ -135,9 +152,12 @@ def _record(ctx: Context, venue: Venue, action: str) -> None:
     )
 
 
-def _push_results(ctx: Context, venue: Venue, text: str, *, kind: str, suffix: str) -> list[str]:
+def _push_results(
+    ctx: Context, venue: Venue, text: str, *, kind: str, suffix: str, image: str = ""
+) -> list[str]:
     """Push ``text`` to ``results_to`` and the venue group, keyed
-    ``{kind}:{venue}:{group}{suffix}``; returns the names of the groups."""
+    ``{kind}:{venue}:{group}{suffix}``, and ``image`` after it to WeCom groups (whose
+    robot shows pictures); returns the names of the groups."""
     sent_to: list[str] = []
     targets = list(dict.fromkeys([*venue.results_to, *([venue.group.key] if venue.group else [])]))
     title = f"{venue_name(venue)}成绩" + ("公布" if kind == "publish" else "撤销公布")
@@ -147,6 +167,23 @@ def _push_results(ctx: Context, venue: Venue, text: str, *, kind: str, suffix: s
             continue
         dedupe = f"{kind}:{venue.key}:{group.key}{suffix}"
         _push_group(ctx, group.key, group.platform, text, dedupe=dedupe, title=title)
+        if image and group.platform == "wecom":
+            picture = OutboundMessage(
+                platform="wecom",
+                target_kind="group",
+                target=group.key,
+                text=f"{venue_name(venue)}成绩排名表",
+                title=title,
+                image_path=image,
+            )
+            enqueue(
+                ctx.session,
+                picture,
+                dedupe_key=f"picture:{venue.key}:{group.key}{suffix}",
+                due_at=ctx.now,
+                now=ctx.now,
+                reason=f"picture:{venue.key}",
+            )
         sent_to.append(group.name or group.key)
     return sent_to
 

@@ -86,3 +86,24 @@ def push_to_person(ctx: Context, person_id: int, text: str, *, key: str) -> bool
         now=ctx.now,
         reason=key.split(":", 1)[0],
     )
+
+
+def push_to_asker(
+    ctx: Context, text: str, *, dedupe_key: str, reason: str, title: str = ""
+) -> bool:
+    """Queue ``text`` to the sender of the message being handled, in their private chat on
+    the platform they wrote from: what a group must not see (a ranking before 公布, a link)."""
+    return enqueue(
+        ctx.session,
+        OutboundMessage(
+            platform=ctx.message.platform,
+            target_kind="person",
+            target=ctx.message.sender_id,
+            text=text,
+            title=title,
+        ),
+        dedupe_key=dedupe_key,
+        due_at=ctx.now,
+        now=ctx.now,
+        reason=reason,
+    )

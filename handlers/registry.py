@@ -11,6 +11,7 @@ from handlers.approvals import handle_approve, handle_reject
 from handlers.binding import handle_bind, handle_bind_group
 from handlers.context import Context
 from handlers.day_of import handle_add_contestant, handle_move_time, handle_swap_judge
+from handlers.desk import handle_board, handle_desk
 from handlers.export import handle_export
 from handlers.help import handle_help, handle_unknown
 from handlers.messages import Reply
@@ -41,6 +42,8 @@ HANDLERS: dict[type[Any], Handler] = {
     c.Review: handle_review,
     c.Urge: handle_urge,
     c.Help: handle_help,
+    c.Desk: handle_desk,
+    c.Board: handle_board,
     c.Unknown: handle_unknown,
     setup.Bind: handle_bind,
     setup.BindGroup: handle_bind_group,

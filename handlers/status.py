@@ -5,10 +5,10 @@ from __future__ import annotations
 from handlers.commands import Progress, Publish, Ranking, Unpublish
 from handlers.context import Context
 from handlers.errors import BotError
-from handlers.messages import OutboundMessage, Reply
+from handlers.messages import Reply
 from handlers.phases import campaign_lines
 from handlers.publishing import publish, unpublish
-from handlers.pushes import enqueue
+from handlers.pushes import push_to_asker
 from handlers.refusals import ask_organizer, next_step
 from handlers.report_progress import deadline_progress
 from handlers.scopes import scope_note
@@ -128,19 +128,12 @@ def handle_ranking(ctx: Context, command: Ranking) -> Reply:
     text = ranking_text(venue_table(ctx.session, venue))
     if ctx.message.chat_type == "group" and venue.published_at is None:
         # Results never reach a group before 公布: the asker gets them privately.
-        enqueue(
-            ctx.session,
-            OutboundMessage(
-                platform=ctx.message.platform,
-                target_kind="person",
-                target=ctx.message.sender_id,
-                text=text,
-                title=f"{venue_name(venue)}排名",
-            ),
+        push_to_asker(
+            ctx,
+            text,
             dedupe_key=f"ranking:{ctx.message.platform}:{ctx.message.message_id}",
-            due_at=ctx.now,
-            now=ctx.now,
             reason=f"ranking:{venue.key}",
+            title=f"{venue_name(venue)}排名",
         )
         return Reply(f"{venue_name(venue)}成绩尚未公布，排名不在群里显示，已私发给您。")
     return Reply(text)

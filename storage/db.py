@@ -207,6 +207,26 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.close()
 
 
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads (web pages): on SQLite a deferred ``BEGIN`` outside the
+    writers' queue, so a page never waits for scoring messages nor holds them up. Nothing
+    is committed; a database in trouble becomes ``StorageUnavailable``."""
+    engine = factory.kw.get("bind")
+    if not isinstance(engine, Engine):
+        raise TypeError("reading() needs a session factory bound to an engine")
+    try:
+        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            session = factory(bind=connection)
+            try:
+                yield session
+            finally:
+                session.close()
+                connection.rollback()
+    except (OperationalError, PoolTimeout) as exc:
+        raise StorageUnavailable(one_line(getattr(exc, "orig", exc))) from exc
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the Alembic migrations shipped in ``storage/migrations``."""
     from alembic import command  # noqa: PLC0415 - heavy, only needed at start-up

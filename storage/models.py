@@ -395,6 +395,4 @@ class Submission(Base):
 
 
 # Tables in modules of their own (this one is at its size cap), registered with Base.metadata.
-from storage import deadline_events as _deadline_events  # noqa: E402, F401
-from storage import outbox_attempts as _outbox_attempts  # noqa: E402, F401
-from storage import setup_models as _setup_models  # noqa: E402, F401
+from storage import deadline_events, desk_tables, outbox_attempts, setup_models  # noqa: E402, F401

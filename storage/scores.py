@@ -256,11 +256,11 @@ class AuditLine:
     source: str
 
 
-def audit_trail(session: Session, venue_id: int) -> list[AuditLine]:
+def audit_trail(session: Session, venue_id: int, *, limit: int | None = None) -> list[AuditLine]:
     """Every revision of the venue's sheets, oldest first, judges and contestants by name:
-    the 修改记录 sheet of the xlsx export."""
+    the 修改记录 sheet of the xlsx export. With ``limit``, only the newest ``limit``."""
     judge = aliased(Person)
-    rows = session.execute(
+    query = (
         select(
             ScoreRevision.recorded_at,
             judge.name,
@@ -275,6 +275,9 @@ def audit_trail(session: Session, venue_id: int) -> list[AuditLine]:
         .join(judge, judge.id == ScoreRevision.judge_id)
         .join(Contestant, Contestant.id == ScoreSheet.contestant_id)
         .where(ScoreSheet.venue_id == venue_id)
-        .order_by(ScoreRevision.recorded_at, ScoreRevision.id)
     )
-    return [AuditLine(*row) for row in rows]
+    if limit is None:
+        rows = session.execute(query.order_by(ScoreRevision.recorded_at, ScoreRevision.id))
+        return [AuditLine(*row) for row in rows]
+    newest = query.order_by(ScoreRevision.recorded_at.desc(), ScoreRevision.id.desc()).limit(limit)
+    return [AuditLine(*row) for row in reversed(session.execute(newest).all())]

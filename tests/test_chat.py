@@ -117,8 +117,9 @@ def test_pushes_are_shown_after_the_message_that_caused_them(
     assert "已公布并锁定瑞泉中学会场成绩，已推送至：领导小组群、瑞泉中学会场群。" in out
     assert "[推送 → 领导小组群] 【成绩公布】学校管理论坛·瑞泉中学会场\n  第1名" in out
     assert "[推送 → 瑞泉中学会场群] 【成绩公布】" in out
+    assert "[推送 → 领导小组群] （图片）瑞泉中学会场成绩排名表" in out
     statuses = column(settings, OutboxRow.status)
-    assert statuses == ["pending"] * 3  # shown, not sent: `edubot serve` sends them
+    assert statuses == ["pending"] * 5  # shown, not sent: `edubot serve` sends them
 
 
 def test_export_in_chat_shows_the_file_push(settings: Settings, clock: FakeClock) -> None:

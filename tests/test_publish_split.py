@@ -48,7 +48,10 @@ def test_a_large_ranking_is_split_and_every_part_arrives(tmp_path: Path, clock: 
         finally:
             services.engine.dispose()
 
-    texts = [m.body["text"]["content"] for m in state.messages(target="ruiquan-key")]
+    arrived = state.messages(target="ruiquan-key")
+    texts = [m.body["text"]["content"] for m in arrived if m.body["msgtype"] == "text"]
+    # the ranking's picture follows the text, and the emulator took it (base64 + md5)
+    assert [m.body["msgtype"] for m in arrived].count("image") == 1
     result = [t for t in texts if "【成绩公布】" in t]
     assert len(result) >= 2
     assert all(utf8_len(t) <= 2048 for t in result)

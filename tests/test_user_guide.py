@@ -371,7 +371,10 @@ def _pushes_since(
 
 def _shown(message: OutboundMessage) -> str:
     """A push as the guide prints it: its text as the group shows it (a markdown message
-    without its ``###`` and ``**`` marks), then its @-mentions on a line of their own."""
+    without its ``###`` and ``**`` marks), then its @-mentions on a line of their own; a
+    picture as ``（图片）`` and what it shows."""
+    if message.image_path:
+        return f"（图片）{message.text}"
     text = message.text
     if message.markdown:
         text = re.sub(r"^#+ ", "", text, flags=re.M).replace("**", "")

@@ -136,6 +136,9 @@ class VenueConfig(FrozenModel):
     remind_before: OffsetList = ("1h",)
     auto_publish: bool = False
     """Push the result to ``results_to`` as soon as every judge has scored everyone."""
+    board_live: bool = False
+    """The results board (web desk) shows the ranking while scores arrive, not only once
+    published."""
 
     @field_validator("judges", "contestants")
     @classmethod

@@ -16,6 +16,7 @@ from bot.config.campaign import (
     UnitConfig,
     VenueConfig,
 )
+from bot.config.desk import DeskSettings
 from bot.config.recurring import Planned, planned_deadlines
 from bot.config.service import (
     CalendarSettings,
@@ -38,6 +39,7 @@ class Settings(FrozenModel):
     dingtalk: DingTalkSettings = DingTalkSettings()
     outbox: OutboxSettings = OutboxSettings()
     calendar: CalendarSettings = CalendarSettings()
+    desk: DeskSettings = DeskSettings()
     units: tuple[UnitConfig, ...] = ()
     groups: tuple[GroupConfig, ...] = ()
     people: tuple[PersonConfig, ...] = ()

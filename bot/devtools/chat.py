@@ -167,7 +167,7 @@ def pushes_since(session: Session, mark: int, settings: Settings) -> tuple[list[
         shown.append(
             Push(
                 _target_name(session, row),
-                message.text,
+                f"（图片）{message.text}" if message.image_path else message.text,
                 message.file_path,
                 later,
                 tuple(m.name for m in message.mentions),

@@ -29,6 +29,7 @@ from rich.rule import Rule
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
+from bot.devtools.demo_desk import desk_links
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.players import (
     dingtalk_callback,
@@ -171,6 +172,8 @@ def _text_of(body: dict[str, Any]) -> str:
     if isinstance(body.get("msgParam"), str):  # a DingTalk app robot message
         param = json.loads(body["msgParam"])
         return str(param.get("content") or param.get("text") or "")
+    if body.get("msgtype") == "image":
+        return "（图片：排名表）"
     for key in ("text", "markdown"):
         part = body.get(key)
         if isinstance(part, dict):
@@ -367,6 +370,8 @@ def run_demo(
                     f"平台模拟器共收到 {sent} 条消息；全部经过真实的加解密、签名与发件箱。"
                 )
                 if keep:
+                    for label, link in desk_links(services, server.base_url):
+                        console.print(f"  {label}：{link}", soft_wrap=True)
                     _keep(console, server.base_url, emulator.base_url, tmp, env)
                 for item in services.background:
                     item.stop()

@@ -75,6 +75,8 @@ class SenderRouter:
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
         """Send through the routed sender; a file becomes a link where it cannot go as one."""
         sender = self.route(message)
+        if message.image_path and not isinstance(sender, WeComWebhookSender):
+            return  # only the WeCom group robot takes pictures; the text went on its own
         if message.file_path and not isinstance(sender, WeComWebhookSender):
             message = self._as_link(message)
         sender.send(message, dedupe_key=dedupe_key)

@@ -1,0 +1,156 @@
+"""The ranking as a picture: drawn in the shipped font, pushed on 公布 to WeCom groups as
+the robot's ``image`` (base64 + md5), skipped where pictures cannot go."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import httpx
+from fontTools.ttLib import TTFont
+from PIL import Image
+
+from bot.app import Services, build_services
+from bot.clock import FakeClock
+from bot.config import settings_from_mapping
+from bot.desk.ranking_image import FONT, MAX_ROWS, ranking_png
+from bot.desk.views import RankRow
+from bot.devtools.emulator.rules import check_wecom_webhook
+from bot.platforms.router import build_router
+from bot.platforms.wecom.webhook_sender import WeComWebhookSender
+from handlers.messages import message_of
+from storage.db import transaction
+from storage.models import OutboxRow
+from tests.support.campaign import campaign
+from tests.support.wire import PrivateChat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _png(rows: int) -> bytes:
+    return ranking_png(
+        "学校管理论坛·瑞泉中学会场",
+        "3 位评委 × 5 位选手",
+        ["申毅", "梁飞", "张伟利"],
+        [RankRow(str(i), f"选手{i}", "86.0", ("86", "86", "86")) for i in range(1, rows + 1)],
+    )
+
+
+def test_the_picture_is_a_png_that_grows_with_the_rows_up_to_a_cap() -> None:
+    small = Image.open(io.BytesIO(_png(5)))
+    large = Image.open(io.BytesIO(_png(MAX_ROWS)))
+    capped = Image.open(io.BytesIO(_png(MAX_ROWS + 500)))
+    assert small.format == "PNG"
+    assert small.width >= 900  # readable on a phone once scaled to its width
+    assert large.height > small.height
+    assert capped.height <= large.height + 60  # only the "另有 … 位" line more
+    assert len(_png(MAX_ROWS + 500)) < 2 * 1024 * 1024  # the robot's limit
+
+
+def test_the_shipped_font_covers_every_name_in_the_example_config_and_sample() -> None:
+    font = TTFont(FONT)
+    covered = set(font.getBestCmap())
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text += (ROOT / "bot" / "devtools" / "sample.toml").read_text(encoding="utf-8")
+    names = {ch for ch in text if "\u4e00" <= ch <= "\u9fff"}
+    missing = sorted(ch for ch in names if ord(ch) not in covered)
+    assert missing == []
+    assert (FONT.parent / "OFL.txt").read_text().count("SIL OPEN FONT LICENSE") >= 1
+
+
+def test_the_webhook_sends_the_picture_as_base64_with_its_md5(tmp_path: Path) -> None:
+    png = _png(5)
+    path = tmp_path / "ranking.png"
+    path.write_bytes(png)
+    seen: list[dict[str, object]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        sender = WeComWebhookSender(http=http, api_base="http://wecom.test", webhook="KEY")
+        message = message_of(
+            {
+                "platform": "wecom",
+                "target_kind": "group",
+                "target": "g",
+                "text": "排名",
+                "image_path": str(path),
+            }
+        )
+        sender.send(message, dedupe_key="k")
+    (body,) = seen
+    assert body["msgtype"] == "image"
+    image = body["image"]
+    assert isinstance(image, dict)
+    assert image["md5"] == hashlib.md5(png).hexdigest()
+    assert check_wecom_webhook(body) is None  # what the emulator (and WeCom) accept
+
+
+def _publish(tmp_path: Path, clock: FakeClock) -> Services:
+    data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    data["venues"][0]["results_to"] = ["leaders", "yuhong"]  # a WeCom and a DingTalk group
+    services = build_services(settings_from_mapping(data), clock=clock)
+    chat = PrivateChat(services.dispatcher, "pub")
+    for judge in ("shenyi", "liangfei", "zhangweili"):
+        for c in ("瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"):
+            assert "已记录" in chat(judge, f"评分 {c} 18 22 17 20 9")
+    assert "公布" in chat("lixuebin", "公布")
+    return services
+
+
+def test_publishing_pushes_the_picture_to_wecom_groups_only(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    services = _publish(tmp_path, clock)
+    try:
+        with transaction(services.factory) as session:
+            rows = session.query(OutboxRow).filter(OutboxRow.reason.like("p%:ruiquan%")).all()
+            pictures = {
+                r.target: r.payload["image_path"] for r in rows if r.payload.get("image_path")
+            }
+            texts = {r.target for r in rows if not r.payload.get("image_path")}
+        assert texts == {"leaders", "yuhong", "ruiquan"}  # the text as today, everywhere
+        assert set(pictures) == {"leaders", "ruiquan"}  # WeCom groups; yuhong is DingTalk
+        png = Path(pictures["leaders"]).read_bytes()
+        assert png.startswith(b"\x89PNG")
+        assert Image.open(io.BytesIO(png)).height > 300
+    finally:
+        services.engine.dispose()
+
+
+def test_a_picture_is_skipped_where_the_platform_takes_none(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "ranking.png"
+    path.write_bytes(_png(3))
+    seen: list[httpx.Request] = []
+    data = campaign("sqlite:///:memory:")
+    data["dingtalk"]["oapi_base"] = "http://ding.test"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        router = build_router(settings_from_mapping(data), http=http, clock=clock)
+        message = message_of(
+            {
+                "platform": "dingtalk",
+                "target_kind": "group",
+                "target": "yuhong",
+                "text": "排名",
+                "image_path": str(path),
+            }
+        )
+        router.send(message, dedupe_key="k")
+        assert seen == []  # nothing sent: the text push carried the ranking already
+        text = message_of(
+            {"platform": "dingtalk", "target_kind": "group", "target": "yuhong", "text": "排名"}
+        )
+        router.send(text, dedupe_key="k2")
+        assert len(seen) == 1  # the same group takes text
