@@ -1,6 +1,6 @@
 """``edubot`` — the operator's command line (also ``python -m bot``).
 
-edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
+edubot serve --config edubot.toml [--workers N]  HTTP service + scheduler + outbox sender
 edubot demo [--out DIR] [--keep]         the whole story on a sample campaign, no credentials
 edubot chat --config edubot.toml --as 申毅 [--over stream|websocket|http|direct]  talk to the bot
 edubot check-config edubot.toml          validate and print the plan
@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="intake processes behind the port (default: [server] workers, 1)",
+    )
 
     check = sub.add_parser("check-config", help="validate the config and print the plan")
     _config_arg(check, positional=True)

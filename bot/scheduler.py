@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
 from bot.planning.digests import catch_up_digests, enqueue_digest
+from bot.planning.role import PlannerRole
 from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
@@ -89,8 +90,12 @@ class Scheduler:
         outbox: OutboxSender,
         *,
         clock: Clock,
+        role: PlannerRole | None = None,
     ) -> None:
+        """``role``: plan only while holding it (several processes on one database);
+        ``None`` plans always."""
         self._factory = factory
+        self._role = role
         self._settings = settings
         self._outbox = outbox
         self._clock = clock
@@ -139,9 +144,15 @@ class Scheduler:
         self._scheduler.start()
         self.wake()
 
+    def _plans(self) -> bool:
+        """Whether this process runs the planners now (see ``bot.planning.role``)."""
+        return self._role is None or self._role.held()
+
     def _catch_up(self) -> None:
         """Digests that fell due while no instance ran (APScheduler forgets them)."""
         try:
+            if not self._plans():
+                return
             with transaction(self._factory) as session:
                 catch_up_digests(session, self._settings, self._clock.now(), DIGEST_GRACE)
         except Exception:
@@ -153,6 +164,8 @@ class Scheduler:
             self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+        if self._role is not None:
+            self._role.release()
 
     def wake(self) -> None:
         """Drain now instead of at the next poll (a handler just queued a push). A drain
@@ -210,12 +223,16 @@ class Scheduler:
 
     def _plan(self) -> None:
         try:
+            if not self._plans():
+                return
             run_planners(self._factory, self._settings, self._clock.now())
         except Exception:
             log.exception("planning failed; will retry in a minute")
 
     def _digest(self, key: str) -> None:
         try:
+            if not self._plans():
+                return
             enqueue_digest_now(self._factory, self._settings, key, self._clock.now())
             self.wake()
         except Exception:

@@ -35,6 +35,9 @@ class ServerSettings(FrozenModel):
     link_ttl_hours: int = Field(default=72, gt=0)
     read_timeout_s: float = Field(default=15.0, gt=0)
     """A client must send each whole request (headers and body) within this, or is dropped."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Intake processes behind the port (``edubot serve --workers``); one per core is the
+    most that helps."""
     access_log: bool = False
     """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
     sender and failure itself, and a line per callback costs intake throughput."""
