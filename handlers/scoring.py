@@ -29,6 +29,7 @@ from storage.scores import (
     get_sheet,
     record_sheet,
     sheet_counts,
+    state_and_sheet,
     venue_state,
 )
 
@@ -72,7 +73,7 @@ def handle_score(ctx: Context, command: Score) -> Reply:
             answers.append(_prefix(command, line.line_no, reason))
             continue
         # A refused line must leave nothing behind. With one line the refusal is the
-        # handler's, and the dispatcher's savepoint rolls it back: no second savepoint.
+        # handler's, and the dispatcher rolls the whole transaction back: no savepoint.
         guard = ctx.session.begin_nested() if len(command.lines) > 1 else nullcontext()
         try:
             with guard:
@@ -132,7 +133,7 @@ def _prefix(command: Score, line_no: int, text: str) -> str:
 def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     venue, contestant = resolve_judge_target(ctx, line.target)
     word = "更正" if correction else "评分"
-    state = venue_state(ctx.session, venue.id)
+    state, existing = state_and_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if state.published_at is not None:
         raise BotError(
             f"{venue_name(venue)}成绩已于{ctx.local(state.published_at)}公布并锁定，"
@@ -140,7 +141,6 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         )
     rubric = venue.rubric
     scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
-    existing = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if existing is not None and not correction:
         same = existing.total == scores.total and existing.items == scores.stored_items()
         if same:

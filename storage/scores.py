@@ -54,6 +54,26 @@ _SHEET = select(
     ScoreSheet.judge_id == bindparam("judge"),
     ScoreSheet.contestant_id == bindparam("contestant"),
 )
+_STATE_AND_SHEET = (
+    select(
+        Venue.completed_at,
+        Venue.published_at,
+        Venue.auto_publish,
+        ScoreSheet.id,
+        ScoreSheet.total,
+        ScoreSheet.items,
+        ScoreSheet.revision,
+        ScoreSheet.confirmed_at,
+    )
+    .select_from(Venue)
+    .outerjoin(
+        ScoreSheet,
+        (ScoreSheet.venue_id == Venue.id)
+        & (ScoreSheet.judge_id == bindparam("judge"))
+        & (ScoreSheet.contestant_id == bindparam("contestant")),
+    )
+    .where(Venue.id == bindparam("venue"))
+)
 _NEW_SHEET = insert(_SHEETS)
 _REVISE_SHEET = update(_SHEETS).where(_SHEETS.c.id == bindparam("sheet"))
 _CONFIRM_SHEET = _REVISE_SHEET.values(confirmed_at=bindparam("confirmed"))
@@ -148,6 +168,17 @@ def get_sheet(
     params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
     row = execute_core(session, _SHEET, params).first()
     return None if row is None else StoredSheet(*row)
+
+
+def state_and_sheet(
+    session: Session, venue_id: int, judge_id: int, contestant_id: int
+) -> tuple[VenueState, StoredSheet | None]:
+    """``venue_state`` and ``get_sheet`` in one statement (one round trip): what every
+    score line reads first."""
+    params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
+    completed, published, auto, *sheet = execute_core(session, _STATE_AND_SHEET, params).one()
+    state = VenueState(completed, published, bool(auto))
+    return state, None if sheet[0] is None else StoredSheet(*sheet)
 
 
 def record_sheet(
