@@ -9,6 +9,7 @@ smoke run on tiny inputs: it checks that everything runs, its numbers mean nothi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-postgres", action="store_true", help="intake on SQLite only")
+    parser.add_argument("--runs", type=int, help="intake repetitions (default: 3, quick: 1)")
     parser.add_argument(
         "--workers",
         type=int,
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if "intake" in wanted:
             plan = intake.QUICK if args.quick else intake.FULL
+            if args.runs:
+                plan = dataclasses.replace(plan, runs=args.runs)
             backends = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
             for backend in backends:
                 _section(
