@@ -96,6 +96,7 @@ class Scheduler:
         ``None`` plans always."""
         self._factory = factory
         self._role = role
+        self._holding = False  # the role, at the last ask
         self._settings = settings
         self._outbox = outbox
         self._clock = clock
@@ -112,7 +113,10 @@ class Scheduler:
         """Queue the digests missed while down, add the jobs (outbox drain every
         ``poll_seconds``, planners every minute from now, one cron job per digest), start
         APScheduler's thread and ask for a drain at once."""
-        self._catch_up()
+        if self._role is None:
+            self._catch_up()
+        else:
+            self._plans()  # taking the role catches up
         poll = self._settings.outbox.poll_seconds
         self._scheduler.add_job(
             self._drain,
@@ -145,14 +149,19 @@ class Scheduler:
         self.wake()
 
     def _plans(self) -> bool:
-        """Whether this process runs the planners now (see ``bot.planning.role``)."""
-        return self._role is None or self._role.held()
+        """Whether this process runs the planners now (see ``bot.planning.role``). Taking
+        the role over catches up on digests: the last holder may have died before one."""
+        if self._role is None:
+            return True
+        held = self._role.held()
+        if held and not self._holding:
+            self._catch_up()
+        self._holding = held
+        return held
 
     def _catch_up(self) -> None:
         """Digests that fell due while no instance ran (APScheduler forgets them)."""
         try:
-            if not self._plans():
-                return
             with transaction(self._factory) as session:
                 catch_up_digests(session, self._settings, self._clock.now(), DIGEST_GRACE)
         except Exception:

@@ -106,6 +106,31 @@ def test_only_the_role_holder_runs_the_planners_and_digests(
     assert holder == "host:1"
 
 
+def test_the_process_taking_the_role_over_catches_up_on_digests(
+    factory: sessionmaker[Session],
+    db_url: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(db_url, tmp_path)
+    caught_up: list[str] = []
+    monkeypatch.setattr(bot.scheduler, "run_planners", lambda *_a: None)
+    monkeypatch.setattr(bot.scheduler, "catch_up_digests", lambda *_a: caught_up.append("x"))
+    first, second = (
+        _scheduler(factory, settings, clock, PlannerRole(factory, f"host:{n}", clock=clock))
+        for n in (1, 2)
+    )
+    first._plan()
+    second._plan()
+    assert caught_up == ["x"]  # the first holder, on taking the role
+    clock.advance(TTL + timedelta(seconds=1))  # the holder died before a digest fired
+    second._plan()
+    assert caught_up == ["x", "x"]  # the new holder catches up
+    second._plan()
+    assert caught_up == ["x", "x"]  # once
+
+
 def _scheduler(
     factory: sessionmaker[Session], settings: Settings, clock: FakeClock, role: PlannerRole
 ) -> Scheduler:
