@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,22 +76,31 @@ def test_one_process_holds_the_planner_role_until_it_stops_renewing_or_releases(
     assert first.held()  # at once after a clean stop
 
 
+@pytest.fixture
+def processes(
+    factory: sessionmaker[Session], db_url: str, tmp_path: Path, clock: FakeClock
+) -> Callable[[int], list[Scheduler]]:
+    """The schedulers of n processes on one database, each with its planner role."""
+    settings = make_settings(db_url, tmp_path)
+
+    def make(n: int) -> list[Scheduler]:
+        roles = [PlannerRole(factory, f"host:{i}", clock=clock) for i in range(1, n + 1)]
+        return [_scheduler(factory, settings, clock, role) for role in roles]
+
+    return make
+
+
 def test_only_the_role_holder_runs_the_planners_and_digests(
+    processes: Callable[[int], list[Scheduler]],
     factory: sessionmaker[Session],
-    db_url: str,
-    tmp_path: Path,
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(db_url, tmp_path)
     planned: list[str] = []
     digested: list[str] = []
     monkeypatch.setattr(bot.scheduler, "run_planners", lambda *_a: planned.append("run"))
     monkeypatch.setattr(bot.scheduler, "enqueue_digest_now", lambda *_a: digested.append("run"))
-    schedulers = [
-        _scheduler(factory, settings, clock, PlannerRole(factory, f"host:{n}", clock=clock))
-        for n in (1, 2, 3)
-    ]
+    schedulers = processes(3)
     for minute in range(3):
         for scheduler in schedulers:
             scheduler._plan()  # each process's minute tick
@@ -107,20 +116,12 @@ def test_only_the_role_holder_runs_the_planners_and_digests(
 
 
 def test_the_process_taking_the_role_over_catches_up_on_digests(
-    factory: sessionmaker[Session],
-    db_url: str,
-    tmp_path: Path,
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
+    processes: Callable[[int], list[Scheduler]], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings(db_url, tmp_path)
     caught_up: list[str] = []
     monkeypatch.setattr(bot.scheduler, "run_planners", lambda *_a: None)
     monkeypatch.setattr(bot.scheduler, "catch_up_digests", lambda *_a: caught_up.append("x"))
-    first, second = (
-        _scheduler(factory, settings, clock, PlannerRole(factory, f"host:{n}", clock=clock))
-        for n in (1, 2)
-    )
+    first, second = processes(2)
     first._plan()
     second._plan()
     assert caught_up == ["x"]  # the first holder, on taking the role
