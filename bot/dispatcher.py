@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
-from handlers.catalog import CatalogCache
+from handlers.catalog import Catalog, CatalogCache
 from handlers.commands import Submit, Unknown
 from handlers.context import Context
 from handlers.errors import BotError
@@ -34,8 +34,17 @@ from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction
 from storage.errors import RepeatDelivery, StorageUnavailable
-from storage.inbound import InboundRecord, claim_inbound, find_inbound, settle_inbound
-from storage.people import people_with_role
+from storage.inbound import (
+    InboundRecord,
+    claim_inbound,
+    claim_inbound_counting,
+    claim_reads_counters,
+    find_inbound,
+    set_inbound_sender,
+    settle_inbound,
+)
+from storage.meta import CATALOG
+from storage.people import Member, people_with_role
 
 log = logging.getLogger("edubot.dispatch")
 
@@ -123,13 +132,7 @@ class Dispatcher:
         """One transaction: the log row, the handler's changes (none when ``undone`` holds
         the refusal or failure to record instead) and the answer."""
         with transaction(self._factory) as session:
-            catalog = self._catalog.get(session)
-            person = catalog.member(message.platform, message.sender_id)
-            # The sender is on the log row before the handler runs: 提交 with a file and a
-            # caption reads the sender's recent texts, this one included.
-            inbound_id = claim_inbound(
-                session, _record(message), now, person_id=None if person is None else person.id
-            )
+            catalog, person, inbound_id = self._claim(session, message, now)
             if undone is not None:
                 reply, status = undone.reply, undone.status
             elif person is None:
@@ -153,6 +156,29 @@ class Dispatcher:
             if message.channel == "dingtalk" and message.reply_url:
                 _queue_session_reply(session, message, reply, inbound_id, now)
             return Outcome(reply, status=status, pushed=queued_pushes(session))
+
+    def _claim(
+        self, session: Session, message: InboundMessage, now: datetime
+    ) -> tuple[Catalog, Member | None, int]:
+        """The catalog, the sender in it, and the log row's id. The sender is on the log
+        row before the handler runs: 提交 with a file and a caption reads the sender's
+        recent texts, this one included. On PostgreSQL the catalog's counter comes back
+        with the claim (a round trip less); when it moved, the catalog is loaded again and
+        the sender on the row corrected."""
+        cached, record = self._catalog.cached(), _record(message)
+        if cached is None or not claim_reads_counters(session):
+            catalog = self._catalog.get(session)
+            person = catalog.member(message.platform, message.sender_id)
+            return catalog, person, claim_inbound(session, record, now, person_id=_id(person))
+        person = cached.member(message.platform, message.sender_id)
+        inbound_id, generation = claim_inbound_counting(
+            session, record, now, person_id=_id(person), counter=CATALOG
+        )
+        catalog = self._catalog.at(session, generation)
+        found = catalog.member(message.platform, message.sender_id)
+        if _id(found) != _id(person):
+            set_inbound_sender(session, inbound_id, _id(found))
+        return catalog, found, inbound_id
 
     def _run(self, ctx: Context) -> tuple[Reply, str]:
         """The one error funnel: BotError → its text; a bug → logged, answered politely;
@@ -237,6 +263,10 @@ def _queue_session_reply(
         reason=f"reply:{inbound_id}",
         expires_at=message.reply_url_expires_at,
     )
+
+
+def _id(person: Member | None) -> int | None:
+    return None if person is None else person.id
 
 
 def _record(message: InboundMessage) -> InboundRecord:
