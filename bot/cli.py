@@ -45,16 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the HTTP service, scheduler and outbox sender")
-    _config_arg(serve)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
-    serve.add_argument(
-        "--workers",
-        type=int,
-        help="intake processes behind the port (default: [server] workers, 1)",
-    )
+    _serve_parser(sub)
 
     check = sub.add_parser("check-config", help="validate the config and print the plan")
     _config_arg(check, positional=True)
@@ -97,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     _chat_parser(sub)
     return parser
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP service, scheduler and outbox sender")
+    _config_arg(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="intake processes behind the port (default: [server] workers, 1)",
+    )
 
 
 def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
