@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 import bot.scheduler
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.devtools.emulator.server import EmulatorServer
+from bot.devtools.emulator.state import EmulatorState
 from bot.outbox import OutboxSender
 from bot.planning.role import PLANNER_LEASE, PlannerRole
 from bot.scheduler import Scheduler
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.models import ConnectionLease
 from tests.conftest import make_settings
+from tests.support.campaign import DING_SECRET, campaign
 from tests.support.toml import toml_text
 from tests.support.waiting import wait_until
 from tests.test_faults import (
@@ -283,3 +286,45 @@ def _assert_one_planner(db_path: Path, log: Path) -> None:
     assert holder in taken
     assert len(taken) == 1  # the killed worker's replacement found it held (3 min lease)
     assert set(re.findall(r"planner role is (\S+)'s", log.read_text())) == {holder}
+
+
+@pytest.mark.fault
+def test_each_long_connection_has_one_holder_among_the_workers(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    bot_id, secret = "aibot-ruiquan", "robot-secret"
+    state = EmulatorState(clock)
+    state.wecom_longconn.add_robot(bot_id, secret)
+    with EmulatorServer(state) as emulator:
+        data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
+        data["server"] = {"data_dir": str(tmp_path / "data")}
+        data["dingtalk"] |= {"api_base": emulator.base_url, "mode": "stream"}
+        state.dingtalk_app(data["dingtalk"]["app_key"], DING_SECRET, "dingrobot")
+        data["wecom"] |= {
+            "robot_mode": "websocket",
+            "robot_bot_id": bot_id,
+            "robot_secret": secret,
+            "robot_ws_url": emulator.base_url.replace("http", "ws", 1) + "/aibot-ws",
+            "robot_lease_seconds": 2,
+        }
+        config = tmp_path / "edubot.toml"
+        config.write_text(toml_text(data), encoding="utf-8")
+        process, base_url = _start_workers(config, tmp_path / "serve.log", workers=2)
+        try:
+            seen: set[tuple[str, str]] = set()
+
+            def both_seen() -> bool:
+                # Each new connection lands on either worker: ask until both have answered.
+                try:
+                    health = httpx.get(f"{base_url}/healthz", timeout=2.0).json()
+                except httpx.TransportError:
+                    return False
+                seen.update((c["name"], c["state"]) for c in health["connections"])
+                wanted = {"dingtalk-stream", "wecom-robot"}
+                return all({(n, "connected"), (n, "standby")} <= seen for n in wanted)
+
+            wait_until(both_seen, timeout=60)
+            assert state.dingtalk_stream.peers() == 1
+            assert state.wecom_longconn.subscribed == 1
+        finally:
+            _stop(process)
