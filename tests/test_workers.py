@@ -46,6 +46,7 @@ from tests.test_faults import (
     _Request,
     _scoring,
 )
+from tests.test_wecom_failover import BOT, SECRET, write_robot_config
 
 TTL = timedelta(minutes=3)
 
@@ -292,23 +293,13 @@ def _assert_one_planner(db_path: Path, log: Path) -> None:
 def test_each_long_connection_has_one_holder_among_the_workers(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    bot_id, secret = "aibot-ruiquan", "robot-secret"
     state = EmulatorState(clock)
-    state.wecom_longconn.add_robot(bot_id, secret)
+    state.wecom_longconn.add_robot(BOT, SECRET)
     with EmulatorServer(state) as emulator:
         data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
-        data["server"] = {"data_dir": str(tmp_path / "data")}
         data["dingtalk"] |= {"api_base": emulator.base_url, "mode": "stream"}
         state.dingtalk_app(data["dingtalk"]["app_key"], DING_SECRET, "dingrobot")
-        data["wecom"] |= {
-            "robot_mode": "websocket",
-            "robot_bot_id": bot_id,
-            "robot_secret": secret,
-            "robot_ws_url": emulator.base_url.replace("http", "ws", 1) + "/aibot-ws",
-            "robot_lease_seconds": 2,
-        }
-        config = tmp_path / "edubot.toml"
-        config.write_text(toml_text(data), encoding="utf-8")
+        config = write_robot_config(data, tmp_path, emulator.base_url)
         process, base_url = _start_workers(config, tmp_path / "serve.log", workers=2)
         try:
             seen: set[tuple[str, str]] = set()
