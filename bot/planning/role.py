@@ -31,7 +31,7 @@ log = logging.getLogger("edubot.scheduler")
 PLANNER_LEASE = "planner"
 PLANNER_TTL = timedelta(minutes=3)
 """Three planner ticks (one a minute): a busy minute does not cost the holder its role; a
-dead holder's role moves within three to four minutes."""
+dead holder on another machine loses it within three to four minutes."""
 
 
 class PlannerRole:
