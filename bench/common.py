@@ -154,14 +154,19 @@ def serve(
     log_path: Path,
     timeout_s: float = 60.0,
     stop_grace_s: float = 10.0,
+    workers: int = 1,
 ) -> Iterator[Served]:
-    """``python -m bot serve`` on a free loopback port; killed (by pid) on exit."""
+    """``python -m bot serve`` on a free loopback port, as the README tells operators to run
+    it (``--workers N`` when N > 1: wait until every worker is up); killed (by pid) on exit."""
     port = free_port()
     argv = [sys.executable, "-m", "bot", "--log-level", "WARNING", "serve"]
     argv += ["--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     if not scheduler:
         argv.append("--no-scheduler")
     url = f"http://127.0.0.1:{port}"
+    before = _started(log_path) if log_path.exists() else 0
     with log_path.open("ab") as log:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -169,9 +174,20 @@ def serve(
         )
         try:
             wait_healthy(url, process, timeout_s)
+            deadline = time.perf_counter() + timeout_s
+            # Every worker, not only the first: each logs the end of its start-up.
+            while workers > 1 and _started(log_path) - before < workers:
+                if time.perf_counter() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"edubot serve did not start {workers} workers")
+                time.sleep(0.05)
             yield Served(process, url, time.perf_counter() - start)
         finally:
             stop(process, grace_s=stop_grace_s)
+
+
+def _started(log_path: Path) -> int:
+    """How many serve processes logged the end of their start-up (uvicorn's line)."""
+    return log_path.read_text(errors="replace").count("Application startup complete")
 
 
 def stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
@@ -183,6 +199,29 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (serve's worker processes), from /proc."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return tree
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

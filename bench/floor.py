@@ -33,6 +33,7 @@ def run_floor(
     callback = services.callbacks["wecom_app"]
     statuses: Counter[str] = Counter()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     deadline = start + duration
     done = 0
     for request in requests:
@@ -44,7 +45,9 @@ def run_floor(
         statuses[services.dispatcher.process(message).status] += 1
         done += 1
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     return {
+        "cpu_ms_per_message": 1000 * cpu / done if done else None,
         "processed": done,
         "statuses": dict(statuses),
         "elapsed_s": elapsed,

@@ -9,6 +9,7 @@ smoke run on tiny inputs: it checks that everything runs, its numbers mean nothi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-postgres", action="store_true", help="intake on SQLite only")
+    parser.add_argument("--runs", type=int, help="intake repetitions (default: 3, quick: 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="intake against `edubot serve --workers N` (README: one per core)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -49,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
+        "workers": args.workers,
         "machine": machine_info(),
         "sections": {},
     }
@@ -58,12 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if "intake" in wanted:
             plan = intake.QUICK if args.quick else intake.FULL
+            if args.runs:
+                plan = dataclasses.replace(plan, runs=args.runs)
             backends = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
             for backend in backends:
                 _section(
                     report,
                     f"intake_{backend}",
-                    *intake.run_intake(backend, plan, work, profile=args.profile),
+                    *intake.run_intake(
+                        backend, plan, work, profile=args.profile, workers=args.workers
+                    ),
                 )
                 if args.profile:
                     _keep_profile(work, backend, args.out.parent)
@@ -132,8 +145,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"({machine['cpu_model']}), Python {machine['python']}, load average at start "
         f"{machine['loadavg_at_start'][0]:.2f}",
         "",
-        "| benchmark | median | runs | target | result |",
-        "|---|---|---|---|---|",
+        "| benchmark | median | runs | target | result | runs missed |",
+        "|---|---|---|---|---|---|",
     ]
     for section in report["sections"].values():
         for metric in section["metrics"].values():
@@ -146,10 +159,23 @@ def markdown(report: dict[str, Any]) -> str:
             )
             verdict = {True: "pass", False: "**miss**", None: ""}[metric["pass"]]
             median = _fmt(metric["median"], unit)
-            lines.append(f"| {metric['label']} | {median} | {runs} | {target} | {verdict} |")
+            missed = _missed(metric)
+            lines.append(
+                f"| {metric['label']} | {median} | {runs} | {target} | {verdict} | {missed} |"
+            )
         if section["details"].get("skipped"):
-            lines.append(f"| (skipped: {section['details']['skipped']}) | | | | |")
+            lines.append(f"| (skipped: {section['details']['skipped']}) | | | | | |")
     return "\n".join(lines)
+
+
+def _missed(metric: dict[str, Any]) -> str:
+    """How many of a metric's runs missed its target ("1 of 3"); empty without a target."""
+    target, runs = metric["target"], [r for r in metric["runs"] if r is not None]
+    if target is None or not runs:
+        return ""
+    above = metric["target_is"] == ">="
+    missed = sum(1 for r in runs if (r < target if above else r > target))
+    return f"{missed} of {len(runs)}"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``edubot`` — the operator's command line (also ``python -m bot``).
 
-edubot serve --config edubot.toml        HTTP service + scheduler + outbox sender
+edubot serve --config edubot.toml [--workers N]  HTTP service + scheduler + outbox sender
 edubot demo [--out DIR] [--keep] [--scene forum|reporting]  the story on a sample campaign
 edubot submissions --deadline KEY [--period 第2周] [--out DIR]  提交情况 xlsx + files zip
 edubot chat --config edubot.toml --as 申毅 [--over stream|websocket|http|direct]  talk to the bot
@@ -48,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the HTTP service, scheduler and outbox sender")
-    _config_arg(serve)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
+    _serve_parser(sub)
 
     check = sub.add_parser("check-config", help="validate the config and print the plan")
     _config_arg(check, positional=True)
@@ -106,6 +102,19 @@ def _submissions_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     subs.add_argument("--deadline", required=True, help="the [[deadlines]] key (weekly, report)")
     subs.add_argument("--period", default="", help="one period of a repeating one (第2周, 3月)")
     subs.add_argument("--out", type=Path, default=Path("."), help="the folder to write into")
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP service, scheduler and outbox sender")
+    _config_arg(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-scheduler", action="store_true", help="web only (scale-out)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="intake processes behind the port (default: [server] workers, 1)",
+    )
 
 
 def _chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,40 +23,23 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """``edubot serve``: the HTTP service, and the scheduler and outbox sender unless told not."""
-    import uvicorn  # noqa: PLC0415
-
-    from bot.app import build_services, create_app  # noqa: PLC0415
+    """``edubot serve``: the HTTP service, and the scheduler and outbox sender unless told
+    not; in ``--workers`` processes (default: ``[server] workers``)."""
     from bot.holidays import holiday_warning  # noqa: PLC0415
-    from bot.http_timeouts import timed_protocol  # noqa: PLC0415
-    from bot.reloading import attach_reloader  # noqa: PLC0415
-    from bot.runtime import (  # noqa: PLC0415
-        attach_background,
-        attach_connections,
-        plan_on_start,
-        settle_heap,
-    )
+    from bot.workers import run  # noqa: PLC0415
 
     settings = _settings(args)
     warning = holiday_warning(settings, datetime.now(settings.tz))
     if warning:
         log.warning("%s", warning)
-    services = build_services(settings)
-    if not args.no_scheduler:
-        plan_on_start(services)
-        attach_background(services)
-    attach_connections(services)
-    attach_reloader(services, Path(args.config))
-    app = create_app(services)
-    settle_heap()
-    uvicorn.run(
-        app,
+    run(
+        settings,
+        config=args.config,
         host=args.host or settings.server.host,
         port=args.port if args.port is not None else settings.server.port,
-        log_level="info",
-        access_log=settings.server.access_log,
-        ws="none",  # the long connections are clients (bot.connections), not served here
-        http=timed_protocol(settings.server.read_timeout_s),
+        workers=args.workers or settings.server.workers,
+        scheduler=not args.no_scheduler,
+        log_level=args.log_level or "INFO",
     )
     return 0
 

@@ -15,10 +15,12 @@ from bot.app import Services
 from bot.clock import Clock
 from bot.config import Settings
 from bot.connections.backoff import Backoff
-from bot.connections.lease import DatabaseLease, robot_lease_name
+from bot.connections.lease import DatabaseLease, robot_lease_name, stream_lease_name
 from bot.connections.runner import LongConnection
+from bot.connections.runner import Session as LinkSession
 from bot.outbox import OutboxSender
 from bot.planning.refresh import refresh, refreshes
+from bot.planning.role import PlannerRole
 from bot.planning.venue_reminders import plan_venue_reminders
 from bot.platforms.dingtalk.stream import DingTalkStream
 from bot.platforms.router import build_router
@@ -143,14 +145,19 @@ def request_timeout(total_s: float) -> httpx.Timeout:
     return httpx.Timeout(total_s - 3 * phase, connect=phase, write=phase, pool=phase)
 
 
-def attach_background(services: Services, http: httpx.Client | None = None) -> OutboxSender:
-    """Give ``services`` its scheduler; returns the outbox sender it drives."""
+def attach_background(
+    services: Services, http: httpx.Client | None = None, *, role: PlannerRole | None = None
+) -> OutboxSender:
+    """Give ``services`` its scheduler; returns the outbox sender it drives. With ``role``
+    it plans only while holding that role (``edubot serve``: one planner per database)."""
     client = http or outbound_client(services.settings)
     outbox, reroute = _make_outbox(
         services, client, send_threads=services.settings.outbox.send_threads, background=True
     )
     services.background.append(_HttpCloser(client, outbox, reroute))
-    scheduler = Scheduler(services.factory, services.settings, outbox, clock=services.clock)
+    scheduler = Scheduler(
+        services.factory, services.settings, outbox, clock=services.clock, role=role
+    )
     outbox.wake_with(scheduler.wake)  # a lane that ends lets its robot's next pushes go
     services.background.append(scheduler)
     return outbox
@@ -166,6 +173,10 @@ def _handle(services: Services) -> Callable[[InboundMessage], Reply]:
     return handle
 
 
+STREAM_LEASE_S = 20.0
+"""The DingTalk Stream lease: renewed every 5 s; a dead holder's link moves within 20 s."""
+
+
 def attach_connections(
     services: Services,
     *,
@@ -174,14 +185,30 @@ def attach_connections(
     heartbeat: float = 30.0,
     lease_clock: Clock | None = None,
     instance: str | None = None,
+    lease_stream: bool = False,
 ) -> list[LongConnection]:
     """Give ``services`` the long connections its settings ask for (none in HTTP mode).
 
     ``backoff``, ``ping_interval`` (DingTalk) and ``heartbeat`` (WeCom) are the production
-    values unless a test shortens them; the WeCom lease runs on ``lease_clock`` (default:
-    the services' clock) in the name of ``instance`` (default: host:pid).
+    values unless a test shortens them. The WeCom robot's connection is leased (one holder
+    among the processes and instances on the database); so is DingTalk's Stream connection
+    when ``lease_stream`` (``serve --workers N``: DingTalk would take one per process, and
+    without the lease a restarted instance reconnects at once). The leases run on
+    ``lease_clock`` (default: the services' clock) in the name of ``instance`` (default:
+    host:pid).
     """
     added: list[LongConnection] = []
+    holder = instance or instance_name()
+
+    def leased(name: str, link: LinkSession, lease_name: str | None, ttl: float) -> None:
+        clock, span = lease_clock or services.clock, timedelta(seconds=ttl)
+        lease = None
+        if lease_name is not None:
+            lease = DatabaseLease(services.factory, lease_name, holder, clock=clock, ttl=span)
+        added.append(
+            LongConnection(name, link, lease=lease, lease_interval=ttl / 4, backoff=backoff)
+        )
+
     dingtalk = services.settings.dingtalk
     if dingtalk.mode == "stream":
         session = DingTalkStream(
@@ -190,17 +217,10 @@ def attach_connections(
             max_data_bytes=services.settings.server.max_body_bytes,
             ping_interval=ping_interval,
         )
-        added.append(LongConnection("dingtalk-stream", session, backoff=backoff))
+        lease_name = stream_lease_name(dingtalk.app_key) if lease_stream else None
+        leased("dingtalk-stream", session, lease_name, STREAM_LEASE_S)
     wecom = services.settings.wecom
     if wecom.robot_mode == "websocket":
-        ttl = wecom.robot_lease_seconds
-        lease = DatabaseLease(
-            services.factory,
-            robot_lease_name(wecom.robot_bot_id),
-            instance or instance_name(),
-            clock=lease_clock or services.clock,
-            ttl=timedelta(seconds=ttl),
-        )
         robot = WeComLongConnection(
             wecom,
             _handle(services),
@@ -208,10 +228,7 @@ def attach_connections(
             max_frame_bytes=services.settings.server.max_body_bytes,
             channel=services.robot_channel,
         )
-        added.append(
-            LongConnection(
-                "wecom-robot", robot, lease=lease, lease_interval=ttl / 4, backoff=backoff
-            )
-        )
+        lease_name = robot_lease_name(wecom.robot_bot_id)
+        leased("wecom-robot", robot, lease_name, wecom.robot_lease_seconds)
     services.background.extend(added)
     return added

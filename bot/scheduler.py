@@ -30,6 +30,7 @@ from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
 from bot.planning.digests import catch_up_digests, enqueue_digest
 from bot.planning.oversight import plan_oversight
 from bot.planning.private import plan_private
+from bot.planning.role import PlannerRole
 from storage.db import transaction
 
 log = logging.getLogger("edubot.scheduler")
@@ -92,8 +93,13 @@ class Scheduler:
         outbox: OutboxSender,
         *,
         clock: Clock,
+        role: PlannerRole | None = None,
     ) -> None:
+        """``role``: plan only while holding it (several processes on one database);
+        ``None`` plans always."""
         self._factory = factory
+        self._role = role
+        self._holding = False  # the role, at the last ask
         self._settings = settings
         self._outbox = outbox
         self._clock = clock
@@ -115,7 +121,10 @@ class Scheduler:
         """Queue the digests missed while down, add the jobs (outbox drain every
         ``poll_seconds``, planners every minute from now, one cron job per digest), start
         APScheduler's thread and ask for a drain at once."""
-        self._catch_up()
+        if self._role is None:
+            self._catch_up()
+        else:
+            self._plans()  # taking the role catches up
         poll = self._settings.outbox.poll_seconds
         self._scheduler.add_job(
             self._drain,
@@ -147,6 +156,17 @@ class Scheduler:
         self._scheduler.start()
         self.wake()
 
+    def _plans(self) -> bool:
+        """Whether this process runs the planners now (see ``bot.planning.role``). Taking
+        the role over catches up on digests: the last holder may have died before one."""
+        if self._role is None:
+            return True
+        held = self._role.held()
+        if held and not self._holding:
+            self._catch_up()
+        self._holding = held
+        return held
+
     def _catch_up(self) -> None:
         """Digests that fell due while no instance ran (APScheduler forgets them)."""
         try:
@@ -161,6 +181,8 @@ class Scheduler:
             self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+        if self._role is not None:
+            self._role.release()
 
     def wake(self) -> None:
         """Drain now instead of at the next poll (a handler just queued a push). A drain
@@ -218,12 +240,16 @@ class Scheduler:
 
     def _plan(self) -> None:
         try:
+            if not self._plans():
+                return
             run_planners(self._factory, self._settings, self._clock.now())
         except Exception:
             log.exception("planning failed; will retry in a minute")
 
     def _digest(self, key: str) -> None:
         try:
+            if not self._plans():
+                return
             enqueue_digest_now(self._factory, self._settings, key, self._clock.now())
             self.wake()
         except Exception:

@@ -153,7 +153,16 @@ class CatalogCache:
     def get(self, session: Session) -> Catalog:
         """The catalog as of ``session``'s transaction. The counter is read before the
         venues, so a sync that commits in between makes the next message reload again."""
-        generation = counter(session, CATALOG)
+        return self.at(session, counter(session, CATALOG))
+
+    def cached(self) -> Catalog | None:
+        """The catalog loaded last (None before the first load), not checked against the
+        counter: for a caller that reads the counter in a statement of its own."""
+        return self._current
+
+    def at(self, session: Session, generation: int) -> Catalog:
+        """The catalog at counter value ``generation``, read just now in ``session``'s
+        transaction: the cached one, or loaded again when the counter moved."""
         current = self._current
         if current is not None and current.generation == generation:
             return current

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from statistics import median
 
@@ -25,10 +26,12 @@ from storage.people import venues_judged_by
 from storage.scores import (
     VenueState,
     confirm_sheet,
-    contestant_totals,
+    counts_after,
     get_sheet,
     record_sheet,
     sheet_counts,
+    state_and_sheet,
+    totals_after,
     venue_state,
 )
 
@@ -72,7 +75,7 @@ def handle_score(ctx: Context, command: Score) -> Reply:
             answers.append(_prefix(command, line.line_no, reason))
             continue
         # A refused line must leave nothing behind. With one line the refusal is the
-        # handler's, and the dispatcher's savepoint rolls it back: no second savepoint.
+        # handler's, and the dispatcher rolls the whole transaction back: no savepoint.
         guard = ctx.session.begin_nested() if len(command.lines) > 1 else nullcontext()
         try:
             with guard:
@@ -132,7 +135,7 @@ def _prefix(command: Score, line_no: int, text: str) -> str:
 def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     venue, contestant = resolve_judge_target(ctx, line.target)
     word = "更正" if correction else "评分"
-    state = venue_state(ctx.session, venue.id)
+    state, existing = state_and_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if state.published_at is not None:
         raise BotError(
             f"{venue_name(venue)}成绩已于{ctx.local(state.published_at)}公布并锁定，"
@@ -140,7 +143,6 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
         )
     rubric = venue.rubric
     scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
-    existing = get_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
     if existing is not None and not correction:
         same = existing.total == scores.total and existing.items == scores.stored_items()
         if same:
@@ -161,7 +163,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
             f"您还没有给 {contestant.name} 评分，无需更正。请发送：评分 {contestant.name} "
             f"{_numbers(scores)}"
         )
-    record_sheet(
+    sheet = record_sheet(
         ctx.session,
         venue_id=venue.id,
         judge_id=ctx.person.id,
@@ -178,10 +180,11 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     text = f"{verb} {ctx.person.name} → {contestant.name}：{scores.describe(rubric)}"
     if existing is not None:
         text += f"（原 {fmt(existing.total)} 分）"
-    counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
+    counts = counts_after(ctx.session, sheet, venue.id, venue.judge_ids)
     text += _remaining(venue, counts[ctx.person.id])
     previous = existing.total if existing is not None else None
-    text += _outlier_note(ctx, venue, contestant, scores.total, previous)
+    totals = totals_after(ctx.session, sheet, venue.id, contestant.id)
+    text += _outlier_note(ctx, venue, contestant, totals, total=scores.total, previous=previous)
     return _Scored(venue, state, counts, text)
 
 
@@ -208,12 +211,19 @@ def _remaining(venue: VenueSpec, scored: int) -> str:
 
 
 def _outlier_note(
-    ctx: Context, venue: VenueSpec, contestant: Entrant, total: Decimal, previous: Decimal | None
+    ctx: Context,
+    venue: VenueSpec,
+    contestant: Entrant,
+    totals: list[tuple[int, Decimal, datetime | None]],
+    *,
+    total: Decimal,
+    previous: Decimal | None,
 ) -> str:
     """The scorer's own warning; any other judge whom this score has just made an outlier
-    is told at once by a private push (PRODUCT §4)."""
+    is told at once by a private push (PRODUCT §4). ``totals``: (judge, total, confirmed
+    at) of the contestant's sheets, this one included."""
     names = {j.person_id: j.name for j in venue.judges}
-    rows = [r for r in contestant_totals(ctx.session, venue.id, contestant.id) if r[0] in names]
+    rows = [r for r in totals if r[0] in names]
     after = {judge: value for judge, value, _ in rows}
     before = {judge: value for judge, value in after.items() if judge != ctx.person.id}
     if previous is not None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.deadlines import guard_statements
 from storage.errors import MissingDriver, StorageUnavailable
+from storage.filelock import WriterFileLock, lock_path
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = "edubot_read_only"
@@ -75,7 +76,9 @@ def make_engine(
             **kwargs,
         )
         _sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
-        _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000)
+        database = parsed.database or ":memory:"
+        file_lock = None if database == ":memory:" else WriterFileLock(lock_path(database))
+        _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000, file_lock)
         return engine
     seconds = statement_timeout_ms / 1000
     if parsed.get_backend_name() == "postgresql":
@@ -118,20 +121,28 @@ class _WriterQueue:
     """SQLite takes one writer at a time, and makes the others poll: its busy handler sleeps
     1, 2, 5 … up to 100 ms between tries. Threads of one process that would all poll (every
     transaction here starts with BEGIN IMMEDIATE) wait on this lock instead and are woken
-    the moment the writer before them finishes. Other processes still meet the busy handler.
-    Past the busy timeout the wait ends in ``StorageUnavailable``, as a lock held too long
-    by another process does."""
+    the moment the writer before them finishes; then the processes on one file queue on its
+    ``WriterFileLock`` (``storage.filelock``) the same way. Past the busy timeout the wait
+    ends in ``StorageUnavailable``, as a lock held too long by another process does."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, file_lock: WriterFileLock | None = None) -> None:
         self._lock = threading.Lock()
         self._timeout_s = timeout_s
+        self._file_lock = file_lock
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         if not self._lock.acquire(timeout=self._timeout_s):
             raise StorageUnavailable("database is busy: timed out waiting for other writers")
         try:
-            yield
+            if self._file_lock is None:
+                yield
+                return
+            fd = self._file_lock.acquire(self._timeout_s)
+            try:
+                yield
+            finally:
+                self._file_lock.release(fd)
         finally:
             self._lock.release()
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import execute_core, insert_id
 from storage.errors import RepeatDelivery
-from storage.models import InboundMessageRow
+from storage.models import InboundMessageRow, Meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +48,49 @@ _CLAIM_QUIET = (
     .on_conflict_do_nothing(index_elements=[_INBOUND.c.platform, _INBOUND.c.message_id])
     .returning(_INBOUND.c.id)
 )
+_META: Table = Meta.__table__  # type: ignore[assignment]
+# The same claim, also returning a counter from ``meta`` (the catalog's): one round trip
+# instead of two on PostgreSQL, where each statement is one.
+_CLAIM_COUNTING = (
+    postgresql.insert(_INBOUND)
+    .on_conflict_do_nothing(index_elements=[_INBOUND.c.platform, _INBOUND.c.message_id])
+    .returning(
+        _INBOUND.c.id,
+        select(_META.c.value).where(_META.c.key == bindparam("counter")).scalar_subquery(),
+    )
+)
 _SETTLE = (
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("inbound"))
     .values(status=bindparam("status"), reply_text=bindparam("reply"))
 )
+_SENDER = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound"))
+    .values(person_id=bindparam("person"))
+)
 
 
-def claim_inbound(
-    session: Session, message: InboundRecord, now: datetime, *, person_id: int | None = None
-) -> int:
-    """Insert the log row first and return its id: a concurrent retry of the same message
-    then meets the unique index instead of being processed twice, and ``RepeatDelivery``
-    is raised. A prebuilt statement: it runs for every message."""
-    values = {
+def claim_reads_counters(session: Session) -> bool:
+    """Whether ``claim_inbound_counting`` reads the counter in the claim's own statement
+    (PostgreSQL); elsewhere it is a statement of its own, read before the claim."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def claim_inbound_counting(
+    session: Session, message: InboundRecord, now: datetime, *, person_id: int | None, counter: str
+) -> tuple[int, int]:
+    """``claim_inbound``, also returning the ``meta`` counter ``counter`` as of the claim
+    (PostgreSQL only: see ``claim_reads_counters``)."""
+    values = _values(message, now, person_id) | {"counter": counter}
+    row = execute_core(session, _CLAIM_COUNTING, values).one_or_none()
+    if row is None:
+        raise RepeatDelivery(f"{message.platform}:{message.message_id}")
+    return int(row[0]), int(row[1] or 0)
+
+
+def _values(message: InboundRecord, now: datetime, person_id: int | None) -> dict[str, object]:
+    return {
         "platform": message.platform,
         "message_id": message.message_id[:128],
         "channel": message.channel,
@@ -73,6 +102,15 @@ def claim_inbound(
         "status": "pending",
         "reply_text": "",
     }
+
+
+def claim_inbound(
+    session: Session, message: InboundRecord, now: datetime, *, person_id: int | None = None
+) -> int:
+    """Insert the log row first and return its id: a concurrent retry of the same message
+    then meets the unique index instead of being processed twice, and ``RepeatDelivery``
+    is raised. A prebuilt statement: it runs for every message."""
+    values = _values(message, now, person_id)
     try:
         if session.get_bind().dialect.name == "postgresql":
             inserted = execute_core(session, _CLAIM_QUIET, values).scalar_one_or_none()
@@ -82,6 +120,11 @@ def claim_inbound(
         return insert_id(session, _CLAIM, values)
     except IntegrityError as exc:
         raise RepeatDelivery(f"{message.platform}:{message.message_id}") from exc
+
+
+def set_inbound_sender(session: Session, inbound_id: int, person_id: int | None) -> None:
+    """Correct the sender on a claimed log row (the catalog moved during the claim)."""
+    execute_core(session, _SENDER, {"inbound": inbound_id, "person": person_id})
 
 
 def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:

@@ -48,6 +48,20 @@ def claim_lease(
     return None
 
 
+def take_over_lease(
+    session: Session, name: str, holder: str, *, dead: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take lease ``name`` from ``dead``, a holder known to have died before its lease ran
+    out; ``False`` when someone else took it first (or ``dead`` no longer holds it)."""
+    taken = session.execute(
+        update(ConnectionLease)
+        .where(ConnectionLease.name == name, ConnectionLease.holder == dead)
+        .values(holder=holder, expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def release_lease(session: Session, name: str, holder: str) -> None:
     """Give the lease up if ``holder`` has it (a clean stop: the next one need not wait)."""
     session.execute(

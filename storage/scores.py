@@ -6,12 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.db import execute_core, insert_id
 from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue, VenueJudge
+from storage.scores_pg import record_first_score
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
@@ -53,6 +55,26 @@ _SHEET = select(
     ScoreSheet.venue_id == bindparam("venue"),
     ScoreSheet.judge_id == bindparam("judge"),
     ScoreSheet.contestant_id == bindparam("contestant"),
+)
+_STATE_AND_SHEET = (
+    select(
+        Venue.completed_at,
+        Venue.published_at,
+        Venue.auto_publish,
+        ScoreSheet.id,
+        ScoreSheet.total,
+        ScoreSheet.items,
+        ScoreSheet.revision,
+        ScoreSheet.confirmed_at,
+    )
+    .select_from(Venue)
+    .outerjoin(
+        ScoreSheet,
+        (ScoreSheet.venue_id == Venue.id)
+        & (ScoreSheet.judge_id == bindparam("judge"))
+        & (ScoreSheet.contestant_id == bindparam("contestant")),
+    )
+    .where(Venue.id == bindparam("venue"))
 )
 _NEW_SHEET = insert(_SHEETS)
 _REVISE_SHEET = update(_SHEETS).where(_SHEETS.c.id == bindparam("sheet"))
@@ -150,6 +172,45 @@ def get_sheet(
     return None if row is None else StoredSheet(*row)
 
 
+def state_and_sheet(
+    session: Session, venue_id: int, judge_id: int, contestant_id: int
+) -> tuple[VenueState, StoredSheet | None]:
+    """``venue_state`` and ``get_sheet`` in one statement (one round trip): what every
+    score line reads first."""
+    params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
+    completed, published, auto, *sheet = execute_core(session, _STATE_AND_SHEET, params).one()
+    state = VenueState(completed, published, bool(auto))
+    return state, None if sheet[0] is None else StoredSheet(*sheet)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSheet(StoredSheet):
+    """A sheet just written, with what the statement that wrote it also read (a first score
+    on PostgreSQL, ``storage.scores_pg``): the venue's tallies and the contestant's sheets
+    after it. ``None``: not read yet (``counts_after``, ``totals_after`` read them)."""
+
+    counts: dict[int, int] | None = None
+    totals: list[tuple[int, Decimal, datetime | None]] | None = None
+
+
+def counts_after(
+    session: Session, sheet: StoredSheet, venue_id: int, judge_ids: Iterable[int]
+) -> dict[int, int]:
+    """``sheet_counts`` after writing ``sheet``: from the write itself when it read them."""
+    if isinstance(sheet, RecordedSheet) and sheet.counts is not None:
+        return {judge: sheet.counts.get(judge, 0) for judge in judge_ids}
+    return sheet_counts(session, venue_id, judge_ids)
+
+
+def totals_after(
+    session: Session, sheet: StoredSheet, venue_id: int, contestant_id: int
+) -> list[tuple[int, Decimal, datetime | None]]:
+    """``contestant_totals`` after writing ``sheet``: from the write when it read them."""
+    if isinstance(sheet, RecordedSheet) and sheet.totals is not None:
+        return sheet.totals
+    return contestant_totals(session, venue_id, contestant_id)
+
+
 def record_sheet(
     session: Session,
     *,
@@ -169,9 +230,17 @@ def record_sheet(
     ``existing`` is the sheet the caller already read in this transaction (None: none yet).
     A new sheet adds one to the judge's tally (the caller scores current contestants only).
     A concurrent first score of the same sheet fails on the unique index, and the message
-    is retried as a whole.
+    is retried as a whole. On PostgreSQL a first score is one statement that also reads the
+    tallies and the contestant's sheets (a ``RecordedSheet``).
     """
     values = {"total": total, "items": items, "updated_at": now, "confirmed_at": None}
+    if existing is None and session.get_bind().dialect.name == "postgresql":
+        params: dict[str, Any] = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
+        params |= {"total": total, "items": items, "now": now, "action": action}
+        first = record_first_score(session, params | {"inbound": inbound_id, "source": source})
+        return RecordedSheet(
+            first.sheet_id, total, items, 1, None, counts=first.counts, totals=first.totals
+        )
     if existing is None:
         row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
         sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})

@@ -50,6 +50,22 @@ def _say(state: EmulatorState, msg_id: str) -> str:
     return str(state.wecom_longconn.deliver(BOT, body)["body"]["stream"]["content"])
 
 
+def write_robot_config(data: dict[str, Any], tmp_path: Path, emulator_url: str) -> Path:
+    """``data`` with the emulator's robot ``BOT`` on a long connection (2 s lease), written
+    to ``tmp_path``/edubot.toml."""
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    data["wecom"] |= {
+        "robot_mode": "websocket",
+        "robot_bot_id": BOT,
+        "robot_secret": SECRET,
+        "robot_ws_url": emulator_url.replace("http", "ws", 1) + "/aibot-ws",
+        "robot_lease_seconds": 2,
+    }
+    config = tmp_path / "edubot.toml"
+    config.write_text(toml_text(data), encoding="utf-8")
+    return config
+
+
 @pytest.mark.fault
 def test_one_instance_holds_the_robot_and_the_other_takes_over_after_kill_9(
     db_url: str, tmp_path: Path, clock: FakeClock
@@ -57,17 +73,7 @@ def test_one_instance_holds_the_robot_and_the_other_takes_over_after_kill_9(
     state = EmulatorState(clock)
     state.wecom_longconn.add_robot(BOT, SECRET)
     with EmulatorServer(state) as emulator:
-        data = campaign(db_url)
-        data["server"] = {"data_dir": str(tmp_path / "data")}
-        data["wecom"] |= {
-            "robot_mode": "websocket",
-            "robot_bot_id": BOT,
-            "robot_secret": SECRET,
-            "robot_ws_url": emulator.base_url.replace("http", "ws", 1) + "/aibot-ws",
-            "robot_lease_seconds": 2,
-        }
-        config = tmp_path / "edubot.toml"
-        config.write_text(toml_text(data), encoding="utf-8")
+        config = write_robot_config(campaign(db_url), tmp_path, emulator.base_url)
         first = _start_serve(config, tmp_path, "first")
         second = None
         try:

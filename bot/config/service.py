@@ -38,6 +38,9 @@ class ServerSettings(FrozenModel):
     config_poll_seconds: float = Field(default=5.0, ge=0)
     """How often ``serve`` looks for a changed config file, ``edubot reload`` and chat edits
     to write into the file (``bot.reloading``); 0 turns it off."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Intake processes behind the port (``edubot serve --workers``); one per core is the
+    most that helps."""
     access_log: bool = False
     """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
     sender and failure itself, and a line per callback costs intake throughput."""

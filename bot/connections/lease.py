@@ -27,6 +27,12 @@ def robot_lease_name(bot_id: str) -> str:
     return f"wecom-robot:{bot_id}"[:64]
 
 
+def stream_lease_name(app_key: str) -> str:
+    """The lease of the DingTalk app ``app_key``'s Stream connection: DingTalk would take
+    one per process, but one per app keeps ``serve --workers N`` to a single link."""
+    return f"dingtalk-stream:{app_key}"[:64]
+
+
 class DatabaseLease:
     """Lease ``name`` held as ``holder`` (this instance's name) for ``ttl`` per renewal."""
 
