@@ -17,12 +17,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from handlers.commands import (
-    Board,
     Command,
     Confirm,
-    Desk,
     Export,
     Help,
     LineError,
@@ -40,9 +39,10 @@ from handlers.commands import (
     Unpublish,
     Urge,
 )
+from handlers.desk_words import DESK_PARSERS, DESK_WORDS
 from handlers.examples import EXAMPLE_SLOT
 from handlers.numbers import normalize, parse_number, split_label
-from handlers.review_parsing import parse_review
+from handlers.review_parsing import REVIEW_ACTIONS, parse_review
 from handlers.setup_commands import SETUP_PARSERS, SETUP_WORDS
 
 __all__ = ["parse"]
@@ -99,8 +99,7 @@ _WORDS: dict[str, str] = {
     "help": "help",
     "?": "help",
     **SETUP_WORDS,  # 绑定, 同意, 换评委 … (handlers.setup_commands)
-    "后台": "desk",
-    "看板": "board",
+    **DESK_WORDS,  # 后台, 看板 (handlers.desk_words)
 }
 # Longest first, so 排行榜 is not read as 排行 with the venue "榜".
 _WORD_ORDER = sorted(_WORDS, key=len, reverse=True)
@@ -364,14 +363,10 @@ _SIMPLE: dict[str, Callable[[str], Command]] = {
     "mine": lambda _rest: Mine(),
     "submitted": Submitted,
     "urge": Urge,
-    "returned": lambda rest: parse_review("returned", rest),
-    "accepted": lambda rest: parse_review("accepted", rest),
-    "exempted": lambda rest: parse_review("exempted", rest),
-    "extended": lambda rest: parse_review("extended", rest),
+    **{action: partial(parse_review, action) for action in REVIEW_ACTIONS},
     "help": lambda _rest: Help(),
     **SETUP_PARSERS,
-    "desk": lambda _rest: Desk(),
-    "board": Board,
+    **DESK_PARSERS,
 }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from handlers.commands import Review
 from handlers.periods import looks_like_period
 
+REVIEW_ACTIONS = ("returned", "accepted", "exempted", "extended")
+"""The review commands' actions: 退回, 通过/确认, 免交, 延期."""
 _SEPARATORS = str.maketrans({"，": " ", ",": " ", "：": " ", ":": " "})
 
 
