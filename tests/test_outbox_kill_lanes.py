@@ -51,8 +51,8 @@ def write_config(tmp_path: Path, emulator_url: str) -> Path:
         f'api_base = "{emulator_url}"',
         "[outbox]",
         "poll_seconds = 0.2",
-        "lease_seconds = 3",  # the rows claimed by a killed process come back quickly
-        "request_timeout_s = 1",
+        "lease_seconds = 6",  # the rows claimed by a killed process come back quickly
+        "request_timeout_s = 3",  # shorter times out on a busy machine and re-sends
     ]
     for n in range(ROBOTS):
         lines += ["[[groups]]", f'key = "g{n:02d}"', 'platform = "wecom"', f'webhook = "k{n:02d}"']
