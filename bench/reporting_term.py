@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.common import rss_mib, serve
-from bench.workload import AES_KEY, CORP_ID, TOKEN, toml_text
+from bench.workload import toml_text, wecom_section
 from bot.config import load_settings
 from bot.config_sync import sync_config
 from bot.planning.deadlines import plan_deadline_reminders, plan_overdue
@@ -58,14 +58,7 @@ def term_config(units: int, weeks: int, *, db_url: str, data_dir: str, start: da
         "timezone": "Asia/Shanghai",
         "server": {"data_dir": data_dir},
         "database": {"url": db_url, "busy_timeout_ms": 10000},
-        "wecom": {
-            "corp_id": CORP_ID,
-            "agent_id": "1000002",
-            "secret": "bench-secret",
-            "token": TOKEN,
-            "encoding_aes_key": AES_KEY,
-            "api_base": "http://127.0.0.1:9",
-        },
+        "wecom": wecom_section(),
         "groups": [
             {"key": "principals", "name": "校长群", "platform": "wecom", "webhook": "bench-p"},
             {"key": "leaders", "name": "领导小组群", "platform": "wecom", "webhook": "bench-l"},

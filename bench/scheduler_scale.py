@@ -54,7 +54,7 @@ from bench.common import (
     serve,
     stop,
 )
-from bench.workload import AES_KEY, CORP_ID, TOKEN, toml_text
+from bench.workload import toml_text, wecom_section
 from bot.config import load_settings
 from bot.config_sync import sync_config
 from handlers.messages import OutboundMessage, payload_of
@@ -109,14 +109,7 @@ def scheduler_config(plan: SchedulerPlan, *, db_url: str, api_base: str, data_di
         "timezone": "Asia/Shanghai",
         "server": {"data_dir": data_dir},
         "database": {"url": db_url, "busy_timeout_ms": 10000},
-        "wecom": {
-            "corp_id": CORP_ID,
-            "agent_id": "1000002",
-            "secret": "bench-secret",
-            "token": TOKEN,
-            "encoding_aes_key": AES_KEY,
-            "api_base": api_base,
-        },
+        "wecom": wecom_section(api_base),
         "outbox": {"poll_seconds": plan.poll_seconds, "grace": "6h"},
         "groups": groups,
         "people": people,

@@ -50,6 +50,19 @@ class Shape:
         return self.judges * self.contestants_per_venue
 
 
+
+def wecom_section(api_base: str = "http://127.0.0.1:9") -> dict[str, str]:
+    """The benchmarks' ``[wecom]`` app: the keys the load generator signs and encrypts with;
+    by default an API base nothing answers on (the benchmark sends nothing there)."""
+    return {
+        "corp_id": CORP_ID,
+        "agent_id": AGENT_ID,
+        "secret": "bench-secret",
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": api_base,
+    }
+
 def contestant_name(index: int) -> str:
     """0 → 东东中学, 1 → 东南中学 …: unique for index < len(_SYLLABLES) ** 2."""
     first, second = divmod(index, len(_SYLLABLES))
@@ -90,14 +103,7 @@ def intake_config(shape: Shape, *, db_url: str, data_dir: str) -> dict[str, Any]
         "timezone": "Asia/Shanghai",
         "server": {"data_dir": data_dir},
         "database": {"url": db_url, "busy_timeout_ms": 10000},
-        "wecom": {
-            "corp_id": CORP_ID,
-            "agent_id": AGENT_ID,
-            "secret": "bench-secret",
-            "token": TOKEN,
-            "encoding_aes_key": AES_KEY,
-            "api_base": "http://127.0.0.1:9",
-        },
+        "wecom": wecom_section(),
         "people": people,
         "rubrics": [
             {
