@@ -62,6 +62,16 @@ def _drop_run(kind: str) -> None:
         admin.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n`` (``--dist loadgroup``) the fault tests (real servers killed,
+    timed outages) run one after another on one worker, while the others share the rest:
+    two of them at once on a small machine would measure each other, not the code."""
+    for item in items:
+        if item.get_closest_marker("fault"):
+            item.add_marker(pytest.mark.xdist_group("fault"))
+
+
 @pytest.fixture(scope="session")
 def _server_runs() -> Iterator[set[str]]:
     used: set[str] = set()
