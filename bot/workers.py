@@ -29,6 +29,8 @@ from typing import Any
 from starlette.applications import Starlette
 
 from bot.config import Settings, load_settings
+from handlers.errors import EdubotError
+from storage.errors import StorageError
 
 log = logging.getLogger("edubot")
 
@@ -36,6 +38,7 @@ ENV_CONFIG = "EDUBOT_SERVE_CONFIG"
 ENV_NO_SCHEDULER = "EDUBOT_SERVE_NO_SCHEDULER"
 ENV_LOG_LEVEL = "EDUBOT_SERVE_LOG_LEVEL"
 ENV_WORKERS = "EDUBOT_SERVE_WORKERS"
+ENV_READ_TIMEOUT = "EDUBOT_SERVE_READ_TIMEOUT_S"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -79,17 +82,27 @@ def app_from_environment() -> Starlette:
     config = os.environ[ENV_CONFIG]
     scheduler = os.environ.get(ENV_NO_SCHEDULER) != "1"
     workers = int(os.environ[ENV_WORKERS])
-    return serving_app(load_settings(config), config, scheduler=scheduler, workers=workers)
+    from uvicorn.config import STARTUP_FAILURE  # noqa: PLC0415
+
+    try:
+        return serving_app(load_settings(config), config, scheduler=scheduler, workers=workers)
+    except (EdubotError, StorageError) as exc:  # a config or database problem: one line
+        log.error("worker %d could not start: %s", os.getpid(), exc)
+    except Exception:
+        log.exception("worker %d could not start", os.getpid())
+    # The supervisor stops on this code instead of restarting the worker forever.
+    raise SystemExit(STARTUP_FAILURE)
 
 
 def __getattr__(name: str) -> type[asyncio.Protocol]:
-    """``bot.workers:HTTPProtocol``: the HTTP protocol with ``[server] read_timeout_s``,
-    named by import path because worker processes are spawned, not forked."""
+    """``bot.workers:HTTPProtocol``: the HTTP protocol with ``[server] read_timeout_s`` (as
+    the supervisor read it), named by import path because worker processes are spawned,
+    not forked."""
     if name != "HTTPProtocol":
         raise AttributeError(name)
     from bot.http_timeouts import timed_protocol  # noqa: PLC0415
 
-    return timed_protocol(load_settings(os.environ[ENV_CONFIG]).server.read_timeout_s)
+    return timed_protocol(float(os.environ[ENV_READ_TIMEOUT]))
 
 
 def run(
@@ -123,14 +136,33 @@ def run(
     os.environ[ENV_NO_SCHEDULER] = "0" if scheduler else "1"
     os.environ[ENV_LOG_LEVEL] = log_level.upper()
     os.environ[ENV_WORKERS] = str(workers)
+    os.environ[ENV_READ_TIMEOUT] = repr(settings.server.read_timeout_s)
     log.info("serving with %d worker processes on %s:%d", workers, host, port)
-    uvicorn.run(
-        f"{__name__}:app_from_environment",
-        factory=True,
-        workers=workers,
-        http=f"{__name__}:HTTPProtocol",
-        **common,
+    _supervise(
+        uvicorn.Config(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            workers=workers,
+            http=f"{__name__}:HTTPProtocol",
+            **common,
+        )
     )
+
+
+def _supervise(config: Any) -> None:
+    """uvicorn's supervisor, as ``uvicorn.run`` starts it, but a worker that could not start
+    (its app failed to build) fails the command: the supervisor stops without saying so."""
+    from uvicorn.config import STARTUP_FAILURE  # noqa: PLC0415
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        raise EdubotError(
+            f"a worker process ({', '.join(map(str, failed))}) failed to start, so serve "
+            "stopped; its error is in the log above"
+        )
 
 
 def _migrate(settings: Settings) -> None:

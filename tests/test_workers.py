@@ -343,3 +343,39 @@ def test_each_long_connection_has_one_holder_among_the_workers(
             assert state.wecom_longconn.subscribed == 1
         finally:
             _stop(process)
+
+
+_RUN_WITH_CONFIG = """
+import sys
+from bot.config import load_settings
+from bot.workers import run
+from handlers.errors import EdubotError
+
+settings = load_settings(sys.argv[1])
+try:
+    run(settings, config=sys.argv[2], host="127.0.0.1", port=int(sys.argv[3]), workers=2)
+except EdubotError as exc:
+    print("refused:", exc)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.fault
+def test_workers_that_cannot_start_stop_serve_with_an_error_instead_of_restarting(
+    tmp_path: Path,
+) -> None:
+    # The supervisor read a good file; by the time the workers read theirs it is broken
+    # (an edit saved mid-start). Each worker says why in one line; serve stops, exit 1.
+    good = tmp_path / "good.toml"
+    good.write_text(toml_text(campaign(f"sqlite:///{tmp_path / 'edubot.db'}")), encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('timezone = "Asia/Shanghai"\n[server\n', encoding="utf-8")
+    command = [sys.executable, "-c", _RUN_WITH_CONFIG, str(good), str(broken), str(_free_port())]
+    done = subprocess.run(
+        command, check=False, cwd=REPO, capture_output=True, text=True, timeout=90
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "failed to start, so serve stopped" in output
+    assert re.search(r"worker \d+ could not start: ", output), output
+    assert "died" not in output  # the supervisor never restarted one
