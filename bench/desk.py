@@ -13,6 +13,7 @@ logins and the projector link are written straight into the database, as ``后�
   the server's CPU share over the run.
 
     .venv/bin/python -m bench.desk [--quick]
+    .venv/bin/python bench/run.py --only desk [--quick]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,9 @@ from sqlalchemy import insert, update
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import serve
-from bench.results_scale import FULL, QUICK, ResultsPlan, names, sheet_rows, synthetic_sheets
+from bench import results_scale
+from bench.common import Metric, serve
+from bench.results_scale import ResultsPlan, names, sheet_rows, synthetic_sheets
 from bench.workload import rubric_config, toml_text
 from bot.config import load_settings
 from bot.config_sync import sync_config
@@ -49,6 +52,20 @@ from storage.people import person_by_name, venue_by_key
 
 SECRET = "bench-desk-secret"
 BOARD = [f"学校{i:02d}" for i in range(20)]
+
+
+@dataclass(frozen=True)
+class DeskPlan:
+    """The big venue's size; the board's viewers and how long they watch; page repetitions."""
+
+    sheets: ResultsPlan
+    viewers: int
+    seconds: float
+    page_runs: int
+
+
+FULL = DeskPlan(results_scale.FULL, viewers=200, seconds=30, page_runs=5)
+QUICK = DeskPlan(results_scale.QUICK, viewers=20, seconds=6, page_runs=1)
 
 
 def _config(root: Path, plan: ResultsPlan) -> Path:
@@ -165,8 +182,10 @@ def _page(http: httpx.Client, url: str, runs: int) -> dict[str, Any]:
     }
 
 
-def run(plan: ResultsPlan, *, viewers: int, seconds: float, page_runs: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="edubot-bench-desk-") as tmp:
+def run(desk: DeskPlan, work: Path | None = None) -> dict[str, Any]:
+    """Prepare the database in a temporary folder (under ``work``), serve it, measure."""
+    plan, viewers, seconds, page_runs = desk.sheets, desk.viewers, desk.seconds, desk.page_runs
+    with tempfile.TemporaryDirectory(prefix="edubot-bench-desk-", dir=work) as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         links = _prepare(_config(root, plan), plan)
@@ -205,14 +224,37 @@ def run(plan: ResultsPlan, *, viewers: int, seconds: float, page_runs: int) -> d
     }
 
 
+def run_desk(plan: DeskPlan, work: Path) -> tuple[list[Metric], dict[str, Any]]:
+    """``bench/run.py --only desk``: the venue pages and the board as metrics (no targets:
+    README §Benchmarks sets none for the desk), the whole report as details."""
+    details = run(plan, work)
+    size, board = details["venue"], details["board"]
+    metrics = [
+        Metric("desk_venue_page", f"Desk venue page {size}", "s", details["venue_page"]["runs_s"]),
+        Metric(
+            "desk_venue_page_all",
+            f"Desk venue page {size}, all listed",
+            "s",
+            details["venue_page_all"]["runs_s"],
+        ),
+        Metric(
+            "desk_board_rate",
+            f"Desk board, {board['viewers']} viewers every 2 s: answered",
+            "req/s",
+            [board["per_s"]],
+            higher_is_better=True,
+        ),
+        Metric("desk_board_p95", "Desk board latency p95", "ms", [board["latency_p95_ms"]]),
+        Metric("desk_board_cpu", "Desk board: server CPU", "%", [100 * board["server_cpu_share"]]),
+    ]
+    return metrics, details
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="200 contestants, 20 viewers, 6 s")
     args = parser.parse_args(argv)
-    if args.quick:
-        report = run(QUICK, viewers=20, seconds=6, page_runs=1)
-    else:
-        report = run(FULL, viewers=200, seconds=30, page_runs=5)
+    report = run(QUICK if args.quick else FULL)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 

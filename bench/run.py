@@ -1,4 +1,4 @@
-"""Run every edubot benchmark: ``python bench/run.py [--quick] [--only intake,...,connections]``.
+"""Run every edubot benchmark: ``python bench/run.py [--quick] [--only intake,...,desk]``.
 
 Writes ``bench/results.json`` (machine, date, each metric's median, its individual runs,
 target and pass/fail, plus per-run details) and prints the markdown table that README
@@ -22,17 +22,21 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import connections, intake, results_scale, scheduler_scale
+from bench import connections, desk, intake, results_scale, scheduler_scale
 from bench.common import Metric, machine_info
 
-SECTIONS = ("intake", "scheduler", "results", "connections")
+SECTIONS = ("intake", "scheduler", "results", "connections", "desk")
 HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one run each")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections, of: {', '.join(SECTIONS)} (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-postgres", action="store_true", help="intake on SQLite only")
     parser.add_argument("--runs", type=int, help="intake repetitions (default: 3, quick: 1)")
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if "connections" in wanted:
             plan_c = connections.QUICK if args.quick else connections.FULL
             _section(report, "connections", *connections.run_connections(plan_c, work))
+        if "desk" in wanted:
+            plan_d = desk.QUICK if args.quick else desk.FULL
+            _section(report, "desk", *desk.run_desk(plan_d, work))
     report["machine"]["loadavg_at_end"] = list(__import__("os").getloadavg())
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     table = markdown(report)

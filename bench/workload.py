@@ -50,7 +50,6 @@ class Shape:
         return self.judges * self.contestants_per_venue
 
 
-
 def wecom_section(api_base: str = "http://127.0.0.1:9") -> dict[str, str]:
     """The benchmarks' ``[wecom]`` app: the keys the load generator signs and encrypts with;
     by default an API base nothing answers on (the benchmark sends nothing there)."""
@@ -62,6 +61,7 @@ def wecom_section(api_base: str = "http://127.0.0.1:9") -> dict[str, str]:
         "encoding_aes_key": AES_KEY,
         "api_base": api_base,
     }
+
 
 def contestant_name(index: int) -> str:
     """0 → 东东中学, 1 → 东南中学 …: unique for index < len(_SYLLABLES) ** 2."""

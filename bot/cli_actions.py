@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.config import Settings, load_settings, settings_from_mapping
+from bot.config import Settings, desk_address_warning, load_settings, settings_from_mapping
 
 log = logging.getLogger("edubot")
 
@@ -29,13 +29,17 @@ def serve(args: argparse.Namespace) -> int:
     from bot.workers import run  # noqa: PLC0415
 
     settings = _settings(args)
-    warning = holiday_warning(settings, datetime.now(settings.tz))
-    if warning:
-        log.warning("%s", warning)
+    host = args.host or settings.server.host
+    for warning in (
+        holiday_warning(settings, datetime.now(settings.tz)),
+        desk_address_warning(settings.server, settings.desk, host),
+    ):
+        if warning:
+            log.warning("%s", warning)
     run(
         settings,
         config=args.config,
-        host=args.host or settings.server.host,
+        host=host,
         port=args.port if args.port is not None else settings.server.port,
         workers=args.workers or settings.server.workers,
         scheduler=not args.no_scheduler,

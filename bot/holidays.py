@@ -64,9 +64,15 @@ def holiday_warning(settings: Settings, now: datetime) -> str:
         f"配置文件也没有写），“仅工作日”的提醒（{titles}）在这些年份只按周一至周五计算，"
         f"元旦、春节等假日会被当作工作日。请在配置文件的 [calendar] 中写入 {first} 年的放假安排，"
         f'例如 holidays = ["{first}-01-01"]、workdays = ["{first}-02-20"]（调休上班日），'
-        "然后重启服务；用 edubot calendar "
-        f"{first} 核对。"
+        f"用 edubot check-config 检查、edubot calendar {first} 核对；{_taking_effect(settings)}"
     )
+
+
+def _taking_effect(settings: Settings) -> str:
+    """How a saved ``[calendar]`` reaches the running service (``bot.reloading``): no restart."""
+    if settings.server.config_poll_seconds > 0:
+        return "保存后运行中的服务会自动载入，无需重启。"
+    return "保存后运行 edubot reload，运行中的服务即载入，无需重启。"
 
 
 def describe_year(calendar: WorkCalendar, year: int) -> str:

@@ -32,9 +32,7 @@ class DatabaseHealth:
     problem: str = ""
 
 
-def check_database(
-    engine: Engine, factory: sessionmaker[Session], now: datetime
-) -> DatabaseHealth:
+def check_database(engine: Engine, factory: sessionmaker[Session], now: datetime) -> DatabaseHealth:
     """Read the outbox backlog, then commit a one-row write; never raises."""
     due = (OutboxRow.status.in_(("pending", "sending")), OutboxRow.due_at <= now)
     query = select(func.count(), func.min(OutboxRow.due_at)).where(*due)

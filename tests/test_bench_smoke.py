@@ -2,12 +2,14 @@
 
 Slow (it starts ``edubot serve``, a load process and the emulator several times), so it is
 marked ``slow`` and left out of the default run: ``pytest -m slow tests/test_bench_smoke.py``.
+Only the check that ``--help`` names every section runs by default.
 Timings are never asserted here; ``bench/run.py`` reports them against the targets.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_help_names_every_section_including_the_desk() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},  # one line, whatever the terminal
+    )
+    assert done.returncode == 0, done.stderr
+    assert "intake, scheduler, results, connections, desk" in done.stdout
 
 
 @pytest.mark.slow
@@ -34,7 +50,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     assert report["mode"] == "quick"
     assert report["machine"]["cpus"] >= 1
     sections = report["sections"]
-    assert {"intake_sqlite", "scheduler", "results", "connections"} <= set(sections)
+    assert {"intake_sqlite", "scheduler", "results", "connections", "desk"} <= set(sections)
     for name, section in sections.items():
         if section["details"].get("skipped"):
             continue

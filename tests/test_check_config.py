@@ -3,16 +3,20 @@ that name the key (exit code 2)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import uvicorn
 
 from bot.cli import main
 from bot.config import load_settings
 from bot.planning.overview import describe
+from tests.support.campaign import campaign
+from tests.support.toml import toml_text
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -359,6 +363,64 @@ def test_suspicious_but_legal_configs_are_warned_about(
     assert '申毅 是 ruiquan 的评委，但 [[people]] 中的 roles 没有 "judge"' in out
     assert "venues[1].group：会场群 yuhong 没有 chat_id" in out
     assert "ruiquan 没有 chat_id" not in out
+
+
+DESK_WARNING = "desk.url：edubot serve 监听"
+DESK_FIX = '请在 [desk] 中写上大家能打开的地址，例如 url = "http://10.1.2.3:8080"'
+
+
+def _desk_config(tmp_path: Path, server: dict[str, object], desk: dict[str, object]) -> Path:
+    data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
+    data["server"] = {"link_secret": "s3cret", "port": 8080, **server}
+    data["desk"] = desk
+    path = tmp_path / "edubot.toml"
+    path.write_text(toml_text(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("server", "desk", "warned"),
+    [
+        pytest.param({"host": "0.0.0.0"}, {}, True, id="every-ipv4-interface"),
+        pytest.param({"host": "::"}, {}, True, id="every-ipv6-interface"),
+        pytest.param({"host": "0.0.0.0"}, {"url": "http://10.1.2.3:8080"}, False, id="desk-url"),
+        pytest.param(
+            {"host": "0.0.0.0", "public_url": "https://bot.example.edu.cn"},
+            {},
+            False,
+            id="public-url",
+        ),
+        pytest.param({"host": "127.0.0.1"}, {}, False, id="loopback-only"),
+        pytest.param({"host": "0.0.0.0", "link_secret": ""}, {}, False, id="desk-off"),
+    ],
+)
+def test_desk_links_to_loopback_on_a_public_bind_are_warned_about(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    server: dict[str, object],
+    desk: dict[str, object],
+    warned: bool,
+) -> None:
+    code, out, _ = run(capsys, str(_desk_config(tmp_path, server, desk)))
+    assert code == 0
+    assert (DESK_WARNING in out, DESK_FIX in out) == (warned, warned)
+    if warned:
+        assert "http://127.0.0.1:8080/…，在别的电脑上打不开" in out
+
+
+def test_serve_on_every_interface_logs_which_desk_key_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(app))
+    path = _desk_config(tmp_path, {"host": "127.0.0.1"}, {})  # the command line says 0.0.0.0
+    with caplog.at_level(logging.WARNING, logger="edubot"):
+        argv = ["serve", "--config", str(path), "--no-scheduler", "--host", "0.0.0.0"]
+        assert main(argv) == 0
+    assert ran, "serve did not reach the server"
+    warnings = [r.getMessage() for r in caplog.records if DESK_WARNING in r.getMessage()]
+    assert len(warnings) == 1
+    assert DESK_FIX in warnings[0]
 
 
 @pytest.mark.parametrize(

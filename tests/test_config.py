@@ -110,6 +110,27 @@ def test_base_is_valid() -> None:
     assert settings.rubric("fujian3").total_max == 100
 
 
+LOOKUPS: list[tuple[str, Callable[[Settings], Callable[[str], object]], str]] = [
+    ("group", lambda s: s.group, "[[groups]]"),
+    ("person", lambda s: s.person, "[[people]]"),
+    ("rubric", lambda s: s.rubric, "[[rubrics]]"),
+    ("venue", lambda s: s.venue, "[[venues]]"),
+    ("deadline", lambda s: s.deadline, "[[deadlines]]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "table"), [(f, t) for _, f, t in LOOKUPS], ids=[i for i, *_ in LOOKUPS]
+)
+def test_unknown_key_raises_key_error_naming_it(
+    lookup: Callable[[Settings], Callable[[str], object]], table: str
+) -> None:
+    with pytest.raises(KeyError) as raised:
+        lookup(load(base()))("无此项")
+    assert "无此项" in str(raised.value)
+    assert table in str(raised.value)
+
+
 # --- broken configs ----------------------------------------------------------------------
 
 VENUE_0 = campaign()["venues"][0]

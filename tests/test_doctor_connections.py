@@ -190,9 +190,7 @@ def test_the_proxy_line_names_the_configured_proxies(tmp_path: Path) -> None:
 
 
 def test_a_wecom_group_pushed_over_the_long_connection_needs_no_webhook(tmp_path: Path) -> None:
-    groups = [
-        {**g, "webhook": ""} if g["key"] == "leaders" else g for g in campaign()["groups"]
-    ]
+    groups = [{**g, "webhook": ""} if g["key"] == "leaders" else g for g in campaign()["groups"]]
     websocket = {"robot_mode": "websocket", "robot_bot_id": BOT, "robot_secret": SECRET}
     by_robot = make_settings(f"sqlite:///{tmp_path / 'a.db'}", tmp_path, groups=groups,
                              wecom=websocket)  # fmt: skip

@@ -37,6 +37,7 @@ from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.records import Recorded
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.outbox import DrainStats, OutboxSender
+from bot.platforms.dingtalk.robot_sender import DingTalkSessionSender
 from bot.platforms.dingtalk.sign import signed_robot_url
 from bot.runtime import attach_background, make_outbox, plan_on_start
 from bot.scheduler import Scheduler
@@ -236,6 +237,33 @@ def test_a_robot_with_a_backlog_does_not_hold_up_the_others(
     stats = outbox_for(services, RecordingSender(log, clock, "one"), "one").drain_all()
     assert stats.sent == LIMIT + 1
     assert "quiet" in {s.dedupe_key for s in log.sent}
+
+
+def test_two_dingtalk_sessions_on_one_host_have_a_budget_each(
+    sqlite_services: Services, clock: FakeClock
+) -> None:
+    # DingTalk limits each robot session; two sessionWebhooks differ only in their query.
+    services = sqlite_services
+    sessions = [f"https://oapi.dingtalk.com/robot/sendBySession?session={s}" for s in "AB"]
+    now = clock.now()
+    with transaction(services.factory) as session:
+        for i in range(LIMIT + 5):
+            for url in sessions:
+                message = OutboundMessage("dingtalk", "session", url, f"回复 {i}")
+                enqueue(session, message, dedupe_key=f"{url[-1]}{i}", due_at=now, now=now)
+    posted: Counter[str] = Counter()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted[request.url.params["session"]] += 1
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        outbox = outbox_for(services, DingTalkSessionSender(http=http), "sessions")
+        try:
+            outbox.drain_all()
+        finally:
+            outbox.close()
+    assert posted == Counter({"A": LIMIT, "B": LIMIT})
 
 
 def test_a_push_left_sending_by_a_crashed_sender_is_sent_after_its_lease(

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -718,12 +719,26 @@ def test_router_rate_keys() -> None:
         (msg(platform="dingtalk", kind="person", target="s1"), "dingtalk-app:ding-robot"),
         (
             msg(platform="dingtalk", kind="session", target=SESSION_URL),
-            "session:oapi.ding.test/robot/sendBySession",
+            f"session:oapi.ding.test/robot/sendBySession:{sha256(b'abc123').hexdigest()[:16]}",
         ),
         (msg(target="nope"), "unroutable:wecom:group:nope"),
         (msg(kind="session", target=SESSION_URL), f"unroutable:wecom:session:{SESSION_URL}"),
     ]
     assert [router.rate_key(m) for m, _ in cases] == [key for _, key in cases]
+
+
+def test_each_dingtalk_session_has_its_own_rate_key_without_the_session_in_it() -> None:
+    def key(url: str) -> str:
+        with httpx.Client() as client:
+            sender = DingTalkSessionSender(http=client)
+            return sender.rate_key(msg(platform="dingtalk", kind="session", target=url))
+
+    base = f"{DING_OAPI}/robot/sendBySession"
+    first, second = key(f"{base}?session=s3cr3t-one"), key(f"{base}?session=s3cr3t-two")
+    assert first != second
+    assert key(f"{base}?session=s3cr3t-one&timestamp=1") == first  # the session, nothing else
+    assert "s3cr3t" not in first + second  # rate keys are logged
+    assert first.startswith("session:oapi.ding.test/robot/sendBySession:")
 
 
 def test_rate_key_fits_the_outbox_column() -> None:

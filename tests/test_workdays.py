@@ -182,6 +182,17 @@ def test_warning_names_the_year_the_deadline_and_the_fix() -> None:
     assert "[calendar]" in warning
     assert "2027-01-01" in warning
     assert "chinesecalendar 只到 2026 年" in warning
+    assert "edubot check-config" in warning
+    assert "edubot calendar 2027" in warning
+
+
+def test_warning_says_a_saved_calendar_is_reloaded_without_a_restart() -> None:
+    polled = holiday_warning(seed(deadline("2027-01-04 17:00", ["3d"])), at("2026-12-02 09:00"))
+    assert polled.endswith("保存后运行中的服务会自动载入，无需重启。")
+    assert "重启服务" not in polled
+    unpolled = seed(deadline("2027-01-04 17:00", ["3d"]), server={"config_poll_seconds": 0})
+    manual = holiday_warning(unpolled, at("2026-12-02 09:00"))
+    assert manual.endswith("保存后运行 edubot reload，运行中的服务即载入，无需重启。")
 
 
 def test_no_warning_once_the_year_is_configured_or_the_reminders_passed() -> None:

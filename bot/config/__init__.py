@@ -33,6 +33,7 @@ from bot.config.campaign import (
     UnitConfig,
     VenueConfig,
 )
+from bot.config.desk import WILDCARD_HOSTS, desk_address_warning
 from bot.config.loading import load_settings, settings_from_mapping
 from bot.config.service import (
     CalendarSettings,
@@ -46,6 +47,7 @@ from bot.config.settings import Settings
 from bot.errors import ConfigError
 
 __all__ = [
+    "WILDCARD_HOSTS",
     "CalendarSettings",
     "CampaignConfig",
     "ConfigError",
@@ -65,6 +67,7 @@ __all__ = [
     "UnitConfig",
     "VenueConfig",
     "WeComSettings",
+    "desk_address_warning",
     "load_settings",
     "settings_from_mapping",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.config.desk import desk_address_warning
 from bot.config.loading import load_settings
 from bot.config.settings import Settings
 from bot.errors import ConfigError
@@ -165,4 +166,5 @@ def warnings(settings: Settings) -> list[str]:
                     f"venues[{i}].judges[{j}]：{judge} 是 {venue.key} 的评委，但 [[people]] 中"
                     '的 roles 没有 "judge"。请在其 roles 中加上 "judge"。'
                 )
-    return found
+    desk = desk_address_warning(settings.server, settings.desk, settings.server.host)
+    return [*found, desk] if desk else found

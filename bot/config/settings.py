@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.config.base import FrozenModel
@@ -27,6 +28,8 @@ from bot.config.service import (
     WeComSettings,
 )
 from handlers.workdays import WorkCalendar
+
+_E = TypeVar("_E", bound=FrozenModel)
 
 
 class Settings(FrozenModel):
@@ -67,22 +70,31 @@ class Settings(FrozenModel):
 
     def group(self, key: str) -> GroupConfig:
         """The ``[[groups]]`` entry with this key: meant for keys the file itself names, which
-        ``check_references`` has checked; any other key raises ``StopIteration``."""
-        return next(g for g in self.groups if g.key == key)
+        ``check_references`` has checked; any other key raises ``KeyError`` naming it."""
+        return _entry(self.groups, key, "groups")
 
     def person(self, name: str) -> PersonConfig:
         """The ``[[people]]`` entry with this name (spaces removed, as loaded); an unknown
-        name raises ``StopIteration``."""
-        return next(p for p in self.people if p.name == name)
+        name raises ``KeyError``."""
+        return _entry(self.people, name, "people", field="name")
 
     def rubric(self, key: str) -> RubricConfig:
-        """The ``[[rubrics]]`` entry with this key; an unknown key raises ``StopIteration``."""
-        return next(r for r in self.rubrics if r.key == key)
+        """The ``[[rubrics]]`` entry with this key; an unknown key raises ``KeyError``."""
+        return _entry(self.rubrics, key, "rubrics")
 
     def venue(self, key: str) -> VenueConfig:
-        """The ``[[venues]]`` entry with this key; an unknown key raises ``StopIteration``."""
-        return next(v for v in self.venues if v.key == key)
+        """The ``[[venues]]`` entry with this key; an unknown key raises ``KeyError``."""
+        return _entry(self.venues, key, "venues")
 
     def deadline(self, key: str) -> DeadlineConfig:
-        """The ``[[deadlines]]`` entry with this key; an unknown key raises ``StopIteration``."""
-        return next(d for d in self.deadlines if d.key == key)
+        """The ``[[deadlines]]`` entry with this key; an unknown key raises ``KeyError``."""
+        return _entry(self.deadlines, key, "deadlines")
+
+
+def _entry(entries: tuple[_E, ...], key: str, table: str, field: str = "key") -> _E:
+    """The entry whose ``field`` is ``key``. A ``KeyError`` (not the bare ``StopIteration`` of
+    ``next``, which a generator turns into ``RuntimeError``) names the table and the key."""
+    for entry in entries:
+        if getattr(entry, field) == key:
+            return entry
+    raise KeyError(f"[[{table}]] has no entry {field} = {key!r}")

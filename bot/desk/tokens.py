@@ -18,7 +18,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer, URLSafeTimedSerializer
 
-from bot.config import Settings
+from bot.config import WILDCARD_HOSTS, Settings
 
 COOKIE = "edubot_desk"
 
@@ -55,7 +55,7 @@ class DeskTokens:
         base = settings.desk.url or settings.server.public_url
         if not base:
             host = settings.server.host
-            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            host = "127.0.0.1" if host in WILDCARD_HOSTS else host
             base = f"http://{host}:{settings.server.port}"
         return cls(
             settings.server.link_secret,

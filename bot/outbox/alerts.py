@@ -35,7 +35,10 @@ def alert_organizers(
 def tell_organizer_groups(
     session: Session, text: str, *, dedupe_key: str, now: datetime, skip: str = ""
 ) -> None:
-    """An alert to every organizers' group but ``skip``, once per ``dedupe_key``."""
+    """An alert to every organizers' group but ``skip``, once per ``dedupe_key`` and group.
+
+    Each group's push has its own key: with one shared key only the first group's was added.
+    The group goes first so that cutting a long key to the column's 191 characters keeps it."""
     for group in organizer_groups(session):
         if group.key == skip:
             continue
@@ -48,7 +51,7 @@ def tell_organizer_groups(
                 text=text,
                 title="edubot 告警",
             ),
-            dedupe_key=dedupe_key[:191],
+            dedupe_key=f"to:{group.key}:{dedupe_key}"[:191],
             due_at=now,
             now=now,
             reason="alert",
