@@ -61,3 +61,24 @@ def test_a_failing_organizer_group_is_not_told_about_itself(
 ) -> None:
     _alert(two_organizer_groups, "office")
     assert _alerted(two_organizer_groups) == Counter({"board": 1})
+
+
+def test_an_alert_about_a_session_reply_does_not_show_its_url(
+    two_organizer_groups: Services,
+) -> None:
+    url = "https://oapi.dingtalk.com/robot/sendBySession?session=s3cr3t"
+    failed = OutboundMessage(platform="dingtalk", target_kind="session", target=url, text="x")
+    with transaction(two_organizer_groups.factory) as session:
+        alert_organizers(
+            session,
+            failed,
+            "session:oapi.dingtalk.com/robot/sendBySession:0123456789abcdef",
+            PermanentDelivery("dingtalk session: errcode 300001", code=300001),
+            two_organizer_groups.clock.now(),
+        )
+    with transaction(two_organizer_groups.factory) as session:
+        rows = session.scalars(select(OutboxRow).where(OutboxRow.reason == "alert")).all()
+        texts = [str(row.payload) for row in rows]
+    assert len(texts) == 2
+    assert all("s3cr3t" not in t and "sendBySession" not in t for t in texts)
+    assert all("群里的一条回复" in t for t in texts)

@@ -706,25 +706,35 @@ def test_messages_split_to_max_text_bytes_are_accepted(
 # ------------------------------------------------------------------------ router
 
 
+def _digest(secret: str) -> str:
+    return sha256(secret.encode()).hexdigest()[:16]
+
+
 def test_router_rate_keys() -> None:
     with httpx.Client(transport=httpx.MockTransport(FakeHttp().handler)) as client:
         router = build_router(settings(), http=client, clock=FakeClock(START))
     cases = [
-        (msg(target="wx"), "wecom-webhook:KEY-1"),
-        (msg(target="wx-bare"), "wecom-webhook:KEY-2"),
-        (msg(platform="dingtalk", target="dd"), "dingtalk-robot:TOKEN-1"),
-        (msg(platform="dingtalk", target="dd-bare"), "dingtalk-robot:TOKEN-2"),
+        (msg(target="wx"), f"wecom-webhook:{_digest('KEY-1')}"),
+        (msg(target="wx-bare"), f"wecom-webhook:{_digest('KEY-2')}"),
+        (msg(platform="dingtalk", target="dd"), f"dingtalk-robot:{_digest('TOKEN-1')}"),
+        (msg(platform="dingtalk", target="dd-bare"), f"dingtalk-robot:{_digest('TOKEN-2')}"),
         (msg(platform="dingtalk", target="dd-app"), "dingtalk-app:ding-robot"),
         (msg(kind="person", target="zhangsan"), "wecom-app:zhangsan"),
         (msg(platform="dingtalk", kind="person", target="s1"), "dingtalk-app:ding-robot"),
         (
             msg(platform="dingtalk", kind="session", target=SESSION_URL),
-            f"session:oapi.ding.test/robot/sendBySession:{sha256(b'abc123').hexdigest()[:16]}",
+            f"session:oapi.ding.test/robot/sendBySession:{_digest('abc123')}",
         ),
         (msg(target="nope"), "unroutable:wecom:group:nope"),
-        (msg(kind="session", target=SESSION_URL), f"unroutable:wecom:session:{SESSION_URL}"),
+        (
+            msg(kind="session", target=SESSION_URL),
+            f"unroutable:wecom:session:{_digest(SESSION_URL)}",
+        ),
     ]
     assert [router.rate_key(m) for m, _ in cases] == [key for _, key in cases]
+    # Rate keys are stored and logged: no robot key, token or session in them.
+    for key in (router.rate_key(m) for m, _ in cases):
+        assert not any(secret in key for secret in ("abc123", "TOKEN", "KEY-")), key
 
 
 def test_each_dingtalk_session_has_its_own_rate_key_without_the_session_in_it() -> None:

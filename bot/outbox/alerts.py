@@ -24,12 +24,22 @@ def alert_organizers(
     skip = failed.target if failed.target_kind == "group" else ""
     tell_organizer_groups(
         session,
-        f"【edubot 告警】推送失败且不会重试：{failed.target}"
+        f"【edubot 告警】推送失败且不会重试：{_recipient(failed)}"
         f"（{exc.code or '错误'}：{exc}）。请检查该群机器人的配置。",
         dedupe_key=f"alert:{rate_key}:{exc.code}",
         now=now,
         skip=skip,
     )
+
+
+def _recipient(failed: OutboundMessage) -> str:
+    """Who the push was for, as the organizers know them. Never a session's URL: it lets
+    whoever reads it post to that group (until it expires)."""
+    if failed.target_kind == "session":
+        return "群里的一条回复（会话地址不显示）"
+    if failed.target_kind == "group":
+        return f"群 {failed.target}"
+    return f"{failed.target} 的私聊"
 
 
 def tell_organizer_groups(

@@ -32,7 +32,7 @@ from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, DingTalkSes
 from bot.platforms.wecom.app_sender import WeComAppSender
 from bot.platforms.wecom.robot_push import ANSWER_TIMEOUT_S, RobotChannel, robot_push_sender
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
-from bot.senders.base import Sender, bounded_rate_key
+from bot.senders.base import Sender, bounded_rate_key, secret_rate_key
 from handlers.messages import OutboundMessage
 
 
@@ -103,9 +103,10 @@ class SenderRouter:
         try:
             sender = self.route(message)
         except PermanentDelivery:
-            return bounded_rate_key(
-                "unroutable", f"{message.platform}:{message.target_kind}:{message.target}"
-            )
+            where = f"unroutable:{message.platform}:{message.target_kind}"
+            if message.target_kind == "session":  # a session URL lets its holder post
+                return secret_rate_key(where, message.target)
+            return bounded_rate_key(where, message.target)
         return sender.rate_key(message)
 
     def _group(self, message: OutboundMessage) -> Sender:

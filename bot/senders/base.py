@@ -137,6 +137,12 @@ def bounded_rate_key(prefix: str, ident: str) -> str:
     return f"{prefix}:sha256:{hashlib.sha256(ident.encode('utf-8')).hexdigest()}"
 
 
+def secret_rate_key(prefix: str, secret: str) -> str:
+    """``prefix:`` and a digest of ``secret`` (a group robot's key or access_token, a
+    session): rate keys are stored and logged, and the secret is all it takes to post."""
+    return f"{prefix}:{hashlib.sha256(secret.encode('utf-8')).hexdigest()[:16]}"
+
+
 def unique(values: Iterable[str]) -> list[str]:
     """The non-empty ``values`` in first-seen order, each once (mention lists)."""
     return list(dict.fromkeys(v for v in values if v))

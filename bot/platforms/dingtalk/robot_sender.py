@@ -7,7 +7,6 @@ afresh for every request (a signature is only valid for an hour); the body carri
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -26,6 +25,7 @@ from bot.senders.base import (
     errcode_of,
     json_object,
     post_json,
+    secret_rate_key,
 )
 from bot.senders.limits import LIMITS
 from handlers.messages import OutboundMessage
@@ -67,8 +67,8 @@ class DingTalkRobotSender:
         self._secret = secret.strip()
 
     def rate_key(self, message: OutboundMessage) -> str:
-        """One rate limit per custom robot (its access_token)."""
-        return bounded_rate_key("dingtalk-robot", self._token)
+        """One rate limit per custom robot (its access_token, hashed)."""
+        return secret_rate_key("dingtalk-robot", self._token)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
         """Post once to the freshly signed robot URL, or raise a delivery error."""
@@ -95,8 +95,7 @@ class DingTalkSessionSender:
         and the session is what lets anybody holding the URL post to the group."""
         parts = urlsplit(message.target)
         session = parse_qs(parts.query).get("session", [parts.query])[0]
-        digest = hashlib.sha256(session.encode("utf-8")).hexdigest()[:16]
-        return bounded_rate_key("session", f"{parts.netloc}{parts.path}:{digest}")
+        return bounded_rate_key("session", secret_rate_key(f"{parts.netloc}{parts.path}", session))
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
         """Post once to ``message.target``, or raise a delivery error."""

@@ -12,7 +12,6 @@ import httpx
 from bot.errors import PermanentDelivery, RetryableDelivery
 from bot.platforms.wecom.render import wecom_markdown_content, wecom_webhook_body
 from bot.senders.base import (
-    bounded_rate_key,
     check_errcode,
     check_not_empty,
     check_size,
@@ -21,6 +20,7 @@ from bot.senders.base import (
     errcode_of,
     json_object,
     post_json,
+    secret_rate_key,
 )
 from bot.senders.limits import LIMITS
 from handlers.messages import OutboundMessage
@@ -53,7 +53,7 @@ class WeComWebhookSender:
 
     def rate_key(self, message: OutboundMessage) -> str:
         """One rate limit per group robot (its key)."""
-        return bounded_rate_key("wecom-webhook", self._key)
+        return secret_rate_key("wecom-webhook", self._key)
 
     def send(self, message: OutboundMessage, *, dedupe_key: str) -> None:
         """Post once (a file is uploaded first), or raise a delivery error."""
