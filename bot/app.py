@@ -35,7 +35,6 @@ from bot.config import Settings
 from bot.config.recurring import campaign_phases
 from bot.config.scopes import oversight
 from bot.config_sync import sync_config
-from bot.desk.ranking_image import table_png
 from bot.desk.tokens import DeskTokens
 from bot.desk.web import desk_routes
 from bot.dispatcher import Dispatcher
@@ -201,7 +200,7 @@ def build_services(
         phases=campaign_phases(settings),
         scopes=oversight(settings),
         desk=DeskTokens.of(settings),
-        picture=table_png,
+        pictures=True,
     )
     if migrate:
         with startup_lock(engine):  # instances starting together take turns to migrate

@@ -25,7 +25,7 @@ from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
 from handlers.catalog import Catalog, CatalogCache
 from handlers.commands import Submit, Unknown
-from handlers.context import Context, DeskLinks, RankingPicture
+from handlers.context import Context, DeskLinks
 from handlers.errors import BotError
 from handlers.files import FileIntake
 from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
@@ -79,7 +79,7 @@ class Dispatcher:
         phases: tuple[Phase, ...] = (),
         scopes: Mapping[str, frozenset[str]] | None = None,
         desk: DeskLinks | None = None,
-        picture: RankingPicture | None = None,
+        pictures: bool = False,
     ) -> None:
         """``files``: how each channel's attachments are fetched. A channel without one
         refuses files (the registry's 提交 handler and ``handle_attachment``)."""
@@ -91,7 +91,7 @@ class Dispatcher:
         self._phases = phases
         self._scopes = dict(scopes or {})
         self._desk = desk
-        self._picture = picture
+        self._pictures = pictures
         self._catalog = CatalogCache()
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
@@ -165,7 +165,7 @@ class Dispatcher:
                     phases=self._phases,
                     oversees=self._scopes.get(person.name, frozenset()),
                     desk=self._desk,
-                    picture=self._picture,
+                    pictures=self._pictures,
                 )
                 reply, status = self._run(ctx)
             reply = _fit(reply)

@@ -19,6 +19,7 @@ from bot.connections.lease import DatabaseLease, robot_lease_name, stream_lease_
 from bot.connections.runner import LongConnection
 from bot.connections.runner import Session as LinkSession
 from bot.outbox import OutboxSender
+from bot.planning.pictures import draw_picture
 from bot.planning.refresh import refresh, refreshes
 from bot.planning.role import PlannerRole
 from bot.planning.venue_reminders import plan_venue_reminders
@@ -93,6 +94,7 @@ def _make_outbox(
         instance=instance_name(),
         refresh=partial(refresh, tz=services.settings.tz),
         refreshes=refreshes,
+        prepare=partial(draw_picture, services.factory),
         send_threads=send_threads,
         background=background,
     )

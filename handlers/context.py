@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from handlers.phases import Phase
 from storage.people import Member
 
-if TYPE_CHECKING:
-    from handlers.standings import VenueTable
-
 WEEKDAYS = "一二三四五六日"
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
@@ -46,10 +43,6 @@ class DeskLinks(Protocol):
         ...
 
 
-RankingPicture = Callable[["VenueTable", str], bytes]
-"""``(table, heading) -> PNG``: the ranking as a picture (``bot.desk.ranking_image``)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Context:
     """One inbound message being handled inside one database transaction."""
@@ -72,8 +65,9 @@ class Context:
     and 进度 show them these units."""
     desk: DeskLinks | None = None
     """The web desk's link maker; None when the desk is off (no ``link_secret``)."""
-    picture: RankingPicture | None = None
-    """Draws a venue's ranking for the pushes on 公布; None: text only."""
+    pictures: bool = False
+    """Whether 公布 also queues the ranking as a picture for WeCom groups; the outbox draws
+    it when it sends (``bot.planning.pictures``), never the message's transaction."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

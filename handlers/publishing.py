@@ -16,6 +16,7 @@ from handlers.standings import VenueTable, ranking_text, venue_table
 from handlers.text import paginate
 from handlers.venues import current_contestants, venue_name
 from storage.models import Venue
+from storage.outbox_intent import PICTURE, Intent
 from storage.people import group_by_key
 from storage.scores import count_sheets
 from storage.venue_events import count_venue_events, record_venue_event
@@ -105,22 +106,18 @@ def publish(
     title = f"{heading}{venue.title}·{table.venue}"
     text = ranking_text(table, heading=title)
     suffix = f":r{again}" if again else ""
-    image = _picture(ctx, venue, table, title)
-    return _push_results(ctx, venue, text, kind="publish", suffix=suffix, image=image)
-
-
-def _picture(ctx: Context, venue: Venue, table: VenueTable, title: str) -> str:
-    """The ranking drawn for the pushes, saved under the exports; "" without a painter."""
-    if ctx.picture is None:
-        return ""
-    path = (
-        ctx.data_dir
-        / "exports"
-        / f"{venue.key}-排名-{ctx.now.astimezone(ctx.tz):%Y%m%d-%H%M%S}.png"
+    image = _picture_path(ctx, venue) if ctx.pictures else ""
+    return _push_results(
+        ctx, venue, text, kind="publish", suffix=suffix, image=image, heading=title
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(ctx.picture(table, title))
-    return str(path)
+
+
+def _picture_path(ctx: Context, venue: Venue) -> str:
+    """Where the outbox will draw the ranking picture, under the exports. Nothing is
+    drawn here: a large venue's picture takes long, and this runs inside the message's
+    transaction, which on SQLite every other message waits for."""
+    stamp = ctx.now.astimezone(ctx.tz)
+    return str(ctx.data_dir / "exports" / f"{venue.key}-排名-{stamp:%Y%m%d-%H%M%S}.png")
 
 
 def unpublish(ctx: Context, venue: Venue) -> list[str]:
@@ -153,11 +150,19 @@ def _record(ctx: Context, venue: Venue, action: str) -> None:
 
 
 def _push_results(
-    ctx: Context, venue: Venue, text: str, *, kind: str, suffix: str, image: str = ""
+    ctx: Context,
+    venue: Venue,
+    text: str,
+    *,
+    kind: str,
+    suffix: str,
+    image: str = "",
+    heading: str = "",
 ) -> list[str]:
     """Push ``text`` to ``results_to`` and the venue group, keyed
-    ``{kind}:{venue}:{group}{suffix}``, and ``image`` after it to WeCom groups (whose
-    robot shows pictures); returns the names of the groups."""
+    ``{kind}:{venue}:{group}{suffix}``, and after it to WeCom groups (whose robot shows
+    pictures) the ranking picture to be drawn at ``image`` under ``heading``; returns the
+    names of the groups."""
     sent_to: list[str] = []
     targets = list(dict.fromkeys([*venue.results_to, *([venue.group.key] if venue.group else [])]))
     title = f"{venue_name(venue)}成绩" + ("公布" if kind == "publish" else "撤销公布")
@@ -173,7 +178,7 @@ def _push_results(
                 target_kind="group",
                 target=group.key,
                 text=f"{venue_name(venue)}成绩排名表",
-                title=title,
+                title=heading,  # drawn at the top of the picture
                 image_path=image,
             )
             enqueue(
@@ -183,6 +188,7 @@ def _push_results(
                 due_at=ctx.now,
                 now=ctx.now,
                 reason=f"picture:{venue.key}",
+                intent=Intent(kind=PICTURE, subject=venue.key),
             )
         sent_to.append(group.name or group.key)
     return sent_to

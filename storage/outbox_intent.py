@@ -18,6 +18,9 @@ VENUE = "venue"
 """A venue reminder: ``subject`` the venue's key, ``due`` its planned start."""
 DIGEST = "digest"
 """A digest: ``subject`` the digest's key."""
+PICTURE = "picture"
+"""A published venue's ranking as a picture: ``subject`` the venue's key; the outbox draws
+it at the message's ``image_path`` right before sending it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,15 @@ the robot's ``image`` (base64 + md5), skipped where pictures cannot go."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image
 
@@ -17,9 +20,11 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from bot.desk.ranking_image import FONT, MAX_ROWS, ranking_png
 from bot.desk.views import RankRow
+from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.rules import check_wecom_webhook
 from bot.platforms.router import build_router
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
+from bot.runtime import make_outbox
 from handlers.messages import message_of
 from storage.db import transaction
 from storage.models import OutboxRow
@@ -90,37 +95,85 @@ def test_the_webhook_sends_the_picture_as_base64_with_its_md5(tmp_path: Path) ->
     assert check_wecom_webhook(body) is None  # what the emulator (and WeCom) accept
 
 
-def _publish(tmp_path: Path, clock: FakeClock) -> Services:
-    data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
-    data["server"] = {"data_dir": str(tmp_path / "data")}
-    data["venues"][0]["results_to"] = ["leaders", "yuhong"]  # a WeCom and a DingTalk group
-    services = build_services(settings_from_mapping(data), clock=clock)
-    chat = PrivateChat(services.dispatcher, "pub")
-    for judge in ("shenyi", "liangfei", "zhangweili"):
-        for c in ("瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"):
-            assert "已记录" in chat(judge, f"评分 {c} 18 22 17 20 9")
-    assert "公布" in chat("lixuebin", "公布")
-    return services
+@pytest.fixture
+def published(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Services, EmulatorState]]:
+    """Venue ruiquan scored by its three judges and published; results go to a WeCom and a
+    DingTalk group. The emulator stands for both platforms; nothing is sent yet."""
+    state = EmulatorState(clock)
+    with EmulatorServer(state) as emulator:
+        data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
+        for section in ("wecom", "dingtalk"):
+            data[section]["api_base"] = emulator.base_url
+        data["dingtalk"]["oapi_base"] = emulator.base_url
+        data["server"] = {"data_dir": str(tmp_path / "data")}
+        data["venues"][0]["results_to"] = ["leaders", "yuhong"]
+        settings = settings_from_mapping(data)
+        state.register(settings)
+        services = build_services(settings, clock=clock)
+        chat = PrivateChat(services.dispatcher, "pub")
+        for judge in ("shenyi", "liangfei", "zhangweili"):
+            for c in ("瑞泉中学共同体", "杜桥中学", "尚德中学", "韩马初中共同体", "育红初中共同体"):
+                assert "已记录" in chat(judge, f"评分 {c} 18 22 17 20 9")
+        assert "公布" in chat("lixuebin", "公布")
+        try:
+            yield services, state
+        finally:
+            services.engine.dispose()
+
+
+def _picture_rows(services: Services) -> dict[str, str]:
+    with transaction(services.factory) as session:
+        rows = session.query(OutboxRow).filter(OutboxRow.reason.like("picture:ruiquan")).all()
+        return {r.target: r.payload["image_path"] for r in rows}
 
 
 def test_publishing_pushes_the_picture_to_wecom_groups_only(
-    tmp_path: Path, clock: FakeClock
+    published: tuple[Services, EmulatorState],
 ) -> None:
-    services = _publish(tmp_path, clock)
-    try:
-        with transaction(services.factory) as session:
-            rows = session.query(OutboxRow).filter(OutboxRow.reason.like("p%:ruiquan%")).all()
-            pictures = {
-                r.target: r.payload["image_path"] for r in rows if r.payload.get("image_path")
-            }
-            texts = {r.target for r in rows if not r.payload.get("image_path")}
-        assert texts == {"leaders", "yuhong", "ruiquan"}  # the text as today, everywhere
-        assert set(pictures) == {"leaders", "ruiquan"}  # WeCom groups; yuhong is DingTalk
-        png = Path(pictures["leaders"]).read_bytes()
+    services, state = published
+    with transaction(services.factory) as session:
+        rows = session.query(OutboxRow).filter(OutboxRow.reason.like("publish:ruiquan%")).all()
+        assert {r.target for r in rows} == {"leaders", "yuhong", "ruiquan"}  # the text
+    pictures = _picture_rows(services)
+    assert set(pictures) == {"leaders", "ruiquan"}  # WeCom groups; yuhong is DingTalk
+    # 公布 drew nothing inside its transaction: the outbox draws the picture as it sends.
+    assert not any(Path(p).exists() for p in pictures.values())
+
+    with httpx.Client(timeout=5) as http:
+        make_outbox(services, http).drain_all()
+
+    for key, target in (("leaders", "leaders-key"), ("ruiquan", "ruiquan-key")):
+        [image] = [
+            m
+            for m in state.messages(api="webhook/send", target=target)
+            if m.body["msgtype"] == "image"
+        ]
+        png = base64.b64decode(image.body["image"]["base64"])
+        assert png == Path(pictures[key]).read_bytes()
         assert png.startswith(b"\x89PNG")
         assert Image.open(io.BytesIO(png)).height > 300
-    finally:
-        services.engine.dispose()
+    assert state.messages(api="robot/send", target="yuhong-token")  # text only there
+    with transaction(services.factory) as session:
+        statuses = {
+            r.status for r in session.query(OutboxRow).filter(OutboxRow.reason == "picture:ruiquan")
+        }
+    assert statuses == {"sent"}
+
+
+def test_a_withdrawn_result_sends_no_picture(published: tuple[Services, EmulatorState]) -> None:
+    services, state = published
+    chat = PrivateChat(services.dispatcher, "unpub")
+    assert "撤销" in chat("lixuebin", "撤销公布")
+    with httpx.Client(timeout=5) as http:
+        make_outbox(services, http).drain_all()
+    sent = state.messages(api="webhook/send")
+    assert not [m for m in sent if m.body["msgtype"] == "image"]
+    assert not any(Path(p).exists() for p in _picture_rows(services).values())
+    with transaction(services.factory) as session:
+        statuses = {
+            r.status for r in session.query(OutboxRow).filter(OutboxRow.reason == "picture:ruiquan")
+        }
+    assert statuses == {"dropped"}
 
 
 def test_a_picture_is_skipped_where_the_platform_takes_none(

@@ -41,6 +41,9 @@ this many pushes per robot until their lease runs out."""
 
 
 Refresh = Callable[[Session, Intent, OutboundMessage, datetime], OutboundMessage | None]
+Prepare = Callable[[Intent, OutboundMessage], OutboundMessage]
+"""Work a push needs right before its attempt, outside any transaction (drawing a
+picture); it may raise a delivery error like a sender."""
 
 
 def keep(
@@ -71,6 +74,7 @@ class OutboxSender:
         instance: str,
         refresh: Refresh = keep,
         refreshes: Callable[[Intent], bool] = lambda _intent: True,
+        prepare: Prepare = lambda _intent, message: message,
         rng: random.Random | None = None,
         send_threads: int = 1,
         background: bool = False,
@@ -83,6 +87,7 @@ class OutboxSender:
         self._refresh = refresh
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._refreshes = refreshes
+        self._prepare_send = prepare
         self._threads = max(1, send_threads)
         self._background = background and self._threads > 1
         self._blocked: dict[str, datetime] = {}  # robots this sender saw blocked
@@ -229,6 +234,7 @@ class OutboxSender:
     def _attempt(self, row: Claimed, message: OutboundMessage) -> Failure | None:
         """Send one push; the failure, if any (never raises, runs on any thread)."""
         try:
+            message = self._prepare_send(row.intent, message)
             self._sender.send(message, dedupe_key=row.dedupe_key)
         except (RetryableDelivery, PermanentDelivery) as exc:
             return exc

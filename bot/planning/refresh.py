@@ -7,11 +7,12 @@ from datetime import datetime, tzinfo
 from sqlalchemy.orm import Session
 
 from bot.planning.deadlines import refresh as refresh_deadline_push
+from bot.planning.pictures import refresh_picture
 from bot.planning.venue_reminders import refresh_venue_reminder
 from handlers.messages import OutboundMessage
-from storage.outbox_intent import OVERDUE, REMIND, VENUE, Intent
+from storage.outbox_intent import OVERDUE, PICTURE, REMIND, VENUE, Intent
 
-REFRESHED = (VENUE, REMIND, OVERDUE)
+REFRESHED = (VENUE, REMIND, OVERDUE, PICTURE)
 """The kinds of push re-checked before sending."""
 
 
@@ -29,4 +30,6 @@ def refresh(
         return refresh_venue_reminder(session, intent, message)
     if intent.kind in (REMIND, OVERDUE):
         return refresh_deadline_push(session, intent, message, now, tz=tz)
+    if intent.kind == PICTURE:
+        return refresh_picture(session, intent, message)
     return message
