@@ -255,7 +255,8 @@ def run_module(module: str, args: list[str], *, timeout_s: float, log_path: Path
 
 @contextlib.contextmanager
 def py_spy(pid: int, out: Path | None) -> Iterator[None]:
-    """``py-spy record`` of ``pid`` (collapsed stacks, idle threads too) for the block.
+    """``py-spy record`` of ``pid`` and its children (collapsed stacks, idle threads too)
+    for the block.
 
     Does nothing when ``out`` is None or py-spy is not installed (``pip install py-spy``).
     """
@@ -264,6 +265,7 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
         yield
         return
     argv = [exe, "record", "-p", str(pid), "-o", str(out), "--format", "raw", "--idle"]
+    argv.append("--subprocesses")  # serve --workers: the supervisor only waits
     with out.with_suffix(".log").open("wb") as log:
         spy = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
