@@ -34,7 +34,7 @@ from storage.setup_models import APPROVED, REFUSED, Binding
 log = logging.getLogger("edubot.binding")
 
 _FAILED = "抱歉，处理您的绑定申请时出错了，工作人员已收到记录。请稍后再试。"
-_HOW = "发送“绑定 单位 姓名”（如 绑定 尚德中学 张伟）或“绑定 手机号”"
+_HOW = "发送“绑定 单位 姓名”（单位和姓名与活动名单上的一致）或“绑定 手机号”"
 ORGANIZERS = ("organizer", "admin")
 
 
@@ -162,7 +162,9 @@ def bind_group(
 ) -> Reply:
     """Record this chat's id for the ``[[groups]]`` entry ``command`` names."""
     if message.chat_type != "group" or not message.chat_id:
-        raise BotError("请在要绑定的群里@机器人发送“绑定群 群名”（如 绑定群 瑞泉中学会场）。")
+        raise BotError(
+            f"请在要绑定的群里@机器人发送“绑定群 群名”（如 绑定群 {_example_group(session)}）。"
+        )
     here = session.scalar(
         select(Group).where(Group.chat_id == message.chat_id, Group.active.is_(True))
     )

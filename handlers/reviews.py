@@ -20,6 +20,7 @@ from handlers.messages import OutboundMessage, Reply, platform_named
 from handlers.period_duties import current_period, named_period, opened
 from handlers.periods import split_period
 from handlers.pushes import enqueue, push_to_person
+from handlers.refusals import ask_organizer
 from handlers.review_texts import submitted_list
 from handlers.scopes import in_scope
 from handlers.scoring import handle_confirm
@@ -39,12 +40,31 @@ from storage.submissions import current_deadlines, find_deadline, submissions_fo
 
 OVERSEERS = ("leader", "organizer", "admin")
 _VERB = {RETURNED: "退回", ACCEPTED: "通过", EXEMPTED: "免交", EXTENDED: "延期"}
-_EXAMPLE = {
-    RETURNED: "退回 尚德中学 书面报告 请补充整改时间表",
-    ACCEPTED: "通过 尚德中学 书面报告",
-    EXEMPTED: "免交 尚德中学 书面报告",
-    EXTENDED: "延期 尚德中学 书面报告 3月12日",
-}
+
+
+def _usage(ctx: Context, word: str, deadline: Deadline | None = None, owner: str = "") -> str:
+    """An example of ``word`` (已交, 催交, 退回, 通过, 免交, 延期) in this campaign's own
+    words: the deadline and entry given, else the first deadline running now and its first
+    entry; placeholders only when there is no deadline at all."""
+    if deadline is None:
+        running = current_deadlines(ctx.session, ctx.now)
+        deadline = running[0] if running else None
+    title = deadline.title.split()[0] if deadline is not None else "材料名"
+    if word in ("已交", "催交"):
+        return f"{word} {title}"
+    if not owner:
+        entries = sorted(deadline.submitters, key=lambda e: e.position) if deadline else []
+        owner = entries[0].name.split()[0] if entries else "单位"
+    tail = {"退回": " 请补充缺少的部分", "延期": f" {_week_later(ctx, deadline)}"}.get(word, "")
+    return f"{word} {owner} {title}{tail}"
+
+
+def _week_later(ctx: Context, deadline: Deadline | None) -> str:
+    """A day a week after ``deadline`` is due, as 延期 reads it (``3月12日``)."""
+    if deadline is None:
+        return "3月12日"
+    day = (deadline.due_at + timedelta(days=7)).astimezone(ctx.tz)
+    return f"{day.month}月{day.day}日"
 
 
 def _oversee(ctx: Context, word: str) -> None:
@@ -61,7 +81,8 @@ def _deadline(ctx: Context, material: str, usage: str, owner: str = "") -> Deadl
     if match.deadline is None:
         shown = match.candidates or tuple(current_deadlines(ctx.session, ctx.now))
         names = "、".join(dict.fromkeys(d.title for d in shown))
-        raise BotError(f"没有找到唯一的材料“{text}”。" + (f"可选：{names}" if names else ""))
+        choices = f"可选：{names}。" if names else ""
+        raise BotError(f"没有找到唯一的材料“{text}”。{choices}请重新发送，例如：{usage}")
     if not match.periods:
         return match.deadline
     if period:
@@ -89,7 +110,9 @@ def _entry(deadline: Deadline, typed: str, usage: str) -> DeadlineSubmitter:
                 f"“{typed}”能对上多个单位：{'、'.join(e.name for e in hits)}。请写全称。"
             )
     names = "、".join(e.name for e in entries)
-    raise BotError(f"“{named(deadline)}”的提交名单中没有“{typed}”。名单：{names}")
+    raise BotError(
+        f"“{named(deadline)}”的提交名单中没有“{typed}”。名单：{names}。请写名单中的单位名重新发送。"
+    )
 
 
 def _latest(ctx: Context, deadline: Deadline, owner: str) -> Submission | None:
@@ -111,7 +134,7 @@ def handle_submitted(ctx: Context, command: Submitted) -> Reply:
     everything = ctx.person.has_role(*OVERSEERS)
     if not ctx.oversees:
         _oversee(ctx, "已交")
-    deadline = _deadline(ctx, command.material, "已交 书面报告")
+    deadline = _deadline(ctx, command.material, _usage(ctx, "已交"))
     subs = submissions_for(ctx.session, deadline.id)
     states = deadline_states(ctx.session, deadline)
     if not everything:
@@ -125,7 +148,8 @@ def handle_submitted(ctx: Context, command: Submitted) -> Reply:
 
 def handle_review(ctx: Context, command: Review) -> Reply:
     """退回 / 通过 / 免交 / 延期 one entry of a deadline."""
-    verb, usage = _VERB[command.action], _EXAMPLE[command.action]
+    verb = _VERB[command.action]
+    usage = _usage(ctx, verb)
     _oversee(ctx, verb)
     if not command.owner or not command.material:
         raise BotError(f"请写明单位和材料，例如：{usage}")
@@ -140,7 +164,7 @@ def handle_review(ctx: Context, command: Review) -> Reply:
     if command.action == EXEMPTED:
         _audit(ctx, deadline, entry.name, EXEMPTED)
         return Reply(f"已将{entry.name}的“{named(deadline)}”设为免交：不再提醒，也不计入未交。")
-    until = _until(command.note, deadline, ctx)
+    until = _until(command.note, deadline, ctx, entry.name)
     _audit(ctx, deadline, entry.name, EXTENDED, note=command.note, until=until)
     return Reply(
         f"已将{entry.name}的“{named(deadline)}”截止时间延至 {ctx.local(until)}："
@@ -154,9 +178,12 @@ def _review_submission(
     sub = _latest(ctx, deadline, entry.name)
     verb = _VERB[command.action]
     if sub is None:
-        raise BotError(f"{entry.name}还没有提交“{named(deadline)}”，无可{verb}。")
+        raise BotError(
+            f"{entry.name}还没有提交“{named(deadline)}”，无可{verb}。"
+            f"发送“已交 {deadline.title.split()[0]}”可查看谁已提交。"
+        )
     if command.action == RETURNED and not command.note:
-        raise BotError(f"请写明退回原因，例如：{_EXAMPLE[RETURNED]}")
+        raise BotError(f"请写明退回原因，例如：{_usage(ctx, verb, deadline, entry.name)}")
     sub.review = command.action
     sub.review_note = command.note
     _audit(ctx, deadline, entry.name, command.action, note=command.note, submission=sub)
@@ -187,13 +214,14 @@ _DATE = re.compile(
 )
 
 
-def _until(text: str, deadline: Deadline, ctx: Context) -> datetime:
+def _until(text: str, deadline: Deadline, ctx: Context, owner: str) -> datetime:
     """延期's date (``3月12日``, ``2026-03-12``, ``3月12日 17:00``) at the deadline's time of
     day unless a time is given; it must be later than the deadline's own due time. Without
     a year it is the deadline's year, or the next one for a date half a year before it."""
+    example = _usage(ctx, "延期", deadline, owner)
     match = _DATE.match(text.strip())
     if match is None:
-        raise BotError(f"请写明延期到哪天，例如：{_EXAMPLE[EXTENDED]}（或 3月12日 17:00）")
+        raise BotError(f"请写明延期到哪天，例如：{example}（也可写到几点，如 17:00）")
     due = deadline.due_at.astimezone(ctx.tz)
     year = int(match["y"] or due.year)
     at = due.timetz() if match["hh"] is None else time(int(match["hh"]), int(match["mm"]))
@@ -202,7 +230,7 @@ def _until(text: str, deadline: Deadline, ctx: Context) -> datetime:
         if match["y"] is None and due - when > timedelta(days=180):
             when = when.replace(year=year + 1)  # 1月5日 for a deadline on 12月28日
     except ValueError:
-        raise BotError(f"“{text}”不是有效的日期。例如：{_EXAMPLE[EXTENDED]}") from None
+        raise BotError(f"“{text}”不是有效的日期。请重新发送，例如：{example}") from None
     if when <= due:
         raise BotError(f"延期后的时间须晚于原截止时间 {ctx.local(due)}。")
     return when
@@ -239,16 +267,19 @@ def _audit(
 def handle_urge(ctx: Context, command: Urge) -> Reply:
     """催交 <材料>: the reminder to the deadline's group now, naming who still owes."""
     _oversee(ctx, "催交")
-    deadline = _deadline(ctx, command.material, "催交 书面报告")
+    deadline = _deadline(ctx, command.material, _usage(ctx, "催交"))
     missing = [s.entry for s in deadline_states(ctx.session, deadline) if s.state == "missing"]
     if not missing:
-        raise BotError(f"“{named(deadline)}”已全部提交，无需催交。")
+        raise BotError(
+            f"“{named(deadline)}”已全部提交，无需催交。"
+            f"发送“已交 {deadline.title.split()[0]}”可查看提交情况。"
+        )
     group = deadline.group
     if group is None or not group.active:
         names = "、".join(e.name for e in missing)
         raise BotError(
-            f"“{named(deadline)}”没有设置提醒群（[[deadlines]] 的 group），无法在群里催交。"
-            f"未交：{names}"
+            f"“{named(deadline)}”没有设置提醒群，无法在群里催交。未交：{names}。"
+            + ask_organizer(ctx, "提醒群", "[[deadlines]] 的 group")
         )
     platform = platform_named(group.platform)
     parts = render_reminder(

@@ -75,6 +75,19 @@ COMMANDS = [
     "公布",
     "撤销公布",
     "公布 东区",
+    "已交",
+    "已交 不存在的材料",
+    "催交",
+    "退回",
+    "通过",
+    "免交",
+    "延期",
+    "退回 城东小学 自查报告",
+    "通过 城东小学 自查报告",
+    "免交 谁也不是 自查报告",
+    "延期 城东小学 自查报告 好",
+    "绑定",
+    "绑定群",
 ]
 IN_GROUP = ["评分 周晓燕 32 32 16", "排名", "导出", "公布", "确认", "进度"]
 
@@ -241,3 +254,25 @@ def test_an_organizer_without_venues_is_told_in_help_where_they_come_from(
         services.engine.dispose()
     assert "本活动还没有会场。会场在配置文件的 [[venues]] 中设置" in shown
     assert "还没有会场" not in leader  # only organizers can do something about it
+
+
+def test_the_examples_of_the_review_commands_are_the_campaigns_own_and_accepted(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """已交, 催交, 退回, 免交 and 延期 sent incomplete show an example built from this
+    campaign's deadline and submitter; each, sent back as shown, is accepted."""
+    clock.set(clock.now().replace(year=2026, month=4, day=9))
+    settings = settings_from_mapping(_campaign(sqlite_url, tmp_path / "data", "fresh"))
+    services = build_services(settings, clock=clock)
+    try:
+        for text in ("催交", "已交", "退回 城东小学 自查", "延期", "延期 城东小学 自查 好", "免交"):
+            if text.startswith("退回"):  # a reason is asked for once there is a version
+                _ok(services, "何校长", f"提交 {LONG_TITLE} https://pan.example.cn/s/1")
+            refused = _send(services, "教研室", text)
+            assert refused.status != "ok", text
+            check_refusal(services, "教研室", text, refused.reply.text)
+            example = refused.reply.text.split("例如：", 1)[1].split("（", 1)[0]
+            assert LONG_TITLE in example or "城东小学" in example, example
+            _ok(services, "教研室", example)
+    finally:
+        services.engine.dispose()
