@@ -370,6 +370,41 @@ def test_a_live_board_shows_scores_as_they_arrive(
         services.engine.dispose()
 
 
+def test_the_venue_page_shows_the_matrix_outliers_ranking_and_audit(
+    desk: tuple[Services, DeskUser],
+) -> None:
+    services, user = desk
+    chat = PrivateChat(services.dispatcher, "venue")
+    chat("shenyi", "评分 杜桥中学 86")
+    chat("liangfei", "评分 杜桥中学 90")
+    chat("zhangweili", "评分 杜桥中学 60")  # 26 from the median (86): awaits 确认
+    chat("shenyi", "更正 杜桥中学 87")
+    user.login("host")
+    page = user.client.get("/desk/venues/ruiquan").text
+    outliers = page.split("待评委确认的评分", 1)[1].split("</section>", 1)[0]
+    assert "张伟利 → 杜桥中学：60 分" in outliers
+    ranking = page.split("<h2>排名</h2>", 1)[1].split("</table>", 1)[0]
+    row = next(r for r in ranking.split("<tr>") if "杜桥中学" in r)
+    assert re.findall(r"<td>([^<]*)</td>", row)[-3:] == ["87", "90", "60"]
+    matrix = page.split("评分进度（评委 × 选手）", 1)[1].split("</table>", 1)[0]
+    assert "申毅 还剩 <strong>4</strong>" in matrix
+    cells = {r.split("</td>", 1)[0]: r for r in matrix.split("<tr><td>")[1:]}
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", cells["杜桥中学"]) == ["87", "90", "60"]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", cells["尚德中学"]) == ["未评"] * 3
+    audit = page.split("<h2>修改记录</h2>", 1)[1].split("</table>", 1)[0]
+    assert [
+        (cells[2], cells[3], cells[4], cells[5])
+        for cells in (re.findall(r">([^<]*)</td>", r) for r in audit.split("<tr>")[2:])
+    ] == [
+        ("杜桥中学", "更正", "2", "87"),
+        ("杜桥中学", "评分", "1", "60"),
+        ("杜桥中学", "评分", "1", "90"),
+        ("杜桥中学", "评分", "1", "86"),
+    ]
+    chat("zhangweili", "确认 杜桥中学")
+    assert "待评委确认的评分" not in user.client.get("/desk/venues/ruiquan").text
+
+
 def test_a_repeating_deadline_shows_its_open_periods_by_name(
     db_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
