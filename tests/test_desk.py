@@ -3,11 +3,13 @@ downloads and the results board's data."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from starlette.testclient import TestClient
@@ -364,6 +366,86 @@ def test_a_live_board_shows_scores_as_they_arrive(
             board = client.get("/desk/venues/ruiquan/board.json").json()
             assert board["live"] is True
             assert board["rows"][0] == {"rank": "1", "name": "杜桥中学", "result": "86.0"}
+    finally:
+        services.engine.dispose()
+
+
+def test_the_venue_page_shows_the_matrix_outliers_ranking_and_audit(
+    desk: tuple[Services, DeskUser],
+) -> None:
+    services, user = desk
+    chat = PrivateChat(services.dispatcher, "venue")
+    chat("shenyi", "评分 杜桥中学 86")
+    chat("liangfei", "评分 杜桥中学 90")
+    chat("zhangweili", "评分 杜桥中学 60")  # 26 from the median (86): awaits 确认
+    chat("shenyi", "更正 杜桥中学 87")
+    user.login("host")
+    page = user.client.get("/desk/venues/ruiquan").text
+    outliers = page.split("待评委确认的评分", 1)[1].split("</section>", 1)[0]
+    assert "张伟利 → 杜桥中学：60 分" in outliers
+    ranking = page.split("<h2>排名</h2>", 1)[1].split("</table>", 1)[0]
+    row = next(r for r in ranking.split("<tr>") if "杜桥中学" in r)
+    assert re.findall(r"<td>([^<]*)</td>", row)[-3:] == ["87", "90", "60"]
+    matrix = page.split("评分进度（评委 × 选手）", 1)[1].split("</table>", 1)[0]
+    assert "申毅 还剩 <strong>4</strong>" in matrix
+    cells = {r.split("</td>", 1)[0]: r for r in matrix.split("<tr><td>")[1:]}
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", cells["杜桥中学"]) == ["87", "90", "60"]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", cells["尚德中学"]) == ["未评"] * 3
+    audit = page.split("<h2>修改记录</h2>", 1)[1].split("</table>", 1)[0]
+    assert [
+        (cells[2], cells[3], cells[4], cells[5])
+        for cells in (re.findall(r">([^<]*)</td>", r) for r in audit.split("<tr>")[2:])
+    ] == [
+        ("杜桥中学", "更正", "2", "87"),
+        ("杜桥中学", "评分", "1", "60"),
+        ("杜桥中学", "评分", "1", "90"),
+        ("杜桥中学", "评分", "1", "86"),
+    ]
+    chat("zhangweili", "确认 杜桥中学")
+    assert "待评委确认的评分" not in user.client.get("/desk/venues/ruiquan").text
+
+
+def test_a_repeating_deadline_shows_its_open_periods_by_name(
+    db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    weekly = {
+        "key": "weekly",
+        "title": "周报",
+        "repeat": "weekly",
+        "weekday": "fri",
+        "time": "17:00",
+        "start": "2022-03-07",
+        "end": "2022-04-29",
+        "submitters": ["瑞泉中学", "人事股"],
+    }
+    data = desk_campaign(db_url, tmp_path / "data", deadlines=[weekly])
+    services = build_services(settings_from_mapping(data), clock=clock)
+    clock.set(datetime(2022, 3, 16, 9, tzinfo=ZoneInfo("Asia/Shanghai")))  # in week 2
+    try:
+        with TestClient(create_app(services)) as client:
+            user = DeskUser(services, client)
+            user.login("organizer")
+            page = client.get("/desk/").text
+            shown = re.findall(r'href="/desk/deadlines/(weekly@[^"]+)">([^<]+)</a>', page)
+            # Week 1 is due, week 2 runs; week 3 opens when week 2 falls due.
+            assert shown == [
+                ("weekly@2022-03-11", "周报（第1周）"),
+                ("weekly@2022-03-18", "周报（第2周）"),
+            ]
+            period = client.get("/desk/deadlines/weekly@2022-03-18").text
+            assert "<h1>周报（第2周）</h1>" in period
+            chat = PrivateChat(services.dispatcher, "weekly")
+            assert "第1周，逾期补交" in chat("chenxz", "提交 周报 https://pan.example.cn/s/a")
+            chat("chenxz", "提交 周报 第1周 https://pan.example.cn/s/b")
+            week1 = client.get("/desk/deadlines/weekly@2022-03-11").text
+            row = week1.split('data-label="单位 / 人员">瑞泉中学', 1)[1].split("</tr>", 1)[0]
+            assert "逾期交" in row
+            assert re.findall(r"第(\d)版 · 3月16日（周三）09:00 · 陈校长 <span[^>]*>逾期", row) == [
+                "2",
+                "1",
+            ]
+            assert row.index("/s/b") < row.index("/s/a")
+            assert "未交（1）</h2><p>人事股</p>" in week1
     finally:
         services.engine.dispose()
 

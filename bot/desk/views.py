@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.desk.auth import Viewer, visible_venues
 from bot.desk.outbox_view import outbox_view
 from handlers.context import local_time
-from handlers.deadlines import NO_UNIT, entry_states
+from handlers.deadlines import NO_UNIT, entry_states, named
 from handlers.rubric import fmt
 from handlers.standings import VenueTable, dropped_note, result_value, venue_table
 from handlers.venues import venue_name
@@ -103,6 +103,8 @@ def campaign(session: Session, settings: Settings, viewer: Viewer, now: datetime
     if viewer.sees_deadlines:
         people = active_people(session)
         for deadline in active_deadlines(session):
+            if deadline.opens_at is not None and deadline.opens_at > now:
+                continue  # a repeating deadline's later periods: nobody owes them yet
             counts = Counter(
                 s.state
                 for s in entry_states(deadline, submissions_for(session, deadline.id), people)
@@ -110,7 +112,7 @@ def campaign(session: Session, settings: Settings, viewer: Viewer, now: datetime
             deadlines.append(
                 DeadlineLine(
                     deadline.key,
-                    deadline.title,
+                    named(deadline),
                     when(deadline.due_at, settings, now),
                     counts["on_time"],
                     counts["late"],
@@ -262,6 +264,7 @@ def deadline_page(
     counts = Counter(e["state"] for g in groups.values() for e in g.entries)
     return {
         "deadline": deadline,
+        "name": named(deadline),
         "due": when(deadline.due_at, settings, now),
         "overdue": deadline.due_at < now,
         "groups": sorted(groups.values(), key=lambda g: (not g.parent, g.name)),
