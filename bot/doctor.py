@@ -105,6 +105,18 @@ def _platform_clients(settings: Settings, http: httpx.Client) -> Iterator[Client
         yield clients
 
 
+_WRITE_PROBE = (
+    "DROP TABLE IF EXISTS edubot_doctor_probe",
+    "CREATE TABLE edubot_doctor_probe (x INTEGER)",
+    "INSERT INTO edubot_doctor_probe VALUES (1)",
+    "DROP TABLE edubot_doctor_probe",
+)
+"""A write to the database itself: a temporary table lives elsewhere (SQLite's temp store)
+and takes writes on a read-only database or a full disk. SQLite and PostgreSQL roll all of
+it back; MariaDB commits each statement, so the table is dropped again (and first, in case
+an earlier check died half-way)."""
+
+
 def database_check(settings: Settings) -> Check:
     """A write in a transaction that is rolled back, and for SQLite a writable directory."""
     url = settings.database.url
@@ -122,8 +134,8 @@ def database_check(settings: Settings) -> Check:
         return Check("数据库", "bad", f"无法连接（{exc.__class__.__name__}）", fix)
     try:
         with engine.connect() as conn, conn.begin() as tx:
-            conn.execute(text("CREATE TEMPORARY TABLE edubot_doctor (x INTEGER)"))
-            conn.execute(text("INSERT INTO edubot_doctor VALUES (1)"))
+            for statement in _WRITE_PROBE:
+                conn.execute(text(statement))
             tx.rollback()
     except (SQLAlchemyError, OSError) as exc:
         return Check("数据库", "bad", f"无法写入（{str(exc).splitlines()[0][:120]}）", fix)

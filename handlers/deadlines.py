@@ -202,14 +202,18 @@ def timing_text(submitted_at: datetime, due: datetime) -> str:
 
 
 def remaining_text(due: datetime, now: datetime) -> str:
-    """``还剩 2 天 3 小时`` before the due time, ``已逾期 5 小时`` after it."""
+    """``还剩 2 天 3 小时`` before the due time, ``已逾期 5 小时`` after it.
+
+    The time left counts whole minutes up, as a countdown does: a reminder sent a moment
+    after its round (3 days before) says ``还剩 3 天``, not ``还剩 2 天 23 小时``."""
     if now >= due:
         return (
             "已到截止时间"
             if now - due < timedelta(minutes=1)
             else f"已逾期 {duration_text(now - due)}"
         )
-    return f"还剩 {duration_text(due - now)}"
+    left = timedelta(minutes=-((now - due) // timedelta(minutes=1)))
+    return f"还剩 {duration_text(left)}"
 
 
 def state_counts(states: Sequence[EntryState]) -> str:

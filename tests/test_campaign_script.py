@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -347,3 +348,24 @@ def test_planning_again_adds_nothing(season: Season) -> None:
         )
     assert sorted(after) == sorted(before)
     assert len(before) == 13  # 12 sent + 1 dropped
+
+
+def test_a_reminder_sent_after_an_outage_says_the_time_left_then(tmp_path: Path) -> None:
+    """Down from 14:00 to 18:00 on the due day: the 2 h round (15:00) goes out at 18:00,
+    within the grace, re-rendered as of then: not "还剩 2 小时" after the deadline."""
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'edubot.db'}",
+        tmp_path,
+        people=PEOPLE,
+        groups=GROUPS,
+        deadlines=DEADLINES,
+    )
+    services = build_services(settings, clock=FakeClock(at("10-09 08:00")))
+    try:
+        plan(services, at("10-09 08:00"))
+        sent, _ = deliver(services, at("10-09 18:00"))
+    finally:
+        services.engine.dispose()
+    (late,) = [s for s in sent if s.reason == f"remind:deadline:quality:2h:{OCT9}"]
+    assert "还剩" not in late.message.text
+    assert "（已逾期 1 小时）" in late.message.text

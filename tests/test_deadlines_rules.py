@@ -292,6 +292,11 @@ def test_timing_text(delta: timedelta, text: str) -> None:
     [
         (-timedelta(days=3), "还剩 3 天"),
         (-timedelta(hours=2), "还剩 2 小时"),
+        # A reminder goes out a moment after its round (the outbox's wake, the minute job):
+        # the time left counts whole minutes up, or "3 天" would read "2 天 23 小时".
+        (-timedelta(days=3) + timedelta(milliseconds=10), "还剩 3 天"),
+        (-timedelta(hours=2) + timedelta(seconds=40), "还剩 2 小时"),
+        (-timedelta(seconds=10), "还剩 1 分钟"),
         (timedelta(0), "已到截止时间"),
         (timedelta(days=1, hours=1), "已逾期 1 天 1 小时"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -10,8 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 import tomlkit
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
-from bot.doctor import Check, proxy_check, run_doctor
+from bot.doctor import Check, database_check, proxy_check, run_doctor
+from storage.db import make_engine
+from tests.conftest import make_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -135,6 +140,35 @@ def test_an_invalid_config_is_the_only_line(tmp_path: Path) -> None:
     [check] = run_doctor(path, http=platform(), now=NOW, env={})
     assert check.line().startswith(f"✗ 配置文件：{path}: server.port:")
     assert check.line().endswith("→ 处理：按提示改正后运行 edubot check-config")
+
+
+def test_a_database_that_refuses_writes_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only database file in WAL mode, as edubot leaves it: a temporary table still
+    takes a write, a real one cannot. Opened read-only by its URI, since root may write any
+    file whatever its mode; the URI's folders are made relative to the working directory."""
+    monkeypatch.chdir(tmp_path)
+    made = sqlite3.connect(tmp_path / "ro.db")
+    made.execute("PRAGMA journal_mode=WAL")  # as edubot leaves it
+    made.execute("CREATE TABLE kept (x INTEGER)")
+    made.close()
+    path = config(tmp_path, database__url=f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true")
+    found = lines(run_doctor(path, http=platform(), now=NOW, env=ENV))
+    assert found["数据库"].startswith("✗ 数据库：无法写入（")
+    assert "readonly" in found["数据库"]
+
+
+def test_the_write_check_leaves_no_table_behind(db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(db_url, tmp_path)
+    assert (
+        database_check(settings).line() == f"✓ 数据库：{make_url(db_url).get_backend_name()} 可写"
+    )
+    engine = make_engine(db_url)
+    try:
+        assert "edubot_doctor_probe" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
 
 
 def test_unconfigured_platforms_are_skipped_not_failed(tmp_path: Path) -> None:

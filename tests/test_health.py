@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from bot.app import Services, create_app
 from bot.clock import FakeClock
+from bot.runtime import attach_background
+from bot.scheduler import Scheduler
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import transaction
@@ -103,3 +106,18 @@ def test_healthz_answers_within_a_second_while_the_database_is_locked(
     while client.get("/healthz").status_code != 200:
         assert time.monotonic() < deadline, "healthz did not recover after the lock was freed"
         time.sleep(0.1)
+
+
+def test_a_scheduler_that_stopped_is_degraded(sqlite_services: Services) -> None:
+    """Reminders and pushes stop with the scheduler while webhooks still answer: not ok."""
+    answers = httpx.MockTransport(lambda _: httpx.Response(200, json={"errcode": 0}))
+    with httpx.Client(transport=answers) as http:
+        attach_background(sqlite_services, http=http)
+        (scheduler,) = [p for p in sqlite_services.background if isinstance(p, Scheduler)]
+        with TestClient(create_app(sqlite_services), raise_server_exceptions=False) as client:
+            before = client.get("/healthz")
+            assert (before.status_code, before.json()["scheduler"]) == (200, True)
+            scheduler.stop()
+            after = client.get("/healthz")
+            assert after.status_code == 503
+            assert (after.json()["status"], after.json()["scheduler"]) == ("degraded", False)

@@ -932,6 +932,28 @@ def test_a_reminder_missed_by_more_than_the_grace_is_dropped(sqlite_world: World
     assert len(state.messages()) == 2
 
 
+def test_a_reminder_that_would_reach_the_group_after_the_start_is_dropped_with_a_log_line(
+    sqlite_world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down from 06:00 to 09:00: the 1 h reminders fell due at 07:00, within the grace, but
+    "1 小时后开始" sent at 09:00 about a venue that began at 08:00 would mislead."""
+    world = sqlite_world
+    clock, state = world.clock, world.state
+    clock.set(local("2022-02-13 06:00"))
+    plan_on_start(world.services)
+    clock.set(local("2022-02-13 09:00"))
+    with caplog.at_level(logging.INFO, logger="edubot.outbox"):
+        world.outbox.drain_all()
+    assert state.messages() == []
+    hour = {key: r for key, r in rows(world.services).items() if key.startswith("remind:")}
+    assert hour
+    assert {r.status for r in hour.values()} == {"dropped"}
+    assert all(
+        any(key in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+        for key in hour
+    )
+
+
 # ------------------------------------------------------------------------------ waking
 
 

@@ -171,6 +171,29 @@ def test_heads_are_told_privately_and_before_the_leaders(services: Services) -> 
     assert len(pushes(services)) == before
 
 
+def test_a_notice_planned_late_says_the_time_left_when_it_is_sent(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Down from 14:00 to 18:00: the 2 h notice (15:00) is planned at 18:00, after the 17:00
+    deadline; it says how late it is, not "还剩 2 小时"."""
+    deadlines = [{**DEADLINES[0], "remind_before": ["2h"]}]
+    settings = make_settings(
+        sqlite_url, tmp_path, units=UNITS, people=PEOPLE, groups=GROUPS, deadlines=deadlines
+    )
+    services = build_services(settings, clock=FakeClock(START))
+    try:
+        run_planners(services.factory, services.settings, datetime(2027, 3, 5, 18, tzinfo=TZ))
+        reminders = [
+            text
+            for kind, _t, text, _ in pushes(services)
+            if kind == "person" and text.startswith("【交材料提醒】")
+        ]
+    finally:
+        services.engine.dispose()
+    assert len(reminders) == 2  # 刘组长 and 张督学
+    assert all("还剩" not in text and "（已逾期 1 小时）" in text for text in reminders), reminders
+
+
 def test_a_unit_that_hands_in_drops_out_of_the_next_notice(services: Services) -> None:
     run_planners(services.factory, services.settings, datetime(2027, 3, 4, 17, tzinfo=TZ))
     say(services, "xcxz", "提交 周报 https://pan.example.cn/s/xc")

@@ -118,6 +118,23 @@ def test_late_units_are_told_until_they_hand_in_or_are_exempted(services: Servic
     assert plan(services, datetime(2027, 3, 6, 17, tzinfo=TZ)) == []
 
 
+def test_a_round_planned_late_says_the_time_left_when_it_is_sent(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Down from 14:00 to 18:00: the 2 h round (15:00) is planned at 18:00, after the 17:00
+    deadline. It must not say "还剩 2 小时" as it was written for 15:00."""
+    deadlines = [{**DEADLINES[0], "remind_before": ["2h"], "remind_overdue": []}]
+    settings = make_settings(sqlite_url, tmp_path, people=PEOPLE, deadlines=deadlines)
+    services = build_services(settings, clock=FakeClock(START))
+    try:
+        rows = plan(services, datetime(2027, 3, 5, 18, tzinfo=TZ))
+    finally:
+        services.engine.dispose()
+    assert rows
+    texts = {text for _k, _p, _t, text in rows}
+    assert all("还剩" not in text and "（已逾期 1 小时）" in text for text in texts), texts
+
+
 def test_one_wecom_call_reaches_several_members(wire: Wire) -> None:  # noqa: F811
     record = wire.send(OutboundMessage("wecom", "people", "shenyi|liangfei", "周报提醒"))
     assert (record.api, record.body["touser"]) == ("message/send", "shenyi|liangfei")

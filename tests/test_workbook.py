@@ -243,7 +243,13 @@ def test_a_section_the_workbook_does_not_own_is_still_checked(tmp_path: Path) ->
     write_workbook(tmp_path / "t.xlsx", {})
     config = base_config(tmp_path / "edubot.toml")  # its digest names groups and venues
     problems = [str(p) for p in import_workbook(tmp_path / "t.xlsx", config)]
-    assert problems == ["配置文件 edubot.toml digests[0].to[0]：unknown group 'leaders'"]
+    assert problems == [
+        "配置文件 edubot.toml digests[0].to[0]：找不到“leaders”（group）：请改正拼写",
+        "配置文件 edubot.toml digests[0].deadlines[0]：找不到“report”（deadline）：请改正拼写",
+        "配置文件 edubot.toml digests[0].deadlines[1]：找不到“summary”（deadline）：请改正拼写",
+        "配置文件 edubot.toml digests[0].venues[0]：找不到“ruiquan”（venue）：请改正拼写",
+        "配置文件 edubot.toml digests[0].venues[1]：找不到“yuhong”（venue）：请改正拼写",
+    ]
 
 
 # --- seed 000 in, config.example.toml out ------------------------------------------------
@@ -377,7 +383,7 @@ CROSS_SHEET = [
         0,
         "所属活动",
         "pinzhi",
-        "材料 第4行 所属活动：unknown campaign 'pinzhi' (defined: pinzhi2022)",
+        "材料 第4行 所属活动：找不到“pinzhi”（campaign）：请改正拼写 (defined: pinzhi2022)",
     ),
 ]
 
@@ -397,6 +403,21 @@ def test_each_mistake_names_sheet_row_and_column(
     fill(path, rows)
     assert [str(p) for p in import_workbook(path, base_config(tmp_path / "edubot.toml"))] == [
         message
+    ]
+
+
+def test_every_mistake_the_loader_finds_is_reported_on_its_row(tmp_path: Path) -> None:
+    """Mistakes only the config loader sees (an unknown 所属活动) come all at once too."""
+    rows = {name: [dict(e) for e in entries] for name, entries in SEED.items()}
+    rows["材料"][0]["所属活动"] = "pinzhi"
+    rows["材料"][1]["所属活动"] = "pinzhi2023"
+    path = tmp_path / "campaign.xlsx"
+    write_workbook(path, {})
+    fill(path, rows)
+    problems = [str(p) for p in import_workbook(path, base_config(tmp_path / "edubot.toml"))]
+    assert problems == [
+        "材料 第4行 所属活动：找不到“pinzhi”（campaign）：请改正拼写 (defined: pinzhi2022)",
+        "材料 第5行 所属活动：找不到“pinzhi2023”（campaign）：请改正拼写 (defined: pinzhi2022)",
     ]
 
 

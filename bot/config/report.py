@@ -133,12 +133,18 @@ _EXPLAIN: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def explain(problem: str) -> str:
-    """The problem in Chinese with what to do, followed by the original wording."""
+def in_chinese(problem: str) -> str:
+    """The problem in Chinese with what to do; as worded when there is no translation."""
     for pattern, chinese in _EXPLAIN:
         if pattern.search(problem):
-            return f"{pattern.sub(chinese, problem, count=1)}（{problem}）"
+            return pattern.sub(chinese, problem, count=1)
     return problem
+
+
+def explain(problem: str) -> str:
+    """The problem in Chinese with what to do, followed by the original wording."""
+    chinese = in_chinese(problem)
+    return problem if chinese == problem else f"{chinese}（{problem}）"
 
 
 def warnings(settings: Settings) -> list[str]:

@@ -84,7 +84,7 @@ def plan_oversight(session: Session, settings: Settings, now: datetime) -> int:
                     continue
                 platform, user_id = target
                 key = f"{PREFIX}{label}:{deadline.key}:{name}"
-                text = notice_text(deadline, owing, label, at, tz)
+                text = notice_text(deadline, owing, label, now, tz)  # as of now, not `at`
                 message = OutboundMessage(platform, "person", user_id, text)
                 added += enqueue(session, message, dedupe_key=key, due_at=now, now=now, reason=key)
     return added

@@ -107,7 +107,9 @@ def plan_private(session: Session, settings: Settings, now: datetime) -> int:
                 else deadline_states(session, deadline, people)
             )
             owing = [s.entry for s in states if s.state == "missing"]
-            text = private_text(deadline, late, at, settings)
+            # Said as of now: a round planned late (after an outage) tells the time left
+            # when it goes out, not when it was due ("还剩 2 小时" after the deadline).
+            text = private_text(deadline, late, now, settings)
             for platform, ids in recipients(owing).items():
                 size = BATCH[platform] if platform == "dingtalk" or wecom_app else 1
                 for number, run in enumerate(batches(ids, size), start=1):

@@ -27,7 +27,7 @@ def refresh(
     """None drops the push; otherwise the (possibly re-rendered) message to send, its times
     shown in ``tz``."""
     if intent.kind == VENUE:
-        return refresh_venue_reminder(session, intent, message)
+        return refresh_venue_reminder(session, intent, message, now)
     if intent.kind in (REMIND, OVERDUE):
         return refresh_deadline_push(session, intent, message, now, tz=tz)
     if intent.kind == PICTURE:

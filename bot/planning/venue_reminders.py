@@ -148,14 +148,15 @@ def _mention(settings: Settings, name: str) -> Mention:
 
 
 def refresh_venue_reminder(
-    session: Session, intent: Intent, message: OutboundMessage
+    session: Session, intent: Intent, message: OutboundMessage, now: datetime
 ) -> OutboundMessage | None:
-    """Drop a venue reminder whose venue is gone, rescheduled or already published."""
+    """Drop a venue reminder whose venue is gone, rescheduled or already published, or has
+    started: one sent late (after an outage) would still say it starts in an hour."""
     if intent.kind != VENUE or not intent.subject or intent.due is None:
         return message
     venue = venue_by_key(session, intent.subject)
     if venue is None or not venue.active or venue.published_at is not None:
         return None
-    if venue.starts_at != intent.due:
+    if venue.starts_at != intent.due or now >= venue.starts_at:
         return None
     return message

@@ -24,6 +24,7 @@ from bot.config import (
     settings_from_mapping,
 )
 from bot.config.base import squeeze
+from bot.config.report import in_chinese
 from bot.errors import ConfigError
 from bot.workbook.building import Built, build
 from bot.workbook.cells import write_cell
@@ -56,7 +57,7 @@ def import_workbook(workbook: Path, config: Path) -> list[Problem]:
     try:
         settings_from_mapping(tomllib.loads(new_text), source=str(config))
     except ConfigError as exc:
-        return [_located(exc, built)]
+        return [_located(exc.file, key, problem, built) for key, problem in exc.problems]
     tmp = config.with_name(config.name + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")
     if config.exists():
@@ -65,16 +66,18 @@ def import_workbook(workbook: Path, config: Path) -> list[Problem]:
     return []
 
 
-def _located(exc: ConfigError, built: Built) -> Problem:
-    """The loader's complaint, placed on the row it came from where there is one."""
-    match = re.match(r"^(\w+\[\d+\])(?:\.(\w+))?", exc.key)
+def _located(file: str, key: str, problem: str, built: Built) -> Problem:
+    """One of the loader's complaints, in Chinese, placed on the row it came from where there
+    is one."""
+    text = in_chinese(problem)
+    match = re.match(r"^(\w+\[\d+\])(?:\.(\w+))?", key)
     origin = built.origins.get(match.group(1)) if match else None
     if origin is None:
-        return Problem(f"配置文件 {Path(exc.file).name}", None, exc.key, exc.problem)
+        return Problem(f"配置文件 {Path(file).name}", None, key, text)
     sheet, row = origin
     field = match.group(2) if match else None
     header = next((c.header for c in sheet.columns if c.field == field), "")
-    return Problem(sheet.name, row.number, header, exc.problem)
+    return Problem(sheet.name, row.number, header, text)
 
 
 def replace_sections(text: str, sections: Mapping[str, list[dict[str, Any]]]) -> str:
