@@ -133,10 +133,13 @@ def _sync(factory: sessionmaker[Session], settings: Settings, dispatcher: Dispat
                 sync_config(session, settings)
                 dispatcher.prime(session)
             return
-        except (IntegrityError, StorageUnavailable):
+        except (IntegrityError, StorageUnavailable) as exc:
             if attempt == _SYNC_TRIES:
                 raise
-            log.info("config sync met another instance's (try %d); syncing again", attempt)
+            # Another instance's rows or lock, usually; a database that refuses writes
+            # looks the same from here, so say what it was.
+            reason = "another instance's rows" if isinstance(exc, IntegrityError) else exc
+            log.info("config sync try %d failed (%s); syncing again", attempt, reason)
             time.sleep(random.uniform(0.05, 0.2) * attempt)  # noqa: S311 - jitter
 
 
