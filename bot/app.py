@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -38,11 +38,11 @@ from bot.config_sync import sync_config
 from bot.desk.tokens import DeskTokens
 from bot.desk.web import desk_routes
 from bot.dispatcher import Dispatcher
-from bot.errors import Forbidden, MalformedRequest, PayloadTooLarge, RequestError
+from bot.errors import Forbidden, RequestError
 from bot.health import HEALTH_TIMEOUT_S, HealthProbe
 from bot.holidays import holiday_warning
+from bot.http_body import read_body
 from bot.platforms.dingtalk import callback as dingtalk
-from bot.platforms.fields import declares_over
 from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
 from bot.platforms.wecom import callback as wecom
@@ -113,6 +113,9 @@ class Services:
     robot_channel: RobotChannel = field(default_factory=RobotChannel)
     """The WeCom robot's long connection while this instance holds it: the outbox pushes
     to groups without a webhook through it (``aibot_send_msg``)."""
+    config: Path | None = None
+    """The config file ``serve`` runs from (the desk's 活动设置 writes it, the reloader
+    applies it); None for services built from settings alone (tests, the demo)."""
 
     def wake(self) -> None:
         """Nudge every background worker (a push was queued)."""
@@ -162,6 +165,19 @@ class _Closer:
         return True
 
 
+def _platform_files(
+    settings: Settings, http: httpx.Client | None, clock: Clock, background: list[Background]
+) -> Mapping[Channel, FileIntake]:
+    """Files people send, fetched from the platforms; a client of its own when ``http`` is
+    None, closed with the app."""
+    media = PlatformMedia(
+        settings, http=http, clock=clock, max_bytes=settings.server.max_upload_bytes
+    )
+    if http is None:
+        background.append(_Closer(media.close))
+    return media.intakes()
+
+
 def build_services(
     settings: Settings,
     *,
@@ -170,8 +186,11 @@ def build_services(
     migrate: bool = True,
     http: httpx.Client | None = None,
     files: Mapping[Channel, FileIntake] | None = None,
+    config: Path | None = None,
 ) -> Services:
     """Connect, migrate, sync the config and wire the dispatcher.
+
+    ``config`` is the file ``settings`` came from, when there is one (``serve``).
 
     Files people send are fetched from the platforms (``PlatformMedia``) through ``http``
     (a client of its own, made on first use and closed with the app, when not given).
@@ -187,12 +206,7 @@ def build_services(
             item.wake()
 
     if files is None:
-        media = PlatformMedia(
-            settings, http=http, clock=clock, max_bytes=settings.server.max_upload_bytes
-        )
-        files = media.intakes()
-        if http is None:
-            background.append(_Closer(media.close))
+        files = _platform_files(settings, http, clock, background)
     dispatcher = Dispatcher(
         factory,
         clock=clock,
@@ -221,6 +235,7 @@ def build_services(
             "dingtalk": dingtalk.callback(settings.dingtalk),
         },
         background=background,
+        config=config,
     )
 
 
@@ -249,7 +264,7 @@ def create_app(services: Services) -> Starlette:
         Route("/dingtalk/callback", callback("dingtalk"), methods=["POST"]),
         Route("/healthz", _guard(services, _healthz), methods=["GET"]),
         Route("/files/exports/{name}", _guard(services, _export_file), methods=["GET"]),
-        *desk_routes(services.settings, services.factory, services.clock),
+        *desk_routes(services.settings, services.factory, services.clock, config=services.config),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -279,31 +294,17 @@ def _guard(services: Services, endpoint: Endpoint) -> Callable[[Request], Awaita
     return run
 
 
-async def _body(services: Services, request: Request) -> bytes:
-    limit = services.settings.server.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declares_over(declared, limit):
-        raise PayloadTooLarge(f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body over {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect as exc:  # gone, or dropped for stalling (bot.http_timeouts)
-        raise MalformedRequest("the client went away before its body arrived") from exc
-    return b"".join(chunks)
-
-
 def _callback(callback: Callback) -> Endpoint:
     """The one endpoint every platform's callback route runs (see ``bot.platforms.inbound``)."""
 
     async def endpoint(services: Services, request: Request) -> Response:
         wire = WireRequest(request.method, request.query_params, request.headers)
         callback.verify(wire, now=services.clock.now())  # 403 before reading a body
-        body = b"" if wire.is_read else await _body(services, request)
+        body = (
+            b""
+            if wire.is_read
+            else await read_body(request, services.settings.server.max_body_bytes)
+        )
         parsed = callback.parse(wire, body, now=services.clock.now())
         if isinstance(parsed, WireAnswer):
             return _response(parsed)

@@ -176,6 +176,7 @@ def import_workbook(args: argparse.Namespace) -> int:
     """``edubot import``: check a filled workbook; write its campaign into the config, or list
     every mistake (exit code 2)."""
     from bot.workbook.toml_file import import_workbook as run_import  # noqa: PLC0415
+    from bot.workbook.toml_file import imported  # noqa: PLC0415
 
     problems = run_import(args.workbook, Path(args.config))
     if problems:
@@ -183,25 +184,15 @@ def import_workbook(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    settings = load_settings(args.config)
-    print(
-        f"已导入到 {args.config}：{len(settings.people)} 人，{len(settings.groups)} 个群，"
-        f"{len(settings.rubrics)} 张评分表，{len(settings.venues)} 个会场，"
-        f"{len(settings.deadlines)} 项材料。"
-    )
+    print(f"已导入到 {args.config}：{imported(load_settings(args.config))}。")
     return 0
 
 
 def export_config(args: argparse.Namespace) -> int:
     """``edubot export-config``: the config's campaign as the workbook ``import`` reads."""
-    import tomllib  # noqa: PLC0415
+    from bot.workbook.toml_file import export_workbook  # noqa: PLC0415
 
-    from bot.workbook.template import write_workbook  # noqa: PLC0415
-    from bot.workbook.toml_file import config_rows, read_raw  # noqa: PLC0415
-
-    load_settings(args.config)  # only a valid config is exported
-    data = tomllib.loads(read_raw(Path(args.config)))
-    write_workbook(args.workbook, config_rows(data))
+    export_workbook(Path(args.config), args.workbook)
     print(f"已导出：{args.workbook}")
     return 0
 

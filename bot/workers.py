@@ -60,7 +60,7 @@ def serving_app(
     )
     from bot.scheduler import instance_name  # noqa: PLC0415
 
-    services = build_services(settings)
+    services = build_services(settings, config=Path(config))
     if scheduler:
         role = PlannerRole(services.factory, instance_name(), clock=services.clock)
         if role.held():

@@ -7,7 +7,8 @@
 | host             | their venues only | their venues             | no               | —          |
 | judge            | no (own sheets)   | no                       | no               | yes        |
 
-Only organizers, admins and a venue's host make or revoke its projector links. A person
+Only organizers, admins and a venue's host make or revoke its projector links. Only
+organizers and admins open 活动设置 (``/desk/setup``: the campaign workbook in and out). A person
 who left the config has no viewer at all: their session ends with the next request.
 """
 
@@ -71,6 +72,11 @@ class Viewer:
     @property
     def sees_logins(self) -> bool:
         """The desk's login audit: organizers and admins."""
+        return not self.roles.isdisjoint(MANAGE)
+
+    @property
+    def sets_up(self) -> bool:
+        """活动设置: download the campaign workbook and upload it into the config."""
         return not self.roles.isdisjoint(MANAGE)
 
     def manages_boards(self, venue_id: int) -> bool:

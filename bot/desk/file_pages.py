@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.desk.web import Desk
 
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.responses import FileResponse
 
@@ -83,3 +84,15 @@ async def static(desk: Desk, request: Request) -> Response:
     response = FileResponse(path, media_type=STATIC_TYPES.get(path.suffix, "text/plain"))
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def attachment(content: bytes, name: str) -> Response:
+    """``content`` as a download named ``name`` (any characters), never shown inline."""
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=utf-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from bot.desk import views
 from bot.desk.auth import Viewer
+from bot.desk.file_pages import attachment
 from storage.models import Venue
 
 if TYPE_CHECKING:
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
 
 from bot.desk.ranking_image import table_png
 from bot.desk.tokens import DeskTokens
@@ -76,7 +76,7 @@ async def export(desk: Desk, request: Request) -> Response:
             return out.name, out.read_bytes()
 
     name, content = await desk.read(work)
-    return _attachment(content, name)
+    return attachment(content, name)
 
 
 def _here(desk: Desk, request: Request) -> DeskTokens:
@@ -96,15 +96,3 @@ def venue_png(session: Session, venue: Venue) -> bytes:
     else:
         state = f"评分中（已评 {table.scored}/{table.expected}）"
     return table_png(table, f"{venue.title}·{table.venue}", state)
-
-
-def _attachment(content: bytes, name: str) -> Response:
-    quoted = quote(name)
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f"attachment; filename*=utf-8''{quoted}",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )

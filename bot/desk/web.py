@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.desk import board_pages, file_pages, venue_pages, views
+from bot.desk import board_pages, file_pages, setup_pages, venue_pages, views
 from bot.desk.auth import Refused, Viewer, viewer_of
 from bot.desk.tokens import COOKIE, DeskTokens
 from storage.db import reading, transaction
@@ -62,8 +62,17 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class Desk:
     """The desk's endpoints over one database, clock and config."""
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        clock: Clock,
+        *,
+        config: Path | None = None,
+    ) -> None:
         self.settings = settings
+        self.config = config
+        """The config file 活动设置 exports and imports; None: uploads are unavailable."""
         self.factory = factory
         self.clock = clock
         self.tokens = DeskTokens.of(settings)
@@ -109,6 +118,10 @@ class Desk:
             Route("/desk/deadlines/{key}", r(file_pages.deadline), methods=["GET"]),
             Route("/desk/files/{id:int}", r(file_pages.download), methods=["GET"]),
             Route("/desk/static/{name}", r(file_pages.static), methods=["GET"]),
+            Route("/desk/setup", r(setup_pages.setup), methods=["GET"]),
+            Route("/desk/setup", r(setup_pages.upload), methods=["POST"]),
+            Route(f"/desk/setup/{setup_pages.TEMPLATE}", r(setup_pages.template), methods=["GET"]),
+            Route(f"/desk/setup/{setup_pages.CURRENT}", r(setup_pages.current), methods=["GET"]),
         ]
 
     def _endpoint(self, handler: Endpoint) -> Endpoint:
@@ -295,7 +308,12 @@ class Desk:
 
 
 def desk_routes(
-    settings: Settings, factory: sessionmaker[Session], clock: Clock
+    settings: Settings,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    *,
+    config: Path | None = None,
 ) -> list[BaseRoute]:
-    """The routes ``bot.app`` mounts under ``/desk/``."""
-    return Desk(settings, factory, clock).routes()
+    """The routes ``bot.app`` mounts under ``/desk/``; ``config`` is the file 活动设置
+    writes (none: the page says uploads are unavailable)."""
+    return Desk(settings, factory, clock, config=config).routes()

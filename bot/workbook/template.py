@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -28,13 +29,15 @@ _EXAMPLE_FONT = Font(italic=True, color="808080")
 _REQUIRED_FONT = Font(bold=True, color="C00000")
 
 
-def write_workbook(path: Path, rows: Mapping[str, Sequence[Sequence[str]]]) -> None:
-    """Write every sheet to ``path``: instructions, headers, example, then ``rows[sheet]``."""
+def write_workbook(path: Path | BinaryIO, rows: Mapping[str, Sequence[Sequence[str]]]) -> None:
+    """Write every sheet to ``path`` (a file, or a stream such as a download's buffer):
+    instructions, headers, example, then ``rows[sheet]``."""
     book = Workbook()
     book.remove(book.active)
     for sheet in SHEETS:
         _write_sheet(book.create_sheet(sheet.name), sheet, rows.get(sheet.name, ()))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
 
 

@@ -9,7 +9,7 @@ import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import tomlkit
 from tomlkit.items import AoT, Comment, Whitespace
@@ -19,8 +19,10 @@ from bot.config import (
     GroupConfig,
     PersonConfig,
     RubricConfig,
+    Settings,
     UnitConfig,
     VenueConfig,
+    load_settings,
     settings_from_mapping,
 )
 from bot.config.base import squeeze
@@ -30,6 +32,7 @@ from bot.workbook.building import Built, build
 from bot.workbook.cells import write_cell
 from bot.workbook.reading import Problem, read_workbook
 from bot.workbook.sheets import RUBRICS, SECTIONS, SHEETS, UNITS, Sheet
+from bot.workbook.template import write_workbook
 
 _OLD_SECTIONS = ("forums",)
 """Older names of sections the workbook owns (``[[forums]]`` is now ``[[venues]]``)."""
@@ -64,6 +67,24 @@ def import_workbook(workbook: Path, config: Path) -> list[Problem]:
         shutil.copymode(config, tmp)  # the file may hold secrets and be readable by one user
     tmp.replace(config)
     return []
+
+
+def imported(settings: Settings) -> str:
+    """What a campaign holds, as ``edubot import`` and the desk report an import."""
+    return (
+        f"{len(settings.people)} 人，{len(settings.groups)} 个群，"
+        f"{len(settings.rubrics)} 张评分表，{len(settings.venues)} 个会场，"
+        f"{len(settings.deadlines)} 项材料"
+    )
+
+
+def export_workbook(config: Path, workbook: Path | BinaryIO) -> None:
+    """Write the campaign of the config file ``config`` as the workbook import reads.
+
+    Only a valid config is exported: a ``ConfigError`` says what is wrong with it.
+    """
+    load_settings(config)
+    write_workbook(workbook, config_rows(tomllib.loads(read_raw(config))))
 
 
 def _located(file: str, key: str, problem: str, built: Built) -> Problem:
