@@ -20,7 +20,7 @@ import tomlkit
 from tomlkit.items import AoT
 
 from bot.config import PersonConfig, Settings
-from bot.config_edits import write_checked
+from bot.config_edits import config_write_lock, write_checked
 
 _NOT_FOUND = {46004, 60121}
 _FORBIDDEN = {48002, 60011, 60020}
@@ -133,19 +133,19 @@ def _mobile(text: str) -> str:
 
 def write_ids(path: Path, found: list[Lookup]) -> int:
     """Write the ids found into ``[[people]]`` of the file; how many were written."""
-    text = path.read_text(encoding="utf-8-sig")
-    doc = tomlkit.parse(text)
-    people = doc.get("people")
-    written = 0
-    if isinstance(people, AoT):
-        by_name = {str(t.get("name", "")).replace(" ", ""): t for t in people}
-        for item in found:
-            entry = by_name.get(item.name)
-            if entry is not None and not entry.get(_FIELD[item.platform]):
-                entry[_FIELD[item.platform]] = item.user_id
-                written += 1
-    if written:
-        write_checked(path, tomlkit.dumps(doc))
+    with config_write_lock(path):
+        doc = tomlkit.parse(path.read_text(encoding="utf-8-sig"))
+        people = doc.get("people")
+        written = 0
+        if isinstance(people, AoT):
+            by_name = {str(t.get("name", "")).replace(" ", ""): t for t in people}
+            for item in found:
+                entry = by_name.get(item.name)
+                if entry is not None and not entry.get(_FIELD[item.platform]):
+                    entry[_FIELD[item.platform]] = item.user_id
+                    written += 1
+        if written:
+            write_checked(path, tomlkit.dumps(doc))
     return written
 
 

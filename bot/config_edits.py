@@ -3,14 +3,20 @@ with tomlkit, so its comments and layout stay as the clerk or engineer left them
 
 Each edit is idempotent on the file (a judge already swapped, a contestant already there,
 the same start time): two ``serve`` instances writing the same edit leave one change.
+
+Whoever rewrites the file (these edits, ``edubot import`` and the desk's upload, ``edubot
+bind-ids``) reads, changes and writes it under ``config_write_lock``, so two writers in
+different processes cannot each start from the old text and lose the other's change.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +71,27 @@ def _as_array(entry: Any, key: str) -> Any:
     return entry[key]
 
 
+@contextmanager
+def config_write_lock(path: Path) -> Iterator[None]:
+    """Hold the config file's writer lock (``flock`` on a file beside it) for the block:
+    take it around reading the text that is then changed and written back."""
+    lock = path.with_name(f".{path.name}.lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # a killed holder's lock goes with its process
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_checked(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, after checking it is a valid config."""
     settings_from_mapping(tomllib.loads(text), source=str(path), base_dir=path.resolve().parent)
+    replace_file(path, text)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """``path`` now holds ``text``, whole or not at all, with the old file's permissions."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # instances may share the file
     tmp.write_text(text, encoding="utf-8")
     if path.exists():
@@ -80,11 +104,19 @@ def write_edits(path: Path, edits: Sequence[ConfigEdit]) -> dict[int, str]:
 
     Raises ``ConfigError`` when the edited file would not load (nothing is written then).
     """
-    text = path.read_text(encoding="utf-8-sig")
-    new_text, missed = apply_edits(text, edits)
-    if new_text != text:
-        write_checked(path, new_text)
+    with config_write_lock(path):
+        text = path.read_text(encoding="utf-8-sig")
+        new_text, missed = apply_edits(text, edits)
+        if new_text != text:
+            write_checked(path, new_text)
     return missed
 
 
-__all__ = ["ConfigError", "apply_edits", "write_checked", "write_edits"]
+__all__ = [
+    "ConfigError",
+    "apply_edits",
+    "config_write_lock",
+    "replace_file",
+    "write_checked",
+    "write_edits",
+]

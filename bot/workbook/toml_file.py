@@ -5,7 +5,6 @@ sections kept, via tomlkit), and read them back out as workbook rows for export.
 from __future__ import annotations
 
 import re
-import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from bot.config import (
 )
 from bot.config.base import squeeze
 from bot.config.report import in_chinese
+from bot.config_edits import config_write_lock, replace_file
 from bot.errors import ConfigError
 from bot.workbook.building import Built, build
 from bot.workbook.cells import write_cell
@@ -50,22 +50,18 @@ def import_workbook(workbook: Path, config: Path) -> list[Problem]:
     Returns every problem found (nothing is written then).
     """
     reading = read_workbook(workbook)
-    text = read_raw(config)
-    existing = tomllib.loads(text)
-    built = build(reading, existing)
-    problems = reading.problems + built.problems
-    if problems:
-        return problems
-    new_text = replace_sections(text, built.sections)
-    try:
-        settings_from_mapping(tomllib.loads(new_text), source=str(config))
-    except ConfigError as exc:
-        return [_located(exc.file, key, problem, built) for key, problem in exc.problems]
-    tmp = config.with_name(config.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    if config.exists():
-        shutil.copymode(config, tmp)  # the file may hold secrets and be readable by one user
-    tmp.replace(config)
+    with config_write_lock(config):
+        text = read_raw(config)
+        built = build(reading, tomllib.loads(text))
+        problems = reading.problems + built.problems
+        if problems:
+            return problems
+        new_text = replace_sections(text, built.sections)
+        try:
+            settings_from_mapping(tomllib.loads(new_text), source=str(config))
+        except ConfigError as exc:
+            return [_located(exc.file, key, problem, built) for key, problem in exc.problems]
+        replace_file(config, new_text)
     return []
 
 
