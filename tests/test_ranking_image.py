@@ -7,7 +7,9 @@ import base64
 import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -22,12 +24,15 @@ from bot.desk.ranking_image import FONT, MAX_ROWS, ranking_png
 from bot.desk.views import RankRow
 from bot.devtools.emulator import EmulatorServer, EmulatorState
 from bot.devtools.emulator.rules import check_wecom_webhook
+from bot.planning import pictures
+from bot.planning.pictures import draw_picture
 from bot.platforms.router import build_router
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender
 from bot.runtime import make_outbox
 from handlers.messages import message_of
 from storage.db import transaction
 from storage.models import OutboxRow
+from storage.outbox_intent import PICTURE, Intent
 from tests.support.campaign import campaign
 from tests.support.wire import PrivateChat
 
@@ -207,3 +212,29 @@ def test_a_picture_is_skipped_where_the_platform_takes_none(
         )
         router.send(text, dedupe_key="k2")
         assert len(seen) == 1  # the same group takes text
+
+
+def test_two_groups_sent_at_once_get_one_whole_picture(
+    published: tuple[Services, EmulatorState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each WeCom group's lane sends its picture push at the same moment; the pushes share
+    # one path. The picture is drawn once, and both lanes send the whole file.
+    services, _ = published
+    drawn: list[int] = []
+
+    def slow_png(table: object, heading: str) -> bytes:
+        drawn.append(1)
+        time.sleep(0.2)  # long enough for the other lane to arrive meanwhile
+        return _png(3)
+
+    monkeypatch.setattr(pictures, "table_png", slow_png)
+    with transaction(services.factory) as session:
+        rows = session.query(OutboxRow).filter(OutboxRow.reason == "picture:ruiquan").all()
+        messages = [message_of(r.payload) for r in rows]
+    assert len(messages) == 2
+    intent = Intent(kind=PICTURE, subject="ruiquan")
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda m: draw_picture(services.factory, intent, m), messages))
+    assert drawn == [1]
+    assert Path(done[0].image_path).read_bytes() == _png(3)
+    assert not list(Path(done[0].image_path).parent.glob("*.part"))

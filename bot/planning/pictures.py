@@ -10,6 +10,8 @@ session (outside the writers' queue), before the first attempt. A retry finds th
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +23,9 @@ from handlers.standings import venue_table
 from storage.db import reading
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import venue_by_key
+
+_DRAWING: dict[str, threading.Lock] = {}
+"""One lock per picture path in this process (a few per published venue)."""
 
 
 def refresh_picture(
@@ -43,15 +48,28 @@ def draw_picture(
     if intent.kind != PICTURE or not intent.subject or not message.image_path:
         return message
     path = Path(message.image_path)
-    if path.exists():
-        return message
+    # Every WeCom group of the venue gets a push with the same path, sent on lanes side by
+    # side: the first draws, the others wait for it and find the file.
+    with _DRAWING.setdefault(str(path), threading.Lock()):  # setdefault is atomic
+        if not path.exists():
+            _draw(factory, intent.subject, message.title, path)
+    return message
+
+
+def _draw(factory: sessionmaker[Session], venue_key: str, heading: str, path: Path) -> None:
     with reading(factory) as session:
-        venue = venue_by_key(session, intent.subject)
+        venue = venue_by_key(session, venue_key)
         table = venue_table(session, venue) if venue is not None else None
     if table is None:  # venues are deactivated, never deleted: the last look saw it
-        raise PermanentDelivery(f"picture: venue {intent.subject} is gone")
+        raise PermanentDelivery(f"picture: venue {venue_key} is gone")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(table_png(table, message.title))
-    partial.replace(path)  # whole or absent, for a retry or a second instance
-    return message
+    # A temporary name of its own (another instance may draw the same picture), renamed
+    # into place whole: a reader never sees half a file.
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(table_png(table, heading))
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
