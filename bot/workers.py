@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ ENV_NO_SCHEDULER = "EDUBOT_SERVE_NO_SCHEDULER"
 ENV_LOG_LEVEL = "EDUBOT_SERVE_LOG_LEVEL"
 ENV_WORKERS = "EDUBOT_SERVE_WORKERS"
 ENV_READ_TIMEOUT = "EDUBOT_SERVE_READ_TIMEOUT_S"
+ENV_STARTED = "EDUBOT_SERVE_STARTED_AT"
+ENV_FIRST_START_S = "EDUBOT_SERVE_FIRST_START_S"
+FIRST_START_S = "60"
+"""A worker that cannot start within this long of serve's start stops serve; later (a
+replacement for one that died) it only retries."""
+RETRY_S = 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -90,8 +97,15 @@ def app_from_environment() -> Starlette:
         log.error("worker %d could not start: %s", os.getpid(), exc)
     except Exception:
         log.exception("worker %d could not start", os.getpid())
-    # The supervisor stops on this code instead of restarting the worker forever.
-    raise SystemExit(STARTUP_FAILURE)
+    started = float(os.environ.get(ENV_STARTED, "0"))
+    if time.time() - started < float(os.environ.get(ENV_FIRST_START_S, FIRST_START_S)):
+        # serve is starting: stop it (exit 1, the reason above) rather than restart forever.
+        raise SystemExit(STARTUP_FAILURE)
+    # A worker replacing one that died, while the others serve: a config saved broken
+    # since, or a database hiccup, must not take them down. Try again after a pause.
+    log.error("the other workers go on serving; this one tries again in %d s", RETRY_S)
+    time.sleep(RETRY_S)
+    raise SystemExit(1)  # the supervisor starts a new one
 
 
 def __getattr__(name: str) -> type[asyncio.Protocol]:
@@ -137,6 +151,7 @@ def run(
     os.environ[ENV_LOG_LEVEL] = log_level.upper()
     os.environ[ENV_WORKERS] = str(workers)
     os.environ[ENV_READ_TIMEOUT] = repr(settings.server.read_timeout_s)
+    os.environ[ENV_STARTED] = repr(time.time())
     log.info("serving with %d worker processes on %s:%d", workers, host, port)
     _supervise(
         uvicorn.Config(

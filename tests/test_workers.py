@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -183,12 +184,20 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _start_workers(config: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _start_workers(
+    config: Path, log: Path, workers: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     command = [sys.executable, "-m", "bot", "serve", "--config", str(config)]
     command += ["--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     base_url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -379,3 +388,36 @@ def test_workers_that_cannot_start_stop_serve_with_an_error_instead_of_restartin
     assert "failed to start, so serve stopped" in output
     assert re.search(r"worker \d+ could not start: ", output), output
     assert "died" not in output  # the supervisor never restarted one
+
+
+@pytest.mark.fault
+def test_a_replacement_worker_that_cannot_start_leaves_the_others_serving(
+    tmp_path: Path,
+) -> None:
+    # serve is up; the config file is then saved broken and a worker dies. Its replacement
+    # cannot load the file: it says so and tries again, the other worker goes on answering,
+    # and once the file is mended the replacement starts.
+    config = tmp_path / "edubot.toml"
+    good = toml_text(campaign(f"sqlite:///{tmp_path / 'edubot.db'}"))
+    config.write_text(good, encoding="utf-8")
+    log = tmp_path / "serve.log"
+    process, base_url = _start_workers(
+        config, log, workers=2, env={"EDUBOT_SERVE_FIRST_START_S": "1"}
+    )
+    try:
+        time.sleep(1.5)  # past the first start
+        config.write_text('timezone = "Asia/Shanghai"\n[server\n', encoding="utf-8")
+        victim = sorted(_children(process.pid))[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: "tries again" in log.read_text(), timeout=60)
+        assert process.poll() is None, log.read_text()
+        assert httpx.get(f"{base_url}/healthz", timeout=5.0).status_code in (200, 503)
+        started = log.read_text().count("Application startup complete")
+        config.write_text(good, encoding="utf-8")
+        wait_until(
+            lambda: log.read_text().count("Application startup complete") > started, timeout=60
+        )
+        assert process.poll() is None
+        assert len(_children(process.pid)) == 2
+    finally:
+        _stop(process)
