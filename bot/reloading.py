@@ -135,15 +135,19 @@ class ConfigReloader:
         return applied
 
     def _write_edits(self) -> None:
+        # The file is written between two transactions, not inside one: waiting for the
+        # file's lock (an import running) must not hold every writer of the database.
+        # Edits are idempotent on the file, so two instances writing the same one is fine.
         with transaction(self._services.factory) as session:
             edits = pending_edits(session)
-            if not edits:
-                return
-            now = self._services.clock.now()
-            try:
-                missed = write_edits(self._path, edits)
-            except (ConfigError, OSError) as exc:
-                missed = dict.fromkeys((e.id for e in edits), f"未能写入配置文件：{exc}")
+        if not edits:
+            return
+        try:
+            missed = write_edits(self._path, edits)
+        except (ConfigError, OSError) as exc:
+            missed = dict.fromkeys((e.id for e in edits), f"未能写入配置文件：{exc}")
+        now = self._services.clock.now()
+        with transaction(self._services.factory) as session:
             for edit_id, why in missed.items():
                 log.error("chat edit #%d not written into %s: %s", edit_id, self._path, why)
                 mark_edits(session, [edit_id], now, why, state=FAILED)
