@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tomllib
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -499,3 +500,37 @@ def test_import_keeps_the_files_permissions(seed_workbook: Path, tmp_path: Path)
     assert import_workbook(seed_workbook, config) == []
     assert config.stat().st_mode & 0o777 == 0o600
     assert not (tmp_path / "edubot.toml.tmp").exists()
+
+
+def _rezipped(source: Path, target: Path, replace: dict[str, bytes]) -> Path:
+    """``source`` with some of its zip entries replaced or added."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            if item.filename not in replace:
+                new.writestr(item, old.read(item.filename))
+        for name, data in replace.items():
+            new.writestr(name, data)
+    return target
+
+
+def test_a_workbook_that_would_unpack_to_too_much_is_refused_unread(tmp_path: Path) -> None:
+    template = tmp_path / "template.xlsx"
+    write_workbook(template, {})
+    bomb = _rezipped(template, tmp_path / "bomb.xlsx", {"xl/media/filler.bin": bytes(60 * 2**20)})
+    assert bomb.stat().st_size < 2**20  # small to send, 60 MB to open
+    config = tmp_path / "edubot.toml"
+    config.write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    problems = import_workbook(bomb, config)
+    assert [str(p) for p in problems] == [
+        "bomb.xlsx：表格过大（解压后有 60 MB，超过 50 MB），请只保留模板里的工作表"
+    ]
+    assert config.read_text(encoding="utf-8") == 'timezone = "Asia/Shanghai"\n'
+
+
+def test_a_damaged_workbook_is_a_listed_mistake(tmp_path: Path) -> None:
+    template = tmp_path / "template.xlsx"
+    write_workbook(template, {})
+    damaged = _rezipped(template, tmp_path / "damaged.xlsx", {"xl/workbook.xml": b"<workbook"})
+    problems = import_workbook(damaged, tmp_path / "edubot.toml")
+    assert len(problems) == 1
+    assert "无法打开" in str(problems[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zipfile import BadZipFile
+from zipfile import ZipFile
 
 from openpyxl import load_workbook
 
@@ -51,12 +51,24 @@ class Reading:
     problems: list[Problem] = field(default_factory=list)
 
 
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+"""An xlsx is a zip: a campaign's workbook unpacks to well under a megabyte, and one that
+would unpack to more than this is refused before it is read (it may be built to fill the
+memory of whoever opens it)."""
+
+
 def read_workbook(path: Path) -> Reading:
     """Read every sheet of the workbook at ``path``."""
     try:
-        book = load_workbook(path, data_only=True)
-    except (OSError, ValueError, KeyError, BadZipFile) as exc:
-        # openpyxl raises these (InvalidFileException is a ValueError) for a non-xlsx file.
+        with ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            mb, cap = unpacked // 2**20, MAX_UNPACKED_BYTES // 2**20
+            why = f"表格过大（解压后有 {mb} MB，超过 {cap} MB），请只保留模板里的工作表"
+            return Reading(problems=[Problem(path.name, None, "", why)])
+        book = load_workbook(path, data_only=True, read_only=True)
+    except Exception as exc:
+        # A file that is not an xlsx (InvalidFileException is a ValueError), a damaged one.
         return Reading(problems=[Problem(path.name, None, "", f"无法打开（{exc}）")])
     reading = Reading()
     for sheet in SHEETS:
