@@ -162,15 +162,33 @@ def test_a_good_workbook_is_written_and_the_reloader_applies_it(
 
 @pytest.mark.parametrize("csrf", ["", "forged"], ids=["missing", "wrong"])
 def test_an_upload_without_the_csrf_token_changes_nothing(
-    organizer: tuple[DeskUser, Path], csrf: str
+    organizer: tuple[DeskUser, Path], csrf: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     user, config = organizer
     before = config.read_bytes()
     content = _edited(user, "会场", "地点", 4, "新会场")
-    answer = _upload(user, content, csrf=csrf)
+    with caplog.at_level(logging.INFO, logger="edubot.desk"):
+        answer = _upload(user, content, csrf=csrf)
     assert answer.status_code == 403
     assert "校验码" in answer.text
     assert config.read_bytes() == before
+    # Refused uploads are noted with who tried, as the guide says every upload is.
+    assert any(
+        "教育股" in r.getMessage() and "upload refused" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_who_downloads_the_current_campaign_is_logged(
+    organizer: tuple[DeskUser, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The workbook holds the groups' webhooks and signing secrets.
+    user, _ = organizer
+    with caplog.at_level(logging.INFO, logger="edubot.desk"):
+        _current(user)
+    assert any(
+        "教育股" in r.getMessage() and "downloaded the current campaign" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize("role", ["leader", "host", "judge"])

@@ -98,7 +98,7 @@ async def template(desk: Desk, request: Request) -> Response:
 
 async def current(desk: Desk, request: Request) -> Response:
     """The config file's campaign as a workbook, as ``edubot export-config`` writes it."""
-    await desk.read(lambda session: _organizer(desk, session, request))
+    viewer = await desk.read(lambda session: _organizer(desk, session, request))
     config = desk.config
     if config is None:
         raise Refused(UNAVAILABLE, 404)
@@ -107,6 +107,8 @@ async def current(desk: Desk, request: Request) -> Response:
         await run_in_threadpool(export_workbook, config, out)
     except ConfigError as exc:
         raise Refused(f"配置文件当前有错误，无法导出：{exc}", 409) from exc
+    # The workbook carries the groups' robot webhooks and signing secrets: say who took it.
+    log.info("desk setup: %s (person %d) downloaded the current campaign", viewer.name, viewer.id)
     return attachment(out.getvalue(), "当前活动设置.xlsx")
 
 
@@ -117,13 +119,17 @@ async def upload(desk: Desk, request: Request) -> Response:
     config = desk.config
     if config is None:
         raise Refused(UNAVAILABLE, 404)
-    form = await _multipart(request)
     try:
-        csrf = form.get("csrf")
-        desk.check_csrf(viewer, {"csrf": csrf if isinstance(csrf, str) else ""})
-        name, content = await _workbook(form.get("workbook"))
-    finally:
-        await form.close()
+        form = await _multipart(request)
+        try:
+            csrf = form.get("csrf")
+            desk.check_csrf(viewer, {"csrf": csrf if isinstance(csrf, str) else ""})
+            name, content = await _workbook(form.get("workbook"))
+        finally:
+            await form.close()
+    except Refused as exc:  # a CSRF failure, no file, too large: refused uploads are noted too
+        log.info("desk setup: %s (person %d) upload refused: %s", viewer.name, viewer.id, exc)
+        raise
     problems, summary = await run_in_threadpool(_import, content, name, config)
     outcome = f"into {config}: {summary}" if summary else f"{len(problems)} mistakes, unwritten"
     log.info("desk setup: %s (person %d) uploaded %s: %s", viewer.name, viewer.id, name, outcome)
