@@ -204,15 +204,18 @@ def timing_text(submitted_at: datetime, due: datetime) -> str:
 def remaining_text(due: datetime, now: datetime) -> str:
     """``还剩 2 天 3 小时`` before the due time, ``已逾期 5 小时`` after it.
 
-    The time left counts whole minutes up, as a countdown does: a reminder sent a moment
-    after its round (3 days before) says ``还剩 3 天``, not ``还剩 2 天 23 小时``."""
+    The time left counts up in the smallest unit it shows, as a countdown does: whole hours
+    once it is a day or more (days and hours are shown), whole minutes below. A reminder
+    sent a minute or two after its round (3 days before) says ``还剩 3 天``, not ``还剩 2 天
+    23 小时``."""
     if now >= due:
         return (
             "已到截止时间"
             if now - due < timedelta(minutes=1)
             else f"已逾期 {duration_text(now - due)}"
         )
-    left = timedelta(minutes=-((now - due) // timedelta(minutes=1)))
+    unit = timedelta(hours=1) if due - now > timedelta(days=1) else timedelta(minutes=1)
+    left = unit * -((now - due) // unit)
     return f"还剩 {duration_text(left)}"
 
 

@@ -296,6 +296,12 @@ def test_timing_text(delta: timedelta, text: str) -> None:
         # the time left counts whole minutes up, or "3 天" would read "2 天 23 小时".
         (-timedelta(days=3) + timedelta(milliseconds=10), "还剩 3 天"),
         (-timedelta(hours=2) + timedelta(seconds=40), "还剩 2 小时"),
+        # Days show hours, not minutes: a round sent a few minutes late still says 3 天,
+        # while one sent hours late (after an outage) says how long is really left.
+        (-timedelta(days=3) + timedelta(minutes=3), "还剩 3 天"),
+        (-timedelta(days=3) + timedelta(hours=5), "还剩 2 天 19 小时"),
+        (-timedelta(days=1, minutes=30), "还剩 1 天 1 小时"),
+        (-timedelta(hours=23, minutes=30), "还剩 23 小时 30 分钟"),
         (-timedelta(seconds=10), "还剩 1 分钟"),
         (timedelta(0), "已到截止时间"),
         (timedelta(days=1, hours=1), "已逾期 1 天 1 小时"),
