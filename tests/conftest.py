@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import Settings, settings_from_mapping
-from storage.db import make_engine
+from storage.db import make_engine, make_session_factory, upgrade
 from tests.support.campaign import campaign
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -107,6 +108,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, _server_runs: set[str
         admin.dispose()
     _server_runs.add(kind)
     yield url
+
+
+@pytest.fixture
+def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated, empty database on each backend (no config synced)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

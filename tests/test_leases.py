@@ -3,11 +3,9 @@ migration that adds them, applied to a database made by the previous head."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,14 +17,6 @@ from storage.models import Meta
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=20)
-
-
-@pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def claim(factory: sessionmaker[Session], holder: str, now: datetime) -> str | None:

@@ -42,22 +42,27 @@ KILL_AFTER = 25
 SEND_DELAY_S = 0.03
 
 
-def write_config(tmp_path: Path, emulator_url: str) -> Path:
-    lines = [
+def drain_config(tmp_path: Path, database: str, platform: list[str]) -> list[str]:
+    """A serve config's lines for a kill test: SQLite ``database`` under ``tmp_path``, the
+    ``platform`` section's lines, and an outbox whose killed claims come back quickly."""
+    return [
         'timezone = "Asia/Shanghai"',
         "[server]",
         'host = "127.0.0.1"',
         f'data_dir = "{tmp_path / "data"}"',
         "[database]",
-        f'url = "sqlite:///{tmp_path / "kill.db"}"',
-        "[dingtalk]",
-        f'api_base = "{emulator_url}"',
-        f'oapi_base = "{emulator_url}"',
+        f'url = "sqlite:///{tmp_path / database}"',
+        *platform,
         "[outbox]",
         "poll_seconds = 0.2",
         "lease_seconds = 6",  # the rows claimed by the killed process come back quickly
         "request_timeout_s = 3",  # (the lease must outlast two); shorter times out on a busy machine
     ]
+
+
+def write_config(tmp_path: Path, emulator_url: str) -> Path:
+    dingtalk = ["[dingtalk]", f'api_base = "{emulator_url}"', f'oapi_base = "{emulator_url}"']
+    lines = drain_config(tmp_path, "kill.db", dingtalk)
     for n in range(ROBOTS):
         lines += [
             "[[groups]]",

@@ -28,7 +28,7 @@ from bot.devtools.emulator import EmulatorServer, EmulatorState
 from handlers.messages import OutboundMessage
 from handlers.pushes import enqueue
 from storage.db import transaction
-from tests.test_outbox_kill import Serve, _statuses, wait_for
+from tests.test_outbox_kill import Serve, _statuses, drain_config, wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -46,20 +46,7 @@ LATE_STAMP = timedelta(seconds=0.5)
 
 
 def write_config(tmp_path: Path, emulator_url: str) -> Path:
-    lines = [
-        'timezone = "Asia/Shanghai"',
-        "[server]",
-        'host = "127.0.0.1"',
-        f'data_dir = "{tmp_path / "data"}"',
-        "[database]",
-        f'url = "sqlite:///{tmp_path / "lanes.db"}"',
-        "[wecom]",
-        f'api_base = "{emulator_url}"',
-        "[outbox]",
-        "poll_seconds = 0.2",
-        "lease_seconds = 6",  # the rows claimed by a killed process come back quickly
-        "request_timeout_s = 3",  # shorter times out on a busy machine and re-sends
-    ]
+    lines = drain_config(tmp_path, "lanes.db", ["[wecom]", f'api_base = "{emulator_url}"'])
     for n in range(ROBOTS):
         lines += ["[[groups]]", f'key = "g{n:02d}"', 'platform = "wecom"', f'webhook = "k{n:02d}"']
     path = tmp_path / "edubot.toml"

@@ -24,8 +24,9 @@ from storage.db import reading
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import venue_by_key
 
-_DRAWING: dict[str, threading.Lock] = {}
-"""One lock per picture path in this process (a few per published venue)."""
+_DRAWING = threading.Lock()
+"""Pictures are drawn one at a time in a process: a venue's WeCom groups' pushes share one
+path and go out on lanes side by side; the first draws, the others find the file."""
 
 
 def refresh_picture(
@@ -48,9 +49,7 @@ def draw_picture(
     if intent.kind != PICTURE or not intent.subject or not message.image_path:
         return message
     path = Path(message.image_path)
-    # Every WeCom group of the venue gets a push with the same path, sent on lanes side by
-    # side: the first draws, the others wait for it and find the file.
-    with _DRAWING.setdefault(str(path), threading.Lock()):  # setdefault is atomic
+    with _DRAWING:
         if not path.exists():
             _draw(factory, intent.subject, message.title, path)
     return message
