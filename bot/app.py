@@ -309,7 +309,9 @@ def _callback(callback: Callback) -> Endpoint:
         if isinstance(parsed, WireAnswer):
             return _response(parsed)
         check_storable(parsed)
-        outcome = await run_in_threadpool(services.dispatcher.process, parsed)
+        outcome = services.dispatcher.process_now(parsed)
+        if outcome is None:  # a slow kind of message, or a writer ahead of it: wait on a thread
+            outcome = await run_in_threadpool(services.dispatcher.process, parsed)
         return _response(callback.answer(parsed, outcome.reply, now=services.clock.now()))
 
     return endpoint

@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
 from handlers.catalog import Catalog, CatalogCache
-from handlers.commands import Submit, Unknown
+from handlers.commands import Command, Score, Submit, Unknown
 from handlers.context import Context, DeskLinks
 from handlers.errors import BotError
 from handlers.files import FileIntake
@@ -34,7 +34,7 @@ from handlers.phases import Phase
 from handlers.pushes import enqueue, queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
-from storage.db import transaction
+from storage.db import transaction, writer_turn_if_free
 from storage.errors import RepeatDelivery, StorageUnavailable
 from storage.inbound import (
     InboundRecord,
@@ -103,16 +103,16 @@ class Dispatcher:
         first message, which would otherwise wait for it (~17 ms for 20 venues)."""
         self._catalog.get(session)
 
-    def process(self, message: InboundMessage) -> Outcome:
+    def process(self, message: InboundMessage, command: Command | None = None) -> Outcome:
         """The answer to ``message``, handled once: a repeated delivery gets the stored answer.
 
         A DingTalk answer is itself a push (through the sessionWebhook, queued with the
         message), so the outbox is woken after every new DingTalk message. Raises
         ``StorageUnavailable`` when the database cannot take the message now (the HTTP
-        layer answers 503 and the platform retries).
+        layer answers 503 and the platform retries). ``command``: the text already parsed.
         """
         try:
-            outcome = self._process(message)
+            outcome = self._process(message, command)
         except (RepeatDelivery, IntegrityError):
             # Another delivery of the same message won the race for the log row (or, for
             # an IntegrityError elsewhere, a concurrent write: _replay answers 503).
@@ -120,6 +120,18 @@ class Dispatcher:
         if outcome.pushed:
             self._on_push()  # send them now, not at the outbox's next poll
         return outcome
+
+    def process_now(self, message: InboundMessage) -> Outcome | None:
+        """``process(message)`` on the caller's thread when it is quick and cannot wait: a
+        text of scores (no file to fetch, no table to draw) while the database's writers'
+        turn is free (SQLite; see ``writer_turn_if_free``). ``None`` otherwise: the caller
+        runs ``process`` on a thread, which may wait. Lets the HTTP layer answer the common
+        message on its event loop without a hand-off to a thread and back."""
+        command = parse(message.text)
+        if message.attachment is not None or not isinstance(command, Score):
+            return None
+        with writer_turn_if_free(self._factory) as free:
+            return self.process(message, command) if free else None
 
     def _replay(self, message: InboundMessage) -> Outcome:
         with transaction(self._factory) as session:
@@ -129,16 +141,22 @@ class Dispatcher:
             log.info("duplicate delivery %s:%s", message.platform, message.message_id)
             return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
 
-    def _process(self, message: InboundMessage) -> Outcome:
+    def _process(self, message: InboundMessage, command: Command | None) -> Outcome:
         """A repeated delivery meets the log's unique index (``RepeatDelivery``) and is
         answered from the log by ``_replay``: no lookup first, since repeats are rare."""
         now = self._clock.now()
         try:
-            return self._handle(message, now, None)
+            return self._handle(message, now, command, None)
         except _Undone as undone:  # the handler's writes were rolled back with the rest
-            return self._handle(message, now, undone)
+            return self._handle(message, now, command, undone)
 
-    def _handle(self, message: InboundMessage, now: datetime, undone: _Undone | None) -> Outcome:
+    def _handle(
+        self,
+        message: InboundMessage,
+        now: datetime,
+        command: Command | None,
+        undone: _Undone | None,
+    ) -> Outcome:
         """One transaction: the log row, the handler's changes (none when ``undone`` holds
         the refusal or failure to record instead) and the answer."""
         with transaction(self._factory) as session:
@@ -167,7 +185,7 @@ class Dispatcher:
                     desk=self._desk,
                     pictures=self._pictures,
                 )
-                reply, status = self._run(ctx)
+                reply, status = self._run(ctx, parse(message.text) if command is None else command)
             reply = _fit(reply)
             settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
             if message.channel == "dingtalk" and message.reply_url:
@@ -197,7 +215,7 @@ class Dispatcher:
             set_inbound_sender(session, inbound_id, _id(found))
         return catalog, found, inbound_id
 
-    def _run(self, ctx: Context) -> tuple[Reply, str]:
+    def _run(self, ctx: Context, command: Command) -> tuple[Reply, str]:
         """The one error funnel: BotError → its text; a bug → logged, answered politely;
         either way as ``_Undone``, so that the transaction is rolled back.
 
@@ -206,7 +224,6 @@ class Dispatcher:
         message (WeCom robot ``mixed``, DingTalk ``richText``) to the channel's 提交 handler,
         which stores the file with that material.
         """
-        command = parse(ctx.message.text)
         by_channel = self._file_handlers.get(ctx.message.channel)
         try:
             reply: Reply | None = None

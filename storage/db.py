@@ -123,15 +123,23 @@ class _WriterQueue:
     transaction here starts with BEGIN IMMEDIATE) wait on this lock instead and are woken
     the moment the writer before them finishes; then the processes on one file queue on its
     ``WriterFileLock`` (``storage.filelock``) the same way. Past the busy timeout the wait
-    ends in ``StorageUnavailable``, as a lock held too long by another process does."""
+    ends in ``StorageUnavailable``, as a lock held too long by another process does.
+
+    ``turn_if_free`` takes both without waiting; the thread holding a turn that way runs its
+    transactions inside it (``turn`` sees it and does not queue again)."""
 
     def __init__(self, timeout_s: float, file_lock: WriterFileLock | None = None) -> None:
         self._lock = threading.Lock()
         self._timeout_s = timeout_s
         self._file_lock = file_lock
+        self._holder: int | None = None
+        """The thread holding a turn taken by ``turn_if_free``."""
 
     @contextmanager
     def turn(self) -> Iterator[None]:
+        if self._holder == threading.get_ident():
+            yield  # inside turn_if_free on this thread: the turn is already ours
+            return
         if not self._lock.acquire(timeout=self._timeout_s):
             raise StorageUnavailable("database is busy: timed out waiting for other writers")
         try:
@@ -146,6 +154,28 @@ class _WriterQueue:
         finally:
             self._lock.release()
 
+    @contextmanager
+    def turn_if_free(self) -> Iterator[bool]:
+        """The writers' turn if nobody (no thread, no process) holds it now: yields whether
+        it was taken. Never waits."""
+        if not self._lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            fd = self._file_lock.try_acquire() if self._file_lock is not None else None
+            if self._file_lock is not None and fd is None:
+                yield False
+                return
+            self._holder = threading.get_ident()
+            try:
+                yield True
+            finally:
+                self._holder = None
+                if fd is not None and self._file_lock is not None:
+                    self._file_lock.release(fd)
+        finally:
+            self._lock.release()
+
 
 _WRITERS: WeakKeyDictionary[Engine, _WriterQueue] = WeakKeyDictionary()
 
@@ -154,6 +184,15 @@ def _writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
     """This engine's place in the writers' queue (SQLite); no wait for other databases."""
     writers = _WRITERS.get(engine) if engine is not None else None
     return writers.turn() if writers is not None else nullcontext()
+
+
+def writer_turn_if_free(factory: sessionmaker[Session]) -> AbstractContextManager[bool]:
+    """Yields True while this thread holds the writers' turn, taken because it was free:
+    its transactions then start at once, without waiting on other writers or on the
+    network. Only a SQLite database has such a turn; on a database server, where every
+    statement is a round trip, this yields False."""
+    writers = _WRITERS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
+    return writers.turn_if_free() if writers is not None else nullcontext(False)
 
 
 SYNCHRONOUS = ("FULL", "NORMAL")

@@ -47,10 +47,15 @@ class WriterFileLock:
     def acquire(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for the lock; returns the descriptor to ``release``.
         Raises ``StorageUnavailable`` when another process holds it longer."""
+        fd = self.try_acquire()
+        return self._wait(timeout_s) if fd is None else fd
+
+    def try_acquire(self) -> int | None:
+        """The lock's descriptor if no other process holds it now, else ``None`` (no wait)."""
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return self._wait(timeout_s)
+            return None
         return self._fd
 
     def release(self, fd: int) -> None:

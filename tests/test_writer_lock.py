@@ -1,6 +1,7 @@
 """The SQLite writers' file lock (``storage.filelock``): writers of several processes queue
 on it, a dead holder frees it, a wait past the busy timeout is a 503, and a wait given up
-leaves nothing held."""
+leaves nothing held; a free turn is taken without waiting (the event loop's
+fast path) and kept from every other writer while held."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.db import (
+    make_engine,
+    make_session_factory,
+    transaction,
+    upgrade,
+    writer_turn_if_free,
+)
 from storage.errors import StorageUnavailable
 from storage.filelock import WriterFileLock, lock_path
 from tests.support.waiting import wait_until
@@ -169,3 +177,79 @@ def test_sqlite_engines_take_the_file_lock_for_each_transaction(tmp_path: Path) 
     with transaction(factory) as session:
         session.execute(text("INSERT INTO hits VALUES (1)"))
     assert _hits(db) == 1
+
+
+def test_a_free_turn_is_taken_without_waiting_and_its_transactions_run_inside_it(
+    tmp_path: Path,
+) -> None:
+    db = _database(tmp_path)
+    factory = make_session_factory(make_engine(f"sqlite:///{db}", busy_timeout_ms=50))
+    other = WriterFileLock(lock_path(db))
+    with writer_turn_if_free(factory) as free:
+        assert free
+        # The turn is this thread's: its transactions do not queue again (no deadlock)...
+        with transaction(factory) as session:
+            session.execute(text("INSERT INTO hits VALUES (1)"))
+        with transaction(factory) as session:
+            session.execute(text("INSERT INTO hits VALUES (1)"))
+        # ...while another process's writer and another thread of this one are kept out.
+        assert other.try_acquire() is None
+        blocked: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with transaction(factory) as session:
+                    session.execute(text("INSERT INTO hits VALUES (1)"))
+            except StorageUnavailable as exc:
+                blocked.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(timeout=30)
+        assert len(blocked) == 1  # waited its busy timeout (50 ms) and gave up
+    assert _hits(db) == 2
+    # Released: the other process's writer gets the lock at once.
+    fd = other.try_acquire()
+    assert fd is not None
+    other.release(fd)
+    other.close()
+
+
+def test_a_turn_held_elsewhere_is_not_free(tmp_path: Path) -> None:
+    db = _database(tmp_path)
+    factory = make_session_factory(make_engine(f"sqlite:///{db}"))
+    holder = WriterFileLock(lock_path(db))  # another process's writer, as far as flock knows
+    fd = holder.acquire(1.0)
+    with writer_turn_if_free(factory) as free:
+        assert not free
+    holder.release(fd)
+    holder.close()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold() -> None:
+        with transaction(factory):
+            inside.set()
+            leave.wait(30)
+
+    thread = threading.Thread(target=hold)  # a writer of this process, on another thread
+    thread.start()
+    assert inside.wait(30)
+    try:
+        with writer_turn_if_free(factory) as free:
+            assert not free
+    finally:
+        leave.set()
+        thread.join(timeout=30)
+    with writer_turn_if_free(factory) as free:
+        assert free
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://x@127.0.0.1:1/x", "mysql+pymysql://x@127.0.0.1:1/x"]
+)
+def test_a_database_server_never_has_a_free_turn(url: str) -> None:
+    """Every statement there is a round trip: nothing runs on the caller's thread."""
+    factory = make_session_factory(make_engine(url))
+    with writer_turn_if_free(factory) as free:
+        assert not free

@@ -1,0 +1,104 @@
+"""The dispatcher's fast path (``Dispatcher.process_now``): a text of scores is handled on
+the caller's thread (the HTTP event loop) only while the writers' turn is free, and only
+kinds of message that cannot wait on anything; every other message is left to ``process``
+on a thread, untouched."""
+
+from __future__ import annotations
+
+import threading
+from itertools import count
+
+from sqlalchemy import func, select
+
+from bot.app import Services
+from handlers.messages import Attachment, InboundMessage
+from storage.db import transaction
+from storage.models import InboundMessageRow, ScoreSheet
+
+IDS = count()
+
+
+def message(user: str, text: str, attachment: Attachment | None = None) -> InboundMessage:
+    return InboundMessage(
+        "wecom", "wecom_app", f"f{next(IDS)}", user, text, "private", attachment=attachment
+    )
+
+
+def logged(services: Services) -> int:
+    with transaction(services.factory) as session:
+        return int(session.scalar(select(func.count()).select_from(InboundMessageRow)) or 0)
+
+
+def sheets(services: Services) -> int:
+    with transaction(services.factory) as session:
+        return int(session.scalar(select(func.count()).select_from(ScoreSheet)) or 0)
+
+
+def test_a_score_is_handled_at_once_and_answered_as_process_would(
+    sqlite_services: Services,
+) -> None:
+    fast = sqlite_services.dispatcher.process_now(message("shenyi", "评分 1号 86"))
+    slow = sqlite_services.dispatcher.process(message("liangfei", "评分 1号 86"))
+    assert fast is not None
+    assert fast.reply.text == "已记录 申毅 → 瑞泉中学共同体：86 分（总分） · 本会场您还剩 4 位未评"
+    assert slow.reply.text == fast.reply.text.replace("申毅", "梁飞")
+    assert sheets(sqlite_services) == 2
+
+
+def test_a_repeated_delivery_on_the_fast_path_gets_the_stored_answer(
+    sqlite_services: Services,
+) -> None:
+    first = message("shenyi", "评分 1号 86")
+    answered = sqlite_services.dispatcher.process_now(first)
+    again = sqlite_services.dispatcher.process_now(first)
+    assert answered is not None
+    assert again is not None
+    assert again.duplicate
+    assert again.reply == answered.reply
+    assert sheets(sqlite_services) == 1
+    assert logged(sqlite_services) == 1
+
+
+def test_a_refused_score_on_the_fast_path_records_only_its_answer(
+    sqlite_services: Services,
+) -> None:
+    outcome = sqlite_services.dispatcher.process_now(message("shenyi", "评分 1号 860"))
+    assert outcome is not None
+    assert outcome.status == "refused"
+    assert sheets(sqlite_services) == 0
+    assert logged(sqlite_services) == 1
+
+
+def test_other_kinds_of_message_are_left_to_the_thread(sqlite_services: Services) -> None:
+    dispatcher = sqlite_services.dispatcher
+    assert dispatcher.process_now(message("shenyi", "进度")) is None
+    assert dispatcher.process_now(message("shenyi", "排名")) is None
+    with_file = message("shenyi", "评分 1号 86", attachment=Attachment("file", "media-1", "a.pdf"))
+    assert dispatcher.process_now(with_file) is None
+    assert logged(sqlite_services) == 0
+    assert sheets(sqlite_services) == 0
+
+
+def test_a_score_waits_on_the_thread_when_another_writer_holds_the_turn(
+    sqlite_services: Services,
+) -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction(sqlite_services.factory):
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(30)
+    score = message("shenyi", "评分 1号 86")
+    try:
+        assert sqlite_services.dispatcher.process_now(score) is None  # returned, did not wait
+    finally:
+        leave.set()
+        holder.join(timeout=30)
+    assert logged(sqlite_services) == 0  # nothing half-done: the thread path runs it whole
+    assert sqlite_services.dispatcher.process(score).reply.text.startswith("已记录 申毅")
+    assert sheets(sqlite_services) == 1
+    assert logged(sqlite_services) == 1
