@@ -24,7 +24,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -42,6 +41,7 @@ from bot.errors import Forbidden, RequestError
 from bot.health import HEALTH_TIMEOUT_S, HealthProbe
 from bot.holidays import holiday_warning
 from bot.http_body import read_body
+from bot.intake import Intake
 from bot.platforms.dingtalk import callback as dingtalk
 from bot.platforms.inbound import Callback, WireAnswer, WireRequest
 from bot.platforms.media import PlatformMedia
@@ -253,8 +253,10 @@ def create_app(services: Services) -> Starlette:
                 item.stop()
             services.engine.dispose()
 
+    intake = Intake(services.dispatcher)
+
     def callback(channel: Channel) -> Callable[[Request], Awaitable[Response]]:
-        return _guard(services, _callback(services.callbacks[channel]))
+        return _guard(services, _callback(services.callbacks[channel], intake))
 
     routes = [
         Route("/wecom/callback", callback("wecom_app"), methods=["GET"]),
@@ -294,7 +296,7 @@ def _guard(services: Services, endpoint: Endpoint) -> Callable[[Request], Awaita
     return run
 
 
-def _callback(callback: Callback) -> Endpoint:
+def _callback(callback: Callback, intake: Intake) -> Endpoint:
     """The one endpoint every platform's callback route runs (see ``bot.platforms.inbound``)."""
 
     async def endpoint(services: Services, request: Request) -> Response:
@@ -309,9 +311,7 @@ def _callback(callback: Callback) -> Endpoint:
         if isinstance(parsed, WireAnswer):
             return _response(parsed)
         check_storable(parsed)
-        outcome = services.dispatcher.process_now(parsed)
-        if outcome is None:  # a slow kind of message, or a writer ahead of it: wait on a thread
-            outcome = await run_in_threadpool(services.dispatcher.process, parsed)
+        outcome = await intake.process(parsed)
         return _response(callback.answer(parsed, outcome.reply, now=services.clock.now()))
 
     return endpoint

@@ -11,7 +11,7 @@ common one pays for no savepoint (two statements, each a round trip to a databas
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -109,8 +109,10 @@ class Dispatcher:
         A DingTalk answer is itself a push (through the sessionWebhook, queued with the
         message), so the outbox is woken after every new DingTalk message. Raises
         ``StorageUnavailable`` when the database cannot take the message now (the HTTP
-        layer answers 503 and the platform retries). ``command``: the text already parsed.
+        layer answers 503 and the platform retries). ``command``: the text already parsed;
+        the text is parsed before the transaction, never while holding the writers' turn.
         """
+        command = parse(message.text) if command is None else command
         try:
             outcome = self._process(message, command)
         except (RepeatDelivery, IntegrityError):
@@ -121,27 +123,67 @@ class Dispatcher:
             self._on_push()  # send them now, not at the outbox's next poll
         return outcome
 
-    def process_now(self, message: InboundMessage) -> Outcome | None:
-        """``process(message)`` on the caller's thread when it is quick and cannot wait: a
-        text of scores (no file to fetch, no table to draw) while the database's writers'
-        turn is free (SQLite; see ``writer_turn_if_free``). ``None`` otherwise: the caller
-        runs ``process`` on a thread, which may wait. Lets the HTTP layer answer the common
-        message on its event loop without a hand-off to a thread and back."""
-        command = parse(message.text)
-        if message.attachment is not None or not isinstance(command, Score):
+    @staticmethod
+    def quick(message: InboundMessage, command: Command) -> bool:
+        """A text of scores: no file to fetch, no table to draw, a few rows to write. Only
+        these are run on the caller's thread (``process_now``) or several to a transaction
+        (``process_many``)."""
+        return message.attachment is None and isinstance(command, Score)
+
+    def process_now(
+        self, message: InboundMessage, command: Command | None = None
+    ) -> Outcome | None:
+        """``process(message)`` on the caller's thread when it is ``quick`` and cannot wait:
+        while the database's writers' turn is free (SQLite; see ``writer_turn_if_free``).
+        ``None`` otherwise: the caller runs it on a thread, which may wait. Lets the HTTP
+        layer answer the common message on its event loop without a hand-off to a thread."""
+        command = parse(message.text) if command is None else command
+        if not self.quick(message, command):
             return None
         with writer_turn_if_free(self._factory) as free:
             return self.process(message, command) if free else None
 
+    def process_many(self, messages: Sequence[tuple[InboundMessage, Command]]) -> list[Outcome]:
+        """The answers to several ``quick`` messages, in one transaction: one commit and one
+        sync to disk for all of them (a group commit). Each runs inside a savepoint of its
+        own, so a refusal undoes only that message's writes and records its answer, and a
+        repeated delivery gets the stored answer, as in ``process``. A failure of the
+        transaction itself (the database unavailable) fails them all: none is stored and
+        every one is answered 503, to be retried."""
+        if len(messages) == 1:
+            return [self.process(*messages[0])]
+        now = self._clock.now()
+        with transaction(self._factory) as session:
+            outcomes = [self._one_of_many(session, m, command, now) for m, command in messages]
+        if any(outcome.pushed for outcome in outcomes):
+            self._on_push()
+        return outcomes
+
+    def _one_of_many(
+        self, session: Session, message: InboundMessage, command: Command, now: datetime
+    ) -> Outcome:
+        try:
+            with session.begin_nested():
+                return self._handle_in(session, message, now, command, None)
+        except _Undone as undone:  # rolled back to the savepoint: record the answer alone
+            with session.begin_nested():
+                return self._handle_in(session, message, now, command, undone)
+        except (RepeatDelivery, IntegrityError):
+            return self._stored(session, message)
+
     def _replay(self, message: InboundMessage) -> Outcome:
         with transaction(self._factory) as session:
-            row = find_inbound(session, message.platform, message.message_id)
-            if row is None:
-                raise StorageUnavailable("concurrent write conflict; retry")
-            log.info("duplicate delivery %s:%s", message.platform, message.message_id)
-            return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
+            return self._stored(session, message)
 
-    def _process(self, message: InboundMessage, command: Command | None) -> Outcome:
+    @staticmethod
+    def _stored(session: Session, message: InboundMessage) -> Outcome:
+        row = find_inbound(session, message.platform, message.message_id)
+        if row is None:
+            raise StorageUnavailable("concurrent write conflict; retry")
+        log.info("duplicate delivery %s:%s", message.platform, message.message_id)
+        return Outcome(Reply(row.reply_text), duplicate=True, status=row.status)
+
+    def _process(self, message: InboundMessage, command: Command) -> Outcome:
         """A repeated delivery meets the log's unique index (``RepeatDelivery``) and is
         answered from the log by ``_replay``: no lookup first, since repeats are rare."""
         now = self._clock.now()
@@ -154,43 +196,53 @@ class Dispatcher:
         self,
         message: InboundMessage,
         now: datetime,
-        command: Command | None,
+        command: Command,
         undone: _Undone | None,
     ) -> Outcome:
         """One transaction: the log row, the handler's changes (none when ``undone`` holds
         the refusal or failure to record instead) and the answer."""
         with transaction(self._factory) as session:
-            catalog, person, inbound_id = self._claim(session, message, now)
-            if undone is not None:
-                reply, status = undone.reply, undone.status
-            elif person is None:
-                reply, status = handle_stranger(session, message, now) or (
-                    _stranger(session, message),
-                    "unknown_person",
-                )
-                log.warning("unknown sender %s:%s", message.platform, message.sender_id)
-            else:
-                ctx = Context(
-                    session=session,
-                    person=person,
-                    message=message,
-                    now=now,
-                    tz=self._tz,
-                    inbound_id=inbound_id,
-                    data_dir=self._data_dir,
-                    catalog=catalog,
-                    text_limit=max_text_bytes,
-                    phases=self._phases,
-                    oversees=self._scopes.get(person.name, frozenset()),
-                    desk=self._desk,
-                    pictures=self._pictures,
-                )
-                reply, status = self._run(ctx, parse(message.text) if command is None else command)
-            reply = _fit(reply)
-            settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
-            if message.channel == "dingtalk" and message.reply_url:
-                _queue_session_reply(session, message, reply, inbound_id, now)
-            return Outcome(reply, status=status, pushed=queued_pushes(session))
+            return self._handle_in(session, message, now, command, undone)
+
+    def _handle_in(
+        self,
+        session: Session,
+        message: InboundMessage,
+        now: datetime,
+        command: Command,
+        undone: _Undone | None,
+    ) -> Outcome:
+        catalog, person, inbound_id = self._claim(session, message, now)
+        if undone is not None:
+            reply, status = undone.reply, undone.status
+        elif person is None:
+            reply, status = handle_stranger(session, message, now) or (
+                _stranger(session, message),
+                "unknown_person",
+            )
+            log.warning("unknown sender %s:%s", message.platform, message.sender_id)
+        else:
+            ctx = Context(
+                session=session,
+                person=person,
+                message=message,
+                now=now,
+                tz=self._tz,
+                inbound_id=inbound_id,
+                data_dir=self._data_dir,
+                catalog=catalog,
+                text_limit=max_text_bytes,
+                phases=self._phases,
+                oversees=self._scopes.get(person.name, frozenset()),
+                desk=self._desk,
+                pictures=self._pictures,
+            )
+            reply, status = self._run(ctx, command)
+        reply = _fit(reply)
+        settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
+        if message.channel == "dingtalk" and message.reply_url:
+            _queue_session_reply(session, message, reply, inbound_id, now)
+        return Outcome(reply, status=status, pushed=queued_pushes(session))
 
     def _claim(
         self, session: Session, message: InboundMessage, now: datetime

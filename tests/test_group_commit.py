@@ -1,0 +1,172 @@
+"""Group commits (``Dispatcher.process_many``, ``bot.intake.Intake``): quick messages that
+queue behind a writer are stored several to a transaction, yet each is answered exactly as
+alone — a refusal undoes only its own writes, a repeat gets the stored answer — and a batch
+that cannot be stored loses nothing: none of it is written and every one is told to retry."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from bot.app import Services
+from bot.intake import Intake
+from handlers.messages import InboundMessage
+from handlers.parsing import parse
+from storage.db import transaction
+from storage.errors import StorageUnavailable
+from storage.inbound import settle_inbound
+from storage.models import InboundMessageRow, ScoreRevision, ScoreSheet
+
+IDS = count()
+
+
+def message(user: str, text: str, message_id: str = "") -> InboundMessage:
+    return InboundMessage(
+        "wecom", "wecom_app", message_id or f"g{next(IDS)}", user, text, "private"
+    )
+
+
+def counted(services: Services, table: type) -> int:
+    with transaction(services.factory) as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+@contextmanager
+def commits(services: Services) -> Iterator[list[int]]:
+    seen: list[int] = []
+
+    def on_commit(_conn: object) -> None:
+        seen.append(1)
+
+    event.listen(services.engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(services.engine, "commit", on_commit)
+
+
+@contextmanager
+def writer_held(services: Services) -> Iterator[None]:
+    """Another thread of this process holds a write transaction for the block."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction(services.factory):
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(30)
+    try:
+        yield
+    finally:
+        leave.set()
+        holder.join(timeout=30)
+
+
+def test_a_batch_is_one_commit_and_each_message_is_answered_as_alone(services: Services) -> None:
+    """On every backend: SQLite, and PostgreSQL and MariaDB where they run."""
+    good = message("shenyi", "评分 1号 86")
+    batch = [
+        good,
+        message("liangfei", "评分 1号 860"),  # out of range: refused
+        message("zhangweili", "评分 1号 90"),
+        good,  # the platform's retry of the first, in the same batch
+        message("nobody", "评分 1号 80"),  # not on the list
+    ]
+    with commits(services) as seen:
+        outcomes = services.dispatcher.process_many([(m, parse(m.text)) for m in batch])
+    assert len(seen) == 1
+    texts = [o.reply.text for o in outcomes]
+    assert texts[0] == "已记录 申毅 → 瑞泉中学共同体：86 分（总分） · 本会场您还剩 4 位未评"
+    assert outcomes[1].status == "refused"
+    assert "860" in texts[1]
+    assert texts[2].startswith("已记录 张伟利 → 瑞泉中学共同体：90 分")
+    assert outcomes[3].duplicate
+    assert texts[3] == texts[0]
+    assert outcomes[4].status == "unknown_person"
+    assert counted(services, ScoreSheet) == 2  # 申毅 and 张伟利; the refusal undone
+    assert counted(services, ScoreRevision) == 2
+    assert counted(services, InboundMessageRow) == 4  # the retry is not logged twice
+
+
+def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fails on the batch's second message: the first one's writes, made in the
+    same transaction, go too, and each waiting request gets the error (a 503, retried)."""
+    settle = settle_inbound
+    calls = count()
+
+    def failing(*args: object, **kwargs: object) -> None:
+        if next(calls) == 1:
+            raise OperationalError("UPDATE inbound_messages", {}, Exception("disk I/O error"))
+        settle(*args, **kwargs)  # type: ignore[arg-type]
+
+    intake = Intake(sqlite_services.dispatcher)
+    messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
+
+    async def run() -> list[BaseException | object]:
+        with writer_held(sqlite_services):
+            tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
+            await asyncio.sleep(0.2)
+            monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+    results = asyncio.run(run())
+    assert intake.batches == [3]
+    assert all(isinstance(r, StorageUnavailable) for r in results)
+    assert counted(sqlite_services, ScoreSheet) == 0  # the first one's sheet went too
+    assert counted(sqlite_services, InboundMessageRow) == 0
+
+
+async def _queued(services: Services, intake: Intake, messages: list[InboundMessage]) -> list[str]:
+    with writer_held(services):
+        tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
+        await asyncio.sleep(0.2)
+        # The loop is free while they wait (this line ran), and nothing is answered yet.
+        assert not any(task.done() for task in tasks)
+    outcomes = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    return [o.reply.text for o in outcomes]
+
+
+def test_messages_queued_behind_a_writer_go_in_one_batch(sqlite_services: Services) -> None:
+    intake = Intake(sqlite_services.dispatcher)
+    judges = [("shenyi", "申毅"), ("liangfei", "梁飞"), ("zhangweili", "张伟利")]
+    messages = [message(user, f"评分 {n}号 8{n}") for n in (1, 2) for user, _ in judges]
+    with commits(sqlite_services) as seen:
+        texts = asyncio.run(_queued(sqlite_services, intake, messages))
+    assert intake.batches == [6]
+    assert len(seen) == 1  # six messages, one commit (the holder wrote nothing)
+    for text, (n, (_, name)) in zip(texts, [(n, j) for n in (1, 2) for j in judges], strict=True):
+        assert text.startswith(f"已记录 {name} → ")
+        assert f"：8{n} 分" in text
+    assert counted(sqlite_services, ScoreSheet) == 6
+
+
+def test_a_request_that_left_while_queued_is_still_stored_and_the_rest_answered(
+    sqlite_services: Services,
+) -> None:
+    intake = Intake(sqlite_services.dispatcher)
+    messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
+
+    async def run() -> list[str]:
+        with writer_held(sqlite_services):
+            tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
+            await asyncio.sleep(0.2)
+            tasks[1].cancel()  # the platform gave up on the request
+        await asyncio.wait([tasks[0], tasks[2]], timeout=30)
+        return [tasks[0].result().reply.text, tasks[2].result().reply.text]
+
+    first, third = asyncio.run(run())
+    assert first.startswith("已记录 申毅")
+    assert third.startswith("已记录 张伟利")
+    assert counted(sqlite_services, ScoreSheet) == 3  # its retry will get the stored answer
