@@ -5,7 +5,6 @@ on a thread, untouched."""
 
 from __future__ import annotations
 
-import threading
 from itertools import count
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from bot.app import Services
 from handlers.messages import Attachment, InboundMessage
 from storage.db import transaction
 from storage.models import InboundMessageRow, ScoreSheet
+from tests.support.writers import writer_held
 
 IDS = count()
 
@@ -82,22 +82,9 @@ def test_other_kinds_of_message_are_left_to_the_thread(sqlite_services: Services
 def test_a_score_waits_on_the_thread_when_another_writer_holds_the_turn(
     sqlite_services: Services,
 ) -> None:
-    inside, leave = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction(sqlite_services.factory):
-            inside.set()
-            leave.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert inside.wait(30)
     score = message("shenyi", "评分 1号 86")
-    try:
+    with writer_held(sqlite_services.factory):
         assert sqlite_services.dispatcher.process_now(score) is None  # returned, did not wait
-    finally:
-        leave.set()
-        holder.join(timeout=30)
     assert logged(sqlite_services) == 0  # nothing half-done: the thread path runs it whole
     assert sqlite_services.dispatcher.process(score).reply.text.startswith("已记录 申毅")
     assert sheets(sqlite_services) == 1

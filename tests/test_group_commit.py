@@ -6,7 +6,6 @@ that cannot be stored loses nothing: none of it is written and every one is told
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import count
@@ -23,6 +22,7 @@ from storage.db import transaction
 from storage.errors import StorageUnavailable
 from storage.inbound import settle_inbound
 from storage.models import InboundMessageRow, ScoreRevision, ScoreSheet
+from tests.support.writers import writer_held
 
 IDS = count()
 
@@ -50,26 +50,6 @@ def commits(services: Services) -> Iterator[list[int]]:
         yield seen
     finally:
         event.remove(services.engine, "commit", on_commit)
-
-
-@contextmanager
-def writer_held(services: Services) -> Iterator[None]:
-    """Another thread of this process holds a write transaction for the block."""
-    inside, leave = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction(services.factory):
-            inside.set()
-            leave.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert inside.wait(30)
-    try:
-        yield
-    finally:
-        leave.set()
-        holder.join(timeout=30)
 
 
 def test_a_batch_is_one_commit_and_each_message_is_answered_as_alone(services: Services) -> None:
@@ -115,7 +95,7 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
 
     async def run() -> list[BaseException | object]:
-        with writer_held(sqlite_services):
+        with writer_held(sqlite_services.factory):
             tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
             await asyncio.sleep(0.2)
             monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
@@ -129,7 +109,7 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
 
 
 async def _queued(services: Services, intake: Intake, messages: list[InboundMessage]) -> list[str]:
-    with writer_held(services):
+    with writer_held(services.factory):
         tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
         await asyncio.sleep(0.2)
         # The loop is free while they wait (this line ran), and nothing is answered yet.
@@ -159,7 +139,7 @@ def test_a_request_that_left_while_queued_is_still_stored_and_the_rest_answered(
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
 
     async def run() -> list[str]:
-        with writer_held(sqlite_services):
+        with writer_held(sqlite_services.factory):
             tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
             await asyncio.sleep(0.2)
             tasks[1].cancel()  # the platform gave up on the request
