@@ -10,9 +10,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import execute_core, insert_id
+from storage.db import execute_core
 from storage.errors import RepeatDelivery
 from storage.models import InboundMessageRow, Meta
+from storage.prepared import inserted_id, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +118,17 @@ def claim_inbound(
             if inserted is None:
                 raise RepeatDelivery(f"{message.platform}:{message.message_id}")
             return int(inserted)
-        return insert_id(session, _CLAIM, values)
+        return inserted_id(session, _CLAIM, values)
     except IntegrityError as exc:
         raise RepeatDelivery(f"{message.platform}:{message.message_id}") from exc
 
 
 def set_inbound_sender(session: Session, inbound_id: int, person_id: int | None) -> None:
     """Correct the sender on a claimed log row (the catalog moved during the claim)."""
-    execute_core(session, _SENDER, {"inbound": inbound_id, "person": person_id})
+    run(session, _SENDER, {"inbound": inbound_id, "person": person_id})
 
 
 def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:
     """Store the answer given, with the handler's changes."""
     params = {"inbound": inbound_id, "status": status, "reply": reply_text}
-    execute_core(session, _SETTLE, params)
+    run(session, _SETTLE, params)

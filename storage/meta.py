@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import execute_core
 from storage.models import Meta
+from storage.prepared import run
 
 CATALOG = "catalog"
 """Bumped by every config sync: the venue structure may have changed."""
@@ -18,7 +18,7 @@ _COUNTER = select(_META.c.value).where(_META.c.key == bindparam("key"))
 
 def counter(session: Session, key: str) -> int:
     """Prebuilt, on the connection: the catalog's counter is read for every message."""
-    return int(execute_core(session, _COUNTER, {"key": key}).scalar() or 0)
+    return int(run(session, _COUNTER, {"key": key}).scalar() or 0)
 
 
 def bump(session: Session, key: str) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from storage.db import execute_core, insert_id
+from storage.db import execute_core
 from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue, VenueJudge
+from storage.prepared import inserted_id, run
 from storage.scores_pg import record_first_score
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
@@ -106,7 +107,7 @@ def sheet_counts(session: Session, venue_id: int, judge_ids: Iterable[int]) -> d
     no longer judges of the venue do not count. Read from the tallies kept on the judges'
     rows (one row per judge), not counted from the sheets."""
     counts = dict.fromkeys(judge_ids, 0)
-    for judge, n in execute_core(session, _COUNTS, {"venue": venue_id}):
+    for judge, n in run(session, _COUNTS, {"venue": venue_id}):
         if judge in counts:
             counts[judge] = int(n)
     return counts
@@ -140,7 +141,7 @@ class VenueState:
 def venue_state(session: Session, venue_id: int) -> VenueState:
     """When the venue was completed and published, as committed now (not from the
     catalog, which holds only the config)."""
-    completed, published, auto = execute_core(session, _STATE, {"venue": venue_id}).one()
+    completed, published, auto = run(session, _STATE, {"venue": venue_id}).one()
     return VenueState(completed, published, bool(auto))
 
 
@@ -148,7 +149,7 @@ def contestant_totals(
     session: Session, venue_id: int, contestant_id: int
 ) -> list[tuple[int, Decimal, datetime | None]]:
     """(judge id, total, confirmed at) of every sheet for one contestant."""
-    rows = execute_core(session, _TOTALS, {"venue": venue_id, "contestant": contestant_id})
+    rows = run(session, _TOTALS, {"venue": venue_id, "contestant": contestant_id})
     return [(judge, total, confirmed) for judge, total, confirmed in rows]
 
 
@@ -168,7 +169,7 @@ def get_sheet(
 ) -> StoredSheet | None:
     """The judge's current sheet for the contestant; None before the first score."""
     params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
-    row = execute_core(session, _SHEET, params).first()
+    row = run(session, _SHEET, params).first()
     return None if row is None else StoredSheet(*row)
 
 
@@ -178,7 +179,7 @@ def state_and_sheet(
     """``venue_state`` and ``get_sheet`` in one statement (one round trip): what every
     score line reads first."""
     params = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
-    completed, published, auto, *sheet = execute_core(session, _STATE_AND_SHEET, params).one()
+    completed, published, auto, *sheet = run(session, _STATE_AND_SHEET, params).one()
     state = VenueState(completed, published, bool(auto))
     return state, None if sheet[0] is None else StoredSheet(*sheet)
 
@@ -243,12 +244,12 @@ def record_sheet(
         )
     if existing is None:
         row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
-        sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})
-        execute_core(session, _TALLY, {"venue": venue_id, "judge": judge_id})
+        sheet_id = inserted_id(session, _NEW_SHEET, row | values | {"revision": 1})
+        run(session, _TALLY, {"venue": venue_id, "judge": judge_id})
         sheet = StoredSheet(sheet_id, total, items, 1)
     else:
         revision = existing.revision + 1
-        execute_core(session, _REVISE_SHEET, {"sheet": existing.id, "revision": revision} | values)
+        run(session, _REVISE_SHEET, {"sheet": existing.id, "revision": revision} | values)
         sheet = StoredSheet(existing.id, total, items, revision)
     _revision(
         session,
@@ -272,7 +273,7 @@ def confirm_sheet(
     source: str,
 ) -> None:
     """The judge confirms an outlying total: it no longer blocks publishing."""
-    execute_core(session, _CONFIRM_SHEET, {"sheet": sheet.id, "confirmed": now})
+    run(session, _CONFIRM_SHEET, {"sheet": sheet.id, "confirmed": now})
     _revision(
         session,
         sheet,
@@ -294,7 +295,7 @@ def _revision(
     inbound_id: int | None,
     source: str,
 ) -> None:
-    execute_core(
+    run(
         session,
         _NEW_REVISION,
         {

@@ -1,5 +1,5 @@
 """Statements per scoring message: each is a round trip to a database server, so a scoring
-message runs a fixed, small number of them (counted with SQLAlchemy's cursor events), and
+message runs a fixed, small number of them (counted as the database sees them), and
 the same messages give the same answers and rows on every database."""
 
 from __future__ import annotations
@@ -37,14 +37,26 @@ around the handler and the venue's state and the sheet read apart."""
 
 
 class Statements:
-    """Every statement the engine sends through a cursor."""
+    """Every statement the engine runs but COMMIT: SQLAlchemy's cursor events on a server;
+    on SQLite the driver's own trace (the hot statements go straight to its cursor,
+    ``storage.prepared``, past SQLAlchemy's events)."""
 
     def __init__(self, services: Services) -> None:
         self.sent: list[str] = []
-        event.listen(services.engine, "before_cursor_execute", self._statement)
+        engine = services.engine
+        if engine.dialect.name != "sqlite":
+            event.listen(engine, "before_cursor_execute", self._statement)
+            return
+        engine.dispose()  # connections from now on are traced from their checkout
+        event.listen(engine, "checkout", lambda raw, *_: raw.set_trace_callback(self._traced))
+        event.listen(engine, "checkin", lambda raw, *_: raw.set_trace_callback(None))
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
         self.sent.append(" ".join(statement.split())[:100])
+
+    def _traced(self, statement: str) -> None:
+        if statement.strip().upper() != "COMMIT":
+            self.sent.append(" ".join(statement.split())[:100])
 
 
 def test_a_scoring_message_runs_few_statements_and_no_savepoint(served: Services) -> None:
