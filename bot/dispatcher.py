@@ -145,16 +145,24 @@ class Dispatcher:
 
     def process_many(self, messages: Sequence[tuple[InboundMessage, Command]]) -> list[Outcome]:
         """The answers to several ``quick`` messages, in one transaction: one commit and one
-        sync to disk for all of them (a group commit). Each runs inside a savepoint of its
-        own, so a refusal undoes only that message's writes and records its answer, and a
-        repeated delivery gets the stored answer, as in ``process``. A failure of the
-        transaction itself (the database unavailable) fails them all: none is stored and
-        every one is answered 503, to be retried."""
+        sync to disk for all of them (a group commit). When one of them is refused or is a
+        repeated delivery (rare), the whole batch is rolled back and run again with each
+        message in a savepoint of its own, so that the refusal undoes only that message's
+        writes and records its answer, and the repeat gets the stored answer, as in
+        ``process``. A failure of the transaction itself (the database unavailable) fails
+        them all: none is stored and every one is answered 503, to be retried."""
         if len(messages) == 1:
             return [self.process(*messages[0])]
         now = self._clock.now()
-        with transaction(self._factory) as session:
-            outcomes = [self._one_of_many(session, m, command, now) for m, command in messages]
+        try:  # the common case first: every one stored, no savepoints (two statements each)
+            with transaction(self._factory) as session:
+                outcomes = [
+                    self._handle_in(session, m, now, command, None) for m, command in messages
+                ]
+        except (_Undone, RepeatDelivery, IntegrityError):
+            # One was refused or is a repeat (rare): all was rolled back; again, each alone.
+            with transaction(self._factory) as session:
+                outcomes = [self._one_of_many(session, m, command, now) for m, command in messages]
         if any(outcome.pushed for outcome in outcomes):
             self._on_push()
         return outcomes

@@ -78,6 +78,20 @@ def test_a_batch_is_one_commit_and_each_message_is_answered_as_alone(services: S
     assert counted(services, InboundMessageRow) == 4  # the retry is not logged twice
 
 
+def test_a_batch_without_refusals_runs_without_savepoints(sqlite_services: Services) -> None:
+    batch = [message(user, "评分 1号 88") for user in ("shenyi", "liangfei", "zhangweili")]
+    sent: list[str] = []
+    event.listen(
+        sqlite_services.engine, "before_cursor_execute", lambda *a: sent.append(a[2].upper())
+    )
+    with commits(sqlite_services) as seen:
+        outcomes = sqlite_services.dispatcher.process_many([(m, parse(m.text)) for m in batch])
+    assert len(seen) == 1
+    assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
+    assert not [s for s in sent if "SAVEPOINT" in s]
+    assert counted(sqlite_services, ScoreSheet) == 3
+
+
 def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
     sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
