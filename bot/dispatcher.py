@@ -34,7 +34,7 @@ from handlers.phases import Phase
 from handlers.pushes import enqueue, queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
-from storage.db import transaction, writer_turn_if_free
+from storage.db import has_writer_turn, transaction, writer_turn_if_free
 from storage.errors import RepeatDelivery, StorageUnavailable
 from storage.inbound import (
     InboundRecord,
@@ -122,6 +122,15 @@ class Dispatcher:
         if outcome.pushed:
             self._on_push()  # send them now, not at the outbox's next poll
         return outcome
+
+    @property
+    def groups_commits(self) -> bool:
+        """Whether quick messages may share a transaction (``process_many``): on SQLite,
+        where writers take turns anyway. On a database server writers run side by side, and
+        a batch would hold several judges' rows at once, taken in the order of its
+        messages: two workers' batches could then deadlock (one aborted, all its messages
+        answered 503), which one message a transaction never does."""
+        return has_writer_turn(self._factory)
 
     @staticmethod
     def quick(message: InboundMessage, command: Command) -> bool:
