@@ -163,27 +163,45 @@ class Dispatcher:
         if len(messages) == 1:
             return [self.process(*messages[0])]
         now = self._clock.now()
+        refused: dict[int, _Undone] = {}
         try:  # the common case first: every one stored, no savepoints (two statements each)
             with transaction(self._factory) as session:
-                outcomes = [
-                    self._handle_in(session, m, now, command, None) for m, command in messages
-                ]
+                outcomes = []
+                for index, (m, command) in enumerate(messages):
+                    try:
+                        outcomes.append(self._handle_in(session, m, now, command, None))
+                    except _Undone as undone:
+                        refused[index] = undone
+                        raise
         except (_Undone, RepeatDelivery, IntegrityError):
             # One was refused or is a repeat (rare): all was rolled back; again, each alone.
+            # The refused one is answered as it was refused (as ``process`` does), not run
+            # again: a handler's bug would run and be logged twice.
             with transaction(self._factory) as session:
-                outcomes = [self._one_of_many(session, m, command, now) for m, command in messages]
+                outcomes = [
+                    self._one_of_many(session, m, command, now, refused.get(index))
+                    for index, (m, command) in enumerate(messages)
+                ]
         if any(outcome.pushed for outcome in outcomes):
             self._on_push()
         return outcomes
 
     def _one_of_many(
-        self, session: Session, message: InboundMessage, command: Command, now: datetime
+        self,
+        session: Session,
+        message: InboundMessage,
+        command: Command,
+        now: datetime,
+        undone: _Undone | None,
     ) -> Outcome:
         try:
-            with session.begin_nested():
-                return self._handle_in(session, message, now, command, None)
-        except _Undone as undone:  # rolled back to the savepoint: record the answer alone
-            with session.begin_nested():
+            if undone is None:
+                try:
+                    with session.begin_nested():
+                        return self._handle_in(session, message, now, command, None)
+                except _Undone as refused:  # rolled back to the savepoint
+                    undone = refused
+            with session.begin_nested():  # record the answer alone
                 return self._handle_in(session, message, now, command, undone)
         except (RepeatDelivery, IntegrityError):
             return self._stored(session, message)

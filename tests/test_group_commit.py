@@ -16,8 +16,11 @@ from sqlalchemy.exc import OperationalError
 
 from bot.app import Services
 from bot.intake import Intake
-from handlers.messages import InboundMessage
+from handlers.commands import Command
+from handlers.context import Context
+from handlers.messages import InboundMessage, Reply
 from handlers.parsing import parse
+from handlers.registry import handle as registry_handle
 from storage.db import transaction
 from storage.errors import StorageUnavailable
 from storage.inbound import settle_inbound
@@ -164,3 +167,28 @@ def test_a_request_that_left_while_queued_is_still_stored_and_the_rest_answered(
     assert first.startswith("已记录 申毅")
     assert third.startswith("已记录 张伟利")
     assert counted(sqlite_services, ScoreSheet) == 3  # its retry will get the stored answer
+
+
+def test_a_handler_that_fails_in_a_batch_runs_and_is_logged_once(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in one message's handler rolls the batch back and runs it again with
+    savepoints; the failing message is answered from its first run (as ``process`` does),
+    not run a second time: one traceback in the log, not two."""
+    runs: list[str] = []
+
+    def handle(ctx: Context, command: Command) -> Reply:
+        runs.append(ctx.message.sender_id)
+        if ctx.message.sender_id == "liangfei":
+            raise RuntimeError("a bug")
+        return registry_handle(ctx, command)
+
+    monkeypatch.setattr("bot.dispatcher.handle", handle)
+    batch = [message(user, "评分 1号 86") for user in ("shenyi", "liangfei", "zhangweili")]
+    with caplog.at_level("INFO", logger="edubot.dispatch"):
+        outcomes = sqlite_services.dispatcher.process_many([(m, parse(m.text)) for m in batch])
+    assert [o.status for o in outcomes] == ["ok", "error", "ok"]
+    assert runs.count("liangfei") == 1
+    assert len([r for r in caplog.records if "handler failed" in r.getMessage()]) == 1
+    assert counted(sqlite_services, ScoreSheet) == 2
+    assert counted(sqlite_services, InboundMessageRow) == 3
