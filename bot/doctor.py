@@ -31,7 +31,8 @@ from bot.holidays import holiday_warning
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, robot_token
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender, webhook_key
 from handlers.messages import OutboundMessage
-from storage.db import make_engine
+from storage.db import make_engine, writer_turn
+from storage.errors import StorageError
 
 CLOCK_TOLERANCE_S = 60
 """Platforms refuse callbacks and signatures outside a few minutes; warn well before."""
@@ -133,11 +134,11 @@ def database_check(settings: Settings) -> Check:
     except (SQLAlchemyError, ImportError, OSError) as exc:
         return Check("数据库", "bad", f"无法连接（{exc.__class__.__name__}）", fix)
     try:
-        with engine.connect() as conn, conn.begin() as tx:
+        with writer_turn(engine), engine.connect() as conn, conn.begin() as tx:
             for statement in _WRITE_PROBE:
                 conn.execute(text(statement))
             tx.rollback()
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, StorageError) as exc:
         return Check("数据库", "bad", f"无法写入（{str(exc).splitlines()[0][:120]}）", fix)
     finally:
         engine.dispose()

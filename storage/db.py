@@ -180,8 +180,10 @@ class _WriterQueue:
 _WRITERS: WeakKeyDictionary[Engine, _WriterQueue] = WeakKeyDictionary()
 
 
-def _writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
-    """This engine's place in the writers' queue (SQLite); no wait for other databases."""
+def writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
+    """This engine's place in the writers' queue (SQLite); no wait for other databases.
+    Every write on a SQLite file takes it (``writer_turn_if_free`` trusts that a free turn
+    means SQLite's write lock is free too), including those outside ``transaction``."""
     writers = _WRITERS.get(engine) if engine is not None else None
     return writers.turn() if writers is not None else nullcontext()
 
@@ -243,7 +245,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     A database that is locked past its busy timeout or unreachable becomes
     ``StorageUnavailable`` so the HTTP layer can answer 503 (the platform retries).
     """
-    with _writer_turn(factory.kw.get("bind")):
+    with writer_turn(factory.kw.get("bind")):
         session = factory()
         try:
             yield session
@@ -291,7 +293,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
-        with engine.begin() as connection:
+        with writer_turn(engine), engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except DBAPIError as exc:
@@ -310,7 +312,7 @@ def ping(engine: Engine) -> bool:
     """True when the database answers a trivial query (on SQLite, in the writers' queue:
     its transactions all begin IMMEDIATE)."""
     try:
-        with _writer_turn(engine), engine.connect() as db:
+        with writer_turn(engine), engine.connect() as db:
             db.execute(text("SELECT 1"))
     except (DBAPIError, StorageUnavailable):
         return False

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.doctor import database_check
 from storage.db import (
     make_engine,
     make_session_factory,
@@ -25,6 +26,7 @@ from storage.db import (
 )
 from storage.errors import StorageUnavailable
 from storage.filelock import WriterFileLock, lock_path
+from tests.conftest import make_settings
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -253,3 +255,28 @@ def test_a_database_server_never_has_a_free_turn(url: str) -> None:
     factory = make_session_factory(make_engine(url))
     with writer_turn_if_free(factory) as free:
         assert not free
+
+
+def test_schema_upgrades_and_the_doctors_write_probe_take_the_writers_turn(
+    tmp_path: Path,
+) -> None:
+    """Every writer on the file queues on its lock: one that did not (a worker starting
+    while the others serve runs the migrations; ``edubot doctor`` probes a write) would
+    hold SQLite's write lock while ``writer_turn_if_free`` says the turn is free, and the
+    event loop would then wait in SQLite's busy handler."""
+    db = _database(tmp_path)
+    holder = WriterFileLock(lock_path(db))  # another process's writer
+    fd = holder.acquire(1.0)
+    engine = make_engine(f"sqlite:///{db}", busy_timeout_ms=50)
+    try:
+        with pytest.raises(StorageUnavailable):
+            upgrade(engine)
+        url = f"sqlite:///{db}"
+        settings = make_settings(url, tmp_path, database={"url": url, "busy_timeout_ms": 50})
+        assert database_check(settings).status == "bad"
+    finally:
+        holder.release(fd)
+        holder.close()
+        engine.dispose()
+    upgrade(engine)  # the lock free again: nothing left to do
+    assert database_check(make_settings(f"sqlite:///{db}", tmp_path)).status == "ok"
