@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.app import Services
+from bot.dispatcher import Outcome
 from bot.intake import Intake
 from handlers.commands import Command
 from handlers.context import Context
@@ -110,19 +111,22 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
 
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
-
-    async def run() -> list[BaseException | object]:
-        with writer_held(sqlite_services.factory):
-            tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
-            await asyncio.sleep(0.2)
-            monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
-        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
-
-    results = asyncio.run(run())
+    monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
+    results = asyncio.run(_answers(sqlite_services, intake, messages))
     assert intake.batches == [3]
     assert all(isinstance(r, StorageUnavailable) for r in results)
     assert counted(sqlite_services, ScoreSheet) == 0  # the first one's sheet went too
     assert counted(sqlite_services, InboundMessageRow) == 0
+
+
+async def _answers(
+    services: Services, intake: Intake, messages: list[InboundMessage]
+) -> list[Outcome | BaseException]:
+    """The answers (or errors) of ``messages``, queued behind a writer: one batch."""
+    with writer_held(services.factory):
+        tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
+        await asyncio.sleep(0.2)
+    return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
 
 
 async def _queued(services: Services, intake: Intake, messages: list[InboundMessage]) -> list[str]:
@@ -214,14 +218,7 @@ def test_a_message_that_breaks_a_constraint_fails_alone(
     monkeypatch.setattr("bot.dispatcher.handle", handle)
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 86") for user in ("shenyi", "liangfei", "zhangweili")]
-
-    async def run() -> list[BaseException | object]:
-        with writer_held(sqlite_services.factory):
-            tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
-            await asyncio.sleep(0.2)
-        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
-
-    first, broken, third = asyncio.run(run())
+    first, broken, third = asyncio.run(_answers(sqlite_services, intake, messages))
     assert intake.batches == [3]
     assert isinstance(broken, StorageUnavailable)
     assert not isinstance(first, BaseException)
