@@ -152,21 +152,26 @@ class Dispatcher:
         with writer_turn_if_free(self._factory) as free:
             return self.process(message, command) if free else None
 
-    def process_many(self, messages: Sequence[tuple[InboundMessage, Command]]) -> list[Outcome]:
+    def process_many(
+        self, messages: Sequence[tuple[InboundMessage, Command]]
+    ) -> list[Outcome | StorageUnavailable]:
         """The answers to several ``quick`` messages, in one transaction: one commit and one
         sync to disk for all of them (a group commit). When one of them is refused or is a
         repeated delivery (rare), the whole batch is rolled back and run again with each
         message in a savepoint of its own, so that the refusal undoes only that message's
         writes and records its answer, and the repeat gets the stored answer, as in
-        ``process``. A failure of the transaction itself (the database unavailable) fails
-        them all: none is stored and every one is answered 503, to be retried."""
+        ``process``. One that breaks a constraint and is no repeat is not stored, and gets
+        the ``StorageUnavailable`` that ``process`` would raise for it (a 503), in its place
+        in the list: the others are stored. A failure of the transaction itself (the
+        database unavailable) fails them all: none is stored and every one is answered 503,
+        to be retried."""
         if len(messages) == 1:
             return [self.process(*messages[0])]
         now = self._clock.now()
         refused: dict[int, _Undone] = {}
         try:  # the common case first: every one stored, no savepoints (two statements each)
             with transaction(self._factory) as session:
-                outcomes = []
+                outcomes: list[Outcome | StorageUnavailable] = []
                 for index, (m, command) in enumerate(messages):
                     try:
                         outcomes.append(self._handle_in(session, m, now, command, None))
@@ -182,7 +187,7 @@ class Dispatcher:
                     self._one_of_many(session, m, command, now, refused.get(index))
                     for index, (m, command) in enumerate(messages)
                 ]
-        if any(outcome.pushed for outcome in outcomes):
+        if any(isinstance(outcome, Outcome) and outcome.pushed for outcome in outcomes):
             self._on_push()
         return outcomes
 
@@ -193,7 +198,7 @@ class Dispatcher:
         command: Command,
         now: datetime,
         undone: _Undone | None,
-    ) -> Outcome:
+    ) -> Outcome | StorageUnavailable:
         try:
             if undone is None:
                 try:
@@ -204,7 +209,10 @@ class Dispatcher:
             with session.begin_nested():  # record the answer alone
                 return self._handle_in(session, message, now, command, undone)
         except (RepeatDelivery, IntegrityError):
-            return self._stored(session, message)
+            try:
+                return self._stored(session, message)
+            except StorageUnavailable as lost:  # no repeat: only this message is not stored
+                return lost
 
     def _replay(self, message: InboundMessage) -> Outcome:
         with transaction(self._factory) as session:

@@ -84,5 +84,9 @@ class Intake:
                     answer.set_exception(exc)
             return
         for (_, _, answer), outcome in zip(batch, outcomes, strict=True):
-            if not answer.done():
+            if answer.done():
+                continue
+            if isinstance(outcome, Outcome):
                 answer.set_result(outcome)
+            else:  # this one alone was not stored
+                answer.set_exception(outcome)

@@ -198,11 +198,6 @@ def test_a_handler_that_fails_in_a_batch_runs_and_is_logged_once(
     assert counted(sqlite_services, InboundMessageRow) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review8: a non-repeat IntegrityError of one message fails its whole batch (503 "
-    "for all; each retry that lands in a batch with it fails again)",
-)
 def test_a_message_that_breaks_a_constraint_fails_alone(
     sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
