@@ -11,10 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from bot.app import Services
+from storage import scores
 from storage.db import make_engine, make_session_factory, transaction
 from storage.inbound import InboundRecord, claim_inbound
 from storage.models import InboundMessageRow
@@ -112,3 +113,69 @@ def test_what_sqlalchemy_computes_at_execution_stays_with_sqlalchemy() -> None:
     assert _compile(engine.dialect, insert(table), ("id",)) is None
     assert _compile(engine.dialect, select(table.c.id), ()) is not None
     engine.dispose()
+
+
+_WRITES = [
+    (
+        "_NEW_SHEET",
+        {
+            "forum_id": 1,
+            "judge_id": 2,
+            "contestant_id": 3,
+            "total": Decimal("1E+2"),
+            "items": None,
+            "updated_at": NOW,
+            "confirmed_at": None,
+            "revision": 1,
+        },
+    ),
+    (
+        "_REVISE_SHEET",
+        {
+            "sheet": 1,
+            "revision": 2,
+            "total": Decimal("85.50"),
+            "items": ["18.5", "22"],
+            "updated_at": NOW,
+            "confirmed_at": NOW,
+        },
+    ),
+    ("_CONFIRM_SHEET", {"sheet": 1, "confirmed": NOW}),
+    ("_TALLY", {"venue": 1, "judge": 2}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), _WRITES, ids=[name for name, _ in _WRITES])
+def test_a_write_sends_the_driver_what_sqlalchemy_sends(
+    sqlite_services: Services, name: str, params: dict[str, object]
+) -> None:
+    """The SQL and each converted value (decimal text, naive UTC, JSON ``null`` for None)
+    as SQLAlchemy's own execution would pass them to the driver."""
+    statement = getattr(scores, name)
+    sent: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(_c: object, _cur: object, sql: str, args: tuple[object, ...], *_: object) -> None:
+        if not sql.startswith("BEGIN"):
+            sent.append((sql, tuple(args)))
+
+    engine = sqlite_services.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as connection:
+            connection.execute(statement, params)
+            connection.rollback()
+        assert len(sent) == 1
+        with transaction(sqlite_services.factory) as session:
+            run(session, statement, params)
+            session.rollback()
+        assert len(sent) == 1  # run on the driver's cursor, past SQLAlchemy's events
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    plan = _compile(engine.dialect, statement, tuple(params))
+    assert plan is not None
+    values = plan.compiled.construct_params(params)
+    args = tuple(
+        values[n] if f is None else f(values[n])
+        for n, f in zip(plan.names, plan.binds, strict=True)
+    )
+    assert (plan.sql, args) == sent[0]
