@@ -5,11 +5,16 @@ on a thread, untouched."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from itertools import count
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Services
+from bot.dispatcher import Outcome
+from bot.intake import Intake
 from handlers.messages import Attachment, InboundMessage
 from storage.db import transaction
 from storage.models import InboundMessageRow, ScoreSheet
@@ -89,3 +94,29 @@ def test_a_score_waits_on_the_thread_when_another_writer_holds_the_turn(
     assert sqlite_services.dispatcher.process(score).reply.text.startswith("已记录 申毅")
     assert sheets(sqlite_services) == 1
     assert logged(sqlite_services) == 1
+
+
+def test_the_intake_answers_a_score_on_the_loop_when_the_turn_is_free(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No thread for a score while the turn is free; a thread for anything else."""
+    threads: list[str] = []
+
+    async def on_a_thread(func: Callable[..., Outcome], *args: object) -> Outcome:
+        threads.append(func.__name__)
+        return func(*args)
+
+    monkeypatch.setattr("bot.intake.run_in_threadpool", on_a_thread)
+    intake = Intake(sqlite_services.dispatcher)
+
+    async def run() -> list[Outcome]:
+        return [
+            await intake.process(message("shenyi", "评分 1号 86")),
+            await intake.process(message("shenyi", "进度")),
+        ]
+
+    score, progress = asyncio.run(run())
+    assert score.reply.text.startswith("已记录 申毅")
+    assert progress.status == "ok"
+    assert threads == ["process"]
+    assert intake.batches == []
