@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers import fit_reply, queue_session_reply, stranger_reply
 from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
@@ -28,13 +29,13 @@ from handlers.commands import Command, Score, Submit, Unknown
 from handlers.context import Context, DeskLinks
 from handlers.errors import BotError
 from handlers.files import FileIntake
-from handlers.messages import Channel, InboundMessage, OutboundMessage, Reply
+from handlers.messages import Channel, InboundMessage, Reply
 from handlers.parsing import parse
 from handlers.phases import Phase
-from handlers.pushes import enqueue, queued_pushes
+from handlers.pushes import queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
-from storage.db import has_writer_turn, transaction, writer_turn_if_free
+from storage.db import transaction, writer_turn_if_free
 from storage.errors import RepeatDelivery, StorageUnavailable
 from storage.inbound import (
     InboundRecord,
@@ -46,7 +47,7 @@ from storage.inbound import (
     settle_inbound,
 )
 from storage.meta import CATALOG
-from storage.people import Member, people_with_role
+from storage.people import Member
 
 log = logging.getLogger("edubot.dispatch")
 
@@ -123,15 +124,6 @@ class Dispatcher:
             self._on_push()  # send them now, not at the outbox's next poll
         return outcome
 
-    @property
-    def groups_commits(self) -> bool:
-        """Whether quick messages may share a transaction (``process_many``): on SQLite,
-        where writers take turns anyway. On a database server writers run side by side, and
-        a batch would hold several judges' rows at once, taken in the order of its
-        messages: two workers' batches could then deadlock (one aborted, all its messages
-        answered 503), which one message a transaction never does."""
-        return has_writer_turn(self._factory)
-
     @staticmethod
     def quick(message: InboundMessage, command: Command) -> bool:
         """A text of scores: no file to fetch, no table to draw, a few rows to write. Only
@@ -167,6 +159,22 @@ class Dispatcher:
         to be retried."""
         if len(messages) == 1:
             return [self.process(*messages[0])]
+        # Run in the order of their senders (a stable sort: one judge's messages keep their
+        # order). On a database server batches of several workers run side by side and
+        # each locks its judges' tally rows as it goes; taken in one order by all, two
+        # batches wait for each other instead of deadlocking.
+        order = sorted(range(len(messages)), key=lambda i: _sender_key(messages[i][0]))
+        outcomes = self._run_many([messages[i] for i in order])
+        answers: list[Outcome | StorageUnavailable] = [outcomes[0]] * len(messages)
+        for position, index in enumerate(order):
+            answers[index] = outcomes[position]
+        if any(isinstance(outcome, Outcome) and outcome.pushed for outcome in answers):
+            self._on_push()
+        return answers
+
+    def _run_many(
+        self, messages: Sequence[tuple[InboundMessage, Command]]
+    ) -> list[Outcome | StorageUnavailable]:
         now = self._clock.now()
         refused: dict[int, _Undone] = {}
         try:  # the common case first: every one stored, no savepoints (two statements each)
@@ -187,8 +195,6 @@ class Dispatcher:
                     self._one_of_many(session, m, command, now, refused.get(index))
                     for index, (m, command) in enumerate(messages)
                 ]
-        if any(isinstance(outcome, Outcome) and outcome.pushed for outcome in outcomes):
-            self._on_push()
         return outcomes
 
     def _one_of_many(
@@ -260,7 +266,7 @@ class Dispatcher:
             reply, status = undone.reply, undone.status
         elif person is None:
             reply, status = handle_stranger(session, message, now) or (
-                _stranger(session, message),
+                stranger_reply(session, message),
                 "unknown_person",
             )
             log.warning("unknown sender %s:%s", message.platform, message.sender_id)
@@ -281,10 +287,10 @@ class Dispatcher:
                 pictures=self._pictures,
             )
             reply, status = self._run(ctx, command)
-        reply = _fit(reply)
+        reply = fit_reply(reply)
         settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
         if message.channel == "dingtalk" and message.reply_url:
-            _queue_session_reply(session, message, reply, inbound_id, now)
+            queue_session_reply(session, message, reply, inbound_id, now)
         return Outcome(reply, status=status, pushed=queued_pushes(session))
 
     def _claim(
@@ -346,52 +352,8 @@ class _Undone(Exception):
         self.status = status
 
 
-# The log keeps the answer in a TEXT column (65,535 bytes on MySQL/MariaDB). An answer
-# echoing thousands of refused lines would not fit: the message would fail at every retry.
-MAX_REPLY_BYTES = 60_000
-TRUNCATED = "\n…（回复过长，已截断）"
-
-
-def _fit(reply: Reply) -> Reply:
-    data = reply.text.encode("utf-8")
-    if len(data) <= MAX_REPLY_BYTES:
-        return reply
-    head = data[:MAX_REPLY_BYTES].decode("utf-8", "ignore")
-    return Reply(head + TRUNCATED, reply.mentions)
-
-
-def _stranger(session: Session, message: InboundMessage) -> Reply:
-    organizers = "、".join(p.name for p in people_with_role(session, "organizer")) or "活动组织者"
-    platform = "企业微信" if message.platform == "wecom" else "钉钉"
-    return Reply(
-        f"您好，您的{platform}账号（{message.sender_id}）不在本次活动名单中，暂时无法使用。"
-        f"请联系{organizers}把您加入名单。"
-    )
-
-
-def _queue_session_reply(
-    session: Session,
-    message: InboundMessage,
-    reply: Reply,
-    inbound_id: int,
-    now: datetime,
-) -> None:
-    """DingTalk answers through the sessionWebhook: a push, durable with the message."""
-    enqueue(
-        session,
-        OutboundMessage(
-            platform="dingtalk",
-            target_kind="session",
-            target=message.reply_url,
-            text=reply.text,
-            mentions=reply.mentions,
-        ),
-        dedupe_key=f"reply:dingtalk:{message.message_id}"[:191],
-        due_at=now,
-        now=now,
-        reason=f"reply:{inbound_id}",
-        expires_at=message.reply_url_expires_at,
-    )
+def _sender_key(message: InboundMessage) -> tuple[str, str]:
+    return message.platform, message.sender_id
 
 
 def _id(person: Member | None) -> int | None:

@@ -11,9 +11,12 @@ Three ways, cheapest first:
   Under load the queue fills while the batch before it commits, so the batches grow with
   the load and the cost of the commit is shared (a group commit). Each message is answered
   only once the transaction holding it has committed;
-- anything else (a file to fetch, a table to draw, an export), and every message on a
-  database server (whose writers run side by side: ``Dispatcher.groups_commits``), runs
-  alone on a thread (``Dispatcher.process``), as it always did.
+- anything else (a file to fetch, a table to draw, an export) runs alone on a thread
+  (``Dispatcher.process``), as it always did.
+
+On a database server the writers' turn is never free (every statement is a round trip), so
+quick messages always go in batches there; each worker has its own, and their batches run
+side by side, taking rows in one order (``Dispatcher.process_many``).
 
 The event loop itself never waits on the database's lock, so ``/healthz`` and the other
 requests keep being answered while a batch waits its turn.
@@ -51,7 +54,7 @@ class Intake:
     async def process(self, message: InboundMessage) -> Outcome:
         """The dispatcher's outcome for ``message`` (see the module's docstring)."""
         command = parse(message.text)
-        if not (self._dispatcher.quick(message, command) and self._dispatcher.groups_commits):
+        if not self._dispatcher.quick(message, command):
             return await run_in_threadpool(self._dispatcher.process, message, command)
         if self._draining is None:  # nobody ahead in this process
             outcome = self._dispatcher.process_now(message, command)

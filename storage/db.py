@@ -188,12 +188,6 @@ def writer_turn(engine: Engine | None) -> AbstractContextManager[None]:
     return writers.turn() if writers is not None else nullcontext()
 
 
-def has_writer_turn(factory: sessionmaker[Session]) -> bool:
-    """Whether the database takes one writer at a time through a writers' turn (SQLite).
-    A database server runs writers side by side, each locking rows as it goes."""
-    return factory.kw.get("bind") in _WRITERS
-
-
 def writer_turn_if_free(factory: sessionmaker[Session]) -> AbstractContextManager[bool]:
     """Yields True while this thread holds the writers' turn, taken because it was free:
     its transactions then start at once, without waiting on other writers or on the

@@ -1,8 +1,9 @@
 """On a database server (PostgreSQL, MariaDB) each worker process has its own ``Intake``,
-and their transactions run at the same time: a batch there would hold the rows of several
-judges at once, taken in the order its messages came, so two workers' batches could wait
-on each other (a deadlock: one batch aborted, every message in it answered 503). Quick
-messages there run alone, as they always did, each on a thread."""
+and their batches run at the same time, each holding the tally rows of several judges at
+once. Taken in the order the messages came, two workers' batches could wait on each other
+(a deadlock: one batch aborted, every message in it answered 503); ``process_many`` runs a
+batch in the order of its senders, so both take the rows in one order and one waits for
+the other instead."""
 
 from __future__ import annotations
 
@@ -32,18 +33,23 @@ def test_two_workers_scoring_the_same_judges_in_crossed_order_both_store(
 ) -> None:
     if services.engine.dialect.name == "sqlite":
         pytest.skip("SQLite: one writer at a time, batches cannot overlap")
-    # Worker X: 申毅 then 梁飞; worker Y: 梁飞 then 申毅. Each first message has written
-    # (its judge's tally row is held) before either worker goes on to its second.
+    # Worker X: 申毅 then 梁飞; worker Y: 梁飞 then 申毅. After its first message, each batch
+    # waits (up to 0.5 s, well within the statement timeout) until the other has written its first too: in arrival order, each
+    # would then hold the row the other needs next.
     x = [message("shenyi", "评分 1号 81"), message("liangfei", "评分 1号 82")]
     y = [message("liangfei", "评分 2号 83"), message("shenyi", "评分 2号 84")]
-    firsts = {x[0].message_id, y[0].message_id}
-    both_wrote = threading.Barrier(2, timeout=10)
+    seen: list[str] = []
+    both_wrote = threading.Event()
     handle_in = Dispatcher._handle_in
 
     def hooked(self: Dispatcher, session, message: InboundMessage, *rest):  # type: ignore[no-untyped-def]
         outcome = handle_in(self, session, message, *rest)
-        if message.message_id in firsts:
-            both_wrote.wait()
+        batch = "x" if message in x else "y"
+        if batch not in seen:  # this batch's first message is written
+            seen.append(batch)
+            if len(seen) == 2:
+                both_wrote.set()
+            both_wrote.wait(0.5)
         return outcome
 
     monkeypatch.setattr(Dispatcher, "_handle_in", hooked)
