@@ -28,10 +28,11 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 import handlers.scoring
+from bot.answers import MAX_REPLY_BYTES, TRUNCATED
 from bot.app import Services, build_services, create_app
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
-from bot.dispatcher import MAX_REPLY_BYTES, POLITE_FAILURE, TRUNCATED
+from bot.dispatcher import POLITE_FAILURE
 from handlers.commands import Help
 from handlers.messages import Reply
 from handlers.registry import HANDLERS
