@@ -36,7 +36,7 @@ from handlers.pushes import queued_pushes
 from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction, writer_turn_if_free
-from storage.errors import RepeatDelivery, StorageUnavailable
+from storage.errors import RepeatDelivery, StorageUnavailable, WriterBusy
 from storage.inbound import (
     InboundRecord,
     claim_inbound,
@@ -142,7 +142,12 @@ class Dispatcher:
         if not self.quick(message, command):
             return None
         with writer_turn_if_free(self._factory) as free:
-            return self.process(message, command) if free else None
+            if not free:
+                return None
+            try:
+                return self.process(message, command)
+            except WriterBusy:  # a writer from outside edubot: nothing was begun
+                return None
 
     def process_many(
         self, messages: Sequence[tuple[InboundMessage, Command]]

@@ -8,6 +8,7 @@ MySQL/MariaDB URLs use PyMySQL unless a driver is named.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -22,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.deadlines import guard_statements
-from storage.errors import MissingDriver, StorageUnavailable
+from storage.errors import MissingDriver, StorageUnavailable, WriterBusy
 from storage.filelock import WriterFileLock, lock_path
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -167,9 +168,11 @@ class _WriterQueue:
                 yield False
                 return
             self._holder = threading.get_ident()
+            _NO_WAIT.active = True
             try:
                 yield True
             finally:
+                _NO_WAIT.active = False
                 self._holder = None
                 if fd is not None and self._file_lock is not None:
                     self._file_lock.release(fd)
@@ -222,7 +225,28 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int, synchronous: str) -> N
     def _on_begin(conn: Any) -> None:
         # A connection marked read_only (health checks) must work on a read-only file.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
+        if not read_only and getattr(_NO_WAIT, "active", False):
+            _begin_without_waiting(conn.connection.driver_connection, busy_timeout_ms)
+            return
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+_NO_WAIT = threading.local()
+"""``active`` while this thread holds a turn taken by ``turn_if_free`` (the event loop):
+its BEGIN IMMEDIATE must not wait in SQLite's busy handler for a writer from outside."""
+
+
+def _begin_without_waiting(raw: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE with no busy wait; ``WriterBusy`` if another writer holds the lock."""
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            raise WriterBusy(f"another writer holds the database: {exc}") from exc
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

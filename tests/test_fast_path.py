@@ -6,6 +6,8 @@ on a thread, untouched."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Callable
 from itertools import count
 
@@ -120,3 +122,31 @@ def test_the_intake_answers_a_score_on_the_loop_when_the_turn_is_free(
     assert progress.status == "ok"
     assert threads == ["process"]
     assert intake.batches == []
+
+
+def test_a_writer_from_outside_edubot_sends_the_score_to_the_thread_at_once(
+    sqlite_services: Services,
+) -> None:
+    """An operator's sqlite3 shell holding a write: the loop does not wait in SQLite's busy
+    handler (5 s here); the score goes to the thread path, which waits and stores it."""
+    path = sqlite_services.engine.url.database
+    assert path
+    shell = sqlite3.connect(path, isolation_level=None)
+    shell.execute("BEGIN IMMEDIATE")
+    score = message("shenyi", "评分 1号 86")
+    try:
+        started = time.monotonic()
+        assert sqlite_services.dispatcher.process_now(score) is None
+        assert time.monotonic() - started < 1.0
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    assert logged(sqlite_services) == 0
+    assert sqlite_services.dispatcher.process(score).reply.text.startswith("已记录 申毅")
+    # The connections keep their busy timeout for everyone else.
+    with sqlite_services.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    again = message("liangfei", "评分 1号 86")
+    answered = sqlite_services.dispatcher.process_now(again)
+    assert answered is not None
+    assert answered.reply.text.startswith("已记录 梁飞")
