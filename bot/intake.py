@@ -25,6 +25,7 @@ requests keep being answered while a batch waits its turn.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from starlette.concurrency import run_in_threadpool
 
@@ -47,9 +48,8 @@ class Intake:
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
         self._draining: asyncio.Task[None] | None = None
-        self.batches: list[int] = []
-        """The size of each batch of more than one message (read by tests and benchmarks);
-        kept to the last 1,000."""
+        self.batches: deque[int] = deque(maxlen=1000)
+        """The size of each recent batch of more than one message (tests read it)."""
 
     async def process(self, message: InboundMessage) -> Outcome:
         """The dispatcher's outcome for ``message`` (see the module's docstring)."""
@@ -78,7 +78,7 @@ class Intake:
     async def _run(self, batch: list[_Waiting]) -> None:
         items = [(message, command) for message, command, _ in batch]
         if len(items) > 1:
-            self.batches = [*self.batches[-999:], len(items)]
+            self.batches.append(len(items))
         try:
             outcomes = await run_in_threadpool(self._dispatcher.process_many, items)
         except Exception as exc:  # nothing of the batch is stored: every request says why

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import prepared
 from storage.deadlines import guard_statements
 from storage.errors import MissingDriver, StorageUnavailable, WriterBusy
 from storage.filelock import WriterFileLock, lock_path
@@ -138,7 +139,7 @@ class _WriterQueue:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        if self._holder == threading.get_ident():
+        if self.held_here():
             yield  # inside turn_if_free on this thread: the turn is already ours
             return
         if not self._lock.acquire(timeout=self._timeout_s):
@@ -155,6 +156,11 @@ class _WriterQueue:
         finally:
             self._lock.release()
 
+    def held_here(self) -> bool:
+        """Whether this thread holds a turn taken by ``turn_if_free`` (the event loop): its
+        BEGIN IMMEDIATE must not wait in SQLite's busy handler for a writer from outside."""
+        return self._holder == threading.get_ident()
+
     @contextmanager
     def turn_if_free(self) -> Iterator[bool]:
         """The writers' turn if nobody (no thread, no process) holds it now: yields whether
@@ -168,11 +174,9 @@ class _WriterQueue:
                 yield False
                 return
             self._holder = threading.get_ident()
-            _NO_WAIT.active = True
             try:
                 yield True
             finally:
-                _NO_WAIT.active = False
                 self._holder = None
                 if fd is not None and self._file_lock is not None:
                     self._file_lock.release(fd)
@@ -225,15 +229,11 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int, synchronous: str) -> N
     def _on_begin(conn: Any) -> None:
         # A connection marked read_only (health checks) must work on a read-only file.
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        if not read_only and getattr(_NO_WAIT, "active", False):
+        writers = _WRITERS.get(conn.engine)
+        if not read_only and writers is not None and writers.held_here():
             _begin_without_waiting(conn.connection.driver_connection, busy_timeout_ms)
             return
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-_NO_WAIT = threading.local()
-"""``active`` while this thread holds a turn taken by ``turn_if_free`` (the event loop):
-its BEGIN IMMEDIATE must not wait in SQLite's busy handler for a writer from outside."""
 
 
 def _begin_without_waiting(raw: sqlite3.Connection, busy_timeout_ms: int) -> None:
@@ -352,8 +352,13 @@ def execute_core(
 
 def insert_id(session: Session, statement: Insert, values: dict[str, Any]) -> int:
     """Insert one row with a prebuilt Core ``statement`` in ``session``'s transaction and
-    return its id."""
-    key = execute_core(session, statement, values).inserted_primary_key
-    if key is None or key[0] is None:
+    return its id (on SQLite through its driver, ``storage.prepared``: the row's
+    ``lastrowid``, so the table needs an integer primary key)."""
+    if session.get_bind().dialect.name == "sqlite":
+        key: Any = prepared.run(session, statement, values).lastrowid
+    else:
+        found = execute_core(session, statement, values).inserted_primary_key
+        key = None if found is None else found[0]
+    if key is None:
         raise RuntimeError("the database returned no id for the inserted row")
-    return int(key[0])
+    return int(key)

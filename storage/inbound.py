@@ -10,10 +10,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import execute_core
+from storage.db import execute_core, insert_id
 from storage.errors import RepeatDelivery
 from storage.models import InboundMessageRow, Meta
-from storage.prepared import inserted_id, run
+from storage.prepared import run
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def claim_inbound(
             if inserted is None:
                 raise RepeatDelivery(f"{message.platform}:{message.message_id}")
             return int(inserted)
-        return inserted_id(session, _CLAIM, values)
+        return insert_id(session, _CLAIM, values)
     except IntegrityError as exc:
         raise RepeatDelivery(f"{message.platform}:{message.message_id}") from exc
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Insert
+from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
@@ -35,12 +35,11 @@ Processor = Callable[[Any], Any] | None
 class Rows:
     """A statement's rows as plain tuples, read in full (the hot statements read a few)."""
 
-    __slots__ = ("_rows", "lastrowid", "rowcount")
+    __slots__ = ("_rows", "lastrowid")
 
-    def __init__(self, rows: Sequence[tuple[Any, ...]], *, lastrowid: int | None, rowcount: int):
+    def __init__(self, rows: Sequence[tuple[Any, ...]], *, lastrowid: int | None) -> None:
         self._rows = rows
         self.lastrowid = lastrowid
-        self.rowcount = rowcount
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self._rows)
@@ -58,12 +57,6 @@ class Rows:
         if len(self._rows) != 1:
             raise LookupError(f"expected one row, got {len(self._rows)}")
         return self._rows[0]
-
-    def one_or_none(self) -> tuple[Any, ...] | None:
-        """The only row or None; ``LookupError`` for more than one."""
-        if len(self._rows) > 1:
-            raise LookupError(f"expected at most one row, got {len(self._rows)}")
-        return self.first()
 
     def scalar(self) -> Any:
         """The first column of the first row; None without any row."""
@@ -96,7 +89,7 @@ def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> R
         result = connection.execute(statement, params)
         rows = [tuple(row) for row in result] if result.returns_rows else []
         lastrowid = result.lastrowid if connection.dialect.name == "sqlite" else None
-        return Rows(rows, lastrowid=lastrowid, rowcount=result.rowcount)
+        return Rows(rows, lastrowid=lastrowid)
     values = plan.compiled.construct_params(params)
     try:
         args = tuple(
@@ -118,21 +111,7 @@ def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> R
             tuple(v if f is None else f(v) for f, v in zip(plan.results, row, strict=True))
             for row in raw
         ]
-    return Rows(raw, lastrowid=cursor.lastrowid, rowcount=cursor.rowcount)
-
-
-def inserted_id(session: Session, statement: Insert, values: Mapping[str, Any]) -> int:
-    """Insert one row and return its id (SQLite's ``lastrowid``, else SQLAlchemy's
-    ``inserted_primary_key``)."""
-    if session.get_bind().dialect.name == "sqlite":
-        key = run(session, statement, values).lastrowid
-    else:
-        session.flush()
-        found = session.connection().execute(statement, dict(values)).inserted_primary_key
-        key = None if found is None else found[0]
-    if key is None:
-        raise RuntimeError("the database returned no id for the inserted row")
-    return int(key)
+    return Rows(raw, lastrowid=cursor.lastrowid)
 
 
 def _plan_for(dialect: Dialect, statement: Executable, params: Mapping[str, Any]) -> _Plan | None:

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from storage.db import execute_core
+from storage.db import execute_core, insert_id
 from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue, VenueJudge
-from storage.prepared import inserted_id, run
+from storage.prepared import run
 from storage.scores_pg import record_first_score
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
@@ -244,7 +244,7 @@ def record_sheet(
         )
     if existing is None:
         row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
-        sheet_id = inserted_id(session, _NEW_SHEET, row | values | {"revision": 1})
+        sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})
         run(session, _TALLY, {"venue": venue_id, "judge": judge_id})
         sheet = StoredSheet(sheet_id, total, items, 1)
     else:

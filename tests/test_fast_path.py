@@ -121,7 +121,7 @@ def test_the_intake_answers_a_score_on_the_loop_when_the_turn_is_free(
     assert score.reply.text.startswith("已记录 申毅")
     assert progress.status == "ok"
     assert threads == ["process"]
-    assert intake.batches == []
+    assert list(intake.batches) == []
 
 
 def test_a_writer_from_outside_edubot_sends_the_score_to_the_thread_at_once(

@@ -113,7 +113,7 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
     monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
     results = asyncio.run(_answers(sqlite_services, intake, messages))
-    assert intake.batches == [3]
+    assert list(intake.batches) == [3]
     assert all(isinstance(r, StorageUnavailable) for r in results)
     assert counted(sqlite_services, ScoreSheet) == 0  # the first one's sheet went too
     assert counted(sqlite_services, InboundMessageRow) == 0
@@ -145,7 +145,7 @@ def test_messages_queued_behind_a_writer_go_in_one_batch(sqlite_services: Servic
     messages = [message(user, f"评分 {n}号 8{n}") for n in (1, 2) for user, _ in judges]
     with commits(sqlite_services) as seen:
         texts = asyncio.run(_queued(sqlite_services, intake, messages))
-    assert intake.batches == [6]
+    assert list(intake.batches) == [6]
     assert len(seen) == 1  # six messages, one commit (the holder wrote nothing)
     for text, (n, (_, name)) in zip(texts, [(n, j) for n in (1, 2) for j in judges], strict=True):
         assert text.startswith(f"已记录 {name} → ")
@@ -214,7 +214,7 @@ def test_a_message_that_breaks_a_constraint_fails_alone(
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 86") for user in ("shenyi", "liangfei", "zhangweili")]
     first, broken, third = asyncio.run(_answers(sqlite_services, intake, messages))
-    assert intake.batches == [3]
+    assert list(intake.batches) == [3]
     assert isinstance(broken, StorageUnavailable)
     assert not isinstance(first, BaseException)
     assert not isinstance(third, BaseException)

@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from bot.app import Services
 from storage import scores
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import insert_id, make_engine, make_session_factory, transaction
 from storage.inbound import InboundRecord, claim_inbound
 from storage.models import InboundMessageRow
 from storage.people import venue_by_key
-from storage.prepared import _compile, inserted_id, run
+from storage.prepared import _compile, run
 from storage.scores import _STATE_AND_SHEET, _TOTALS, record_sheet
 
 NOW = datetime(2026, 3, 26, 1, 30, 15, 123456, tzinfo=UTC)
@@ -91,13 +91,13 @@ def test_driver_errors_are_sqlalchemys(tmp_path: Path) -> None:
     factory = make_session_factory(engine)
     statement = insert(table)
     with transaction(factory) as session:
-        first = inserted_id(session, statement, {"name": "a"})
-        second = inserted_id(session, statement, {"name": "b"})
+        first = insert_id(session, statement, {"name": "a"})
+        second = insert_id(session, statement, {"name": "b"})
     assert second == first + 1
     with transaction(factory) as session:  # the scalar default was applied
         assert run(session, select(table.c.note), {}).all() == [("无",), ("无",)]
     with pytest.raises(IntegrityError), transaction(factory) as session:
-        inserted_id(session, statement, {"name": "a"})
+        insert_id(session, statement, {"name": "a"})
     engine.dispose()
 
 
