@@ -157,12 +157,11 @@ def serve(
     workers: int = 1,
 ) -> Iterator[Served]:
     """``python -m bot serve`` on a free loopback port, as the README tells operators to run
-    it (``--workers N`` when N > 1: wait until every worker is up); killed (by pid) on exit."""
+    it (``--workers N``: when N > 1, wait until every worker is up); killed (by pid) on exit."""
     port = free_port()
     argv = [sys.executable, "-m", "bot", "--log-level", "WARNING", "serve"]
     argv += ["--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        argv += ["--workers", str(workers)]
+    argv += ["--workers", str(workers)]
     if not scheduler:
         argv.append("--no-scheduler")
     url = f"http://127.0.0.1:{port}"

@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench import connections, desk, intake, results_scale, scheduler_scale
 from bench.common import Metric, machine_info
+from bot.workers import default_workers
 
 SECTIONS = ("intake", "scheduler", "results", "connections", "desk")
 HERE = Path(__file__).resolve().parent
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="intake against `edubot serve --workers N` (README: one per core)",
+        help="intake against `edubot serve --workers N` (default: what serve starts without "
+        "the flag, one per core)",
     )
     parser.add_argument(
         "--profile",
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "sustained load and during the first outbox burst (pip install pyinstrument py-spy)",
     )
     args = parser.parse_args(argv)
+    args.workers = args.workers or default_workers()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
     if unknown:

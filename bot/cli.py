@@ -113,7 +113,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve.add_argument(
         "--workers",
         type=int,
-        help="intake processes behind the port (default: [server] workers, 1)",
+        help="intake processes behind the port (default: [server] workers; 0 = one per core)",
     )
 
 

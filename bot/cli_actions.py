@@ -24,9 +24,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def serve(args: argparse.Namespace) -> int:
     """``edubot serve``: the HTTP service, and the scheduler and outbox sender unless told
-    not; in ``--workers`` processes (default: ``[server] workers``)."""
+    not; in ``--workers`` processes (default: ``[server] workers``; 0: one per core)."""
     from bot.holidays import holiday_warning  # noqa: PLC0415
-    from bot.workers import run  # noqa: PLC0415
+    from bot.workers import default_workers, run  # noqa: PLC0415
 
     settings = _settings(args)
     host = args.host or settings.server.host
@@ -41,7 +41,7 @@ def serve(args: argparse.Namespace) -> int:
         config=args.config,
         host=host,
         port=args.port if args.port is not None else settings.server.port,
-        workers=args.workers or settings.server.workers,
+        workers=args.workers or settings.server.workers or default_workers(),
         scheduler=not args.no_scheduler,
         log_level=args.log_level or "INFO",
     )

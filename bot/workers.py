@@ -46,7 +46,20 @@ FIRST_START_S = "60"
 """A worker that cannot start within this long of serve's start stops serve; later (a
 replacement for one that died) it only retries."""
 RETRY_S = 5
+DEFAULT_MAX = 8
+"""The most workers serve starts when neither ``--workers`` nor ``[server] workers`` says:
+SQLite takes one writer at a time, and each worker holds its own memory and pool."""
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (a container's CPU set, not the
+    host's), at most ``DEFAULT_MAX``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(DEFAULT_MAX, cores))
 
 
 def serving_app(

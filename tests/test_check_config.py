@@ -415,7 +415,8 @@ def test_serve_on_every_interface_logs_which_desk_key_to_set(
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(app))
     path = _desk_config(tmp_path, {"host": "127.0.0.1"}, {})  # the command line says 0.0.0.0
     with caplog.at_level(logging.WARNING, logger="edubot"):
-        argv = ["serve", "--config", str(path), "--no-scheduler", "--host", "0.0.0.0"]
+        argv = ["serve", "--config", str(path), "--no-scheduler", "--workers", "1"]
+        argv += ["--host", "0.0.0.0"]
         assert main(argv) == 0
     assert ran, "serve did not reach the server"
     warnings = [r.getMessage() for r in caplog.records if DESK_WARNING in r.getMessage()]

@@ -116,7 +116,7 @@ def _start_serve(config: Path, tmp_path: Path, name: str) -> _Serve:
     with log.open("wb") as out:
         command = [sys.executable, "-m", "bot", "serve", "--config", str(config)]
         process = subprocess.Popen(
-            [*command, "--port", str(port), "--no-scheduler"],
+            [*command, "--port", str(port), "--no-scheduler", "--workers", "1"],
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,

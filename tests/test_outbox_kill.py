@@ -99,8 +99,9 @@ class Serve:
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
         with log.open("ab") as out:
+            command = [sys.executable, "-m", "bot", "serve", "--config", str(config)]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--config", str(config), "--port", "0"],
+                [*command, "--port", "0", "--workers", "1"],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -255,7 +255,7 @@ def test_serve_warns_once_at_start(
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: ran.append(app))
     path = _write_config(tmp_path, with_calendar=False)
     with caplog.at_level(logging.WARNING, logger="edubot"):
-        assert main(["serve", "--config", str(path), "--no-scheduler"]) == 0
+        assert main(["serve", "--config", str(path), "--no-scheduler", "--workers", "1"]) == 0
     assert ran, "serve did not reach the server"
     warnings = [r for r in caplog.records if "没有节假日数据" in r.getMessage()]
     assert len(warnings) == 1

@@ -23,6 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.scheduler
+import bot.workers
+from bot.cli import main
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.devtools.emulator.server import EmulatorServer
@@ -30,6 +32,7 @@ from bot.devtools.emulator.state import EmulatorState
 from bot.outbox import OutboxSender
 from bot.planning.role import PLANNER_LEASE, PlannerRole
 from bot.scheduler import Scheduler
+from bot.workers import DEFAULT_MAX
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import ConnectionLease
 from tests.conftest import make_settings
@@ -419,3 +422,35 @@ def test_a_replacement_worker_that_cannot_start_leaves_the_others_serving(
         assert len(_children(process.pid)) == 2
     finally:
         _stop(process)
+
+
+# ============================================================== how many workers by default
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (6, 6), (64, DEFAULT_MAX)])
+def test_serve_starts_one_worker_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(bot.workers, "run", lambda *_a, workers, **_k: started.append(workers))
+    config = tmp_path / "edubot.toml"
+    config.write_text(toml_text(campaign(f"sqlite:///{tmp_path / 'edubot.db'}")), "utf-8")
+    assert main(["serve", "--config", str(config), "--no-scheduler"]) == 0
+    assert started == [expected]
+
+
+def test_the_command_line_and_the_file_say_how_many_workers_before_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(4)), raising=False)
+    monkeypatch.setattr(bot.workers, "run", lambda *_a, workers, **_k: started.append(workers))
+    data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
+    data.setdefault("server", {})["workers"] = 3
+    config = tmp_path / "edubot.toml"
+    config.write_text(toml_text(data), "utf-8")
+    argv = ["serve", "--config", str(config), "--no-scheduler"]
+    assert main(argv) == 0
+    assert main([*argv, "--workers", "1"]) == 0
+    assert started == [3, 1]

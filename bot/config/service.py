@@ -38,9 +38,10 @@ class ServerSettings(FrozenModel):
     config_poll_seconds: float = Field(default=5.0, ge=0)
     """How often ``serve`` looks for a changed config file, ``edubot reload`` and chat edits
     to write into the file (``bot.reloading``); 0 turns it off."""
-    workers: int = Field(default=1, ge=1, le=64)
-    """Intake processes behind the port (``edubot serve --workers``); one per core is the
-    most that helps."""
+    workers: int = Field(default=0, ge=0, le=64)
+    """Intake processes behind the port (``edubot serve --workers``). 0: one per core
+    this process may run on, at most ``bot.workers.DEFAULT_MAX`` (one per core is the most
+    that helps; each costs ~110 MiB)."""
     access_log: bool = False
     """One log line per HTTP request. Off by default: the bot logs every refusal, unknown
     sender and failure itself, and a line per callback costs intake throughput."""
