@@ -7,51 +7,54 @@ code path runs.
 
 from __future__ import annotations
 
+from handlers.catalog import VenueSpec
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, platform_named
 from handlers.pushes import enqueue
-from handlers.results import venue_complete
-from handlers.standings import VenueTable, ranking_text, venue_table
+from handlers.standings import VenueTable, ranking_text, spec_table, venue_table
 from handlers.text import paginate
-from handlers.venues import current_contestants, venue_name
+from handlers.venues import venue_name
 from storage.models import Venue
 from storage.outbox_intent import PICTURE, Intent
-from storage.people import group_by_key
-from storage.scores import count_sheets
+from storage.people import group_by_id, group_by_key
+from storage.scores import mark_completed
 from storage.venue_events import count_venue_events, record_venue_event
 
 
-def after_scoring(ctx: Context, venue: Venue) -> str:
-    """Announce completion once; publish automatically when the venue asks for it."""
-    if venue.completed_at is not None:
+def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
+    """Announce the completion of ``venue`` (not completed before this message) once, if
+    every sheet is in; publish it when it asks for that.
+
+    Runs in the transaction of the score that may complete it, from the catalog's copy of the
+    venue: the stored one (judges, contestants, rubric: four queries through the ORM) is
+    loaded only to publish."""
+    table = spec_table(ctx.session, venue)
+    if not table.complete:
         return ""
-    contestants = len(current_contestants(venue))
-    # A count, not the venue table: this runs after every scoring message.
-    if not venue_complete(len(venue.judges), contestants, count_sheets(ctx.session, venue)):
-        return ""
-    table = venue_table(ctx.session, venue)
-    venue.completed_at = ctx.now
+    mark_completed(ctx.session, venue.id, ctx.now)
     blocked = bool(table.unconfirmed_outliers())
-    if not venue.auto_publish:
+    if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"
     elif blocked:
         then = "有评分与其他评委相差过大，评委确认或更正后成绩将自动公布。"
     else:
         then = "成绩已自动公布。"
-    if venue.group is not None:
+    group = group_by_id(ctx.session, venue.group_id)
+    if group is not None:
         _push_group(
             ctx,
-            venue.group.key,
-            venue.group.platform,
+            group.key,
+            group.platform,
             f"{table.venue}全部评分已完成（{len(table.judges)} 位评委 × "
             f"{len(table.contestants)} 位选手）。{then}",
             dedupe=f"complete:{venue.key}",
             title=f"{table.venue}评分完成",
         )
     note = f"🎉 {table.venue}全部评分已完成。"
-    if venue.auto_publish and not blocked:
-        publish(ctx, venue, table, action="auto_publish")
+    stored = ctx.session.get(Venue, venue.id) if auto_publish and not blocked else None
+    if stored is not None:
+        publish(ctx, stored, table, action="auto_publish")
         note += "成绩已自动公布。"
     return note
 

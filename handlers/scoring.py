@@ -100,8 +100,7 @@ def _after(ctx: Context, scored: _Scored) -> str:
         return "" if venue is None else publish_when_ready(ctx, venue)
     if scored.state.completed_at is not None or not scored.complete:
         return ""
-    venue = ctx.session.get(Venue, scored.venue.id)
-    return "" if venue is None else after_scoring(ctx, venue)
+    return after_scoring(ctx, scored.venue, state.auto_publish)
 
 
 def own_example(ctx: Context, correction: bool) -> str:

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from handlers.catalog import rubric_spec
+from handlers.catalog import VenueSpec
 from handlers.results import Standing, outliers, standings, venue_complete
 from handlers.rubric import RubricSpec, SheetScores, fmt
-from handlers.venues import current_contestants, venue_name
+from handlers.venues import venue_name
 from storage.models import Venue
 from storage.scores import sheets_for_venue
 
@@ -71,28 +71,33 @@ class VenueTable:
 def venue_table(session: Session, venue: Venue) -> VenueTable:
     """Read ``venue``'s sheets and rank its contestants. Only current judges and
     contestants count: sheets of people removed from the config are kept, not used."""
-    rubric = rubric_spec(venue.rubric)
-    judges = tuple(j.person.name for j in venue.judges)
-    judge_names = {j.person_id: j.person.name for j in venue.judges}
-    names = {c.id: c.name for c in venue.contestants}
-    contestants = tuple(c.name for c in current_contestants(venue))
-    counted = set(contestants)  # a set: venues can have thousands of contestants
+    return spec_table(session, VenueSpec.of(venue))
+
+
+def spec_table(session: Session, venue: VenueSpec) -> VenueTable:
+    """``venue_table`` from the catalog's copy of the venue: one query, the sheets. The
+    score that completes a venue builds its table this way, without loading the stored
+    venue and its judges, contestants and rubric again."""
+    judges = tuple(j.name for j in venue.judges)
+    judge_names = {j.person_id: j.name for j in venue.judges}
+    names = {c.id: c.name for c in venue.contestants}  # current ones only
+    contestants = tuple(c.name for c in venue.contestants)
     sheets: dict[tuple[str, str], SheetScores] = {}
     confirmed: set[tuple[str, str]] = set()
     for judge_id, contestant_id, total, items, confirmed_at in sheets_for_venue(session, venue.id):
         judge = judge_names.get(judge_id)
         contestant = names.get(contestant_id)
-        if judge is None or contestant is None or contestant not in counted:
+        if judge is None or contestant is None:
             continue  # a judge or contestant removed from the config: kept, not counted
         sheets[(contestant, judge)] = SheetScores.from_stored(total, items)
         if confirmed_at is not None:
             confirmed.add((contestant, judge))
-    table = standings(rubric, contestants, judges, sheets)
+    table = standings(venue.rubric, contestants, judges, sheets)
     return VenueTable(
         venue.key,
         venue.title,
         venue_name(venue),
-        rubric,
+        venue.rubric,
         judges,
         contestants,
         sheets,

@@ -74,6 +74,11 @@ def chat_groups(session: Session) -> dict[str, int]:
     return {chat: group for chat, group in rows}
 
 
+def group_by_id(session: Session, group_id: int | None) -> Group | None:
+    """The group with this id; None for no id."""
+    return None if group_id is None else session.get(Group, group_id)
+
+
 def group_by_key(session: Session, key: str) -> Group | None:
     """The group with this config key, active or not (callers check ``active``)."""
     return session.scalar(select(Group).where(Group.key == key))

@@ -57,6 +57,11 @@ _SHEET = select(
     ScoreSheet.judge_id == bindparam("judge"),
     ScoreSheet.contestant_id == bindparam("contestant"),
 )
+_COMPLETE = (
+    update(Venue)
+    .where(Venue.id == bindparam("venue"), Venue.completed_at.is_(None))
+    .values(completed_at=bindparam("now"))
+)
 _STATE_AND_SHEET = (
     select(
         Venue.completed_at,
@@ -143,6 +148,15 @@ def venue_state(session: Session, venue_id: int) -> VenueState:
     catalog, which holds only the config)."""
     completed, published, auto = run(session, _STATE, {"venue": venue_id}).one()
     return VenueState(completed, published, bool(auto))
+
+
+def mark_completed(session: Session, venue_id: int, now: datetime) -> None:
+    """Record that the venue's last sheet came in at ``now`` (once: a venue completed
+    before keeps its time). A ``Venue`` the session holds reads the time again."""
+    run(session, _COMPLETE, {"venue": venue_id, "now": now})
+    held = session.identity_map.get(Session.identity_key(Venue, venue_id))
+    if held is not None:
+        session.expire(held, ["completed_at"])
 
 
 def contestant_totals(

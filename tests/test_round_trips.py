@@ -15,7 +15,14 @@ from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from storage.db import transaction
-from storage.models import InboundMessageRow, Person, ScoreRevision
+from storage.models import (
+    Contestant,
+    InboundMessageRow,
+    Person,
+    RubricItem,
+    ScoreRevision,
+    VenueJudge,
+)
 from tests.conftest import make_settings
 from tests.support.campaign import RUIQUAN, campaign
 from tests.support.wire import PrivateChat
@@ -106,3 +113,37 @@ def test_a_person_added_by_another_instance_is_known_at_their_first_message(
             .order_by(InboundMessageRow.id)
         ).all()
     assert [tuple(r) for r in rows] == [("unknown_person", None), ("ok", "新评委")]
+
+
+COMPLETING = {"sqlite": 17, "postgresql": 11, "mysql": 16}
+"""Statements for the score that completes a venue (no auto-publish): a new score's, then
+the venue's sheets for its table, the completion time, its group and the group's notice.
+Before: the stored venue was loaded again, with its judges, contestants and rubric items apart
+(21 on SQLite, 20 on MariaDB)."""
+
+
+def test_the_score_that_completes_a_venue_does_not_load_the_venue_again(
+    served: Services,
+) -> None:
+    send = PrivateChat(served.dispatcher, "rt")
+    judges = ("shenyi", "liangfei", "zhangweili")
+    for judge in judges:
+        names = RUIQUAN if judge != judges[-1] else RUIQUAN[:-1]
+        lines = "\n".join(f"{name} {SCORE}" for name in names)
+        assert "已记录" in send(judge, f"评分\n{lines}")
+    statements = Statements(served)
+    answer = send(judges[-1], f"评分 {RUIQUAN[-1]} {SCORE}")
+    assert answer.endswith("🎉 瑞泉中学会场全部评分已完成。"), answer
+    sent = [s.upper() for s in statements.sent]
+    # The ORM's loads of the stored venue: its contestants, its rubric's items, and its
+    # judges with their people (the judges' tallies alone are the new score's count).
+    stored = [f"FROM {t.__tablename__.upper()}" for t in (Contestant, RubricItem)]
+    judges = f"FROM {VenueJudge.__tablename__.upper()}"
+    reloads = [
+        s
+        for s in sent
+        if any(table in s for table in stored)
+        or (judges in s and Person.__tablename__.upper() in s)
+    ]
+    assert reloads == [], reloads
+    assert len(sent) <= COMPLETING[served.engine.dialect.name], statements.sent

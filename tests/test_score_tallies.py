@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.clock import FakeClock
 from bot.config import settings_from_mapping
 from storage.db import MIGRATIONS, make_engine, transaction, upgrade
 from storage.models import Contestant, ScoreSheet, Venue
-from storage.scores import sheet_counts
+from storage.scores import mark_completed, sheet_counts
 from tests.support.campaign import RUIQUAN, campaign
 from tests.support.wire import PrivateChat
 
@@ -137,3 +138,16 @@ def test_the_migration_counts_the_tallies_of_an_existing_database(
     kept, counted = kept_and_counted(first)
     assert kept == counted == before
     assert sorted(kept.values()) == [0, 1, 2]
+
+
+def test_a_completion_is_marked_once_and_a_held_venue_sees_it(first: Services) -> None:
+    now = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+    with transaction(first.factory) as session:
+        venue = session.scalars(select(Venue).filter_by(key="ruiquan")).one()
+        assert venue.completed_at is None  # loaded, so held by the session
+        mark_completed(session, venue.id, now)
+        assert venue.completed_at == now
+        mark_completed(session, venue.id, now + timedelta(hours=1))  # completed already
+    with transaction(first.factory) as session:
+        stored = session.scalars(select(Venue).filter_by(key="ruiquan")).one()
+        assert stored.completed_at == now
