@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import Pool, QueuePool
 
 from storage import prepared
 from storage.deadlines import guard_statements
@@ -200,8 +201,20 @@ def writer_turn_if_free(factory: sessionmaker[Session]) -> AbstractContextManage
     its transactions then start at once, without waiting on other writers or on the
     network. Only a SQLite database has such a turn; on a database server, where every
     statement is a round trip, this yields False."""
-    writers = _WRITERS.get(factory.kw.get("bind"))  # type: ignore[arg-type]
-    return writers.turn_if_free() if writers is not None else nullcontext(False)
+    engine = factory.kw.get("bind")
+    writers = _WRITERS.get(engine)  # type: ignore[arg-type]
+    if writers is None or not _connection_at_hand(engine.pool):  # type: ignore[union-attr]
+        return nullcontext(False)
+    return writers.turn_if_free()
+
+
+def _connection_at_hand(pool: Pool) -> bool:
+    """A connection can be had from ``pool`` without waiting for one to be returned: the
+    turn is not free while, say, desk pages on threads hold every pooled connection."""
+    if not isinstance(pool, QueuePool):
+        return True  # an in-memory database's single connection
+    limit = pool._max_overflow  # the most QueuePool opens beyond its size; not public
+    return pool.checkedin() > 0 or limit < 0 or pool.overflow() < limit
 
 
 SYNCHRONOUS = ("FULL", "NORMAL")

@@ -150,3 +150,24 @@ def test_a_writer_from_outside_edubot_sends_the_score_to_the_thread_at_once(
     answered = sqlite_services.dispatcher.process_now(again)
     assert answered is not None
     assert answered.reply.text.startswith("已记录 梁飞")
+
+
+def test_with_every_pooled_connection_taken_the_score_goes_to_a_thread(
+    sqlite_services: Services,
+) -> None:
+    # Desk pages on threads holding every connection the pool may open: on the event loop
+    # the score would wait up to the pool's timeout with every other request behind it.
+    engine = sqlite_services.engine
+    pool = engine.pool
+    held = []
+    try:
+        while pool.checkedin() > 0 or pool.overflow() < pool._max_overflow:
+            held.append(engine.connect())
+        started = time.perf_counter()
+        assert sqlite_services.dispatcher.process_now(message("shenyi", "评分 1号 86")) is None
+        assert time.perf_counter() - started < 1.0
+    finally:
+        for connection in held:
+            connection.close()
+    assert sqlite_services.dispatcher.process_now(message("shenyi", "评分 1号 86")) is not None
+    assert sheets(sqlite_services) == 1
