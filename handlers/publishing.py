@@ -15,6 +15,7 @@ from handlers.pushes import enqueue
 from handlers.standings import VenueTable, ranking_text, spec_table, venue_table
 from handlers.text import paginate
 from handlers.venues import venue_name
+from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import group_by_id, group_by_key
@@ -23,16 +24,23 @@ from storage.venue_events import count_venue_events, record_venue_event
 
 
 def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
-    """Announce the completion of ``venue`` (not completed before this message) once, if
-    every sheet is in; publish it when it asks for that.
+    """Announce the completion of ``venue`` once, if every sheet is in and nobody completed
+    it before; publish it when it asks for that.
 
     Runs in the transaction of the score that may complete it, from the catalog's copy of the
     venue: the stored one (judges, contestants, rubric: four queries through the ORM) is
-    loaded only to publish."""
-    table = spec_table(ctx.session, venue)
-    if not table.complete:
+    loaded only to publish. The copy is the catalog read when the message was claimed; on a
+    database server the config may have changed since (a 加选手 committed by another
+    worker), and then the stored venue decides."""
+    generation = ctx.catalog.generation if ctx.catalog is not None else None
+    stored = None
+    if generation is None or counter(ctx.session, CATALOG) != generation:
+        stored = ctx.session.get(Venue, venue.id)
+        if stored is None:
+            return ""
+    table = spec_table(ctx.session, venue) if stored is None else venue_table(ctx.session, stored)
+    if not table.complete or not mark_completed(ctx.session, venue.id, ctx.now):
         return ""
-    mark_completed(ctx.session, venue.id, ctx.now)
     blocked = bool(table.unconfirmed_outliers())
     if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"
@@ -40,7 +48,7 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         then = "有评分与其他评委相差过大，评委确认或更正后成绩将自动公布。"
     else:
         then = "成绩已自动公布。"
-    group = group_by_id(ctx.session, venue.group_id)
+    group = group_by_id(ctx.session, venue.group_id if stored is None else stored.group_id)
     if group is not None:
         _push_group(
             ctx,
@@ -52,9 +60,8 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
             title=f"{table.venue}评分完成",
         )
     note = f"🎉 {table.venue}全部评分已完成。"
-    stored = ctx.session.get(Venue, venue.id) if auto_publish and not blocked else None
-    if stored is not None:
-        publish(ctx, stored, table, action="auto_publish")
+    if auto_publish and not blocked:
+        publish(ctx, stored or ctx.session.get_one(Venue, venue.id), table, action="auto_publish")
         note += "成绩已自动公布。"
     return note
 

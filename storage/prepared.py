@@ -35,11 +35,15 @@ Processor = Callable[[Any], Any] | None
 class Rows:
     """A statement's rows as plain tuples, read in full (the hot statements read a few)."""
 
-    __slots__ = ("_rows", "lastrowid")
+    __slots__ = ("_rows", "lastrowid", "rowcount")
 
-    def __init__(self, rows: Sequence[tuple[Any, ...]], *, lastrowid: int | None) -> None:
+    def __init__(
+        self, rows: Sequence[tuple[Any, ...]], *, lastrowid: int | None, rowcount: int = -1
+    ) -> None:
         self._rows = rows
         self.lastrowid = lastrowid
+        self.rowcount = rowcount
+        """Rows an UPDATE or DELETE matched (the driver's count; -1 for a SELECT)."""
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self._rows)
@@ -89,7 +93,7 @@ def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> R
         result = connection.execute(statement, params)
         rows = [tuple(row) for row in result] if result.returns_rows else []
         lastrowid = result.lastrowid if connection.dialect.name == "sqlite" else None
-        return Rows(rows, lastrowid=lastrowid)
+        return Rows(rows, lastrowid=lastrowid, rowcount=result.rowcount)
     values = plan.compiled.construct_params(params)
     try:
         args = tuple(
@@ -111,7 +115,7 @@ def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> R
             tuple(v if f is None else f(v) for f, v in zip(plan.results, row, strict=True))
             for row in raw
         ]
-    return Rows(raw, lastrowid=cursor.lastrowid)
+    return Rows(raw, lastrowid=cursor.lastrowid, rowcount=cursor.rowcount)
 
 
 def _plan_for(dialect: Dialect, statement: Executable, params: Mapping[str, Any]) -> _Plan | None:

@@ -150,13 +150,15 @@ def venue_state(session: Session, venue_id: int) -> VenueState:
     return VenueState(completed, published, bool(auto))
 
 
-def mark_completed(session: Session, venue_id: int, now: datetime) -> None:
-    """Record that the venue's last sheet came in at ``now`` (once: a venue completed
-    before keeps its time). A ``Venue`` the session holds reads the time again."""
-    run(session, _COMPLETE, {"venue": venue_id, "now": now})
+def mark_completed(session: Session, venue_id: int, now: datetime) -> bool:
+    """Record that the venue's last sheet came in at ``now``; False, changing nothing, when
+    it was completed before (by another message committed since this one read the venue's
+    state, say). A ``Venue`` the session holds reads the time again."""
+    marked = run(session, _COMPLETE, {"venue": venue_id, "now": now}).rowcount == 1
     held = session.identity_map.get(Session.identity_key(Venue, venue_id))
     if held is not None:
         session.expire(held, ["completed_at"])
+    return marked
 
 
 def contestant_totals(
