@@ -41,7 +41,7 @@ def serve(args: argparse.Namespace) -> int:
         config=args.config,
         host=host,
         port=args.port if args.port is not None else settings.server.port,
-        workers=args.workers or settings.server.workers or default_workers(),
+        workers=args.workers or settings.server.workers or default_workers(settings.database.url),
         scheduler=not args.no_scheduler,
         log_level=args.log_level or "INFO",
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from starlette.applications import Starlette
 
 from bot.config import Settings, load_settings
 from handlers.errors import EdubotError
+from storage.db import sqlite_in_memory
 from storage.errors import StorageError
 
 log = logging.getLogger("edubot")
@@ -52,14 +54,31 @@ SQLite takes one writer at a time, and each worker holds its own memory and pool
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-def default_workers() -> int:
-    """One worker per core this process may run on (a container's CPU set, not the
-    host's), at most ``DEFAULT_MAX``."""
+def default_workers(database_url: str | None = None) -> int:
+    """One worker per core this process may use, at most ``DEFAULT_MAX``; one for an
+    in-memory SQLite database, which each worker would have a copy of its own."""
+    if database_url is not None and sqlite_in_memory(database_url):
+        return 1
+    return max(1, min(DEFAULT_MAX, usable_cores()))
+
+
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2's CPU limit of this process's group: "max 100000" or "150000 100000"."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU set, not the host's), fewer when its
+    cgroup limits its CPU time (``docker run --cpus 1.5``: 2, rounded up)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(DEFAULT_MAX, cores))
+    try:
+        quota, period = CPU_MAX.read_text(encoding="ascii").split()[:2]
+        limit = math.ceil(int(quota) / int(period))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or "max": no limit
+        return cores
+    return max(1, min(cores, limit))
 
 
 def serving_app(

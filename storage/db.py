@@ -105,6 +105,12 @@ def make_engine(
     return engine
 
 
+def sqlite_in_memory(url: str) -> bool:
+    """The URL names an SQLite database in memory (``sqlite://``, ``sqlite:///:memory:``)."""
+    parsed = make_url(normalize_url(url))
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 DRIVER_EXTRAS = {"postgresql": ("psycopg", "postgres"), "mysql": ("pymysql", "mysql")}
 """backend → (driver module, the edubot extra that installs it)."""
 

@@ -28,14 +28,14 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
+def _serve(tmp_path: Path, url: str, workers: int) -> subprocess.CompletedProcess[str]:
     data = campaign(url)
     data["server"] = {"data_dir": str(tmp_path / "data")}
     config = tmp_path / "edubot.toml"
     config.write_text(toml_text(data), encoding="utf-8")
     command = [sys.executable, "-m", "bot", "serve", "--config", str(config)]
     return subprocess.run(
-        [*command, "--port", str(_closed_port()), "--no-scheduler"],
+        [*command, "--port", str(_closed_port()), "--no-scheduler", "--workers", str(workers)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -76,11 +76,13 @@ def _sqlite_not_a_database(tmp_path: Path) -> str:
         "sqlite-garbage",
     ],
 )
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "workers"])
 def test_an_unusable_database_stops_serve_with_one_line(
-    tmp_path: Path, make_url: object, expect: str
+    tmp_path: Path, make_url: object, expect: str, workers: int
 ) -> None:
+    # One process builds its app itself; with workers the supervisor migrates first.
     assert callable(make_url)
-    done = _serve(tmp_path, make_url(tmp_path))
+    done = _serve(tmp_path, make_url(tmp_path), workers)
     assert done.returncode == 1
     # Start-up progress is logged at INFO; everything else on stderr is the error itself.
     lines = [line for line in done.stderr.splitlines() if line.strip() and not _INFO.match(line)]

@@ -427,30 +427,74 @@ def test_a_replacement_worker_that_cannot_start_leaves_the_others_serving(
 # ============================================================== how many workers by default
 
 
+@pytest.fixture
+def started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many workers each ``serve`` in the test would have started; no cgroup limit
+    unless the test writes one."""
+    counts: list[int] = []
+    monkeypatch.setattr(bot.workers, "run", lambda *_a, workers, **_k: counts.append(workers))
+    monkeypatch.setattr(bot.workers, "CPU_MAX", tmp_path / "cpu.max")
+    return counts
+
+
+def _cores(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+
+
+def _serve(tmp_path: Path, url: str, *extra: str, workers: int | None = None) -> None:
+    data = campaign(url)
+    if workers is not None:
+        data.setdefault("server", {})["workers"] = workers
+    config = tmp_path / "edubot.toml"
+    config.write_text(toml_text(data), "utf-8")
+    assert main(["serve", "--config", str(config), "--no-scheduler", *extra]) == 0
+
+
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (6, 6), (64, DEFAULT_MAX)])
 def test_serve_starts_one_worker_per_core_unless_told(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[int], cores: int, expected: int
 ) -> None:
-    started: list[int] = []
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
-    monkeypatch.setattr(bot.workers, "run", lambda *_a, workers, **_k: started.append(workers))
-    config = tmp_path / "edubot.toml"
-    config.write_text(toml_text(campaign(f"sqlite:///{tmp_path / 'edubot.db'}")), "utf-8")
-    assert main(["serve", "--config", str(config), "--no-scheduler"]) == 0
+    _cores(monkeypatch, cores)
+    _serve(tmp_path, f"sqlite:///{tmp_path / 'edubot.db'}")
     assert started == [expected]
 
 
-def test_the_command_line_and_the_file_say_how_many_workers_before_the_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"), [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", 6)]
+)
+def test_a_cgroup_cpu_limit_counts_as_fewer_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[int], cpu_max: str, expected: int
 ) -> None:
-    started: list[int] = []
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(4)), raising=False)
-    monkeypatch.setattr(bot.workers, "run", lambda *_a, workers, **_k: started.append(workers))
-    data = campaign(f"sqlite:///{tmp_path / 'edubot.db'}")
-    data.setdefault("server", {})["workers"] = 3
-    config = tmp_path / "edubot.toml"
-    config.write_text(toml_text(data), "utf-8")
-    argv = ["serve", "--config", str(config), "--no-scheduler"]
-    assert main(argv) == 0
-    assert main([*argv, "--workers", "1"]) == 0
+    # ``docker run --cpus 1.5`` on a 6-core host: the CPU set is all six, the time is not.
+    _cores(monkeypatch, 6)
+    (tmp_path / "cpu.max").write_text(cpu_max, "ascii")
+    _serve(tmp_path, f"sqlite:///{tmp_path / 'edubot.db'}")
+    assert started == [expected]
+
+
+def test_without_cpu_sets_the_cores_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[int]
+) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    _serve(tmp_path, f"sqlite:///{tmp_path / 'edubot.db'}")
+    assert started == [3]
+
+
+def test_an_in_memory_database_is_served_by_one_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[int]
+) -> None:
+    # Each worker would have a database of its own: a retried delivery could land on another.
+    _cores(monkeypatch, 4)
+    _serve(tmp_path, "sqlite://")
+    assert started == [1]
+
+
+def test_the_command_line_and_the_file_say_how_many_workers_before_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[int]
+) -> None:
+    _cores(monkeypatch, 4)
+    url = f"sqlite:///{tmp_path / 'edubot.db'}"
+    _serve(tmp_path, url, workers=3)
+    _serve(tmp_path, url, "--workers", "1", workers=3)
     assert started == [3, 1]
