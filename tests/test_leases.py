@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +64,7 @@ def test_database_lease_reports_an_unreachable_database_as_not_held(tmp_path: Pa
         engine.dispose()
 
 
+@pytest.mark.empty_db
 def test_the_migration_upgrades_a_database_made_by_the_previous_head(db_url: str) -> None:
     engine = make_engine(db_url)
     try:

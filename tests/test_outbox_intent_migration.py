@@ -85,6 +85,7 @@ def _old_row(key: str, reason: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.empty_db
 def test_queued_pushes_get_their_intent_from_the_old_reason_strings(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
