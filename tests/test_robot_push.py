@@ -27,6 +27,7 @@ from handlers.pushes import enqueue
 from storage.db import transaction
 from storage.models import OutboxRow
 from tests.support.campaign import campaign
+from tests.support.waiting import wait_until
 from tests.test_wecom_longconn import BOT, Robot, robot
 
 GROUPS = [
@@ -104,7 +105,8 @@ def test_a_chat_nobody_wrote_from_is_refused_for_good(wecom: Robot) -> None:
     sender = RobotPushSender(
         services.robot_channel, bot_id=BOT, chat_id="wrLeaders", now=services.clock.now
     )
-    wecom.hub.wait_for_robot(BOT)
+    wecom.hub.wait_for_robot(BOT)  # the emulator has the robot subscribed; and the bot side:
+    wait_until(lambda: services.robot_channel.connected)  # (the answer to subscribing came)
     with pytest.raises(PermanentDelivery, match="846609"):
         sender.send(push("你好"), dedupe_key="k")
     assert [r.status for r in wecom.state.attempts("wecom", "aibot_send_msg")] == ["846609"]
