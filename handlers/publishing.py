@@ -39,8 +39,16 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         if stored is None:
             return ""
     table = spec_table(ctx.session, venue) if stored is None else venue_table(ctx.session, stored)
-    if not table.complete or not mark_completed(ctx.session, venue.id, ctx.now):
+    if stored is not None:
+        auto_publish = stored.auto_publish  # the config may have changed it too
+    if not table.complete:
         return ""
+    if not mark_completed(ctx.session, venue.id, ctx.now):
+        # Completed by a message committed since this one read the venue's state, which then
+        # waited for an outlier that this message may have just corrected.
+        if not auto_publish:
+            return ""
+        return publish_when_ready(ctx, stored or ctx.session.get_one(Venue, venue.id))
     blocked = bool(table.unconfirmed_outliers())
     if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"

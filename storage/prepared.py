@@ -43,7 +43,8 @@ class Rows:
         self._rows = rows
         self.lastrowid = lastrowid
         self.rowcount = rowcount
-        """Rows an UPDATE or DELETE matched (the driver's count; -1 for a SELECT)."""
+        """Rows an UPDATE or DELETE matched, as the driver counts them (for other
+        statements what it reports varies by driver)."""
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return iter(self._rows)

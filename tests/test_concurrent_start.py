@@ -48,6 +48,7 @@ print("started")
     ],
     indirect=True,
 )
+@pytest.mark.empty_db
 def test_instances_starting_at_once_on_a_fresh_database_all_come_up(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -145,9 +145,10 @@ def test_a_completion_is_marked_once_and_a_held_venue_sees_it(first: Services) -
     with transaction(first.factory) as session:
         venue = session.scalars(select(Venue).filter_by(key="ruiquan")).one()
         assert venue.completed_at is None  # loaded, so held by the session
-        mark_completed(session, venue.id, now)
+        assert mark_completed(session, venue.id, now) is True
         assert venue.completed_at == now
-        mark_completed(session, venue.id, now + timedelta(hours=1))  # completed already
+        assert mark_completed(session, venue.id, now + timedelta(hours=1)) is False
+        assert mark_completed(session, 10_000, now) is False  # no such venue
     with transaction(first.factory) as session:
         stored = session.scalars(select(Venue).filter_by(key="ruiquan")).one()
         assert stored.completed_at == now

@@ -161,6 +161,7 @@ def inbound(message_id: str, platform: str = "wecom") -> InboundRecord:
 # --- migrations --------------------------------------------------------------------------
 
 
+@pytest.mark.empty_db
 def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
