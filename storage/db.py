@@ -63,26 +63,16 @@ def make_engine(
     waiting for a free pooled one after the same, and a statement after
     ``statement_timeout_ms`` both on the server and on this side of the socket
     (``storage.deadlines``), so a server that stops answering costs a request seconds.
+
+    MariaDB runs at READ COMMITTED, as PostgreSQL does by default: each statement sees what
+    is committed when it starts. At InnoDB's REPEATABLE READ a message would read, to its
+    end, the snapshot of its first statement: a 加选手 committed meanwhile unseen by the
+    score that completes the venue, say (``tests/test_completion_races.py``).
     """
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageUnavailable(f"cannot create the folder {folder}: {exc}") from exc
-        engine = create_engine(
-            url,
-            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-            **kwargs,
-        )
-        _sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
-        database = parsed.database or ":memory:"
-        file_lock = None if database == ":memory:" else WriterFileLock(lock_path(database))
-        _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000, file_lock)
-        return engine
+        return _sqlite_engine(url, busy_timeout_ms, sqlite_synchronous, **kwargs)
     seconds = statement_timeout_ms / 1000
     if parsed.get_backend_name() == "postgresql":
         # Added to the URL's own options (e.g. a search_path), which connect_args would replace.
@@ -97,17 +87,36 @@ def make_engine(
     connect_args.update(kwargs.pop("connect_args", {}))
     kwargs.setdefault("pool_timeout", connect_timeout_s)
     if parsed.get_backend_name() == "mysql":
-        # As PostgreSQL's default: each statement sees what is committed when it starts.
-        # InnoDB's REPEATABLE READ would have a message read, to its end, the snapshot of
-        # its first statement: a 加选手 committed meanwhile unseen by the score that completes
-        # the venue, say (tests/test_completion_races.py).
-        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("isolation_level", "READ COMMITTED")  # as PostgreSQL's default
     try:
         engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     except ModuleNotFoundError as exc:
         raise MissingDriver(missing_driver_text(parsed.get_backend_name(), exc.name)) from exc
     # A live server's own statement_timeout answers first and keeps the connection.
     guard_statements(engine, seconds + 0.25)
+    return engine
+
+
+def _sqlite_engine(
+    url: str, busy_timeout_ms: int, sqlite_synchronous: str, **kwargs: Any
+) -> Engine:
+    """``make_engine`` for SQLite: the file's folder made, the pragmas set on every
+    connection, and the engine's writers' queue (with its file lock for a file)."""
+    database = make_url(url).database or ":memory:"
+    if database != ":memory:":
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot create the folder {folder}: {exc}") from exc
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        **kwargs,
+    )
+    _sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
+    file_lock = None if database == ":memory:" else WriterFileLock(lock_path(database))
+    _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000, file_lock)
     return engine
 
 
