@@ -31,7 +31,7 @@ from bot.holidays import holiday_warning
 from bot.platforms.dingtalk.robot_sender import DingTalkRobotSender, robot_token
 from bot.platforms.wecom.webhook_sender import WeComWebhookSender, webhook_key
 from handlers.messages import OutboundMessage
-from storage.db import make_engine, writer_turn
+from storage.db import make_engine, sqlite_in_memory, writer_turn
 from storage.errors import StorageError
 
 CLOCK_TOLERANCE_S = 60
@@ -123,7 +123,7 @@ def database_check(settings: Settings) -> Check:
     url = settings.database.url
     fix = "检查 [database] url，以及数据库账号对库的写权限"
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(url):
         folder = Path(parsed.database or ".").resolve().parent
         if folder.exists() and not os.access(folder, os.W_OK):
             return Check(

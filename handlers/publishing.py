@@ -38,9 +38,11 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         stored = ctx.session.get(Venue, venue.id)
         if stored is None:
             return ""
-    table = spec_table(ctx.session, venue) if stored is None else venue_table(ctx.session, stored)
-    if stored is not None:
-        auto_publish = stored.auto_publish  # the config may have changed it too
+    if stored is None:
+        table, group_id = spec_table(ctx.session, venue), venue.group_id
+    else:  # the config changed since the claim, perhaps this too
+        table, group_id = venue_table(ctx.session, stored), stored.group_id
+        auto_publish = stored.auto_publish
     if not table.complete:
         return ""
     if not mark_completed(ctx.session, venue.id, ctx.now):
@@ -56,7 +58,7 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         then = "有评分与其他评委相差过大，评委确认或更正后成绩将自动公布。"
     else:
         then = "成绩已自动公布。"
-    group = group_by_id(ctx.session, venue.group_id if stored is None else stored.group_id)
+    group = group_by_id(ctx.session, group_id)
     if group is not None:
         _push_group(
             ctx,

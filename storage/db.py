@@ -102,8 +102,8 @@ def _sqlite_engine(
 ) -> Engine:
     """``make_engine`` for SQLite: the file's folder made, the pragmas set on every
     connection, and the engine's writers' queue (with its file lock for a file)."""
-    database = make_url(url).database or ":memory:"
-    if database != ":memory:":
+    database = None if sqlite_in_memory(url) else make_url(url).database
+    if database is not None:
         folder = Path(database).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ def _sqlite_engine(
         **kwargs,
     )
     _sqlite_pragmas(engine, busy_timeout_ms, sqlite_synchronous)
-    file_lock = None if database == ":memory:" else WriterFileLock(lock_path(database))
+    file_lock = None if database is None else WriterFileLock(lock_path(database))
     _WRITERS[engine] = _WriterQueue(busy_timeout_ms / 1000, file_lock)
     return engine
 
