@@ -27,6 +27,7 @@ from bench.common import Metric, machine_info
 from bot.workers import default_workers
 
 SECTIONS = ("intake", "scheduler", "results", "connections", "desk")
+BACKENDS = ("sqlite", "postgresql")
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-postgres", action="store_true", help="intake on SQLite only")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        help="intake on these, comma-separated (default: sqlite,postgresql)",
+    )
     parser.add_argument("--runs", type=int, help="intake repetitions (default: 3, quick: 1)")
     parser.add_argument(
         "--workers",
@@ -59,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    strangers = {b.strip() for b in args.backends.split(",") if b.strip()} - set(BACKENDS)
+    if strangers:
+        parser.error(f"unknown backend(s): {', '.join(sorted(strangers))}")
 
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -75,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             plan = intake.QUICK if args.quick else intake.FULL
             if args.runs:
                 plan = dataclasses.replace(plan, runs=args.runs)
-            backends = ["sqlite"] if args.no_postgres else ["sqlite", "postgresql"]
+            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+            if args.no_postgres:
+                backends = [b for b in backends if b != "postgresql"]
             for backend in backends:
                 _section(
                     report,

@@ -127,26 +127,27 @@ class Dispatcher:
     @staticmethod
     def quick(message: InboundMessage, command: Command) -> bool:
         """A text of scores: no file to fetch, no table to draw, a few rows to write. Only
-        these are run on the caller's thread (``process_now``) or several to a transaction
-        (``process_many``)."""
+        these are run on the caller's thread (``process_many_now``) or several to a
+        transaction (``process_many``)."""
         return message.attachment is None and isinstance(command, Score)
 
-    def process_now(
-        self, message: InboundMessage, command: Command | None = None
-    ) -> Outcome | None:
-        """``process(message)`` on the caller's thread when it is ``quick`` and cannot wait:
-        while the database's writers' turn is free (SQLite; see ``writer_turn_if_free``).
-        ``None`` otherwise: the caller runs it on a thread, which may wait. Lets the HTTP
-        layer answer the common message on its event loop without a hand-off to a thread."""
-        command = parse(message.text) if command is None else command
-        if not self.quick(message, command):
+    def process_many_now(
+        self, messages: Sequence[tuple[InboundMessage, Command]]
+    ) -> list[Outcome | StorageUnavailable] | None:
+        """``process_many(messages)`` on the caller's thread when every one is ``quick`` and
+        nothing has to wait: while the database's writers' turn is free (SQLite; see
+        ``writer_turn_if_free``). ``None`` otherwise, with nothing begun: the caller runs
+        them on a thread, which may wait. Lets the HTTP layer answer the messages that
+        arrived together in one transaction on its event loop, without a hand-off to a
+        thread and back."""
+        if not all(self.quick(message, command) for message, command in messages):
             return None
         with writer_turn_if_free(self._factory) as free:
             if not free:
                 return None
             try:
-                return self.process(message, command)
-            except WriterBusy:  # a writer from outside edubot: nothing was begun
+                return self.process_many(messages)
+            except WriterBusy:  # a writer from outside edubot: nothing was stored
                 return None
 
     def process_many(

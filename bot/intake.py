@@ -1,22 +1,22 @@
 """How an HTTP request's message reaches the dispatcher, from the event loop.
 
-Three ways, cheapest first:
+Two ways:
 
-- a ``quick`` message (a text of scores) with nobody ahead of it, while the database's
-  writers' turn is free, is handled right on the event loop (``Dispatcher.process_now``):
-  no hand-off to a thread and back;
-- a quick message that finds the turn taken joins the queue of quick messages; whoever
-  drains that queue takes everything waiting in it at once into one transaction
-  (``Dispatcher.process_many``, on a thread): one commit and one sync to disk for the lot.
-  Under load the queue fills while the batch before it commits, so the batches grow with
-  the load and the cost of the commit is shared (a group commit). Each message is answered
-  only once the transaction holding it has committed;
+- a ``quick`` message (a text of scores) joins this process's queue of quick messages.
+  Whoever drains the queue takes everything waiting in it at once into one transaction
+  (``Dispatcher.process_many``): one commit and one sync to disk for the lot, each message
+  answered only once that transaction has committed. The requests the event loop read in
+  one turn are queued before the drain starts, so under load the batches grow with the
+  load and the cost of the commit is shared (a group commit); alone, a message is a batch
+  of one and waits for nobody. While the database's writers' turn is free, the batch runs
+  right on the event loop (``Dispatcher.process_many_now``): no hand-off to a thread and
+  back. When another writer holds the turn, it runs on a thread, which waits for it;
 - anything else (a file to fetch, a table to draw, an export) runs alone on a thread
   (``Dispatcher.process``), as it always did.
 
 On a database server the writers' turn is never free (every statement is a round trip), so
-quick messages always go in batches there; each worker has its own, and their batches run
-side by side, taking rows in one order (``Dispatcher.process_many``).
+batches always run on a thread there; each worker has its own, and their batches run side
+by side, taking rows in one order (``Dispatcher.process_many``).
 
 The event loop itself never waits on the database's lock, so ``/healthz`` and the other
 requests keep being answered while a batch waits its turn.
@@ -56,13 +56,10 @@ class Intake:
         command = parse(message.text)
         if not self._dispatcher.quick(message, command):
             return await run_in_threadpool(self._dispatcher.process, message, command)
-        if self._draining is None:  # nobody ahead in this process
-            outcome = self._dispatcher.process_now(message, command)
-            if outcome is not None:
-                return outcome
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append((message, command, answer))
         if self._draining is None:
+            # Starts after the requests already read this turn of the loop have queued.
             self._draining = asyncio.create_task(self._drain())
         return await answer
 
@@ -72,6 +69,7 @@ class Intake:
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._run(batch)
+                await asyncio.sleep(0)  # let the answered requests go out before the next
         finally:
             self._draining = None
 
@@ -80,7 +78,9 @@ class Intake:
         if len(items) > 1:
             self.batches.append(len(items))
         try:
-            outcomes = await run_in_threadpool(self._dispatcher.process_many, items)
+            outcomes = self._dispatcher.process_many_now(items)
+            if outcomes is None:  # another writer holds the turn: wait for it on a thread
+                outcomes = await run_in_threadpool(self._dispatcher.process_many, items)
         except Exception as exc:  # nothing of the batch is stored: every request says why
             for _, _, answer in batch:
                 if not answer.done():  # a request whose client left was cancelled
