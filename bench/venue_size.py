@@ -12,7 +12,7 @@ It prints, per chunk of ``--chunk`` messages as the venues fill, the CPU time pe
 (this process's CPU time, so other work on the machine does not blur it) and the wall-clock
 rate, then the sustained rate over the whole fill as CPU allows it (1 / CPU per message).
 Flat means the last chunk costs what the first did and the three shapes are within 10 % of
-each other. Shapes run alternately, run by run.
+each other. The shapes' fills take turns chunk by chunk (``interleaved``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.floor import run_floor
@@ -35,14 +36,14 @@ SHAPES = {
 }
 
 
-def one_fill(name: str, folder: Path, chunk: int) -> list[float]:
-    """CPU milliseconds per message for each ``chunk`` of one whole fill of shape ``name``."""
+def one_fill(name: str, folder: Path, chunk: int) -> Iterator[float]:
+    """CPU milliseconds per message for each ``chunk`` of one whole fill of shape ``name``,
+    one chunk per step, so that fills of several shapes can take turns."""
     shape = SHAPES[name]
     db = folder / f"{name}.db"
-    data = intake_config(shape, db_url=f"sqlite:///{db}", data_dir=str(folder))
+    data = intake_config(shape, db_url=f"sqlite:///{db}", data_dir=str(folder / name))
     services = build_services(settings_from_mapping(data))
     requests = build_requests(score_messages(shape, shape.sheets), create_time=int(time.time()))
-    rates = []
     try:
         for start in range(0, len(requests), chunk):
             part = requests[start : start + chunk]
@@ -50,12 +51,26 @@ def one_fill(name: str, folder: Path, chunk: int) -> list[float]:
             result = run_floor(services, part, duration=3600)
             cpu = time.process_time() - cpu
             assert result["statuses"] == {"ok": len(part)}, result["statuses"]
-            rates.append(1000 * cpu / len(part))
+            yield 1000 * cpu / len(part)
     finally:
         services.engine.dispose()
         for suffix in ("", "-wal", "-shm"):
             (folder / f"{name}.db{suffix}").unlink(missing_ok=True)
-    return rates
+
+
+def interleaved(names: list[str], folder: Path, chunk: int) -> dict[str, list[float]]:
+    """Every shape's fill, chunk by chunk in turn (small's first chunk, mid's, large's,
+    small's second …): a slow stretch of a shared machine then falls on every shape alike
+    instead of on whichever shape was running. Each shape's CPU ms per message by chunk."""
+    fills = {name: one_fill(name, folder, chunk) for name in names}
+    costs: dict[str, list[float]] = {name: [] for name in names}
+    while fills:
+        for name, fill in list(fills.items()):
+            try:
+                costs[name].append(next(fill))
+            except StopIteration:
+                del fills[name]
+    return costs
 
 
 def sustained(costs: list[float], chunk: int, total: int) -> float:
@@ -76,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     whole: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for run in range(args.runs):
-            for name in names:
-                costs = one_fill(name, Path(tmp), args.chunk)
+            for name, costs in interleaved(names, Path(tmp), args.chunk).items():
                 total = SHAPES[name].sheets
                 whole[name].append(sustained(costs, args.chunk, total))
                 chunks = " ".join(f"{c:.2f}" for c in costs)
