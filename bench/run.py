@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    strangers = {b.strip() for b in args.backends.split(",") if b.strip()} - set(BACKENDS)
-    if strangers:
-        parser.error(f"unknown backend(s): {', '.join(sorted(strangers))}")
+    chosen = {b.strip() for b in args.backends.split(",") if b.strip()}
+    if not chosen or chosen - set(BACKENDS):
+        parser.error(f"--backends: one or more of {', '.join(BACKENDS)}, comma-separated")
 
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -136,10 +136,12 @@ class Dispatcher:
     ) -> list[Outcome | StorageUnavailable] | None:
         """``process_many(messages)`` on the caller's thread when every one is ``quick`` and
         nothing has to wait: while the database's writers' turn is free (SQLite; see
-        ``writer_turn_if_free``). ``None`` otherwise, with nothing begun: the caller runs
+        ``writer_turn_if_free``). ``None`` otherwise, with nothing stored: the caller runs
         them on a thread, which may wait. Lets the HTTP layer answer the messages that
         arrived together in one transaction on its event loop, without a hand-off to a
-        thread and back."""
+        thread and back. (A writer from outside edubot that takes SQLite's lock between a
+        refused batch's first run and its run in savepoints sends the batch to the thread
+        too, where every handler runs again.)"""
         if not all(self.quick(message, command) for message, command in messages):
             return None
         with writer_turn_if_free(self._factory) as free:

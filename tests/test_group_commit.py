@@ -6,7 +6,7 @@ that cannot be stored loses nothing: none of it is written and every one is told
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import count
 
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot import intake as intake_module
 from bot.app import Services
 from bot.dispatcher import Outcome
 from bot.intake import Intake
@@ -96,8 +97,9 @@ def test_a_batch_without_refusals_runs_without_savepoints(sqlite_services: Servi
     assert counted(sqlite_services, ScoreSheet) == 3
 
 
+@pytest.mark.parametrize("on", ["loop", "thread"])
 def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
-    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch, threads: list[str], on: str
 ) -> None:
     """The disk fails on the batch's second message: the first one's writes, made in the
     same transaction, go too, and each waiting request gets the error (a 503, retried)."""
@@ -112,21 +114,41 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
     monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
-    results = asyncio.run(_answers(sqlite_services, intake, messages))
+    results = asyncio.run(_answers(sqlite_services, intake, messages, on=on))
     assert list(intake.batches) == [3]
+    assert threads == ([] if on == "loop" else ["process_many"])
     assert all(isinstance(r, StorageUnavailable) for r in results)
     assert counted(sqlite_services, ScoreSheet) == 0  # the first one's sheet went too
     assert counted(sqlite_services, InboundMessageRow) == 0
 
 
 async def _answers(
-    services: Services, intake: Intake, messages: list[InboundMessage]
+    services: Services, intake: Intake, messages: list[InboundMessage], *, on: str = "thread"
 ) -> list[Outcome | BaseException]:
-    """The answers (or errors) of ``messages``, queued behind a writer: one batch."""
+    """The answers (or errors) of ``messages`` as one batch: ``on`` the event loop (they
+    arrive together while the writers' turn is free) or on a ``thread`` (they queue behind
+    a writer)."""
+    if on == "loop":
+        together = [intake.process(m) for m in messages]
+        return await asyncio.wait_for(asyncio.gather(*together, return_exceptions=True), 30)
     with writer_held(services.factory):
         tasks = [asyncio.ensure_future(intake.process(m)) for m in messages]
         await asyncio.sleep(0.2)
     return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+
+@pytest.fixture
+def threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of what the intake ran on a thread."""
+    ran: list[str] = []
+    real = intake_module.run_in_threadpool
+
+    async def recorded(func: Callable[..., object], *args: object) -> object:
+        ran.append(func.__name__)
+        return await real(func, *args)
+
+    monkeypatch.setattr(intake_module, "run_in_threadpool", recorded)
+    return ran
 
 
 async def _queued(services: Services, intake: Intake, messages: list[InboundMessage]) -> list[str]:
@@ -198,8 +220,9 @@ def test_a_handler_that_fails_in_a_batch_runs_and_is_logged_once(
     assert counted(sqlite_services, InboundMessageRow) == 3
 
 
+@pytest.mark.parametrize("on", ["loop", "thread"])
 def test_a_message_that_breaks_a_constraint_fails_alone(
-    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch, threads: list[str], on: str
 ) -> None:
     """One message's handler breaks a constraint (a bug, or on a server a concurrent
     write): as alone, that message is answered 503 and nothing of it is stored, while the
@@ -213,8 +236,9 @@ def test_a_message_that_breaks_a_constraint_fails_alone(
     monkeypatch.setattr("bot.dispatcher.handle", handle)
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 86") for user in ("shenyi", "liangfei", "zhangweili")]
-    first, broken, third = asyncio.run(_answers(sqlite_services, intake, messages))
+    first, broken, third = asyncio.run(_answers(sqlite_services, intake, messages, on=on))
     assert list(intake.batches) == [3]
+    assert threads == ([] if on == "loop" else ["process_many"])
     assert isinstance(broken, StorageUnavailable)
     assert not isinstance(first, BaseException)
     assert not isinstance(third, BaseException)
