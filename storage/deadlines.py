@@ -57,6 +57,11 @@ class _Watchdog:
         with self._lock:
             self._due.pop(id(dbapi_connection), None)
 
+    def armed(self, dbapi_connection: Any) -> bool:
+        """Whether ``dbapi_connection`` has a deadline now (tests)."""
+        with self._lock:
+            return id(dbapi_connection) in self._due
+
     def _run(self) -> None:
         while True:
             time.sleep(_TICK_S)
@@ -103,9 +108,16 @@ def guard_statements(engine: Engine, seconds: float) -> None:
         if connection is not None and not connection.invalidated:
             _WATCHDOG.disarm(connection.connection.dbapi_connection)
 
+    def forget(dbapi_connection: Any, *_: Any) -> None:
+        # A connection dropped while armed (its statement failed and the pool threw it
+        # away): without this its deadline would outlive it and cut whatever socket reuses
+        # its descriptor number, typically the pool's next connection.
+        _WATCHDOG.disarm(dbapi_connection)
+
     event.listen(engine, "before_cursor_execute", arm)
     event.listen(engine, "after_cursor_execute", disarm)
     event.listen(engine, "handle_error", disarm_error)
+    event.listen(engine, "invalidate", forget)
     dialect = engine.dialect
     # Commits, rollbacks and pings go straight to the DBAPI connection, past the events.
     for name in ("do_commit", "do_rollback"):
