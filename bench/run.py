@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    chosen = {b.strip() for b in args.backends.split(",") if b.strip()}
-    if not chosen or chosen - set(BACKENDS):
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or set(backends) - set(BACKENDS):
         parser.error(f"--backends: one or more of {', '.join(BACKENDS)}, comma-separated")
+    if args.no_postgres:
+        backends = [b for b in backends if b != "postgresql"]
 
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -84,9 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             plan = intake.QUICK if args.quick else intake.FULL
             if args.runs:
                 plan = dataclasses.replace(plan, runs=args.runs)
-            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-            if args.no_postgres:
-                backends = [b for b in backends if b != "postgresql"]
             for backend in backends:
                 _section(
                     report,

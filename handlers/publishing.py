@@ -32,17 +32,19 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
     loaded only to publish. The copy is the catalog read when the message was claimed; on a
     database server the config may have changed since (a 加选手 committed by another
     worker), and then the stored venue decides."""
-    generation = ctx.catalog.generation if ctx.catalog is not None else None
-    stored = None
-    if generation is None or counter(ctx.session, CATALOG) != generation:
-        stored = ctx.session.get(Venue, venue.id)
-        if stored is None:
-            return ""
+    changed = ctx.catalog is None or counter(ctx.session, CATALOG) != ctx.catalog.generation
+    stored = ctx.session.get(Venue, venue.id) if changed else None
+    if changed and stored is None:
+        return ""  # the change removed the venue
     if stored is None:
         table, group_id = spec_table(ctx.session, venue), venue.group_id
     else:  # the config changed since the claim, perhaps this too
         table, group_id = venue_table(ctx.session, stored), stored.group_id
         auto_publish = stored.auto_publish
+
+    def to_publish() -> Venue:
+        return stored or ctx.session.get_one(Venue, venue.id)
+
     if not table.complete:
         return ""
     if not mark_completed(ctx.session, venue.id, ctx.now):
@@ -50,7 +52,7 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         # waited for an outlier that this message may have just corrected.
         if not auto_publish:
             return ""
-        return publish_when_ready(ctx, stored or ctx.session.get_one(Venue, venue.id))
+        return publish_when_ready(ctx, to_publish())
     blocked = bool(table.unconfirmed_outliers())
     if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"
@@ -71,7 +73,7 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         )
     note = f"🎉 {table.venue}全部评分已完成。"
     if auto_publish and not blocked:
-        publish(ctx, stored or ctx.session.get_one(Venue, venue.id), table, action="auto_publish")
+        publish(ctx, to_publish(), table, action="auto_publish")
         note += "成绩已自动公布。"
     return note
 
