@@ -21,10 +21,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers import fit_reply, queue_session_reply, stranger_reply
+from bot.claims import Claim, Claims
 from bot.clock import Clock
 from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
-from handlers.catalog import Catalog, CatalogCache
+from handlers.catalog import CatalogCache
 from handlers.commands import Command, Score, Submit, Unknown
 from handlers.context import Context, DeskLinks
 from handlers.errors import BotError
@@ -37,17 +38,7 @@ from handlers.registry import handle
 from handlers.submissions import attachment_handler, handle_attachment, submit_handler
 from storage.db import transaction, writer_turn_if_free
 from storage.errors import RepeatDelivery, StorageUnavailable, WriterBusy
-from storage.inbound import (
-    InboundRecord,
-    claim_inbound,
-    claim_inbound_counting,
-    claim_reads_counters,
-    find_inbound,
-    set_inbound_sender,
-    settle_inbound,
-)
-from storage.meta import CATALOG
-from storage.people import Member
+from storage.inbound import Settled, find_inbound, settle_inbound, settle_inbounds
 
 log = logging.getLogger("edubot.dispatch")
 
@@ -94,6 +85,7 @@ class Dispatcher:
         self._desk = desk
         self._pictures = pictures
         self._catalog = CatalogCache()
+        self._claims = Claims(self._catalog)
         self._file_handlers = {
             channel: (submit_handler(intake), attachment_handler(intake))
             for channel, intake in (files or {}).items()
@@ -185,15 +177,23 @@ class Dispatcher:
     ) -> list[Outcome | StorageUnavailable]:
         now = self._clock.now()
         refused: dict[int, _Undone] = {}
-        try:  # the common case first: every one stored, no savepoints (two statements each)
+        try:  # the common case first: every one stored, no savepoints
             with transaction(self._factory) as session:
                 outcomes: list[Outcome | StorageUnavailable] = []
+                # Claimed together and answered together: a round trip each on a server.
+                claims = self._claims.many(session, [m for m, _ in messages], now)
+                answers: list[Settled] = []
                 for index, (m, command) in enumerate(messages):
                     try:
-                        outcomes.append(self._handle_in(session, m, now, command, None))
+                        claim = None if claims is None else claims[index]
+                        outcome = self._handle_in(
+                            session, m, now, command, None, claim=claim, answers=answers
+                        )
+                        outcomes.append(outcome)
                     except _Undone as undone:
                         refused[index] = undone
                         raise
+                settle_inbounds(session, answers)
         except (_Undone, RepeatDelivery, IntegrityError):
             # One was refused or is a repeat (rare): all was rolled back; again, each alone.
             # The refused one is answered as it was refused (as ``process`` does), not run
@@ -268,8 +268,16 @@ class Dispatcher:
         now: datetime,
         command: Command,
         undone: _Undone | None,
+        *,
+        claim: Claim | None = None,
+        answers: list[Settled] | None = None,
     ) -> Outcome:
-        catalog, person, inbound_id = self._claim(session, message, now)
+        """The log row (``claim``: claimed already), the handler's run (or ``undone``'s
+        answer) and the answer stored (or, with ``answers``, added there for the caller to
+        store)."""
+        catalog, person, inbound_id = (
+            self._claims.one(session, message, now) if claim is None else claim
+        )
         if undone is not None:
             reply, status = undone.reply, undone.status
         elif person is None:
@@ -296,33 +304,13 @@ class Dispatcher:
             )
             reply, status = self._run(ctx, command)
         reply = fit_reply(reply)
-        settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
+        if answers is None:
+            settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
+        else:
+            answers.append(Settled(inbound_id, status, reply.text))
         if message.channel == "dingtalk" and message.reply_url:
             queue_session_reply(session, message, reply, inbound_id, now)
         return Outcome(reply, status=status, pushed=queued_pushes(session))
-
-    def _claim(
-        self, session: Session, message: InboundMessage, now: datetime
-    ) -> tuple[Catalog, Member | None, int]:
-        """The catalog, the sender in it, and the log row's id. The sender is on the log
-        row before the handler runs: 提交 with a file and a caption reads the sender's
-        recent texts, this one included. On PostgreSQL the catalog's counter comes back
-        with the claim (a round trip less); when it moved, the catalog is loaded again and
-        the sender on the row corrected."""
-        cached, record = self._catalog.cached(), _record(message)
-        if cached is None or not claim_reads_counters(session):
-            catalog = self._catalog.get(session)
-            person = catalog.member(message.platform, message.sender_id)
-            return catalog, person, claim_inbound(session, record, now, person_id=_id(person))
-        person = cached.member(message.platform, message.sender_id)
-        inbound_id, generation = claim_inbound_counting(
-            session, record, now, person_id=_id(person), counter=CATALOG
-        )
-        catalog = self._catalog.at(session, generation)
-        found = catalog.member(message.platform, message.sender_id)
-        if _id(found) != _id(person):
-            set_inbound_sender(session, inbound_id, _id(found))
-        return catalog, found, inbound_id
 
     def _run(self, ctx: Context, command: Command) -> tuple[Reply, str]:
         """The one error funnel: BotError → its text; a bug → logged, answered politely;
@@ -362,19 +350,3 @@ class _Undone(Exception):
 
 def _sender_key(message: InboundMessage) -> tuple[str, str]:
     return message.platform, message.sender_id
-
-
-def _id(person: Member | None) -> int | None:
-    return None if person is None else person.id
-
-
-def _record(message: InboundMessage) -> InboundRecord:
-    """What the inbound log keeps of ``message``."""
-    return InboundRecord(
-        platform=message.platform,
-        message_id=message.message_id,
-        channel=message.channel,
-        sender_id=message.sender_id,
-        text=message.text,
-        chat_id=message.chat_id,
-    )

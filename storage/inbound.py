@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,10 +11,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import execute_core, insert_id
+from storage.db import insert_id
 from storage.errors import RepeatDelivery
 from storage.models import InboundMessageRow, Meta
-from storage.prepared import run
+from storage.prepared import run, run_many
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,15 @@ class InboundRecord:
     sender_id: str
     text: str
     chat_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The answer to store on a log row."""
+
+    inbound_id: int
+    status: str
+    reply_text: str
 
 
 _INBOUND: Table = InboundMessageRow.__table__  # type: ignore[assignment]
@@ -84,10 +94,31 @@ def claim_inbound_counting(
     """``claim_inbound``, also returning the ``meta`` counter ``counter`` as of the claim
     (PostgreSQL only: see ``claim_reads_counters``)."""
     values = _values(message, now, person_id) | {"counter": counter}
-    row = execute_core(session, _CLAIM_COUNTING, values).one_or_none()
+    row = run(session, _CLAIM_COUNTING, values).first()
     if row is None:
         raise RepeatDelivery(f"{message.platform}:{message.message_id}")
     return int(row[0]), int(row[1] or 0)
+
+
+def claim_inbounds_counting(
+    session: Session,
+    messages: Sequence[tuple[InboundRecord, int | None]],
+    now: datetime,
+    *,
+    counter: str,
+) -> list[tuple[int, int]]:
+    """``claim_inbound_counting`` for each (message, sender's person id), in one round trip
+    (PostgreSQL only). ``RepeatDelivery`` when any of them was claimed before."""
+    params = [_values(m, now, person_id) | {"counter": counter} for m, person_id in messages]
+    claimed: list[tuple[int, int]] = []
+    for (message, _), rows in zip(
+        messages, run_many(session, _CLAIM_COUNTING, params), strict=True
+    ):
+        row = rows.first()
+        if row is None:
+            raise RepeatDelivery(f"{message.platform}:{message.message_id}")
+        claimed.append((int(row[0]), int(row[1] or 0)))
+    return claimed
 
 
 def _values(message: InboundRecord, now: datetime, person_id: int | None) -> dict[str, object]:
@@ -114,7 +145,7 @@ def claim_inbound(
     values = _values(message, now, person_id)
     try:
         if session.get_bind().dialect.name == "postgresql":
-            inserted = execute_core(session, _CLAIM_QUIET, values).scalar_one_or_none()
+            inserted = run(session, _CLAIM_QUIET, values).scalar()
             if inserted is None:
                 raise RepeatDelivery(f"{message.platform}:{message.message_id}")
             return int(inserted)
@@ -132,3 +163,9 @@ def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text
     """Store the answer given, with the handler's changes."""
     params = {"inbound": inbound_id, "status": status, "reply": reply_text}
     run(session, _SETTLE, params)
+
+
+def settle_inbounds(session: Session, answers: Sequence[Settled]) -> None:
+    """``settle_inbound`` for several log rows at once (on PostgreSQL one round trip)."""
+    params = [{"inbound": a.inbound_id, "status": a.status, "reply": a.reply_text} for a in answers]
+    run_many(session, _SETTLE, params)

@@ -38,8 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.db import execute_core
 from storage.models import ScoreRevision, ScoreSheet, VenueJudge
+from storage.prepared import run
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
@@ -150,7 +150,7 @@ def record_first_score(session: Session, params: Mapping[str, Any]) -> FirstScor
     sheet_id: int | None = None
     counts: dict[int, int] = {}
     totals: list[tuple[int, Decimal, datetime | None]] = [(params["judge"], params["total"], None)]
-    for kind, key, count, other_total, confirmed in execute_core(session, _FIRST_SCORE, params):
+    for kind, key, count, other_total, confirmed in run(session, _FIRST_SCORE, params):
         if kind == "sheet":
             sheet_id = int(key)
         elif kind == "count":

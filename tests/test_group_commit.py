@@ -25,8 +25,8 @@ from handlers.parsing import parse
 from handlers.registry import handle as registry_handle
 from storage.db import transaction
 from storage.errors import StorageUnavailable
-from storage.inbound import settle_inbound
 from storage.models import InboundMessageRow, ScoreRevision, ScoreSheet
+from storage.scores import record_sheet
 from tests.support.writers import writer_held
 
 IDS = count()
@@ -103,17 +103,16 @@ def test_a_batch_that_fails_halfway_stores_none_of_it_and_every_request_is_told(
 ) -> None:
     """The disk fails on the batch's second message: the first one's writes, made in the
     same transaction, go too, and each waiting request gets the error (a 503, retried)."""
-    settle = settle_inbound
     calls = count()
 
-    def failing(*args: object, **kwargs: object) -> None:
+    def failing(*args: object, **kwargs: object) -> object:
         if next(calls) == 1:
-            raise OperationalError("UPDATE inbound_messages", {}, Exception("disk I/O error"))
-        settle(*args, **kwargs)  # type: ignore[arg-type]
+            raise OperationalError("INSERT INTO score_sheets", {}, Exception("disk I/O error"))
+        return record_sheet(*args, **kwargs)  # type: ignore[arg-type]
 
     intake = Intake(sqlite_services.dispatcher)
     messages = [message(user, "评分 1号 85") for user in ("shenyi", "liangfei", "zhangweili")]
-    monkeypatch.setattr("bot.dispatcher.settle_inbound", failing)
+    monkeypatch.setattr("handlers.scoring.record_sheet", failing)
     results = asyncio.run(_answers(sqlite_services, intake, messages, on=on))
     assert list(intake.batches) == [3]
     assert threads == ([] if on == "loop" else ["process_many"])

@@ -42,8 +42,8 @@ def test_two_workers_scoring_the_same_judges_in_crossed_order_both_store(
     both_wrote = threading.Event()
     handle_in = Dispatcher._handle_in
 
-    def hooked(self: Dispatcher, session, message: InboundMessage, *rest):  # type: ignore[no-untyped-def]
-        outcome = handle_in(self, session, message, *rest)
+    def hooked(self: Dispatcher, session, message: InboundMessage, *rest, **named):  # type: ignore[no-untyped-def]
+        outcome = handle_in(self, session, message, *rest, **named)
         batch = "x" if message in x else "y"
         if batch not in seen:  # this batch's first message is written
             seen.append(batch)

@@ -12,22 +12,33 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from bot.app import Services
 from storage import scores
 from storage.db import insert_id, make_engine, make_session_factory, transaction
-from storage.inbound import InboundRecord, claim_inbound
+from storage.errors import RepeatDelivery
+from storage.inbound import (
+    _SETTLE,
+    InboundRecord,
+    Settled,
+    claim_inbound,
+    claim_inbounds_counting,
+    settle_inbounds,
+)
+from storage.meta import CATALOG, counter
 from storage.models import InboundMessageRow
 from storage.people import venue_by_key
 from storage.prepared import _compile, run
 from storage.scores import _STATE_AND_SHEET, _TOTALS, record_sheet
+from tests.conftest import POSTGRES_URL
 
 NOW = datetime(2026, 3, 26, 1, 30, 15, 123456, tzinfo=UTC)
 
 
-def test_rows_read_on_the_driver_equal_sqlalchemys(sqlite_services: Services) -> None:
-    with transaction(sqlite_services.factory) as session:
+def test_rows_read_on_the_driver_equal_sqlalchemys(services: Services) -> None:
+    """On every backend: SQLite and PostgreSQL on the driver, MariaDB through SQLAlchemy."""
+    with transaction(services.factory) as session:
         venue = venue_by_key(session, "ruiquan")
         assert venue is not None
         judge, contestant = venue.judges[0].person_id, venue.contestants[0].id
@@ -44,8 +55,10 @@ def test_rows_read_on_the_driver_equal_sqlalchemys(sqlite_services: Services) ->
             source="test",
         )
     params = {"venue": venue.id, "judge": judge, "contestant": contestant}
-    assert _compile(sqlite_services.engine.dialect, _STATE_AND_SHEET, tuple(params)) is not None
-    with transaction(sqlite_services.factory) as session:
+    dialect = services.engine.dialect
+    if dialect.name != "mysql":
+        assert _compile(dialect, _STATE_AND_SHEET, tuple(params)) is not None
+    with transaction(services.factory) as session:
         fast = run(session, _STATE_AND_SHEET, params).one()
         orm = tuple(session.execute(_STATE_AND_SHEET, params).one())
         totals = run(session, _TOTALS, {"venue": venue.id, "contestant": contestant}).all()
@@ -179,3 +192,97 @@ def test_a_write_sends_the_driver_what_sqlalchemy_sends(
         for n, f in zip(plan.names, plan.binds, strict=True)
     )
     assert (plan.sql, args) == sent[0]
+
+
+def _claimed(services: Services, *ids: str) -> list[int]:
+    with transaction(services.factory) as session:
+        return [
+            claim_inbound(session, InboundRecord("wecom", i, "wecom_app", "shenyi", "hi"), NOW)
+            for i in ids
+        ]
+
+
+def _stored(services: Services) -> list[tuple[int, str, str]]:
+    with transaction(services.factory) as session:
+        rows = session.execute(
+            select(
+                InboundMessageRow.id, InboundMessageRow.status, InboundMessageRow.reply_text
+            ).order_by(InboundMessageRow.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_an_update_reports_the_rows_it_matched(services: Services) -> None:
+    """On every backend (psycopg forgets the count when its cursor closes)."""
+    [row] = _claimed(services, "count-1")
+    with transaction(services.factory) as session:
+        matched = run(session, _SETTLE, {"inbound": row, "status": "ok", "reply": "好"})
+        missed = run(session, _SETTLE, {"inbound": row + 99, "status": "ok", "reply": "无"})
+    assert (matched.rowcount, missed.rowcount) == (1, 0)
+    assert _stored(services) == [(row, "ok", "好")]
+
+
+def test_several_runs_of_a_statement_each_apply_their_own_values(services: Services) -> None:
+    rows = _claimed(services, "many-1", "many-2", "many-3")
+    answers = [Settled(row, status, f"答{row}") for row, status in zip(rows, "abc", strict=True)]
+    with transaction(services.factory) as session:
+        settle_inbounds(session, answers)
+        settle_inbounds(session, [])  # nothing to store: no statement
+    assert _stored(services) == [(a.inbound_id, a.status, a.reply_text) for a in answers]
+
+
+@pytest.fixture
+def pg_services(services: Services) -> Services:
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: claims return the catalog's counter there")
+    return services
+
+
+def test_claims_run_together_return_each_ones_row_and_the_counter(pg_services: Services) -> None:
+    records = [InboundRecord("wecom", f"batch-{i}", "wecom_app", "shenyi", "hi") for i in range(3)]
+    sent: list[tuple[str, object, bool]] = []
+
+    def capture(*args: object) -> None:
+        sent.append((str(args[2]), args[3], bool(args[5])))
+
+    event.listen(pg_services.engine, "before_cursor_execute", capture)
+    try:
+        with transaction(pg_services.factory) as session:
+            generation = counter(session, CATALOG)
+            sent.clear()
+            claimed = claim_inbounds_counting(
+                session, [(r, None) for r in records], NOW, counter=CATALOG
+            )
+    finally:
+        event.remove(pg_services.engine, "before_cursor_execute", capture)
+    assert [g for _, g in claimed] == [generation] * 3
+    assert [row for row, _ in claimed] == [row for row, _, _ in _stored(pg_services)]
+    [(sql, params, many)] = sent  # one statement, run for each: one round trip (a pipeline)
+    assert sql.startswith("INSERT INTO inbound_messages")
+    assert many
+    assert [p["message_id"] for p in params] == ["batch-0", "batch-1", "batch-2"]  # type: ignore[attr-defined]
+    with pytest.raises(RepeatDelivery, match="batch-1"), transaction(pg_services.factory) as s:
+        claim_inbounds_counting(
+            s, [(r, None) for r in (records[1], records[0])], NOW, counter=CATALOG
+        )
+    assert len(_stored(pg_services)) == 3  # the repeat's batch rolled back
+
+
+def test_a_connection_lost_under_a_statement_on_the_driver_leaves_the_pool(
+    pg_services: Services,
+) -> None:
+    """As on SQLAlchemy's path: its error, the connection invalidated, the next one fresh."""
+    [row] = _claimed(pg_services, "lost-1")
+    params = {"inbound": row, "status": "ok", "reply": "好"}
+    with pg_services.factory() as session:
+        pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        admin = make_engine(POSTGRES_URL)
+        with admin.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
+        admin.dispose()
+        with pytest.raises(OperationalError) as lost:
+            run(session, _SETTLE, params)
+    assert lost.value.connection_invalidated
+    with transaction(pg_services.factory) as session:
+        assert run(session, _SETTLE, params).rowcount == 1
+    assert _stored(pg_services) == [(row, "ok", "好")]

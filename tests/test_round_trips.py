@@ -14,6 +14,8 @@ from sqlalchemy import event, func, select
 from bot.app import Services, build_services
 from bot.clock import FakeClock
 from bot.config import settings_from_mapping
+from handlers.messages import InboundMessage
+from handlers.parsing import parse
 from storage.db import transaction
 from storage.models import (
     Contestant,
@@ -121,6 +123,34 @@ def test_a_person_added_by_another_instance_is_known_at_their_first_message(
     assert [tuple(r) for r in rows] == [("unknown_person", None), ("ok", "新评委")]
 
 
+def test_a_person_added_by_another_instance_is_known_in_a_batch_too(
+    served: Services, db_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The batch's claims read the catalog's counter (on PostgreSQL, all in one round trip)
+    and every sender is looked up again in the catalog as it is now."""
+    send = PrivateChat(served.dispatcher, "rt")
+    assert send("shenyi", f"评分 {RUIQUAN[0]} {SCORE}").startswith("已记录")  # cached catalog
+    data = campaign(db_url)
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    data["people"].append({"name": "新评委", "roles": ["judge"], "wecom_userid": "newcomer"})
+    build_services(settings_from_mapping(data), clock=clock).engine.dispose()  # its sync
+    batch = [
+        InboundMessage("wecom", "wecom_app", f"rt-new-{i}", user, "评分 1号 80", "private")
+        for i, user in enumerate(("liangfei", "newcomer"))
+    ]
+    outcomes = served.dispatcher.process_many([(m, parse(m.text)) for m in batch])
+    assert outcomes[0].status == "ok"  # type: ignore[union-attr]
+    assert outcomes[1].status != "unknown_person"  # type: ignore[union-attr]
+    with transaction(served.factory) as session:
+        rows = session.execute(
+            select(InboundMessageRow.sender_id, Person.name)
+            .outerjoin(Person, Person.id == InboundMessageRow.person_id)
+            .where(InboundMessageRow.message_id.like("rt-new-%"))
+            .order_by(InboundMessageRow.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("liangfei", "梁飞"), ("newcomer", "新评委")]
+
+
 COMPLETING = {"sqlite": 18, "postgresql": 12, "mysql": 17}
 """Statements for the score that completes a venue (no auto-publish): a new score's, then
 the catalog's counter (unchanged since the claim, so the catalog's copy of the venue
@@ -155,3 +185,42 @@ def test_the_score_that_completes_a_venue_does_not_load_the_venue_again(
     ]
     assert reloads == [], reloads
     assert len(sent) <= COMPLETING[served.engine.dialect.name], statements.sent
+
+
+BATCH = {"sqlite": 1 + 3 * 9, "postgresql": 2 + 3 * 2, "mysql": 3 * 9}
+"""Statements for three new scores stored together (``Dispatcher.process_many``). On
+PostgreSQL the three claims are one statement run three times in a pipeline, as are the
+three answers: one round trip each, so two per score and two per batch. Elsewhere each
+score runs its own (SQLite's count has the batch's one BEGIN IMMEDIATE and three settles,
+which its driver runs as one ``executemany``). Before: 12 on PostgreSQL."""
+
+
+def test_scores_stored_together_share_the_claim_and_the_answer_round_trips(
+    served: Services,
+) -> None:
+    send = PrivateChat(served.dispatcher, "rt")
+    assert send("shenyi", f"评分 {RUIQUAN[0]} {SCORE}").startswith("已记录")  # warm caches
+    batch = [
+        InboundMessage("wecom", "wecom_app", f"rt-batch-{i}", judge, text, "private")
+        for i, (judge, text) in enumerate(
+            [
+                ("shenyi", f"评分 {RUIQUAN[1]} {SCORE}"),
+                ("liangfei", f"评分 {RUIQUAN[0]} {SCORE}"),
+                ("zhangweili", f"评分 {RUIQUAN[0]} {SCORE}"),
+            ]
+        )
+    ]
+    statements = Statements(served)
+    outcomes = served.dispatcher.process_many([(m, parse(m.text)) for m in batch])
+    sent = statements.sent
+    assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
+    assert len(sent) <= BATCH[served.engine.dialect.name], sent
+    with transaction(served.factory) as session:
+        stored = session.execute(
+            select(InboundMessageRow.message_id, InboundMessageRow.reply_text).where(
+                InboundMessageRow.message_id.like("rt-batch-%")
+            )
+        ).all()
+    assert sorted(tuple(row) for row in stored) == [
+        (m.message_id, o.reply.text) for m, o in zip(batch, outcomes, strict=True)
+    ]
