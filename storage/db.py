@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import Pool, QueuePool
 
 from storage import prepared
-from storage.deadlines import guard_statements
+from storage.deadlines import guard_statements, ping_when_idle
 from storage.errors import MissingDriver, StorageUnavailable, WriterBusy
 from storage.filelock import WriterFileLock, lock_path
 
@@ -89,11 +89,12 @@ def make_engine(
     if parsed.get_backend_name() == "mysql":
         kwargs.setdefault("isolation_level", "READ COMMITTED")  # as PostgreSQL's default
     try:
-        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
     except ModuleNotFoundError as exc:
         raise MissingDriver(missing_driver_text(parsed.get_backend_name(), exc.name)) from exc
     # A live server's own statement_timeout answers first and keeps the connection.
     guard_statements(engine, seconds + 0.25)
+    ping_when_idle(engine)
     return engine
 
 
