@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 
 log = logging.getLogger("edubot.storage")
 
@@ -60,8 +60,13 @@ class _Watchdog:
 
     def armed(self, dbapi_connection: Any) -> bool:
         """Whether ``dbapi_connection`` has a deadline now (tests)."""
+        return self.left(dbapi_connection) is not None
+
+    def left(self, dbapi_connection: Any) -> float | None:
+        """Seconds until ``dbapi_connection``'s deadline; None without one (tests)."""
         with self._lock:
-            return id(dbapi_connection) in self._due
+            due = self._due.get(id(dbapi_connection))
+        return None if due is None else due[0] - time.monotonic()
 
     def _run(self) -> None:
         while True:
@@ -98,8 +103,11 @@ def guard_statements(engine: Engine, seconds: float) -> None:
     statement, commit and rollback (also the pool's reset on return); a pre-ping gets
     ``PING_S``."""
 
-    def arm(conn: Any, *_: Any) -> None:
-        _WATCHDOG.arm(conn.connection.dbapi_connection, seconds)
+    def arm(conn: Any, _cursor: Any, _sql: str, params: Any, _context: Any, many: bool) -> None:
+        # A pipeline (``executemany``) runs each of its statements under the server's
+        # statement_timeout: it gets the time of them all.
+        runs = len(params) if many and params else 1
+        _WATCHDOG.arm(conn.connection.dbapi_connection, seconds * runs)
 
     def disarm(conn: Any, *_: Any) -> None:
         _WATCHDOG.disarm(conn.connection.dbapi_connection)
@@ -153,7 +161,7 @@ def ping_when_idle(engine: Engine, idle_s: float = IDLE_PING_S) -> None:
     that died within the last second fails its first statement instead: SQLAlchemy drops
     it from the pool and the message is answered 503, to be retried (as when the server
     goes away in the middle of a transaction). A dead connection found by the ping is
-    replaced before use (``DisconnectionError``: the pool connects again)."""
+    replaced before use, with every connection opened before it (``InvalidatePoolError``)."""
 
     def connected(_dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()  # fresh: no ping before its first use
@@ -166,12 +174,14 @@ def ping_when_idle(engine: Engine, idle_s: float = IDLE_PING_S) -> None:
         since = record.info.get("idle_since")
         if since is not None and time.monotonic() - since <= idle_s:
             return
+        # As pool_pre_ping: a failed ping (the server restarted, say) also retires every
+        # connection opened before this one, and the pool connects again.
         try:
             alive = engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError(f"ping failed: {exc}") from exc
+            raise InvalidatePoolError(f"ping failed: {exc}") from exc
         if not alive:
-            raise DisconnectionError("ping failed")
+            raise InvalidatePoolError("ping failed")
 
     event.listen(engine, "connect", connected)
     event.listen(engine, "checkin", checked_in)

@@ -105,13 +105,14 @@ class _Plan:
 
 
 _PLANS: dict[tuple[str, int, tuple[str, ...]], _Plan | None] = {}
-"""(dialect, id of the statement, its parameter names) → plan. The statements are module
+"""(driver, id of the statement, its parameter names) → plan. The statements are module
 constants, kept alive by their modules, so their ids are stable; ``_STATEMENTS`` holds them
 anyway."""
 _STATEMENTS: dict[int, Executable] = {}
-_DIRECT = frozenset({"sqlite", "postgresql"})
-"""The dialects whose statements run on the driver (MariaDB's go through SQLAlchemy: not
-measured to gain, and PyMySQL is pure Python itself)."""
+_DIRECT = frozenset({"pysqlite", "psycopg"})
+"""The drivers the statements run on directly: ``sqlite3`` and psycopg 3 (PyMySQL's go
+through SQLAlchemy: not measured to gain, and PyMySQL is pure Python itself; another
+PostgreSQL driver named in the URL, too)."""
 
 
 def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> Rows:
@@ -202,16 +203,17 @@ def _on_server(
             sets = [cursor.fetchall() if plan.returns_rows else []]
         for after in connection.dispatch.after_cursor_execute:
             after(connection, cursor, sql, args, None, many)
-    except Exception as exc:
-        # Events, invalidation of a lost connection, the exception's SQLAlchemy class.
+    except BaseException as exc:  # as SQLAlchemy's own path: an interrupt too
+        # Events, invalidation of a lost connection, the exception's SQLAlchemy class (with
+        # no execution context, also a listener's own exception comes out a StatementError).
         connection._handle_dbapi_exception(exc, sql, args, cursor, None)
     return sets
 
 
 def _plan_for(dialect: Dialect, statement: Executable, params: Mapping[str, Any]) -> _Plan | None:
-    if dialect.name not in _DIRECT:
+    if dialect.driver not in _DIRECT:
         return None
-    key = (dialect.name, id(statement), tuple(params))
+    key = (dialect.driver, id(statement), tuple(params))
     try:
         return _PLANS[key]  # None: not eligible
     except KeyError:

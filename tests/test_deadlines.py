@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from storage.db import make_engine
 from storage.deadlines import _WATCHDOG, IDLE_PING_S
@@ -98,3 +99,20 @@ def test_a_connection_idle_past_a_second_is_pinged_and_replaced_when_dead(
     time.sleep(IDLE_PING_S + 0.2)
     assert _server_id(engine) != first  # the ping found it dead: a new one, no error
     assert len(pings) == 2
+
+
+def test_a_pipeline_has_the_time_of_all_its_statements(engine: Engine) -> None:
+    """Each statement of an ``executemany`` runs under the server's own timeout, so the
+    client's deadline for the whole is that many times one statement's."""
+    left: list[float] = []
+
+    def seen(conn: Any, *_: Any) -> None:
+        left.append(_WATCHDOG.left(conn.connection.dbapi_connection) or 0.0)
+
+    event.listen(engine, "before_cursor_execute", seen)  # after the guard's: it sees the deadline
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TEMPORARY TABLE piped (n INTEGER)"))
+        connection.execute(text("INSERT INTO piped (n) VALUES (:n)"), [{"n": n} for n in range(3)])
+    one, three = left[0], left[1]
+    assert 2.0 < one <= 2.25  # the 2 s statement timeout and a quarter second
+    assert 3 * one - 0.5 < three <= 3 * 2.25

@@ -261,11 +261,10 @@ def test_claims_run_together_return_each_ones_row_and_the_counter(pg_services: S
     assert sql.startswith("INSERT INTO inbound_messages")
     assert many
     assert [p["message_id"] for p in params] == ["batch-0", "batch-1", "batch-2"]  # type: ignore[attr-defined]
+    fresh = InboundRecord("wecom", "batch-new", "wecom_app", "shenyi", "hi")
     with pytest.raises(RepeatDelivery, match="batch-1"), transaction(pg_services.factory) as s:
-        claim_inbounds_counting(
-            s, [(r, None) for r in (records[1], records[0])], NOW, counter=CATALOG
-        )
-    assert len(_stored(pg_services)) == 3  # the repeat's batch rolled back
+        claim_inbounds_counting(s, [(fresh, None), (records[1], None)], NOW, counter=CATALOG)
+    assert len(_stored(pg_services)) == 3  # the new one's claim rolled back with the repeat
 
 
 def test_a_connection_lost_under_a_statement_on_the_driver_leaves_the_pool(
