@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,7 @@ from decimal import Decimal
 from statistics import median
 
 from handlers.catalog import Entrant, VenueSpec
-from handlers.commands import Confirm, LineError, Score, ScoreLine
+from handlers.commands import Confirm, LineError, Score, ScoreLine, ScoreValue
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.examples import EXAMPLE_SLOT, GENERIC_TARGET, fill_example, score_example
@@ -18,12 +19,15 @@ from handlers.publishing import after_scoring, publish_when_ready
 from handlers.pushes import push_to_person
 from handlers.refusals import next_step
 from handlers.results import outliers, venue_complete
-from handlers.rubric import SheetScores, fmt, read_scores
+from handlers.rubric import RubricSpec, SheetScores, fmt, read_scores
 from handlers.standings import venue_table
 from handlers.venues import not_a_judge, resolve_judge_target, venue_name
 from storage.models import Venue
+from storage.new_scores import score_if_new, scores_in_one_statement
 from storage.people import venues_judged_by
 from storage.scores import (
+    RecordedSheet,
+    StoredSheet,
     VenueState,
     confirm_sheet,
     counts_after,
@@ -134,14 +138,16 @@ def _prefix(command: Score, line_no: int, text: str) -> str:
 def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     venue, contestant = resolve_judge_target(ctx, line.target)
     word = "更正" if correction else "评分"
-    state, existing = state_and_sheet(ctx.session, venue.id, ctx.person.id, contestant.id)
+    rubric = venue.rubric
+    hint = f"{word} {contestant.name}"
+    valid = None if correction else _valid_or_none(ctx, rubric, line.values, hint)
+    state, existing, recorded = _first_read(ctx, venue, contestant, valid)
     if state.published_at is not None:
         raise BotError(
             f"{venue_name(venue)}成绩已于{ctx.local(state.published_at)}公布并锁定，"
             f"不再接受评分。{_unlock_hint(ctx, venue)}"
         )
-    rubric = venue.rubric
-    scores = read_scores(rubric, line.values, retry_hint=f"{word} {contestant.name}")
+    scores = valid if valid is not None else read_scores(rubric, line.values, retry_hint=hint)
     if existing is not None and not correction:
         same = existing.total == scores.total and existing.items == scores.stored_items()
         if same:
@@ -162,7 +168,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
             f"您还没有给 {contestant.name} 评分，无需更正。请发送：评分 {contestant.name} "
             f"{_numbers(scores)}"
         )
-    sheet = record_sheet(
+    sheet = recorded or record_sheet(
         ctx.session,
         venue_id=venue.id,
         judge_id=ctx.person.id,
@@ -185,6 +191,41 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     totals = totals_after(ctx.session, sheet, venue.id, contestant.id)
     text += _outlier_note(ctx, venue, contestant, totals, total=scores.total, previous=previous)
     return _Scored(venue, state, counts, text)
+
+
+def _first_read(
+    ctx: Context, venue: VenueSpec, contestant: Entrant, valid: SheetScores | None
+) -> tuple[VenueState, StoredSheet | None, RecordedSheet | None]:
+    """The venue's state and the judge's sheet for the contestant. With ``valid`` scores
+    (PostgreSQL) the first score is written in the same statement, unless what it reads
+    says otherwise: then, as without, nothing is written yet (the third value is None)."""
+    if valid is None:
+        return (*state_and_sheet(ctx.session, venue.id, ctx.person.id, contestant.id), None)
+    return score_if_new(
+        ctx.session,
+        venue_id=venue.id,
+        judge_id=ctx.person.id,
+        contestant_id=contestant.id,
+        total=valid.total,
+        items=valid.stored_items(),
+        now=ctx.now,
+        inbound_id=ctx.inbound_id,
+        source=ctx.origin,
+    )
+
+
+def _valid_or_none(
+    ctx: Context, rubric: RubricSpec, values: Sequence[ScoreValue], hint: str
+) -> SheetScores | None:
+    """The scores, when they can be written together with the reads that decide whether
+    they are (``storage.new_scores``, PostgreSQL) and are valid; None otherwise, and the
+    line takes the usual path, which refuses in its own order (a published venue first)."""
+    if not scores_in_one_statement(ctx.session):
+        return None
+    try:
+        return read_scores(rubric, values, retry_hint=hint)
+    except BotError:
+        return None
 
 
 def _unlock_hint(ctx: Context, venue: VenueSpec) -> str:

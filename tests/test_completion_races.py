@@ -7,7 +7,7 @@ to return what it would have returned then."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
@@ -150,18 +150,22 @@ def test_a_contestant_committed_while_the_last_score_runs_keeps_the_venue_open(
     if host.engine.dialect.name == "sqlite":
         pytest.skip("SQLite's writers take turns: nothing commits inside another's transaction")
     fill(host, leave_last=True)
-    real = handlers.scoring.state_and_sheet
     added: list[int] = []
 
-    def add_meanwhile(*args: object) -> object:
-        if not added:
-            with transaction(host.factory) as other:
-                venue = venue_by_key(other, "ruiquan")
-                assert venue is not None
-                added.append(add_contestant(other, venue, "新选手"))
-        return real(*args)  # type: ignore[arg-type]
+    def meanwhile(read: Callable[..., object]) -> Callable[..., object]:
+        def add_then_read(*args: object, **named: object) -> object:
+            if not added:
+                with transaction(host.factory) as other:
+                    venue = venue_by_key(other, "ruiquan")
+                    assert venue is not None
+                    added.append(add_contestant(other, venue, "新选手"))
+            return read(*args, **named)
 
-    monkeypatch.setattr(handlers.scoring, "state_and_sheet", add_meanwhile)
+        return add_then_read
+
+    # The score line's first read: on PostgreSQL with the first score's writes.
+    for name in ("state_and_sheet", "score_if_new"):
+        monkeypatch.setattr(handlers.scoring, name, meanwhile(getattr(handlers.scoring, name)))
     status, answer = say(host, "zhangweili", "评分 5号 87")
     assert status == "ok", answer
     assert added
