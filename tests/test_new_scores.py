@@ -6,24 +6,34 @@ run on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from bot.app import Services
 from storage.db import transaction
 from storage.models import ScoreRevision, ScoreSheet, Venue, VenueJudge
+from storage.new_scores import score_if_new
+from storage.people import venue_by_key
 from tests.support.campaign import RUIQUAN
 from tests.support.wire import PrivateChat
 
 SCORE = "18 22 17 20 9"
+NOW = datetime(2026, 3, 26, 8, tzinfo=UTC)
 
 
 def _written(services: Services) -> tuple[int, int, int]:
-    """Sheets, revisions and the sum of the judges' tallies."""
+    """Sheets, revisions and the sum of the judges' tallies, as committed."""
     with transaction(services.factory) as session:
-        sheets = session.scalar(select(func.count()).select_from(ScoreSheet))
-        revisions = session.scalar(select(func.count()).select_from(ScoreRevision))
-        tallies = session.scalar(select(func.coalesce(func.sum(VenueJudge.scored), 0)))
+        return _written_in(session)
+
+
+def _written_in(session: Session) -> tuple[int, int, int]:
+    sheets = session.scalar(select(func.count()).select_from(ScoreSheet))
+    revisions = session.scalar(select(func.count()).select_from(ScoreRevision))
+    tallies = session.scalar(select(func.coalesce(func.sum(VenueJudge.scored), 0)))
     return int(sheets or 0), int(revisions or 0), int(tallies or 0)
 
 
@@ -77,3 +87,29 @@ def test_a_correction_of_nothing_is_refused_and_an_invalid_score_is_explained(
     )
     assert "？" in send("shenyi", f"评分 {RUIQUAN[0]} 99 22 17 20 9")  # over the item's max
     assert _written(services) == (0, 0, 0)
+
+
+def test_the_statement_writes_nothing_when_what_it_reads_says_no(services: Services) -> None:
+    """Below the handler (whose refusal would roll any write back): a published venue, and
+    a sheet already there, leave every table as it was, in the statement's own transaction."""
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: elsewhere a score line reads before it writes")
+    send = PrivateChat(services.dispatcher, "ns")
+    assert send("shenyi", f"评分 {RUIQUAN[0]} {SCORE}").startswith("已记录 ")
+    with transaction(services.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        judge = next(j.person_id for j in venue.judges if j.person.name == "申毅")
+        first, second = (c.id for c in venue.contestants[:2])
+        score = {"judge_id": judge, "total": Decimal(86), "items": None, "now": NOW}
+        score |= {"venue_id": venue.id, "inbound_id": None, "source": "test"}
+        state, existing, written = score_if_new(session, contestant_id=first, **score)
+        assert (state.published_at, written) == (None, None)
+        assert existing is not None
+        assert existing.total == Decimal(86)
+        assert _written_in(session) == (1, 1, 1)
+        session.execute(update(Venue).where(Venue.id == venue.id).values(published_at=NOW))
+        state, existing, written = score_if_new(session, contestant_id=second, **score)
+        assert (state.published_at, existing, written) == (NOW, None, None)
+        assert _written_in(session) == (1, 1, 1)
+        session.rollback()
