@@ -13,7 +13,6 @@ from handlers.messages import InboundMessage
 from storage.inbound import (
     InboundRecord,
     claim_inbound,
-    claim_inbound_counting,
     claim_inbounds_counting,
     claim_reads_counters,
     set_inbound_sender,
@@ -35,24 +34,22 @@ class Claims:
         """The catalog, the sender in it, and the log row's id. The sender is on the log
         row before the handler runs: 提交 with a file and a caption reads the sender's
         recent texts, this one included. On PostgreSQL the catalog's counter comes back
-        with the claim (a round trip less); when it moved, the catalog is loaded again and
-        the sender on the row corrected."""
-        cached, record = self._catalog.cached(), _record(message)
-        if cached is None or not claim_reads_counters(session):
-            catalog = self._catalog.get(session)
-            person = catalog.member(message.platform, message.sender_id)
-            return catalog, person, claim_inbound(session, record, now, person_id=_id(person))
-        person = cached.member(message.platform, message.sender_id)
-        inbound_id, generation = claim_inbound_counting(
-            session, record, now, person_id=_id(person), counter=CATALOG
-        )
-        return self._claimed(session, message, person, inbound_id, generation)
+        with the claim (a round trip less: ``many``)."""
+        counted = self.many(session, [message], now)
+        if counted is not None:
+            return counted[0]
+        catalog = self._catalog.get(session)
+        person = catalog.member(message.platform, message.sender_id)
+        inbound_id = claim_inbound(session, _record(message), now, person_id=_id(person))
+        return catalog, person, inbound_id
 
     def many(
         self, session: Session, messages: Sequence[InboundMessage], now: datetime
     ) -> list[Claim] | None:
-        """``one`` for each of ``messages`` in one round trip (PostgreSQL, with the
-        catalog cached); None elsewhere: each is claimed as it is handled."""
+        """``one`` for each of ``messages``, in one round trip, on PostgreSQL with the
+        catalog cached: each sender is looked up in the cached catalog, the claims return
+        the catalog's counter, and when it moved the catalog is loaded again and the sender
+        on the row corrected. None elsewhere: each is claimed as it is handled."""
         cached = self._catalog.cached()
         if cached is None or not claim_reads_counters(session):
             return None

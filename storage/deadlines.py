@@ -163,10 +163,8 @@ def ping_when_idle(engine: Engine, idle_s: float = IDLE_PING_S) -> None:
     goes away in the middle of a transaction). A dead connection found by the ping is
     replaced before use, with every connection opened before it (``InvalidatePoolError``)."""
 
-    def connected(_dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()  # fresh: no ping before its first use
-
-    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+    def rested(_dbapi_connection: Any, record: Any) -> None:
+        # Opened (no ping before its first use) or back in the pool.
         if record is not None:
             record.info["idle_since"] = time.monotonic()
 
@@ -183,6 +181,6 @@ def ping_when_idle(engine: Engine, idle_s: float = IDLE_PING_S) -> None:
         if not alive:
             raise InvalidatePoolError("ping failed")
 
-    event.listen(engine, "connect", connected)
-    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "connect", rested)
+    event.listen(engine, "checkin", rested)
     event.listen(engine, "checkout", checked_out)

@@ -83,21 +83,9 @@ _SENDER = (
 
 
 def claim_reads_counters(session: Session) -> bool:
-    """Whether ``claim_inbound_counting`` reads the counter in the claim's own statement
+    """Whether ``claim_inbounds_counting`` reads the counter in the claim's own statement
     (PostgreSQL); elsewhere it is a statement of its own, read before the claim."""
     return session.get_bind().dialect.name == "postgresql"
-
-
-def claim_inbound_counting(
-    session: Session, message: InboundRecord, now: datetime, *, person_id: int | None, counter: str
-) -> tuple[int, int]:
-    """``claim_inbound``, also returning the ``meta`` counter ``counter`` as of the claim
-    (PostgreSQL only: see ``claim_reads_counters``)."""
-    values = _values(message, now, person_id) | {"counter": counter}
-    row = run(session, _CLAIM_COUNTING, values).first()
-    if row is None:
-        raise RepeatDelivery(f"{message.platform}:{message.message_id}")
-    return int(row[0]), int(row[1] or 0)
 
 
 def claim_inbounds_counting(
@@ -107,8 +95,9 @@ def claim_inbounds_counting(
     *,
     counter: str,
 ) -> list[tuple[int, int]]:
-    """``claim_inbound_counting`` for each (message, sender's person id), in one round trip
-    (PostgreSQL only). ``RepeatDelivery`` when any of them was claimed before."""
+    """``claim_inbound`` for each (message, sender's person id), also returning the ``meta``
+    counter ``counter`` as of each claim, in one round trip (PostgreSQL only: see
+    ``claim_reads_counters``). ``RepeatDelivery`` when any of them was claimed before."""
     params = [_values(m, now, person_id) | {"counter": counter} for m, person_id in messages]
     claimed: list[tuple[int, int]] = []
     for (message, _), rows in zip(
@@ -161,8 +150,7 @@ def set_inbound_sender(session: Session, inbound_id: int, person_id: int | None)
 
 def settle_inbound(session: Session, inbound_id: int, *, status: str, reply_text: str) -> None:
     """Store the answer given, with the handler's changes."""
-    params = {"inbound": inbound_id, "status": status, "reply": reply_text}
-    run(session, _SETTLE, params)
+    settle_inbounds(session, [Settled(inbound_id, status, reply_text)])
 
 
 def settle_inbounds(session: Session, answers: Sequence[Settled]) -> None:

@@ -57,7 +57,4 @@ def score_if_new(
     first = read_first_score((row[8:] for row in rows), judge_id, total)
     if first is None:
         return state, existing, None
-    recorded = RecordedSheet(
-        first.sheet_id, total, items, 1, None, counts=first.counts, totals=first.totals
-    )
-    return state, None, recorded
+    return state, None, RecordedSheet.first(first, total, items)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,20 +126,15 @@ def run(session: Session, statement: Executable, params: Mapping[str, Any]) -> R
         rows = [tuple(row) for row in result] if result.returns_rows else []
         lastrowid = result.lastrowid if connection.dialect.name == "sqlite" else None
         return Rows(rows, lastrowid=lastrowid, rowcount=result.rowcount)
-    try:
-        args = plan.arguments(plan.compiled.construct_params(params))
-    except Exception as exc:  # a type refused a value: as SQLAlchemy reports it
-        raise StatementError(str(exc), plan.sql, dict(params), exc) from exc
+    [args] = _arguments(plan, [params])
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if plan.named:
             raw = _on_server(connection, cursor, plan, args)[0]
         else:
-            try:
+            with _sqlite_errors(plan, args):
                 cursor.execute(plan.sql, args)
                 raw = cursor.fetchall() if cursor.description else []
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
         # Read before closing: psycopg forgets them with the cursor.
         lastrowid = None if plan.named else cursor.lastrowid
         rowcount = cursor.rowcount
@@ -151,32 +147,46 @@ def run_many(
     session: Session, statement: Executable, params: Sequence[Mapping[str, Any]]
 ) -> list[Rows]:
     """``run`` once for each of ``params``, in ``session``'s transaction; each run's rows.
-    On PostgreSQL psycopg pipelines them: one round trip for all. On SQLite a statement
-    without rows runs as one ``executemany`` (its rows there report no ``lastrowid``)."""
-    if not params:
-        return []
+    On PostgreSQL psycopg pipelines two or more: one round trip for all (a pipeline of one
+    costs more exchanges than a plain statement). On SQLite a statement without rows runs
+    as one ``executemany`` (its rows there report no ``lastrowid``)."""
+    if len(params) < 2:
+        return [run(session, statement, p) for p in params]
     session.flush()
     connection = session.connection()
     plan = _plan_for(connection.dialect, statement, params[0])
     if plan is None or (plan.returns_rows and not plan.named):
         return [run(session, statement, p) for p in params]
-    try:
-        args = [plan.arguments(plan.compiled.construct_params(p)) for p in params]
-    except Exception as exc:  # a type refused a value: as SQLAlchemy reports it
-        raise StatementError(str(exc), plan.sql, dict(params[0]), exc) from exc
+    args = _arguments(plan, params)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     sets: list[list[Any]] = [[] for _ in args]
     try:
         if plan.named:
             sets = _on_server(connection, cursor, plan, args, many=True)
         else:
-            try:
+            with _sqlite_errors(plan, args):
                 cursor.executemany(plan.sql, args)
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
     finally:
         cursor.close()
     return [Rows(plan.converted(rows), lastrowid=None) for rows in sets]
+
+
+def _arguments(plan: _Plan, params: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The driver's parameters for each of ``params``; a value a type refuses is reported
+    as SQLAlchemy reports it."""
+    try:
+        return [plan.arguments(plan.compiled.construct_params(p)) for p in params]
+    except Exception as exc:
+        raise StatementError(str(exc), plan.sql, dict(params[0]), exc) from exc
+
+
+@contextmanager
+def _sqlite_errors(plan: _Plan, args: Any) -> Iterator[None]:
+    """``sqlite3``'s errors as SQLAlchemy's (``IntegrityError``, ``OperationalError``)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
 
 
 def _on_server(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from storage.db import execute_core, insert_id
 from storage.models import Contestant, Person, ScoreRevision, ScoreSheet, Venue, VenueJudge
 from storage.prepared import run
-from storage.scores_pg import record_first_score
+from storage.scores_pg import FirstScore, record_first_score
 
 _SHEETS: Table = ScoreSheet.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ScoreRevision.__table__  # type: ignore[assignment]
@@ -209,6 +209,11 @@ class RecordedSheet(StoredSheet):
     counts: dict[int, int] | None = None
     totals: list[tuple[int, Decimal, datetime | None]] | None = None
 
+    @classmethod
+    def first(cls, written: FirstScore, total: Decimal, items: list[str] | None) -> RecordedSheet:
+        """A first score (revision 1, unconfirmed) as its statement wrote and read it."""
+        return cls(written.sheet_id, total, items, 1, None, written.counts, written.totals)
+
 
 def counts_after(
     session: Session, sheet: StoredSheet, venue_id: int, judge_ids: Iterable[int]
@@ -255,9 +260,7 @@ def record_sheet(
         params: dict[str, Any] = {"venue": venue_id, "judge": judge_id, "contestant": contestant_id}
         params |= {"total": total, "items": items, "now": now, "action": action}
         first = record_first_score(session, params | {"inbound": inbound_id, "source": source})
-        return RecordedSheet(
-            first.sheet_id, total, items, 1, None, counts=first.counts, totals=first.totals
-        )
+        return RecordedSheet.first(first, total, items)
     if existing is None:
         row = {"forum_id": venue_id, "judge_id": judge_id, "contestant_id": contestant_id}
         sheet_id = insert_id(session, _NEW_SHEET, row | values | {"revision": 1})
