@@ -5,6 +5,10 @@ Per repetition, each phase on a fresh database and a fresh ``edubot serve --no-s
 - **sustained**: the load process keeps ``concurrency`` requests in flight for ``duration``;
 - **500/s**: the load process sends at exact 2 ms intervals; latency from scheduled time;
 - **half load**: the same at half of this repetition's sustained rate (for context);
+- on SQLite, two more for context: the disk's own sync latency (``bench.disk``, on the same
+  folder, at the same rate and for as long), the floor under every answer that must
+  survive a power cut; and the 500/s phase again with ``sqlite_synchronous = "normal"``
+  (no sync per commit): what durability costs the latency;
 - **floor**: ``bench.floor`` runs the same messages through decrypt + parse + dispatch in
   one process for ``duration``.
 
@@ -35,6 +39,7 @@ from bench.common import (
     run_module,
     serve,
 )
+from bench.disk import STALL_MS, sync_probe
 from bench.workload import (
     Shape,
     build_requests,
@@ -66,7 +71,15 @@ QUICK = IntakePlan(Shape(2, 3, 10), runs=1, duration_s=1.5, open_duration_s=1, c
 class _Phase:
     """A fresh database and config directory for one phase."""
 
-    def __init__(self, backend: str, plan: IntakePlan, work: Path, name: str) -> None:
+    def __init__(
+        self,
+        backend: str,
+        plan: IntakePlan,
+        work: Path,
+        name: str,
+        *,
+        synchronous: str | None = None,
+    ) -> None:
         self.dir = work / name
         self.dir.mkdir(parents=True)
         if backend == "sqlite":
@@ -74,6 +87,8 @@ class _Phase:
         else:
             self.db_url = reset_postgres()
         config = intake_config(plan.shape, db_url=self.db_url, data_dir=str(self.dir / "data"))
+        if synchronous is not None:
+            config["database"]["sqlite_synchronous"] = synchronous
         self.config = self.dir / "edubot.toml"
         self.config.write_text(toml_text(config), encoding="utf-8")
         self.log = self.dir / "log.txt"
@@ -176,6 +191,21 @@ def run_intake(
         f"Intake p99 at half the sustained rate, {label}",
         "ms",
     )
+    disk_max = Metric(
+        f"intake_{backend}_disk_sync_max",
+        f"Disk: longest fdatasync in {plan.open_duration_s:g} s at {plan.rate:g}/s",
+        "ms",
+    )
+    disk_stalls = Metric(
+        f"intake_{backend}_disk_sync_stalls",
+        f"Disk: fdatasyncs of {STALL_MS:g} ms or more in {plan.open_duration_s:g} s",
+        "syncs",
+    )
+    normal_p99 = Metric(
+        f"intake_{backend}_p99_at_500_unsynced",
+        f"Intake p99 at 500/s, {label}, synchronous = normal (no sync per commit)",
+        "ms",
+    )
     floor = Metric(f"intake_{backend}_floor", f"Intake floor (no HTTP), {engine}", "msg/s")
     ratio = Metric(
         f"intake_{backend}_ratio",
@@ -218,29 +248,29 @@ def run_intake(
             sustained.runs.append(closed["throughput"])
             cpu.runs.append(closed["serve_cpu_ms_per_message"])
 
-            opened = _load(
-                _Phase(backend, plan, root, f"r{r}-open500"),
-                plan,
-                requests,
-                ["open", "--rate", str(plan.rate), "--duration", str(plan.open_duration_s)],
-                plan.open_duration_s,
-                workers=workers,
-            )
+            def open_loop(name: str, rate: float, synchronous: str | None = None) -> Any:
+                phase = _Phase(backend, plan, root, name, synchronous=synchronous)
+                mode = ["open", "--rate", f"{rate:.1f}", "--duration", str(plan.open_duration_s)]
+                return _load(phase, plan, requests, mode, plan.open_duration_s, workers=workers)
+
+            opened = open_loop(f"r{r}-open500", plan.rate)
             run["open_500"] = _strip(opened)
             a, b = _latency(opened)
             p50.runs.append(a)
             p99.runs.append(b)
             done_500.runs.append(100.0 * opened["ok"] / max(1, opened["sent"]))
 
+            if backend == "sqlite":
+                probe = sync_probe(root, duration_s=plan.open_duration_s, rate=plan.rate)
+                run["disk_sync"] = probe
+                disk_max.runs.append(probe["max_ms"])
+                disk_stalls.runs.append(probe["stalls"])
+                unsynced = open_loop(f"r{r}-open500-normal", plan.rate, synchronous="normal")
+                run["open_500_unsynced"] = _strip(unsynced)
+                normal_p99.runs.append(_latency(unsynced)[1])
+
             half_rate = max(1.0, closed["throughput"] / 2)
-            half = _load(
-                _Phase(backend, plan, root, f"r{r}-half"),
-                plan,
-                requests,
-                ["open", "--rate", f"{half_rate:.1f}", "--duration", str(plan.open_duration_s)],
-                plan.open_duration_s,
-                workers=workers,
-            )
+            half = open_loop(f"r{r}-half", half_rate)
             run["open_half"] = _strip(half) | {"rate": half_rate}
             half_p99.runs.append(_latency(half)[1])
 
@@ -270,6 +300,8 @@ def run_intake(
         "lower bound."
     )
     metrics = [sustained, cpu, floor, floor_cpu, ratio, p50, p99, done_500, half_p99]
+    if backend == "sqlite":
+        metrics += [disk_max, disk_stalls, normal_p99]
     return metrics, details
 
 

@@ -62,10 +62,14 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
                 assert metric["pass"] is None, key
     # Every scoring callback the load process got a 200 for was recorded as a sheet.
     for run in sections["intake_sqlite"]["details"]["runs"]:
-        for phase in ("sustained", "open_500", "open_half"):
+        for phase in ("sustained", "open_500", "open_500_unsynced", "open_half"):
             result = run[phase]
             assert result["db"]["sheets"] >= result["ok"]
             assert set(result["db"]["inbound"]) == {"ok"}
         assert set(run["floor"]["statuses"]) == {"ok"}
+        probe = run["disk_sync"]
+        assert probe["syncs"] > 0
+        assert 0 < probe["p50_ms"] <= probe["p99_ms"] <= probe["max_ms"]
+        assert probe["stalls"] == 0 or probe["stall_ms"] >= 20 * probe["stalls"]
     assert out.with_suffix(".md").read_text(encoding="utf-8").count("|") > 10
     assert "| benchmark |" in done.stdout
