@@ -60,7 +60,7 @@ def test_a_repeated_score_changes_nothing_and_a_different_one_is_refused(
     assert _written(services) == (1, 1, 1)  # nothing written by the two that read a sheet
 
 
-def test_a_published_venue_refuses_a_score_before_checking_it_and_writes_nothing(
+def test_a_published_venue_refuses_a_score_before_checking_it_and_nothing_is_committed(
     services: Services,
 ) -> None:
     with transaction(services.factory) as session:
@@ -75,6 +75,8 @@ def test_a_published_venue_refuses_a_score_before_checking_it_and_writes_nothing
     for answer in (valid, too_high):  # the lock first, as on the two-step path
         assert "成绩已于" in answer
         assert "公布并锁定，不再接受评分。" in answer
+    # Committed, that is: the refusal rolls back whatever the statement wrote. That it
+    # writes nothing is shown below the handler (the next test but one).
     assert _written(services) == (0, 0, 0)
 
 
