@@ -42,8 +42,11 @@ def queue_session_reply(
     reply: Reply,
     inbound_id: int,
     now: datetime,
+    *,
+    more: str = "",
 ) -> None:
-    """DingTalk answers through the sessionWebhook: a push, durable with the message."""
+    """DingTalk answers through the sessionWebhook: a push, durable with the message.
+    ``more`` names a further answer to the same message (its own dedupe key)."""
     enqueue(
         session,
         OutboundMessage(
@@ -53,7 +56,7 @@ def queue_session_reply(
             text=reply.text,
             mentions=reply.mentions,
         ),
-        dedupe_key=f"reply:dingtalk:{message.message_id}"[:191],
+        dedupe_key=f"reply:dingtalk:{message.message_id}{more}"[:191],
         due_at=now,
         now=now,
         reason=f"reply:{inbound_id}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.answers import fit_reply, queue_session_reply, stranger_reply
 from bot.claims import Claim, Claims
 from bot.clock import Clock
+from bot.meanwhile import LookAgain, complete_after_commit
 from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
 from handlers.catalog import CatalogCache
@@ -54,6 +55,8 @@ class Outcome:
     status: str = "ok"
     pushed: bool = False
     """The message queued pushes (an answer via sessionWebhook, a completion notice...)."""
+    look_again: LookAgain | None = field(default=None, compare=False, repr=False)
+    """The dispatcher's own: venues to look at again after the commit (``bot.meanwhile``)."""
 
 
 class Dispatcher:
@@ -107,7 +110,7 @@ class Dispatcher:
         """
         command = parse(message.text) if command is None else command
         try:
-            outcome = self._process(message, command)
+            outcome = self._look_again(message, self._process(message, command))
         except (RepeatDelivery, IntegrityError):
             # Another delivery of the same message won the race for the log row (or, for
             # an IntegrityError elsewhere, a concurrent write: _replay answers 503).
@@ -167,7 +170,10 @@ class Dispatcher:
         outcomes = self._run_many([messages[i] for i in order])
         answers: list[Outcome | StorageUnavailable] = [outcomes[0]] * len(messages)
         for position, index in enumerate(order):
-            answers[index] = outcomes[position]
+            outcome = outcomes[position]
+            if isinstance(outcome, Outcome):
+                outcome = self._look_again(messages[index][0], outcome)
+            answers[index] = outcome
         if any(isinstance(outcome, Outcome) and outcome.pushed for outcome in answers):
             self._on_push()
         return answers
@@ -278,6 +284,7 @@ class Dispatcher:
         catalog, person, inbound_id = (
             self._claims.one(session, message, now) if claim is None else claim
         )
+        again = None
         if undone is not None:
             reply, status = undone.reply, undone.status
         elif person is None:
@@ -287,22 +294,10 @@ class Dispatcher:
             )
             log.warning("unknown sender %s:%s", message.platform, message.sender_id)
         else:
-            ctx = Context(
-                session=session,
-                person=person,
-                message=message,
-                now=now,
-                tz=self._tz,
-                inbound_id=inbound_id,
-                data_dir=self._data_dir,
-                catalog=catalog,
-                text_limit=max_text_bytes,
-                phases=self._phases,
-                oversees=self._scopes.get(person.name, frozenset()),
-                desk=self._desk,
-                pictures=self._pictures,
-            )
+            ctx = self._context(session, message, LookAgain((), catalog, person, inbound_id, now))
             reply, status = self._run(ctx, command)
+            if ctx.meanwhile:
+                again = LookAgain(tuple(ctx.meanwhile), catalog, person, inbound_id, now)
         reply = fit_reply(reply)
         if answers is None:
             settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
@@ -310,7 +305,33 @@ class Dispatcher:
             answers.append(Settled(inbound_id, status, reply.text))
         if message.channel == "dingtalk" and message.reply_url:
             queue_session_reply(session, message, reply, inbound_id, now)
-        return Outcome(reply, status=status, pushed=queued_pushes(session))
+        return Outcome(reply, status=status, pushed=queued_pushes(session), look_again=again)
+
+    def _context(self, session: Session, message: InboundMessage, who: LookAgain) -> Context:
+        return Context(
+            session=session,
+            person=who.person,
+            message=message,
+            now=who.now,
+            tz=self._tz,
+            inbound_id=who.inbound_id,
+            data_dir=self._data_dir,
+            catalog=who.catalog,
+            text_limit=max_text_bytes,
+            phases=self._phases,
+            oversees=self._scopes.get(who.person.name, frozenset()),
+            desk=self._desk,
+            pictures=self._pictures,
+        )
+
+    def _look_again(self, message: InboundMessage, outcome: Outcome) -> Outcome:
+        """``bot.meanwhile`` once the message's transaction has committed."""
+        again = outcome.look_again
+        if again is None:
+            return outcome
+        plain = replace(outcome, look_again=None)
+        reply = complete_after_commit(self._factory, self._context, message, outcome, again)
+        return plain if reply is None else replace(plain, reply=reply, pushed=True)
 
     def _run(self, ctx: Context, command: Command) -> tuple[Reply, str]:
         """The one error funnel: BotError → its text; a bug → logged, answered politely;

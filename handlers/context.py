@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from handlers.catalog import Catalog
+from handlers.catalog import Catalog, VenueSpec
 from handlers.messages import InboundMessage
 from storage.models import Group
 
@@ -68,6 +68,11 @@ class Context:
     pictures: bool = False
     """Whether 公布 also queues the ranking as a picture for WeCom groups; the outbox draws
     it when it sends (``bot.planning.pictures``), never the message's transaction."""
+    meanwhile: list[VenueSpec] = field(default_factory=list)
+    """Venues to look at again once this message's transaction has committed: its judge's
+    column there is complete, the venue was not as far as it could see. On a database
+    server another judge's last score may have been committing at the same moment, each
+    unseen by the other (``handlers.scoring.complete_meanwhile``)."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

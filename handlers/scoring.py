@@ -37,6 +37,7 @@ from storage.scores import (
     state_and_sheet,
     totals_after,
     venue_state,
+    writers_take_turns,
 )
 
 MAX_LINES = 100
@@ -51,6 +52,8 @@ class _Scored:
     state: VenueState
     counts: dict[int, int]
     text: str
+    added: bool = False
+    """The line added a sheet (not a correction, not a repeat): only that changes counts."""
 
     @property
     def complete(self) -> bool:
@@ -102,9 +105,38 @@ def _after(ctx: Context, scored: _Scored) -> str:
         # A correction that clears the last outlier lets an auto-publishing venue publish.
         venue = ctx.session.get(Venue, scored.venue.id)
         return "" if venue is None else publish_when_ready(ctx, venue)
-    if scored.state.completed_at is not None or not scored.complete:
+    if scored.state.completed_at is not None:
+        return ""
+    if not scored.complete:
+        if scored.added and _column_done(ctx, scored) and not writers_take_turns(ctx.session):
+            ctx.meanwhile.append(scored.venue)
         return ""
     return after_scoring(ctx, scored.venue, state.auto_publish)
+
+
+def _column_done(ctx: Context, scored: _Scored) -> bool:
+    """The sender has scored every contestant of the venue (their own count is exact: it
+    comes from the tally row this transaction holds)."""
+    return scored.counts.get(ctx.person.id, 0) >= len(scored.venue.contestants)
+
+
+def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
+    """Once a score's transaction has committed, each of ``venues`` (``Context.meanwhile``)
+    that is complete as committed now, and was not completed by anyone, is completed as the
+    completing score would have done it; the notes for that score's reply.
+
+    Two judges' last scores committing side by side on a database server each count the
+    other's tally as it was before: neither sees the venue complete. Whichever commits last
+    finds it complete here; if both look at once, ``after_scoring`` completes it once."""
+    notes = []
+    for venue in venues:
+        state = venue_state(ctx.session, venue.id)
+        if state.completed_at is not None or state.published_at is not None:
+            continue
+        counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
+        if venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values())):
+            notes.append(after_scoring(ctx, venue, state.auto_publish))
+    return "\n".join(note for note in notes if note)
 
 
 def own_example(ctx: Context, correction: bool) -> str:
@@ -190,7 +222,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     previous = existing.total if existing is not None else None
     totals = totals_after(ctx.session, sheet, venue.id, contestant.id)
     text += _outlier_note(ctx, venue, contestant, totals, total=scores.total, previous=previous)
-    return _Scored(venue, state, counts, text)
+    return _Scored(venue, state, counts, text, added=existing is None)
 
 
 def _first_read(

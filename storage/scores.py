@@ -118,6 +118,14 @@ def sheet_counts(session: Session, venue_id: int, judge_ids: Iterable[int]) -> d
     return counts
 
 
+def writers_take_turns(session: Session) -> bool:
+    """Whether the session's database runs one writer at a time (SQLite): then a
+    transaction sees every other one that committed before it, and none commits while it
+    runs. On a database server transactions run side by side, each seeing only what was
+    committed when its statement began."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def recount_sheets(session: Session, venue_id: int) -> None:
     """Count the tallies of ``sheet_counts`` again from the sheets: after the venue's judges
     or contestants changed (a removed contestant's sheets stop counting)."""
