@@ -46,7 +46,8 @@ def queue_session_reply(
     more: str = "",
 ) -> None:
     """DingTalk answers through the sessionWebhook: a push, durable with the message.
-    ``more`` names a further answer to the same message (its own dedupe key)."""
+    ``more`` names a further answer to the same message: its own dedupe key,
+    ``reply:dingtalk:<more>:<message id>``."""
     enqueue(
         session,
         OutboundMessage(
@@ -56,7 +57,7 @@ def queue_session_reply(
             text=reply.text,
             mentions=reply.mentions,
         ),
-        dedupe_key=f"reply:dingtalk:{message.message_id}{more}"[:191],
+        dedupe_key=f"reply:dingtalk:{more + ':' if more else ''}{message.message_id}"[:191],
         due_at=now,
         now=now,
         reason=f"reply:{inbound_id}",

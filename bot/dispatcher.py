@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.answers import fit_reply, queue_session_reply, stranger_reply
 from bot.claims import Claim, Claims
 from bot.clock import Clock
-from bot.meanwhile import LookAgain, complete_after_commit
+from bot.meanwhile import LookAgain, Sender, complete_after_commit
 from bot.senders.limits import max_text_bytes
 from handlers.binding import handle_stranger
 from handlers.catalog import CatalogCache
@@ -294,10 +294,11 @@ class Dispatcher:
             )
             log.warning("unknown sender %s:%s", message.platform, message.sender_id)
         else:
-            ctx = self._context(session, message, LookAgain((), catalog, person, inbound_id, now))
+            sender = Sender(person, inbound_id, catalog, now)
+            ctx = self._context(session, message, sender)
             reply, status = self._run(ctx, command)
-            if ctx.meanwhile:
-                again = LookAgain(tuple(ctx.meanwhile), catalog, person, inbound_id, now)
+            if ctx.recheck_after_commit:
+                again = LookAgain(tuple(ctx.recheck_after_commit), sender)
         reply = fit_reply(reply)
         if answers is None:
             settle_inbound(session, inbound_id, status=status, reply_text=reply.text)
@@ -307,7 +308,7 @@ class Dispatcher:
             queue_session_reply(session, message, reply, inbound_id, now)
         return Outcome(reply, status=status, pushed=queued_pushes(session), look_again=again)
 
-    def _context(self, session: Session, message: InboundMessage, who: LookAgain) -> Context:
+    def _context(self, session: Session, message: InboundMessage, who: Sender) -> Context:
         return Context(
             session=session,
             person=who.person,

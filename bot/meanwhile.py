@@ -2,9 +2,9 @@
 
 On a database server two judges' last scores can commit side by side, each counting the
 other's tally as it was before: neither sees the venue complete, and nobody would complete
-it. A score that finishes its judge's column while its venue looks incomplete
-(``Context.meanwhile``) looks again once it has committed, in a transaction of its own.
-Whichever of the two commits last then sees every sheet, and completes the venue as its
+it. A score that adds a sheet and finishes its judge's column while its venue looks
+incomplete (``Context.recheck_after_commit``) looks again once it has committed, in a
+transaction of its own. Whichever of the two commits last then sees every sheet, and completes the venue as its
 score would have (``handlers.scoring.complete_meanwhile``): the 🎉 joins its answer, stored
 with the message and sent, and the group hears of it. On SQLite writers take turns, the
 last one sees the rest, and nothing is looked at again.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers import fit_reply, queue_session_reply
@@ -26,6 +27,7 @@ from handlers.context import Context
 from handlers.messages import InboundMessage, Reply
 from handlers.scoring import complete_meanwhile
 from storage.db import transaction
+from storage.errors import StorageUnavailable
 from storage.inbound import Settled, settle_inbounds
 from storage.people import Member
 
@@ -36,17 +38,28 @@ log = logging.getLogger("edubot.dispatch")
 
 
 @dataclass(frozen=True, slots=True)
-class LookAgain:
-    """Who a handled message's context was made for, and its ``Context.meanwhile``."""
+class Sender:
+    """Whom a message's ``Context`` is made for, and when."""
 
-    venues: tuple[VenueSpec, ...]
-    catalog: Catalog | None
     person: Member
     inbound_id: int
+    catalog: Catalog | None
     now: datetime
 
 
-MakeContext = Callable[[Session, InboundMessage, LookAgain], Context]
+@dataclass(frozen=True, slots=True)
+class LookAgain:
+    """A handled message's ``Context.recheck_after_commit``, and its sender."""
+
+    venues: tuple[VenueSpec, ...]
+    sender: Sender
+
+
+MakeContext = Callable[[Session, InboundMessage, Sender], Context]
+
+TRIES = 3
+"""A look that fails on the database (a deadlock, a dropped connection) is tried again:
+nobody else may look at this venue again."""
 
 
 def complete_after_commit(
@@ -57,20 +70,27 @@ def complete_after_commit(
     again: LookAgain,
 ) -> Reply | None:
     """The answer with the completion's note when one of ``again.venues`` is complete now,
-    else None. The message is stored already: a failure here is logged, and the answer
-    stays as it was (None)."""
-    try:
-        with transaction(factory) as session:
-            note = complete_meanwhile(make_context(session, message, again), again.venues)
-            if not note:
-                return None
-            reply = fit_reply(Reply(f"{outcome.reply.text}\n{note}", outcome.reply.mentions))
-            settle_inbounds(session, [Settled(again.inbound_id, outcome.status, reply.text)])
-            if message.channel == "dingtalk" and message.reply_url:
-                queue_session_reply(
-                    session, message, Reply(note), again.inbound_id, again.now, more=":done"
-                )
-            return reply
-    except Exception:
-        log.exception("looking again at %s after its commit failed", message.message_id)
-        return None
+    else None. The message is stored already, so a failure here only costs the note: it is
+    logged and the answer stays as it was (None). A venue left complete but not completed
+    by such a failure is published by its host's 公布, which counts the sheets."""
+    who = again.sender
+    for attempt in range(1, TRIES + 1):
+        try:
+            with transaction(factory) as session:
+                note = complete_meanwhile(make_context(session, message, who), again.venues)
+                if not note:
+                    return None
+                reply = fit_reply(Reply(f"{outcome.reply.text}\n{note}", outcome.reply.mentions))
+                settle_inbounds(session, [Settled(who.inbound_id, outcome.status, reply.text)])
+                if message.channel == "dingtalk" and message.reply_url:
+                    queue_session_reply(
+                        session, message, Reply(note), who.inbound_id, who.now, more="done"
+                    )
+                return reply
+        except (DBAPIError, StorageUnavailable):
+            if attempt == TRIES:
+                log.exception("looking again at %s after its commit failed", message.message_id)
+        except Exception:
+            log.exception("looking again at %s after its commit failed", message.message_id)
+            break
+    return None

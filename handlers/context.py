@@ -68,11 +68,11 @@ class Context:
     pictures: bool = False
     """Whether 公布 also queues the ranking as a picture for WeCom groups; the outbox draws
     it when it sends (``bot.planning.pictures``), never the message's transaction."""
-    meanwhile: list[VenueSpec] = field(default_factory=list)
-    """Venues to look at again once this message's transaction has committed: its judge's
-    column there is complete, the venue was not as far as it could see. On a database
-    server another judge's last score may have been committing at the same moment, each
-    unseen by the other (``handlers.scoring.complete_meanwhile``)."""
+    recheck_after_commit: list[VenueSpec] = field(default_factory=list)
+    """Venues to look at again once this message's transaction has committed: it added a
+    sheet there and its judge's column is complete, the venue was not as far as it could
+    see. On a database server another judge's last score may have been committing at the
+    same moment, each unseen by the other (``handlers.scoring.complete_meanwhile``)."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from statistics import median
@@ -22,6 +22,7 @@ from handlers.results import outliers, venue_complete
 from handlers.rubric import RubricSpec, SheetScores, fmt, read_scores
 from handlers.standings import venue_table
 from handlers.venues import not_a_judge, resolve_judge_target, venue_name
+from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.new_scores import score_if_new, scores_in_one_statement
 from storage.people import venues_judged_by
@@ -53,7 +54,8 @@ class _Scored:
     counts: dict[int, int]
     text: str
     added: bool = False
-    """The line added a sheet (not a correction, not a repeat): only that changes counts."""
+    """This line, or an earlier one of the message in the venue, added a sheet (not a
+    correction, not a repeat): only that changes the counts."""
 
     @property
     def complete(self) -> bool:
@@ -87,6 +89,9 @@ def handle_score(ctx: Context, command: Score) -> Reply:
         try:
             with guard:
                 scored = _score_line(ctx, line, correction=command.correction)
+            earlier = latest.get(scored.venue.id)
+            if earlier is not None and earlier.added and not scored.added:
+                scored = replace(scored, added=True)  # a repeat after a new sheet
             latest[scored.venue.id] = scored  # later lines only add to the counts
             answers.append(scored.text)
         except BotError as refusal:
@@ -109,7 +114,7 @@ def _after(ctx: Context, scored: _Scored) -> str:
         return ""
     if not scored.complete:
         if scored.added and _column_done(ctx, scored) and not writers_take_turns(ctx.session):
-            ctx.meanwhile.append(scored.venue)
+            ctx.recheck_after_commit.append(scored.venue)
         return ""
     return after_scoring(ctx, scored.venue, state.auto_publish)
 
@@ -121,20 +126,27 @@ def _column_done(ctx: Context, scored: _Scored) -> bool:
 
 
 def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
-    """Once a score's transaction has committed, each of ``venues`` (``Context.meanwhile``)
-    that is complete as committed now, and was not completed by anyone, is completed as the
-    completing score would have done it; the notes for that score's reply.
+    """Once a score's transaction has committed, each of ``venues``
+    (``Context.recheck_after_commit``) that is complete as committed now, and was not
+    completed by anyone, is completed as the completing score would have done it; the notes
+    for that score's reply.
 
     Two judges' last scores committing side by side on a database server each count the
     other's tally as it was before: neither sees the venue complete. Whichever commits last
-    finds it complete here; if both look at once, ``after_scoring`` completes it once."""
+    finds it complete here; if both look at once, ``after_scoring`` completes it once. In
+    the order of the venues' ids, so that two such looks take the venues' rows in one order.
+    A config change since the message was claimed (a judge replaced: the catalog's copy
+    counts the wrong judges) leaves the decision to ``after_scoring``, which reads the
+    stored venue then."""
     notes = []
-    for venue in venues:
+    changed = ctx.catalog is not None and counter(ctx.session, CATALOG) != ctx.catalog.generation
+    for venue in sorted(venues, key=lambda v: v.id):
         state = venue_state(ctx.session, venue.id)
         if state.completed_at is not None or state.published_at is not None:
             continue
         counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
-        if venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values())):
+        complete = venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values()))
+        if complete or changed:
             notes.append(after_scoring(ctx, venue, state.auto_publish))
     return "\n".join(note for note in notes if note)
 

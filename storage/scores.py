@@ -44,6 +44,9 @@ _SCORED_NOW = (
 _RECOUNT = (
     update(_JUDGES).where(_JUDGES.c.forum_id == bindparam("venue")).values(scored=_SCORED_NOW)
 )
+_LOCK_TALLIES = (
+    select(_JUDGES.c.person_id).where(_JUDGES.c.forum_id == bindparam("venue")).with_for_update()
+)
 _STATE = select(Venue.completed_at, Venue.published_at, Venue.auto_publish).where(
     Venue.id == bindparam("venue")
 )
@@ -128,7 +131,13 @@ def writers_take_turns(session: Session) -> bool:
 
 def recount_sheets(session: Session, venue_id: int) -> None:
     """Count the tallies of ``sheet_counts`` again from the sheets: after the venue's judges
-    or contestants changed (a removed contestant's sheets stop counting)."""
+    or contestants changed (a removed contestant's sheets stop counting).
+
+    The tally rows are locked first, in a statement of their own: a score that holds one
+    commits before the recount counts. In one ``UPDATE``, PostgreSQL would wait for that
+    row and then count with the snapshot the statement began with, without the score's
+    sheet (a tally one short: the venue would never look complete)."""
+    execute_core(session, _LOCK_TALLIES, {"venue": venue_id}).all()
     execute_core(session, _RECOUNT, {"venue": venue_id})
 
 
