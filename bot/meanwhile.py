@@ -4,10 +4,10 @@ On a database server two judges' last scores can commit side by side, each count
 other's tally as it was before: neither sees the venue complete, and nobody would complete
 it. A score that adds a sheet and finishes its judge's column while its venue looks
 incomplete (``Context.recheck_after_commit``) looks again once it has committed, in a
-transaction of its own. Whichever of the two commits last then sees every sheet, and completes the venue as its
-score would have (``handlers.scoring.complete_meanwhile``): the 🎉 joins its answer, stored
-with the message and sent, and the group hears of it. On SQLite writers take turns, the
-last one sees the rest, and nothing is looked at again.
+transaction of its own. Whichever of the two commits last then sees every sheet, and
+completes the venue as its score would have (``handlers.scoring.complete_meanwhile``): the
+🎉 joins its answer, stored with the message and sent, and the group hears of it. On
+SQLite writers take turns, the last one sees the rest, and nothing is looked at again.
 """
 
 from __future__ import annotations
