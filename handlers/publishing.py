@@ -19,7 +19,7 @@ from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import group_by_id, group_by_key
-from storage.scores import mark_completed
+from storage.scores import lock_venue, mark_completed
 from storage.venue_events import count_venue_events, record_venue_event
 
 
@@ -73,8 +73,10 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
         )
     note = f"🎉 {table.venue}全部评分已完成。"
     if auto_publish and not blocked:
-        publish(ctx, to_publish(), table, action="auto_publish")
-        note += "成绩已自动公布。"
+        stored = locked(ctx, to_publish())
+        if stored.published_at is None:  # else its host's 公布 came first
+            publish(ctx, stored, table, action="auto_publish")
+            note += "成绩已自动公布。"
     return note
 
 
@@ -83,6 +85,8 @@ def publish_when_ready(ctx: Context, venue: Venue) -> str:
     scores to be confirmed is published now. Returns a note for the reply, or ""."""
     if not venue.auto_publish or venue.completed_at is None or venue.published_at is not None:
         return ""
+    if locked(ctx, venue).published_at is not None:
+        return ""  # published since this transaction read the venue
     table = venue_table(ctx.session, venue)
     if not table.complete or table.unconfirmed_outliers():
         return ""
@@ -98,6 +102,7 @@ def publish(
     Returns the names of the groups the result goes to. Raises BotError when the venue is
     incomplete, already published, or has unconfirmed outlying scores.
     """
+    locked(ctx, venue)
     table = table or venue_table(ctx.session, venue)
     if venue.published_at is not None:
         raise BotError(
@@ -134,6 +139,16 @@ def publish(
     )
 
 
+def locked(ctx: Context, venue: Venue) -> Venue:
+    """``venue`` read again with its row locked until the transaction ends. On a database
+    server another 公布 or 撤销公布 may have committed since this transaction read it; two
+    at once take turns here, and the second sees what the first did (on SQLite writers
+    take turns anyway)."""
+    lock_venue(ctx.session, venue.id)
+    ctx.session.refresh(venue)
+    return venue
+
+
 def _picture_path(ctx: Context, venue: Venue) -> str:
     """Where the outbox will draw the ranking picture, under the exports. Nothing is
     drawn here: a large venue's picture takes long, and this runs inside the message's
@@ -146,9 +161,10 @@ def unpublish(ctx: Context, venue: Venue) -> list[str]:
     """撤销公布: unlock a published venue and tell every group that received its result that
     it no longer stands. Returns the names of those groups."""
     name = venue_name(venue)
-    if venue.published_at is None:
+    when = locked(ctx, venue).published_at
+    if when is None:
         raise BotError(f"{name}成绩尚未公布，无需撤销：评委可以直接发送“更正 选手 分数”修改。")
-    published = ctx.local(venue.published_at)
+    published = ctx.local(when)
     venue.published_at = None
     _record(ctx, venue, "unpublish")
     round_no = count_venue_events(ctx.session, venue.id, "unpublish")

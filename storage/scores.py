@@ -47,6 +47,7 @@ _RECOUNT = (
 _LOCK_TALLIES = (
     select(_JUDGES.c.person_id).where(_JUDGES.c.forum_id == bindparam("venue")).with_for_update()
 )
+_LOCK_VENUE = select(Venue.id).where(Venue.id == bindparam("venue")).with_for_update()
 _STATE = select(Venue.completed_at, Venue.published_at, Venue.auto_publish).where(
     Venue.id == bindparam("venue")
 )
@@ -165,6 +166,12 @@ def venue_state(session: Session, venue_id: int) -> VenueState:
     catalog, which holds only the config)."""
     completed, published, auto = run(session, _STATE, {"venue": venue_id}).one()
     return VenueState(completed, published, bool(auto))
+
+
+def lock_venue(session: Session, venue_id: int) -> None:
+    """Lock the venue's row until the transaction ends (``SELECT … FOR UPDATE``; SQLite's
+    writers take turns without it). A read after it sees every change committed before."""
+    execute_core(session, _LOCK_VENUE, {"venue": venue_id}).all()
 
 
 def mark_completed(session: Session, venue_id: int, now: datetime) -> bool:

@@ -35,6 +35,7 @@ from storage.db import transaction
 from storage.inbound import find_inbound
 from storage.models import OutboxRow
 from storage.people import venue_by_key
+from storage.venue_events import count_venue_events
 from tests.support.campaign import campaign
 
 IDS = count()
@@ -139,18 +140,25 @@ def side_by_side(
         return [f.result(timeout=30) for f in futures]
 
 
-def on_a_server(services: Services) -> None:
+def two_last_scores_to_race(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., str]:
+    """On a database server: every sheet in but 梁飞's and 张伟利's 5号, whose scores will
+    each read the counts before the other commits. Returns the real look after a commit,
+    for a test to wrap."""
     if services.engine.dialect.name == "sqlite":
         pytest.skip("SQLite's writers take turns: the second last score waits for the first")
+    fill_all_but_two(services)
+    both_read_before_either_commits(monkeypatch)
+    real: Callable[..., str] = bot.meanwhile.complete_meanwhile
+    return real
 
 
 @pytest.mark.parametrize("then_repeat", [False, True], ids=["last-line", "then-a-repeat"])
 def test_two_last_scores_side_by_side_complete_the_venue_once(
     served: Services, monkeypatch: pytest.MonkeyPatch, then_repeat: bool
 ) -> None:
-    on_a_server(served)
-    fill_all_but_two(served)
-    both_read_before_either_commits(monkeypatch)
+    two_last_scores_to_race(served, monkeypatch)
     sent = last_two(served, then_repeat=then_repeat)
     outcomes = side_by_side(served, *sent)
 
@@ -178,9 +186,7 @@ def test_two_batches_side_by_side_complete_the_venue_once(
     # order of their senders): each last score shares its batch with a stranger's message,
     # which sorts after it and reads no venue, so neither transaction can see the venue
     # complete and only the look after the commit can complete it.
-    on_a_server(served)
-    fill_all_but_two(served)
-    both_read_before_either_commits(monkeypatch)
+    two_last_scores_to_race(served, monkeypatch)
     looks = count_notes(monkeypatch)
     batches = [[m, message("zz-stranger", "你好")] for m in last_two(served)]
 
@@ -207,9 +213,7 @@ def test_on_dingtalk_the_completion_follows_as_a_second_session_answer(
 ) -> None:
     # A DingTalk answer is a push through the sessionWebhook, queued with the message; the
     # completion found after the commit follows it as a second one.
-    on_a_server(served)
-    fill_all_but_two(served)
-    both_read_before_either_commits(monkeypatch)
+    two_last_scores_to_race(served, monkeypatch)
     expires = clock.now() + timedelta(hours=1)
     sent = [
         replace(
@@ -243,10 +247,7 @@ def test_on_dingtalk_the_completion_follows_as_a_second_session_answer(
 def test_a_look_that_fails_on_the_database_is_tried_again(
     served: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    on_a_server(served)
-    fill_all_but_two(served)
-    both_read_before_either_commits(monkeypatch)
-    real: Callable[..., str] = bot.meanwhile.complete_meanwhile
+    real = two_last_scores_to_race(served, monkeypatch)
     failed: list[str] = []
 
     def once_deadlocked(ctx: Any, venues: Any) -> str:
@@ -266,9 +267,7 @@ def test_a_look_that_fails_on_the_database_is_tried_again(
 def test_a_look_that_keeps_failing_leaves_the_answer_as_stored_and_the_host_can_publish(
     served: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    on_a_server(served)
-    fill_all_but_two(served)
-    both_read_before_either_commits(monkeypatch)
+    two_last_scores_to_race(served, monkeypatch)
 
     def broken(*_args: object) -> str:
         raise RuntimeError("the second look broke")
@@ -286,6 +285,34 @@ def test_a_look_that_keeps_failing_leaves_the_answer_as_stored_and_the_host_can_
     assert venue_times(served) == (None, None)
     published = served.dispatcher.process(message("lixuebin", "公布")).reply.text
     assert published.startswith("已公布并锁定瑞泉中学会场成绩"), published
+
+
+def test_a_host_who_publishes_before_the_look_is_not_published_over(
+    served: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both last scores committed; the host's 公布 (which counts the sheets) comes in before
+    # either looks again. The looks find the venue published and leave it alone.
+    real = two_last_scores_to_race(served, monkeypatch)
+    hosts: list[str] = []
+    first_look = threading.Lock()
+
+    def host_first(ctx: Any, venues: Any) -> str:
+        with first_look:
+            if not hosts:
+                hosts.append(served.dispatcher.process(message("lixuebin", "公布")).reply.text)
+        return real(ctx, venues)
+
+    monkeypatch.setattr(bot.meanwhile, "complete_meanwhile", host_first)
+    outcomes = side_by_side(served, *last_two(served))
+
+    assert hosts[0].startswith("已公布并锁定瑞泉中学会场成绩"), hosts
+    assert not any(DONE in o.reply.text for o in outcomes)
+    with transaction(served.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        assert venue.published_at is not None
+        assert count_venue_events(session, venue.id, "publish") == 1
+        assert count_venue_events(session, venue.id, "auto_publish") == 0
 
 
 def test_one_after_the_other_the_last_score_completes_it_without_looking_again(

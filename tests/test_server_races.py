@@ -1,0 +1,118 @@
+"""Writes that meet on a database server, where transactions run side by side at READ
+COMMITTED (on SQLite writers take turns, so each case is skipped there). Each is staged with
+two threads that both hold what they read before either commits.
+
+- Two 公布 of one venue at the same moment publish it once: ``handlers.publishing.locked``
+  makes them take turns on the venue's row and read it again, so the second is refused as
+  already published and the venue has one publish in its history, not two.
+- A recount of a venue's tallies (加选手, 换评委, a config sync) that meets a score still
+  being written counts that score's sheet once it has committed: on PostgreSQL a recount in
+  one ``UPDATE`` waited for the score's tally row and then counted with the snapshot it
+  began with, one sheet short, and the venue could never look complete.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import handlers.scoring
+import handlers.status
+from bot.app import Services, build_services
+from bot.clock import FakeClock
+from bot.config import settings_from_mapping
+from handlers.messages import InboundMessage
+from storage.db import transaction
+from storage.people import venue_by_key
+from storage.scores import recount_sheets, sheet_counts
+from storage.venue_events import count_venue_events
+from tests.support.campaign import campaign
+
+IDS = count()
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
+    data = campaign(db_url)
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    services = build_services(settings_from_mapping(data), clock=clock)
+    if services.engine.dialect.name == "sqlite":
+        services.engine.dispose()
+        pytest.skip("SQLite's writers take turns: nothing commits inside another's transaction")
+    yield services
+    services.engine.dispose()
+
+
+def say(services: Services, user: str, text: str) -> str:
+    message = InboundMessage("wecom", "wecom_app", f"sr{next(IDS)}", user, text, "private")
+    return services.dispatcher.process(message).reply.text
+
+
+def test_two_publishes_at_once_publish_the_venue_once(
+    served: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for judge, total in (("shenyi", 86), ("liangfei", 88), ("zhangweili", 87)):
+        say(served, judge, "评分\n" + "\n".join(f"{n}号 {total}" for n in range(1, 6)))
+    together = threading.Barrier(2, timeout=10)
+    real = handlers.status.publish
+
+    def in_hand_then_publish(*args: Any, **named: Any) -> Any:
+        together.wait()  # both have read the venue unpublished
+        return real(*args, **named)
+
+    monkeypatch.setattr(handlers.status, "publish", in_hand_then_publish)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda user: say(served, user, "公布 瑞泉"), ["lixuebin", "jiaoyugu"])
+        )
+
+    published = [a for a in answers if a.startswith("已公布并锁定瑞泉中学会场成绩")]
+    refused = [a for a in answers if "成绩已于" in a and "公布。如需修改，请先发送：撤销公布" in a]
+    assert (len(published), len(refused)) == (1, 1), answers
+    with transaction(served.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        assert venue.published_at is not None
+        assert count_venue_events(session, venue.id, "publish") == 1
+
+
+def test_a_recount_waiting_on_a_score_counts_its_sheet(
+    served: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert say(served, "shenyi", "评分 1号 86").startswith("已记录 申毅")
+    scored, go_on = threading.Event(), threading.Event()
+    real = handlers.scoring._score_line
+
+    def score_then_hold(*args: Any, **named: Any) -> Any:
+        line = real(*args, **named)  # the sheet and the tally are written, not committed
+        scored.set()
+        assert go_on.wait(10)
+        return line
+
+    monkeypatch.setattr(handlers.scoring, "_score_line", score_then_hold)
+    with transaction(served.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        venue_id, judges = venue.id, [j.person_id for j in venue.judges]
+
+    def recount() -> None:
+        with transaction(served.factory) as session:
+            recount_sheets(session, venue_id)
+
+    with ThreadPoolExecutor(2) as pool:
+        score = pool.submit(say, served, "shenyi", "评分 2号 86")
+        assert scored.wait(10)
+        counting = pool.submit(recount)
+        threading.Timer(0.3, go_on.set).start()  # the recount is waiting on the score's row
+        assert score.result(timeout=30).startswith("已记录 申毅")
+        counting.result(timeout=30)
+
+    with transaction(served.factory) as session:
+        # 申毅's two sheets, and nobody else's yet.
+        assert sorted(sheet_counts(session, venue_id, judges).values()) == [0, 0, 2]
