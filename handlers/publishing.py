@@ -74,7 +74,7 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
     note = f"🎉 {table.venue}全部评分已完成。"
     if auto_publish and not blocked:
         stored = locked(ctx, to_publish())
-        if stored.published_at is None:  # else its host's 公布 came first
+        if stored.auto_publish and stored.published_at is None:  # else its host came first
             publish(ctx, stored, table, action="auto_publish")
             note += "成绩已自动公布。"
     return note
@@ -83,15 +83,25 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
 def publish_when_ready(ctx: Context, venue: Venue) -> str:
     """After a 确认 or 更正: an auto-publishing venue that was only waiting for its outlying
     scores to be confirmed is published now. Returns a note for the reply, or ""."""
-    if not venue.auto_publish or venue.completed_at is None or venue.published_at is not None:
+    if not _ready(ctx, venue):
         return ""
-    if locked(ctx, venue).published_at is not None:
-        return ""  # published since this transaction read the venue
+    # Ready as this transaction read it: lock the row and look again before publishing.
+    locked(ctx, venue)
+    if not venue.auto_publish or venue.published_at is not None:
+        return ""  # published (or set to wait for its host) since this transaction read it
     table = venue_table(ctx.session, venue)
     if not table.complete or table.unconfirmed_outliers():
         return ""
     publish(ctx, venue, table, action="auto_publish")
     return f"{table.venue}成绩已自动公布。"
+
+
+def _ready(ctx: Context, venue: Venue) -> bool:
+    """An auto-publishing venue, completed, unpublished, whose table could be published."""
+    if not venue.auto_publish or venue.completed_at is None or venue.published_at is not None:
+        return False
+    table = venue_table(ctx.session, venue)
+    return table.complete and not table.unconfirmed_outliers()
 
 
 def publish(
@@ -140,12 +150,13 @@ def publish(
 
 
 def locked(ctx: Context, venue: Venue) -> Venue:
-    """``venue`` read again with its row locked until the transaction ends. On a database
-    server another 公布 or 撤销公布 may have committed since this transaction read it; two
-    at once take turns here, and the second sees what the first did (on SQLite writers
-    take turns anyway)."""
+    """``venue``'s state read again with its row locked until the transaction ends. On a
+    database server another 公布 or 撤销公布 may have committed since this transaction
+    read it; two at once take turns here, and the second sees what the first did (on
+    SQLite writers take turns anyway). Only the state is read again (``published_at``,
+    ``completed_at``, ``auto_publish``), not the venue's relationships."""
     lock_venue(ctx.session, venue.id)
-    ctx.session.refresh(venue)
+    ctx.session.refresh(venue, ["published_at", "completed_at", "auto_publish"])
     return venue
 
 

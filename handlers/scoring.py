@@ -99,7 +99,10 @@ def handle_score(ctx: Context, command: Score) -> Reply:
     if not latest:
         # Nothing was recorded: a refusal, so the inbound log says "refused".
         raise BotError("\n".join(answers))
-    notes = [_after(ctx, scored) for scored in latest.values()]
+    # In the order of the venues' ids: a completion or a publish locks the venue's row,
+    # and two messages must not take two venues' rows in opposite orders.
+    after = {venue_id: _after(ctx, latest[venue_id]) for venue_id in sorted(latest)}
+    notes = [after[venue_id] for venue_id in latest]
     return Reply("\n".join(answers + [n for n in notes if n]))
 
 

@@ -47,7 +47,7 @@ _RECOUNT = (
 _LOCK_TALLIES = (
     select(_JUDGES.c.person_id).where(_JUDGES.c.forum_id == bindparam("venue")).with_for_update()
 )
-_LOCK_VENUE = select(Venue.id).where(Venue.id == bindparam("venue")).with_for_update()
+_LOCK_VENUE = select(Venue.id).where(Venue.id == bindparam("venue")).with_for_update(key_share=True)
 _STATE = select(Venue.completed_at, Venue.published_at, Venue.auto_publish).where(
     Venue.id == bindparam("venue")
 )
@@ -169,8 +169,11 @@ def venue_state(session: Session, venue_id: int) -> VenueState:
 
 
 def lock_venue(session: Session, venue_id: int) -> None:
-    """Lock the venue's row until the transaction ends (``SELECT … FOR UPDATE``; SQLite's
-    writers take turns without it). A read after it sees every change committed before."""
+    """Lock the venue's row until the transaction ends; SQLite's writers take turns without
+    it. A read after it sees every change committed before. On PostgreSQL ``FOR NO KEY
+    UPDATE``: two such locks take turns, as an ``UPDATE`` of the row does, while the
+    foreign-key checks of rows inserted under the venue (sheets, contestants, events) do not
+    wait for it, nor it for them (MariaDB: ``FOR UPDATE``)."""
     execute_core(session, _LOCK_VENUE, {"venue": venue_id}).all()
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import handlers.publishing
 import handlers.scoring
 import handlers.status
 from bot.app import Services, build_services
@@ -37,9 +38,12 @@ from tests.support.campaign import campaign
 IDS = count()
 
 
-@pytest.fixture
-def served(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
+@pytest.fixture(params=[False, True], ids=["host-publishes", "auto-publish"])
+def served(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, clock: FakeClock
+) -> Iterator[Services]:
     data = campaign(db_url)
+    data["venues"][0]["auto_publish"] = request.param
     data["server"] = {"data_dir": str(tmp_path / "data")}
     services = build_services(settings_from_mapping(data), clock=clock)
     if services.engine.dialect.name == "sqlite":
@@ -54,11 +58,24 @@ def say(services: Services, user: str, text: str) -> str:
     return services.dispatcher.process(message).reply.text
 
 
+def fill(services: Services) -> None:
+    for judge, total in (("shenyi", 86), ("liangfei", 88), ("zhangweili", 87)):
+        say(services, judge, "评分\n" + "\n".join(f"{n}号 {total}" for n in range(1, 6)))
+
+
+def events(services: Services, action: str) -> int:
+    with transaction(services.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        return count_venue_events(session, venue.id, action)
+
+
 def test_two_publishes_at_once_publish_the_venue_once(
     served: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for judge, total in (("shenyi", 86), ("liangfei", 88), ("zhangweili", 87)):
-        say(served, judge, "评分\n" + "\n".join(f"{n}号 {total}" for n in range(1, 6)))
+    fill(served)
+    if events(served, "auto_publish"):  # published itself: unlock it for the race
+        assert say(served, "lixuebin", "撤销公布").startswith("已撤销瑞泉中学会场的成绩公布")
     together = threading.Barrier(2, timeout=10)
     real = handlers.status.publish
 
@@ -75,11 +92,35 @@ def test_two_publishes_at_once_publish_the_venue_once(
     published = [a for a in answers if a.startswith("已公布并锁定瑞泉中学会场成绩")]
     refused = [a for a in answers if "成绩已于" in a and "公布。如需修改，请先发送：撤销公布" in a]
     assert (len(published), len(refused)) == (1, 1), answers
-    with transaction(served.factory) as session:
-        venue = venue_by_key(session, "ruiquan")
-        assert venue is not None
-        assert venue.published_at is not None
-        assert count_venue_events(session, venue.id, "publish") == 1
+    assert events(served, "publish") == 1
+
+
+def test_a_correction_that_would_publish_again_yields_to_the_host_who_just_did(
+    served: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After 撤销公布 an auto-publishing venue publishes itself again at the next 更正; the
+    # host's 公布 commits after the 更正 read the venue unpublished, before it publishes.
+    fill(served)
+    if not events(served, "auto_publish"):
+        pytest.skip("only an auto-publishing venue publishes itself on a 更正")
+    assert say(served, "lixuebin", "撤销公布").startswith("已撤销瑞泉中学会场的成绩公布")
+    hosts: list[str] = []
+    real = handlers.publishing.locked
+    scorer = threading.get_ident()
+
+    def host_first(ctx: Any, venue: Any) -> Any:
+        if threading.get_ident() == scorer and not hosts:
+            with ThreadPoolExecutor(1) as pool:
+                hosts.append(pool.submit(say, served, "lixuebin", "公布").result(timeout=30))
+        return real(ctx, venue)
+
+    monkeypatch.setattr(handlers.publishing, "locked", host_first)
+    answer = say(served, "shenyi", "更正 2号 85")
+
+    assert hosts[0].startswith("已公布并锁定瑞泉中学会场成绩"), hosts
+    assert answer.startswith("已更正 申毅"), answer
+    assert "自动公布" not in answer
+    assert (events(served, "publish"), events(served, "auto_publish")) == (1, 1)
 
 
 def test_a_recount_waiting_on_a_score_counts_its_sheet(
