@@ -70,6 +70,32 @@ def test_a_refused_login_backs_off_further_each_time_and_is_reported() -> None:
     assert connection.describe()["state"] == "stopped"
 
 
+def test_a_refused_login_stays_reported_while_the_next_attempt_runs() -> None:
+    # The wrong secret does not fix itself: /healthz must not read "connecting" (healthy)
+    # each time the connection tries again, only once a session is up.
+    backoff = RecordingBackoff()
+    session, links = scripted(lambda _l: LoginRefused("bad secret"), lambda link: link.up())
+    connection = _run(session, backoff)
+    try:
+        wait_until(lambda: len(links) == 2)
+        wait_until(lambda: connection.describe()["state"] == "connected")
+    finally:
+        connection.stop()
+
+    hanging, attempts = scripted(lambda _l: LoginRefused("bad secret"))
+    connection = _run(hanging, backoff)
+    try:
+        wait_until(lambda: len(attempts) == 2)  # the second attempt is under way, not up
+        assert connection.describe() == {
+            "name": "test",
+            "state": "refused",
+            "reason": "bad secret",
+        }
+        assert connection.healthy() is False
+    finally:
+        connection.stop()
+
+
 def test_a_refused_login_shows_in_health_with_its_reason() -> None:
     backoff = RecordingBackoff()
 

@@ -187,7 +187,10 @@ class LongConnection:
     async def _run_one(self, link: Link, stop: asyncio.Event) -> LinkError | None:
         """Run one session until it ends (its error), hands over (``None``) or we stop."""
         self.sessions_started += 1
-        self._set("connecting", "")
+        with self._status_lock:
+            refused = self._state == "refused"
+        if not refused:  # a refused login stays reported until a session is up again
+            self._set("connecting", "")
         session = asyncio.create_task(self._guarded(link))
         watchers: list[asyncio.Task[Any]] = [
             asyncio.create_task(link.handed_over.wait()),
