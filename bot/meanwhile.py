@@ -5,7 +5,7 @@ other's tally as it was before: neither sees the venue complete, and nobody woul
 it. A score that adds a sheet and finishes its judge's column while its venue looks
 incomplete (``Context.recheck_after_commit``) looks again once it has committed, in a
 transaction of its own. Whichever of the two commits last then sees every sheet, and
-completes the venue as its score would have (``handlers.scoring.complete_meanwhile``): the
+completes the venue as its score would have (``handlers.publishing.complete_meanwhile``): the
 🎉 joins its answer, stored with the message and sent, and the group hears of it. On
 SQLite writers take turns, the last one sees the rest, and nothing is looked at again.
 """
@@ -25,7 +25,7 @@ from bot.answers import fit_reply, queue_session_reply
 from handlers.catalog import Catalog, VenueSpec
 from handlers.context import Context
 from handlers.messages import InboundMessage, Reply
-from handlers.scoring import complete_meanwhile
+from handlers.publishing import complete_meanwhile
 from storage.db import transaction
 from storage.errors import StorageUnavailable
 from storage.inbound import Settled, settle_inbounds

@@ -72,7 +72,7 @@ class Context:
     """Venues to look at again once this message's transaction has committed: it added a
     sheet there and its judge's column is complete, the venue was not as far as it could
     see. On a database server another judge's last score may have been committing at the
-    same moment, each unseen by the other (``handlers.scoring.complete_meanwhile``)."""
+    same moment, each unseen by the other (``handlers.publishing.complete_meanwhile``)."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

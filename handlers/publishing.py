@@ -7,11 +7,14 @@ code path runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from handlers.catalog import VenueSpec
 from handlers.context import Context
 from handlers.errors import BotError
 from handlers.messages import OutboundMessage, platform_named
 from handlers.pushes import enqueue
+from handlers.results import venue_complete
 from handlers.standings import VenueTable, ranking_text, spec_table, venue_table
 from handlers.text import paginate
 from handlers.venues import venue_name
@@ -19,7 +22,7 @@ from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import group_by_id, group_by_key
-from storage.scores import lock_venue, mark_completed
+from storage.scores import lock_venue, mark_completed, sheet_counts, venue_state
 from storage.venue_events import count_venue_events, record_venue_event
 
 
@@ -78,6 +81,38 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
             publish(ctx, stored, table, action="auto_publish")
             note += "成绩已自动公布。"
     return note
+
+
+def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
+    """Once a score's transaction has committed, each of ``venues``
+    (``Context.recheck_after_commit``) that is complete as committed now, and was not
+    completed by anyone, is completed as the completing score would have done it; the notes
+    for that score's reply.
+
+    Two judges' last scores committing side by side on a database server each count the
+    other's tally as it was before: neither sees the venue complete. Whichever commits last
+    finds it complete here; if both look at once, ``after_scoring`` completes it once. In
+    the order of the venues' ids, so that two such looks take the venues' rows in one order.
+    A config change since the message was claimed (a judge replaced: the catalog's copy
+    counts the wrong judges) leaves the decision to ``after_scoring``, which reads the
+    stored venue then. A completed auto-publishing venue is published if its outlying
+    scores are all confirmed or corrected now: two judges' 确认 of the last two, side by
+    side, each saw the other's still open."""
+    notes = []
+    changed = ctx.catalog is not None and counter(ctx.session, CATALOG) != ctx.catalog.generation
+    for venue in sorted(venues, key=lambda v: v.id):
+        state = venue_state(ctx.session, venue.id)
+        if state.published_at is not None:
+            continue
+        if state.completed_at is not None:  # waiting on outlying scores, perhaps no more
+            stored = ctx.session.get(Venue, venue.id) if state.auto_publish else None
+            notes.append(publish_when_ready(ctx, stored) if stored is not None else "")
+            continue
+        counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
+        complete = venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values()))
+        if complete or changed:
+            notes.append(after_scoring(ctx, venue, state.auto_publish))
+    return "\n".join(note for note in notes if note)
 
 
 def publish_when_ready(ctx: Context, venue: Venue) -> str:

@@ -22,7 +22,6 @@ from handlers.results import outliers, venue_complete
 from handlers.rubric import RubricSpec, SheetScores, fmt, read_scores
 from handlers.standings import venue_table
 from handlers.venues import not_a_judge, resolve_judge_target, venue_name
-from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.new_scores import score_if_new, scores_in_one_statement
 from storage.people import venues_judged_by
@@ -112,7 +111,7 @@ def _after(ctx: Context, scored: _Scored) -> str:
     if state.completed_at is not None and state.published_at is None and state.auto_publish:
         # A correction that clears the last outlier lets an auto-publishing venue publish.
         venue = ctx.session.get(Venue, scored.venue.id)
-        return "" if venue is None else publish_when_ready(ctx, venue)
+        return "" if venue is None else _publish_when_ready(ctx, venue, scored.venue)
     if scored.state.completed_at is not None:
         return ""
     if not scored.complete:
@@ -122,36 +121,21 @@ def _after(ctx: Context, scored: _Scored) -> str:
     return after_scoring(ctx, scored.venue, state.auto_publish)
 
 
+def _publish_when_ready(ctx: Context, venue: Venue, spec: VenueSpec) -> str:
+    """``publish_when_ready`` after a 更正 or 确认; when it does not publish, on a database
+    server the venue is looked at again after the commit: another judge's 确认 or 更正 of
+    the other outlying score may be committing at the same moment, each unseen by the
+    other (``complete_meanwhile``)."""
+    note = publish_when_ready(ctx, venue)
+    if not note and not writers_take_turns(ctx.session):
+        ctx.recheck_after_commit.append(spec)
+    return note
+
+
 def _column_done(ctx: Context, scored: _Scored) -> bool:
     """The sender has scored every contestant of the venue (their own count is exact: it
     comes from the tally row this transaction holds)."""
     return scored.counts.get(ctx.person.id, 0) >= len(scored.venue.contestants)
-
-
-def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
-    """Once a score's transaction has committed, each of ``venues``
-    (``Context.recheck_after_commit``) that is complete as committed now, and was not
-    completed by anyone, is completed as the completing score would have done it; the notes
-    for that score's reply.
-
-    Two judges' last scores committing side by side on a database server each count the
-    other's tally as it was before: neither sees the venue complete. Whichever commits last
-    finds it complete here; if both look at once, ``after_scoring`` completes it once. In
-    the order of the venues' ids, so that two such looks take the venues' rows in one order.
-    A config change since the message was claimed (a judge replaced: the catalog's copy
-    counts the wrong judges) leaves the decision to ``after_scoring``, which reads the
-    stored venue then."""
-    notes = []
-    changed = ctx.catalog is not None and counter(ctx.session, CATALOG) != ctx.catalog.generation
-    for venue in sorted(venues, key=lambda v: v.id):
-        state = venue_state(ctx.session, venue.id)
-        if state.completed_at is not None or state.published_at is not None:
-            continue
-        counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
-        complete = venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values()))
-        if complete or changed:
-            notes.append(after_scoring(ctx, venue, state.auto_publish))
-    return "\n".join(note for note in notes if note)
 
 
 def own_example(ctx: Context, correction: bool) -> str:
@@ -376,5 +360,5 @@ def handle_confirm(ctx: Context, command: Confirm) -> Reply:
     )
     text = f"已确认 {ctx.person.name} → {contestant.name}：{fmt(sheet.total)} 分"
     stored = ctx.session.get(Venue, venue.id)
-    published = publish_when_ready(ctx, stored) if stored is not None else ""
+    published = _publish_when_ready(ctx, stored, venue) if stored is not None else ""
     return Reply(f"{text}\n{published}" if published else text)

@@ -70,6 +70,13 @@ def events(services: Services, action: str) -> int:
         return count_venue_events(session, venue.id, action)
 
 
+def served_auto(services: Services) -> bool:
+    with transaction(services.factory) as session:
+        venue = venue_by_key(session, "ruiquan")
+        assert venue is not None
+        return venue.auto_publish
+
+
 def test_two_publishes_at_once_publish_the_venue_once(
     served: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,3 +164,45 @@ def test_a_recount_waiting_on_a_score_counts_its_sheet(
     with transaction(served.factory) as session:
         # 申毅's two sheets, and nobody else's yet.
         assert sorted(sheet_counts(session, venue_id, judges).values()) == [0, 0, 2]
+
+
+def test_two_confirmations_of_the_last_two_outliers_at_once_publish_the_venue_once(
+    served: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 梁飞's 50 for 2号 and 张伟利's 50 for 1号 stand far from the other judges'; the venue
+    # completes and waits for them. Both confirm at the same moment: each reads the other's
+    # still open, and only the look after the commit finds none left.
+    scores = {
+        "shenyi": ["86"] * 5,
+        "liangfei": ["88", "50", "88", "88", "88"],
+        "zhangweili": ["50", "87", "87", "87", "87"],
+    }
+    if not served_auto(served):
+        pytest.skip("only an auto-publishing venue publishes itself on a 确认")
+    for judge, totals in scores.items():
+        lines = "\n".join(f"{n}号 {total}" for n, total in enumerate(totals, start=1))
+        say(served, judge, f"评分\n{lines}")
+    assert events(served, "auto_publish") == 0  # complete, waiting on the two outliers
+    together = threading.Barrier(2, timeout=10)
+    real = handlers.publishing._ready
+    waited: set[int] = set()
+
+    def read_then_wait(*args: Any) -> bool:
+        ready = real(*args)
+        if threading.get_ident() not in waited:  # the first read: in the 确认's transaction
+            waited.add(threading.get_ident())
+            together.wait()
+        return ready
+
+    monkeypatch.setattr(handlers.publishing, "_ready", read_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda sent: say(served, *sent),
+                [("liangfei", "确认 2号"), ("zhangweili", "确认 1号")],
+            )
+        )
+
+    assert all(a.startswith("已确认") for a in answers), answers
+    assert ["成绩已自动公布" in a for a in answers].count(True) == 1, answers
+    assert events(served, "auto_publish") == 1
