@@ -1,13 +1,15 @@
-"""After a score's commit: a venue that another judge's last score completed at the same time.
+"""After a message's commit: a venue that another judge's message settled at the same time.
 
-On a database server two judges' last scores can commit side by side, each counting the
-other's tally as it was before: neither sees the venue complete, and nobody would complete
-it. A score that adds a sheet and finishes its judge's column while its venue looks
-incomplete (``Context.recheck_after_commit``) looks again once it has committed, in a
-transaction of its own. Whichever of the two commits last then sees every sheet, and
-completes the venue as its score would have (``handlers.publishing.complete_meanwhile``): the
-🎉 joins its answer, stored with the message and sent, and the group hears of it. On
-SQLite writers take turns, the last one sees the rest, and nothing is looked at again.
+On a database server two judges' messages can commit side by side, each reading the other's
+work as it was before. Two last scores each count the other's tally as it was: neither sees
+the venue complete. Two 确认 of the last two outlying scores (or one and the score that
+completes the venue) each see the other's outlier still open: neither auto-publishes. Such
+a message lists the venue in ``Context.recheck_after_commit`` and looks again once it has
+committed, in a transaction of its own. Whichever commits last then sees all of it, and
+completes or publishes the venue as its message would have
+(``handlers.publishing.complete_meanwhile``): the note joins its answer, stored with the
+message and sent, and the group hears of it. On SQLite writers take turns, the last one
+sees the rest, and nothing is looked at again.
 """
 
 from __future__ import annotations

@@ -69,10 +69,12 @@ class Context:
     """Whether 公布 also queues the ranking as a picture for WeCom groups; the outbox draws
     it when it sends (``bot.planning.pictures``), never the message's transaction."""
     recheck_after_commit: list[VenueSpec] = field(default_factory=list)
-    """Venues to look at again once this message's transaction has committed: it added a
-    sheet there and its judge's column is complete, the venue was not as far as it could
-    see. On a database server another judge's last score may have been committing at the
-    same moment, each unseen by the other (``handlers.publishing.complete_meanwhile``)."""
+    """Venues to look at again once this message's transaction has committed, on a
+    database server, where another judge's message may have been committing at the same
+    moment, each unseen by the other (``handlers.publishing.complete_meanwhile``): a sheet
+    that finished its judge's column in a venue that looked incomplete (the other last
+    score), and a 更正, 确认 or completion that left an auto-publishing venue waiting on
+    an outlying score (the 确认 or 更正 of the other one)."""
 
     def venues(self) -> Catalog:
         """The venue structure: the dispatcher's cached ``catalog``, else one read from the

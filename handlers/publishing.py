@@ -22,7 +22,13 @@ from storage.meta import CATALOG, counter
 from storage.models import Venue
 from storage.outbox_intent import PICTURE, Intent
 from storage.people import group_by_id, group_by_key
-from storage.scores import lock_venue, mark_completed, sheet_counts, venue_state
+from storage.scores import (
+    lock_venue,
+    mark_completed,
+    sheet_counts,
+    venue_state,
+    writers_take_turns,
+)
 from storage.venue_events import count_venue_events, record_venue_event
 
 
@@ -57,6 +63,10 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
             return ""
         return publish_when_ready(ctx, to_publish())
     blocked = bool(table.unconfirmed_outliers())
+    if auto_publish and blocked and not writers_take_turns(ctx.session):
+        # A 确认 or 更正 of the outlier committing at the same moment saw the venue
+        # incomplete: look again once committed (``complete_meanwhile``).
+        ctx.recheck_after_commit.append(venue)
     if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"
     elif blocked:
@@ -106,7 +116,8 @@ def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
             continue
         if state.completed_at is not None:  # waiting on outlying scores, perhaps no more
             stored = ctx.session.get(Venue, venue.id) if state.auto_publish else None
-            notes.append(publish_when_ready(ctx, stored) if stored is not None else "")
+            if stored is not None:
+                notes.append(publish_when_ready(ctx, stored, lock_first=True))
             continue
         counts = sheet_counts(ctx.session, venue.id, venue.judge_ids)
         complete = venue_complete(len(venue.judges), len(venue.contestants), sum(counts.values()))
@@ -115,12 +126,15 @@ def complete_meanwhile(ctx: Context, venues: Sequence[VenueSpec]) -> str:
     return "\n".join(note for note in notes if note)
 
 
-def publish_when_ready(ctx: Context, venue: Venue) -> str:
+def publish_when_ready(ctx: Context, venue: Venue, *, lock_first: bool = False) -> str:
     """After a 确认 or 更正: an auto-publishing venue that was only waiting for its outlying
-    scores to be confirmed is published now. Returns a note for the reply, or ""."""
-    if not _ready(ctx, venue):
+    scores to be confirmed is published now. Returns a note for the reply, or "".
+
+    Locks the venue's row only when it is ready as read without the lock, then reads it
+    again; with ``lock_first`` (a look after a commit, in a transaction of its own) it locks
+    at once and builds the table once."""
+    if not lock_first and not _ready(ctx, venue):
         return ""
-    # Ready as this transaction read it: lock the row and look again before publishing.
     locked(ctx, venue)
     if not venue.auto_publish or venue.published_at is not None:
         return ""  # published (or set to wait for its host) since this transaction read it

@@ -55,6 +55,8 @@ class _Scored:
     added: bool = False
     """This line, or an earlier one of the message in the venue, added a sheet (not a
     correction, not a repeat): only that changes the counts."""
+    corrected: bool = False
+    """This line changed a sheet (更正): that can settle, or raise, an outlying score."""
 
     @property
     def complete(self) -> bool:
@@ -115,19 +117,25 @@ def _after(ctx: Context, scored: _Scored) -> str:
     if scored.state.completed_at is not None:
         return ""
     if not scored.complete:
-        if scored.added and _column_done(ctx, scored) and not writers_take_turns(ctx.session):
+        # A completing score committing at the same moment may be waiting on the outlier
+        # this 更正 settles; or another judge's last score on this one's column.
+        waiting = scored.corrected and state.auto_publish and state.published_at is None
+        last = scored.added and _column_done(ctx, scored)
+        if (waiting or last) and not writers_take_turns(ctx.session):
             ctx.recheck_after_commit.append(scored.venue)
         return ""
     return after_scoring(ctx, scored.venue, state.auto_publish)
 
 
 def _publish_when_ready(ctx: Context, venue: Venue, spec: VenueSpec) -> str:
-    """``publish_when_ready`` after a 更正 or 确认; when it does not publish, on a database
-    server the venue is looked at again after the commit: another judge's 确认 or 更正 of
-    the other outlying score may be committing at the same moment, each unseen by the
-    other (``complete_meanwhile``)."""
+    """``publish_when_ready`` after a 更正 or 确认. When an auto-publishing venue stays
+    unpublished, on a database server it is looked at again after the commit: another
+    judge's 确认 or 更正 of the other outlying score, or the score completing the venue,
+    may be committing at the same moment, each unseen by the other
+    (``complete_meanwhile``)."""
     note = publish_when_ready(ctx, venue)
-    if not note and not writers_take_turns(ctx.session):
+    waiting = venue.auto_publish and venue.published_at is None
+    if not note and waiting and not writers_take_turns(ctx.session):
         ctx.recheck_after_commit.append(spec)
     return note
 
@@ -221,7 +229,7 @@ def _score_line(ctx: Context, line: ScoreLine, *, correction: bool) -> _Scored:
     previous = existing.total if existing is not None else None
     totals = totals_after(ctx.session, sheet, venue.id, contestant.id)
     text += _outlier_note(ctx, venue, contestant, totals, total=scores.total, previous=previous)
-    return _Scored(venue, state, counts, text, added=existing is None)
+    return _Scored(venue, state, counts, text, added=existing is None, corrected=correction)
 
 
 def _first_read(

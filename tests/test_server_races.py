@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import bot.meanwhile
 import handlers.publishing
 import handlers.scoring
 import handlers.status
@@ -206,3 +207,69 @@ def test_two_confirmations_of_the_last_two_outliers_at_once_publish_the_venue_on
     assert all(a.startswith("已确认") for a in answers), answers
     assert ["成绩已自动公布" in a for a in answers].count(True) == 1, answers
     assert events(served, "auto_publish") == 1
+
+
+@pytest.mark.parametrize(
+    ("settles", "reads"),
+    [("确认 2号", "_ready"), ("更正 2号 88", "_score_line")],
+    ids=["confirmed", "corrected"],
+)
+def test_a_confirmation_racing_the_completing_score_still_publishes(
+    served: Services, monkeypatch: pytest.MonkeyPatch, settles: str, reads: str
+) -> None:
+    # 梁飞 stands by his 50 for 2号 while 张伟利's last score completes the venue: the score
+    # sees the outlier still open and completes it "waiting"; the 确认 sees the venue still
+    # incomplete. Only a look after the commits can publish it (an auto-publishing venue;
+    # a venue waiting for its host is never auto-published).
+    say(served, "shenyi", "评分\n" + "\n".join(f"{n}号 86" for n in range(1, 6)))
+    say(served, "liangfei", "评分\n1号 88\n2号 50\n3号 88\n4号 88\n5号 88")
+    say(served, "zhangweili", "评分\n" + "\n".join(f"{n}号 87" for n in range(1, 5)))
+    auto = served_auto(served)
+    together = threading.Barrier(2, timeout=10)
+    waited: set[str] = set()
+    confirm_looked = threading.Event()
+
+    def then_wait(real: Any, who: str, *, then: threading.Event | None = None) -> Any:
+        def read_then_wait(ctx: Any, *args: Any, **named: Any) -> Any:
+            result = real(ctx, *args, **named)
+            if ctx.person.name == who and who not in waited:  # in the message's own
+                waited.add(who)
+                together.wait()
+                if then is not None:
+                    assert then.wait(10)
+            return result
+
+        return read_then_wait
+
+    real_look = bot.meanwhile.complete_meanwhile
+
+    def look(ctx: Any, venues: Any) -> str:
+        note = real_look(ctx, venues)
+        if ctx.person.name == "梁飞":
+            confirm_looked.set()
+        return note
+
+    # The 确认 reads the venue (not complete yet); the score reads the outliers, and, on an
+    # auto-publishing venue, commits only after the 确认 has committed and looked again:
+    # the 确认's look finds the venue incomplete, and only the score's own can publish it.
+    monkeypatch.setattr(bot.meanwhile, "complete_meanwhile", look)
+    where = handlers.publishing if reads == "_ready" else handlers.scoring
+    monkeypatch.setattr(where, reads, then_wait(getattr(where, reads), "梁飞"))
+    monkeypatch.setattr(
+        handlers.scoring,
+        "after_scoring",
+        then_wait(handlers.scoring.after_scoring, "张伟利", then=confirm_looked if auto else None),
+    )
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda sent: say(served, *sent),
+                [("liangfei", settles), ("zhangweili", "评分 5号 87")],
+            )
+        )
+
+    assert answers[0].startswith(("已确认 梁飞", "已更正 梁飞")), answers
+    assert answers[1].startswith("已记录 张伟利"), answers
+    assert ["自动公布" in a for a in answers].count(True) == (1 if auto else 0), answers
+    assert events(served, "auto_publish") == (1 if auto else 0)
+    assert events(served, "publish") == 0
