@@ -63,10 +63,10 @@ def after_scoring(ctx: Context, venue: VenueSpec, auto_publish: bool) -> str:
             return ""
         return publish_when_ready(ctx, to_publish())
     blocked = bool(table.unconfirmed_outliers())
-    if auto_publish and blocked and not writers_take_turns(ctx.session):
+    if auto_publish and blocked:
         # A 确认 or 更正 of the outlier committing at the same moment saw the venue
-        # incomplete: look again once committed (``complete_meanwhile``).
-        ctx.recheck_after_commit.append(venue)
+        # incomplete.
+        look_again_after_commit(ctx, venue)
     if not auto_publish:
         then = "请主持人发送“公布”发布成绩。"
     elif blocked:
@@ -133,24 +133,30 @@ def publish_when_ready(ctx: Context, venue: Venue, *, lock_first: bool = False) 
     Locks the venue's row only when it is ready as read without the lock, then reads it
     again; with ``lock_first`` (a look after a commit, in a transaction of its own) it locks
     at once and builds the table once."""
-    if not lock_first and not _ready(ctx, venue):
+    if not lock_first and _ready(ctx, venue) is None:
         return ""
-    locked(ctx, venue)
-    if not venue.auto_publish or venue.published_at is not None:
+    table = _ready(ctx, locked(ctx, venue))
+    if table is None:
         return ""  # published (or set to wait for its host) since this transaction read it
-    table = venue_table(ctx.session, venue)
-    if not table.complete or table.unconfirmed_outliers():
-        return ""
     publish(ctx, venue, table, action="auto_publish")
     return f"{table.venue}成绩已自动公布。"
 
 
-def _ready(ctx: Context, venue: Venue) -> bool:
-    """An auto-publishing venue, completed, unpublished, whose table could be published."""
+def look_again_after_commit(ctx: Context, venue: VenueSpec) -> None:
+    """On a database server, list ``venue`` in ``Context.recheck_after_commit``: another
+    judge's message committing at the same moment may settle what this one saw open
+    (``complete_meanwhile``). On SQLite writers take turns, and the last one sees it all."""
+    if not writers_take_turns(ctx.session):
+        ctx.recheck_after_commit.append(venue)
+
+
+def _ready(ctx: Context, venue: Venue) -> VenueTable | None:
+    """The table of an auto-publishing venue, completed and unpublished, that could be
+    published now; None otherwise."""
     if not venue.auto_publish or venue.completed_at is None or venue.published_at is not None:
-        return False
+        return None
     table = venue_table(ctx.session, venue)
-    return table.complete and not table.unconfirmed_outliers()
+    return table if table.complete and not table.unconfirmed_outliers() else None
 
 
 def publish(

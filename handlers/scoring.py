@@ -15,7 +15,7 @@ from handlers.context import Context
 from handlers.errors import BotError
 from handlers.examples import EXAMPLE_SLOT, GENERIC_TARGET, fill_example, score_example
 from handlers.messages import Reply
-from handlers.publishing import after_scoring, publish_when_ready
+from handlers.publishing import after_scoring, look_again_after_commit, publish_when_ready
 from handlers.pushes import push_to_person
 from handlers.refusals import next_step
 from handlers.results import outliers, venue_complete
@@ -37,7 +37,6 @@ from storage.scores import (
     state_and_sheet,
     totals_after,
     venue_state,
-    writers_take_turns,
 )
 
 MAX_LINES = 100
@@ -121,8 +120,8 @@ def _after(ctx: Context, scored: _Scored) -> str:
         # this 更正 settles; or another judge's last score on this one's column.
         waiting = scored.corrected and state.auto_publish and state.published_at is None
         last = scored.added and _column_done(ctx, scored)
-        if (waiting or last) and not writers_take_turns(ctx.session):
-            ctx.recheck_after_commit.append(scored.venue)
+        if waiting or last:
+            look_again_after_commit(ctx, scored.venue)
         return ""
     return after_scoring(ctx, scored.venue, state.auto_publish)
 
@@ -134,9 +133,8 @@ def _publish_when_ready(ctx: Context, venue: Venue, spec: VenueSpec) -> str:
     may be committing at the same moment, each unseen by the other
     (``complete_meanwhile``)."""
     note = publish_when_ready(ctx, venue)
-    waiting = venue.auto_publish and venue.published_at is None
-    if not note and waiting and not writers_take_turns(ctx.session):
-        ctx.recheck_after_commit.append(spec)
+    if not note and venue.auto_publish and venue.published_at is None:
+        look_again_after_commit(ctx, spec)
     return note
 
 

@@ -169,3 +169,17 @@ def sqlite_services(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> Iterat
     svc = build_services(make_settings(sqlite_url, tmp_path), clock=clock)
     yield svc
     svc.engine.dispose()
+
+
+@pytest.fixture(params=[False, True], ids=["host-publishes", "auto-publish"])
+def either_publishing(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, clock: FakeClock
+) -> Iterator[Services]:
+    """The campaign's services on each backend, its 瑞泉 venue waiting for its host's 公布
+    and publishing itself on completion (``auto_publish``)."""
+    data = campaign(db_url)
+    data["venues"][0]["auto_publish"] = request.param
+    data["server"] = {"data_dir": str(tmp_path / "data")}
+    services = build_services(settings_from_mapping(data), clock=clock)
+    yield services
+    services.engine.dispose()

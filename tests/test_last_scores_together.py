@@ -11,12 +11,11 @@ with nothing looked at again."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,8 @@ from sqlalchemy.exc import OperationalError
 
 import bot.meanwhile
 import handlers.scoring
-from bot.app import Services, build_services
+from bot.app import Services
 from bot.clock import FakeClock
-from bot.config import settings_from_mapping
 from bot.dispatcher import Outcome
 from handlers.messages import InboundMessage, message_of
 from handlers.parsing import parse
@@ -36,7 +34,6 @@ from storage.inbound import find_inbound
 from storage.models import OutboxRow
 from storage.people import venue_by_key
 from storage.venue_events import count_venue_events
-from tests.support.campaign import campaign
 
 IDS = count()
 JUDGES = (("shenyi", 86), ("liangfei", 88), ("zhangweili", 87))
@@ -46,16 +43,9 @@ LAST = ("梁飞", "张伟利")
 """The two judges whose last scores race."""
 
 
-@pytest.fixture(params=[False, True], ids=["host-publishes", "auto-publish"])
-def served(
-    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, clock: FakeClock
-) -> Iterator[Services]:
-    data = campaign(db_url)
-    data["venues"][0]["auto_publish"] = request.param
-    data["server"] = {"data_dir": str(tmp_path / "data")}
-    services = build_services(settings_from_mapping(data), clock=clock)
-    yield services
-    services.engine.dispose()
+@pytest.fixture
+def served(either_publishing: Services) -> Services:
+    return either_publishing
 
 
 def message(user: str, text: str) -> InboundMessage:

@@ -14,10 +14,8 @@ two threads that both hold what they read before either commits.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,32 +24,21 @@ import bot.meanwhile
 import handlers.publishing
 import handlers.scoring
 import handlers.status
-from bot.app import Services, build_services
-from bot.clock import FakeClock
-from bot.config import settings_from_mapping
+from bot.app import Services
 from handlers.messages import InboundMessage
 from storage.db import transaction
 from storage.people import venue_by_key
 from storage.scores import recount_sheets, sheet_counts
 from storage.venue_events import count_venue_events
-from tests.support.campaign import campaign
 
 IDS = count()
 
 
-@pytest.fixture(params=[False, True], ids=["host-publishes", "auto-publish"])
-def served(
-    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, clock: FakeClock
-) -> Iterator[Services]:
-    data = campaign(db_url)
-    data["venues"][0]["auto_publish"] = request.param
-    data["server"] = {"data_dir": str(tmp_path / "data")}
-    services = build_services(settings_from_mapping(data), clock=clock)
-    if services.engine.dialect.name == "sqlite":
-        services.engine.dispose()
+@pytest.fixture
+def served(either_publishing: Services) -> Services:
+    if either_publishing.engine.dialect.name == "sqlite":
         pytest.skip("SQLite's writers take turns: nothing commits inside another's transaction")
-    yield services
-    services.engine.dispose()
+    return either_publishing
 
 
 def say(services: Services, user: str, text: str) -> str:
